@@ -1,0 +1,356 @@
+//! Typed TOML loading whose errors name the file, line, column and key.
+//!
+//! Stack configs and the portfolio content file are both hand-edited TOML. A user who
+//! mistypes a value wants every mistake at once, each pointing at the exact line — not a
+//! serde error for the first one. [`TomlSource`] keeps the span of every key so that both
+//! deserialization errors and later semantic checks ([`Checker`]) can point back into the file.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Range;
+use std::path::Path;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use toml::de::{DeTable, DeValue};
+use toml::Spanned;
+
+/// One problem in one file, located as precisely as the source allows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Diagnostic {
+    pub file: String,
+    /// 1-based; 0 when the problem is not tied to a line (e.g. the file cannot be read).
+    pub line: usize,
+    /// 1-based; 0 when unknown.
+    pub column: usize,
+    /// Dotted key path, e.g. `lambda.memory_mb` or `alarms.sns_email`; empty for the whole file.
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if self.line > 0 {
+            write!(f, ":{}:{}", self.line, self.column)?;
+        }
+        if !self.key.is_empty() {
+            write!(f, ": `{}`", self.key)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// Every problem found in one run, in file order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Diagnostics(pub Vec<Diagnostic>);
+
+impl Diagnostics {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.0.iter()
+    }
+
+    pub fn extend(&mut self, other: Diagnostics) {
+        self.0.extend(other.0);
+    }
+
+    /// Machine-readable form for CI: `{"errors": [...], "count": N}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({ "errors": self.0, "count": self.0.len() })
+    }
+
+    fn sorted(mut self) -> Self {
+        self.0.sort_by(|a, b| {
+            (a.file.as_str(), a.line, a.column).cmp(&(b.file.as_str(), b.line, b.column))
+        });
+        self
+    }
+}
+
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for d in &self.0 {
+            writeln!(f, "error: {d}")?;
+        }
+        let n = self.0.len();
+        write!(f, "{n} error{}", if n == 1 { "" } else { "s" })
+    }
+}
+
+impl std::error::Error for Diagnostics {}
+
+/// A TOML file held with the byte span of every key path, so any problem can be located.
+#[derive(Debug, Clone)]
+pub struct TomlSource {
+    label: String,
+    text: String,
+    /// Dotted key path → span of its value. Array elements are `key[i]`.
+    spans: BTreeMap<String, Range<usize>>,
+}
+
+impl TomlSource {
+    /// Reads and parses `path`; the label in diagnostics is the path as given.
+    pub fn read(path: &Path) -> Result<Self, Diagnostics> {
+        let label = path.display().to_string();
+        match std::fs::read_to_string(path) {
+            Ok(text) => Self::parse(label, text),
+            Err(e) => Err(Diagnostics(vec![Diagnostic {
+                file: label,
+                line: 0,
+                column: 0,
+                key: String::new(),
+                message: format!("cannot read file: {e}"),
+            }])),
+        }
+    }
+
+    /// Parses `text`, labelling diagnostics with `label`. Syntax errors are reported all at once.
+    pub fn parse(label: impl Into<String>, text: impl Into<String>) -> Result<Self, Diagnostics> {
+        let label = label.into();
+        let text = text.into();
+        let (table, errors) = DeTable::parse_recoverable(&text);
+        if !errors.is_empty() {
+            let diags = errors
+                .iter()
+                .map(|e| {
+                    let (line, column) = e
+                        .span()
+                        .map(|s| line_col(&text, s.start))
+                        .unwrap_or((0, 0));
+                    Diagnostic {
+                        file: label.clone(),
+                        line,
+                        column,
+                        key: String::new(),
+                        message: format!("invalid TOML: {}", first_line(e.message())),
+                    }
+                })
+                .collect();
+            return Err(Diagnostics(diags).sorted());
+        }
+        let mut spans = BTreeMap::new();
+        collect_spans(table.get_ref(), "", &mut spans);
+        Ok(Self { label, text, spans })
+    }
+
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// Deserializes into `T`. A type error points at the offending key.
+    pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, Diagnostics> {
+        toml::from_str::<T>(&self.text).map_err(|e| {
+            let span = e.span();
+            let key = span
+                .as_ref()
+                .and_then(|s| self.innermost_key(s))
+                .unwrap_or_default();
+            let (line, column) = span.map(|s| line_col(&self.text, s.start)).unwrap_or((0, 0));
+            Diagnostics(vec![Diagnostic {
+                file: self.label.clone(),
+                line,
+                column,
+                key,
+                message: first_line(e.message()).to_string(),
+            }])
+        })
+    }
+
+    /// True when the file sets `key` explicitly (as opposed to a default filling it in).
+    pub fn has_key(&self, key: &str) -> bool {
+        self.spans.contains_key(key)
+    }
+
+    /// A diagnostic at `key`, or at its nearest parent present in the file, or at the top.
+    pub fn diagnostic(&self, key: &str, message: impl Into<String>) -> Diagnostic {
+        let (line, column) = self
+            .locate(key)
+            .map(|s| line_col(&self.text, s.start))
+            .unwrap_or((0, 0));
+        Diagnostic {
+            file: self.label.clone(),
+            line,
+            column,
+            key: key.to_string(),
+            message: message.into(),
+        }
+    }
+
+    fn locate(&self, key: &str) -> Option<Range<usize>> {
+        let mut probe = key;
+        loop {
+            if let Some(span) = self.spans.get(probe) {
+                return Some(span.clone());
+            }
+            let cut = probe.rfind(['.', '['])?;
+            probe = &probe[..cut];
+        }
+    }
+
+    fn innermost_key(&self, span: &Range<usize>) -> Option<String> {
+        self.spans
+            .iter()
+            .filter(|(_, s)| s.start <= span.start && span.start <= s.end)
+            .max_by_key(|(_, s)| (s.start, std::cmp::Reverse(s.end)))
+            .map(|(k, _)| k.clone())
+    }
+}
+
+/// Collects semantic errors against a [`TomlSource`] so all of them are reported together.
+pub struct Checker<'a> {
+    source: &'a TomlSource,
+    found: Vec<Diagnostic>,
+}
+
+impl<'a> Checker<'a> {
+    pub fn new(source: &'a TomlSource) -> Self {
+        Self {
+            source,
+            found: Vec::new(),
+        }
+    }
+
+    /// Records `message` at `key` unless `ok`.
+    pub fn check(&mut self, ok: bool, key: &str, message: impl FnOnce() -> String) {
+        if !ok {
+            self.error(key, message());
+        }
+    }
+
+    pub fn error(&mut self, key: &str, message: impl Into<String>) {
+        self.found.push(self.source.diagnostic(key, message));
+    }
+
+    pub fn source(&self) -> &TomlSource {
+        self.source
+    }
+
+    /// `Ok(())` when nothing was recorded, otherwise every error sorted by position.
+    pub fn finish(self) -> Result<(), Diagnostics> {
+        if self.found.is_empty() {
+            Ok(())
+        } else {
+            Err(Diagnostics(self.found).sorted())
+        }
+    }
+}
+
+fn collect_spans(table: &DeTable<'_>, prefix: &str, out: &mut BTreeMap<String, Range<usize>>) {
+    for (key, value) in table.iter() {
+        let path = if prefix.is_empty() {
+            key.get_ref().to_string()
+        } else {
+            format!("{prefix}.{}", key.get_ref())
+        };
+        collect_value(value, path, out);
+    }
+}
+
+fn collect_value(value: &Spanned<DeValue<'_>>, path: String, out: &mut BTreeMap<String, Range<usize>>) {
+    match value.get_ref() {
+        DeValue::Table(t) => collect_spans(t, &path, out),
+        DeValue::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                collect_value(item, format!("{path}[{i}]"), out);
+            }
+        }
+        _ => {}
+    }
+    out.insert(path, value.span());
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before
+        .rfind('\n')
+        .map_or(before.chars().count(), |nl| before[nl + 1..].chars().count())
+        + 1;
+    (line, column)
+}
+
+fn first_line(message: &str) -> &str {
+    message.lines().next().unwrap_or(message).trim()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Demo {
+        name: String,
+        lambda: Lambda,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Lambda {
+        memory_mb: u32,
+    }
+
+    const GOOD: &str = "name = \"x\"\n\n[lambda]\nmemory_mb = 512\n";
+
+    #[test]
+    fn type_error_names_line_and_key() {
+        let src = TomlSource::parse("demo.toml", GOOD.replace("512", "\"lots\"")).expect("parses");
+        let err = src.deserialize::<Demo>().expect_err("type error");
+        let d = &err.0[0];
+        assert_eq!((d.line, d.key.as_str()), (4, "lambda.memory_mb"), "{d}");
+        assert!(d.to_string().starts_with("demo.toml:4:13: `lambda.memory_mb`:"), "{d}");
+    }
+
+    #[test]
+    fn unknown_field_is_located() {
+        let src = TomlSource::parse("demo.toml", format!("{GOOD}memroy = 1\n")).expect("parses");
+        let err = src.deserialize::<Demo>().expect_err("unknown field");
+        assert_eq!(err.0[0].line, 5, "{err}");
+        assert!(err.0[0].message.contains("memroy"), "{err}");
+    }
+
+    #[test]
+    fn syntax_errors_are_all_reported() {
+        let err = TomlSource::parse("bad.toml", "a = \nb = = 2\n").expect_err("syntax");
+        assert!(!err.is_empty());
+        assert!(err.0.iter().all(|d| d.line > 0), "{err}");
+    }
+
+    #[test]
+    fn checker_reports_everything_sorted() {
+        let src = TomlSource::parse("demo.toml", GOOD).expect("parses");
+        let mut c = Checker::new(&src);
+        c.check(false, "lambda.memory_mb", || "too small".into());
+        c.check(false, "name", || "bad name".into());
+        c.check(true, "name", || unreachable!());
+        let err = c.finish().expect_err("two errors");
+        assert_eq!(err.len(), 2);
+        assert_eq!(err.0[0].key, "name");
+        assert_eq!(err.0[1].line, 4);
+        assert_eq!(err.to_json()["count"], 2);
+    }
+
+    #[test]
+    fn missing_key_falls_back_to_parent() {
+        let src = TomlSource::parse("demo.toml", GOOD).expect("parses");
+        let d = src.diagnostic("lambda.timeout_s", "required");
+        assert_eq!(d.line, 3);
+        assert!(!src.has_key("lambda.timeout_s"));
+    }
+}

@@ -1,0 +1,1 @@
+//! EVE — skeleton; see issue 3.

@@ -1,0 +1,11 @@
+//! `infra-synth destroy` — not built yet (see the open issues).
+
+use std::process::ExitCode;
+
+/// Not built yet.
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
+    anyhow::bail!("`destroy` is not built yet")
+}

@@ -1,0 +1,214 @@
+//! The typed schema of `site/content/portfolio.toml`.
+//!
+//! Everything a visitor can read on the site, and everything EVE may say about the owner,
+//! comes from here. Unknown keys are errors so a typo never silently drops content.
+
+use std::path::Path;
+
+use config_diagnostics::{Checker, Diagnostics, TomlSource};
+use serde::{Deserialize, Serialize};
+
+/// Where the content file lives, relative to the repository root.
+pub const DEFAULT_CONTENT_PATH: &str = "site/content/portfolio.toml";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Content {
+    /// True for the shipped sample content; the site shows a banner saying so.
+    #[serde(default)]
+    pub example: bool,
+    pub profile: Profile,
+    pub about: About,
+    #[serde(default)]
+    pub skills: Vec<SkillGroup>,
+    #[serde(default)]
+    pub experience: Vec<Experience>,
+    #[serde(default)]
+    pub projects: Vec<Project>,
+    #[serde(default)]
+    pub certificates: Vec<Certificate>,
+    #[serde(default)]
+    pub contact: Vec<Link>,
+    #[serde(default)]
+    pub suggestions: Vec<Suggestion>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    pub name: String,
+    pub title: String,
+    pub tagline: String,
+    pub location: String,
+    pub email: String,
+    /// Site-relative path of the portrait, e.g. `images/portrait.webp`.
+    #[serde(default)]
+    pub photo: Option<String>,
+    #[serde(default)]
+    pub photo_alt: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct About {
+    pub paragraphs: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SkillGroup {
+    pub category: String,
+    pub items: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Experience {
+    pub company: String,
+    pub role: String,
+    /// `YYYY-MM`.
+    pub start: String,
+    /// `YYYY-MM`; absent while current.
+    #[serde(default)]
+    pub end: Option<String>,
+    pub location: String,
+    pub summary: String,
+    #[serde(default)]
+    pub highlights: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Project {
+    /// Stable slug used for anchors and by EVE's links.
+    pub id: String,
+    pub name: String,
+    pub summary: String,
+    #[serde(default)]
+    pub stack: Vec<String>,
+    #[serde(default)]
+    pub highlights: Vec<String>,
+    #[serde(default)]
+    pub links: Vec<Link>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Certificate {
+    /// Allowlisted id for `GET /api/certificates/{id}`: lowercase letters, digits and dashes.
+    pub id: String,
+    pub title: String,
+    pub issuer: String,
+    /// `YYYY-MM-DD` or `YYYY-MM`.
+    pub date: String,
+    /// Object key in the certificates bucket, e.g. `certificates/aws-saa.pdf`.
+    pub file: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Link {
+    pub label: String,
+    pub url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Suggestion {
+    pub question: String,
+    /// Curated Markdown answer, served when the question matches after normalisation.
+    pub answer: String,
+}
+
+impl Content {
+    /// Loads and validates the content file; every problem is reported with file, line and key.
+    pub fn load(path: &Path) -> Result<Self, Diagnostics> {
+        let source = TomlSource::read(path)?;
+        Self::from_source(&source)
+    }
+
+    /// Parses content from text (used for embedded defaults and tests).
+    pub fn parse(label: &str, text: &str) -> Result<Self, Diagnostics> {
+        let source = TomlSource::parse(label, text)?;
+        Self::from_source(&source)
+    }
+
+    fn from_source(source: &TomlSource) -> Result<Self, Diagnostics> {
+        let content: Content = source.deserialize()?;
+        let mut check = Checker::new(source);
+        content.validate(&mut check);
+        check.finish()?;
+        Ok(content)
+    }
+
+    fn validate(&self, check: &mut Checker<'_>) {
+        check.check(!self.profile.name.trim().is_empty(), "profile.name", || {
+            "must not be empty".into()
+        });
+        check.check(is_email(&self.profile.email), "profile.email", || {
+            format!("`{}` is not an email address (expected name@domain.tld)", self.profile.email)
+        });
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, cert) in self.certificates.iter().enumerate() {
+            let key = format!("certificates[{i}].id");
+            check.check(is_slug(&cert.id), &key, || {
+                format!("`{}` must be 1-64 lowercase letters, digits or dashes", cert.id)
+            });
+            check.check(seen.insert(cert.id.as_str()), &key, || {
+                format!("duplicate certificate id `{}`", cert.id)
+            });
+            check.check(
+                is_object_key(&cert.file),
+                &format!("certificates[{i}].file"),
+                || format!("`{}` must be a relative object key without `..`", cert.file),
+            );
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, project) in self.projects.iter().enumerate() {
+            let key = format!("projects[{i}].id");
+            check.check(is_slug(&project.id), &key, || {
+                format!("`{}` must be 1-64 lowercase letters, digits or dashes", project.id)
+            });
+            check.check(seen.insert(project.id.as_str()), &key, || {
+                format!("duplicate project id `{}`", project.id)
+            });
+        }
+        for (i, s) in self.suggestions.iter().enumerate() {
+            check.check(
+                !s.question.trim().is_empty() && !s.answer.trim().is_empty(),
+                &format!("suggestions[{i}]"),
+                || "question and answer must both be non-empty".into(),
+            );
+        }
+    }
+
+    /// The certificate with this allowlisted id, if any.
+    pub fn certificate(&self, id: &str) -> Option<&Certificate> {
+        self.certificates.iter().find(|c| c.id == id)
+    }
+}
+
+/// Lowercase letters, digits and dashes; what ids in URLs and anchors may be.
+pub fn is_slug(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+fn is_object_key(s: &str) -> bool {
+    !s.is_empty() && !s.starts_with('/') && !s.split('/').any(|seg| seg.is_empty() || seg == "..")
+}
+
+fn is_email(s: &str) -> bool {
+    match s.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !s.contains(char::is_whitespace)
+        }
+        None => false,
+    }
+}
