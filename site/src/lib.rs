@@ -1,6 +1,9 @@
 //! The portfolio: one content file that is the single source for the rendered site and for
-//! EVE's knowledge. `content` is the typed model; `render` (feature `render`) builds the site.
+//! EVE's knowledge. `content` is the typed model, `csp` the one Content-Security-Policy;
+//! `render` (feature `render`) builds the site.
 
 pub mod content;
+pub mod csp;
 
 pub use content::{Content, DEFAULT_CONTENT_PATH};
+pub use csp::CONTENT_SECURITY_POLICY;
