@@ -1,0 +1,3 @@
+//! Port implementations: AWS services for deployments, memory for local runs and tests.
+
+pub mod memory;

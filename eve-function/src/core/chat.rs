@@ -1,0 +1,425 @@
+//! The chat service: guards, curated answers, the model with its offline fallback, memory and
+//! the daily token budget. Both front doors call [`Eve::chat`].
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use super::guards::{self, GuardError, RateLimiter};
+use super::knowledge::Knowledge;
+use super::metrics::{self, ChatMetrics};
+use super::offline;
+use super::ports::{
+    CertificateSigner, ChatModel, ConversationStore, ModelMessage, ModelReply, ModelRequest,
+    PortError, Role, Turn,
+};
+use super::prompt::{self, PROMPT_ENTRIES};
+use super::settings::{Settings, SettingsProvider};
+
+/// Attempts per conversation write before the turn is logged as lost.
+const WRITE_ATTEMPTS: u32 = 3;
+const WRITE_BACKOFF: Duration = Duration::from_millis(50);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    Model,
+    Curated,
+    Offline,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Model => "model",
+            Source::Curated => "curated",
+            Source::Offline => "offline",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ChatRequest {
+    pub message: String,
+    pub session_id: Option<String>,
+    /// Rate-limit key for the caller; the front door decides how it is found.
+    pub client_ip: String,
+}
+
+/// The `/api/chat` response body.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChatAnswer {
+    pub reply: String,
+    pub session_id: String,
+    pub source: Source,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChatError {
+    #[error(transparent)]
+    Invalid(#[from] GuardError),
+    #[error("too many requests; retry in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
+}
+
+/// Everything the core is wired to; adapters are chosen by the front door's startup.
+pub struct Dependencies {
+    pub knowledge: Arc<Knowledge>,
+    pub settings: Arc<SettingsProvider>,
+    pub store: Arc<dyn ConversationStore>,
+    pub model: Option<Arc<dyn ChatModel>>,
+    pub signer: Option<Arc<dyn CertificateSigner>>,
+    /// Deployment stage (`EVE_STAGE`), the key of the daily token budget.
+    pub stage: String,
+}
+
+pub struct Eve {
+    pub(crate) deps: Dependencies,
+    sessions: RateLimiter,
+    clients: RateLimiter,
+}
+
+/// What produced a reply, before it is stored and measured.
+struct Outcome {
+    reply: String,
+    source: Source,
+    model_id: String,
+    usage: ModelReply,
+    model_failed: bool,
+}
+
+impl Eve {
+    pub fn new(deps: Dependencies) -> Self {
+        Self {
+            deps,
+            sessions: RateLimiter::default(),
+            clients: RateLimiter::default(),
+        }
+    }
+
+    pub fn knowledge(&self) -> &Knowledge {
+        &self.deps.knowledge
+    }
+
+    pub async fn settings(&self) -> Arc<Settings> {
+        self.deps.settings.current().await
+    }
+
+    /// Answers one message. With `deltas`, reply text is streamed into it as it is produced.
+    pub async fn chat(
+        &self,
+        request: ChatRequest,
+        deltas: Option<mpsc::Sender<String>>,
+    ) -> Result<ChatAnswer, ChatError> {
+        let started = Instant::now();
+        let settings = self.deps.settings.current().await;
+        let message = guards::check_message(&request.message)?;
+        let session_id = match request.session_id.as_deref() {
+            Some(id) => guards::check_session_id(id)?.to_string(),
+            None => uuid::Uuid::new_v4().to_string(),
+        };
+        let now_ms = unix_ms();
+        let minute = now_ms / 60_000;
+        if !self
+            .sessions
+            .allow(&session_id, settings.session_rate_per_minute, minute)
+            || !self
+                .clients
+                .allow(&request.client_ip, settings.ip_rate_per_minute, minute)
+        {
+            return Err(ChatError::RateLimited {
+                retry_after_secs: 60 - (now_ms / 1000) % 60,
+            });
+        }
+        tracing::info!(
+            session_id,
+            message_chars = message.chars().count(),
+            message = settings.log_user_messages.then_some(message),
+            "chat request"
+        );
+
+        let outcome = self
+            .respond(&settings, &session_id, message, deltas.as_ref())
+            .await;
+        if outcome.source != Source::Model {
+            if let Some(deltas) = &deltas {
+                // The receiver may be gone (client left); the reply is still stored below.
+                let _ = deltas.send(outcome.reply.clone()).await;
+            }
+        }
+        let latency_ms = elapsed_ms(started);
+        self.remember(
+            &settings,
+            &session_id,
+            message,
+            now_ms,
+            &outcome,
+            latency_ms,
+        )
+        .await;
+        metrics::emit(&ChatMetrics {
+            stage: &self.deps.stage,
+            source: outcome.source.as_str(),
+            latency_ms,
+            input_tokens: outcome.usage.input_tokens,
+            output_tokens: outcome.usage.output_tokens,
+            model_errors: u64::from(outcome.model_failed),
+        });
+        tracing::info!(
+            session_id,
+            source = outcome.source.as_str(),
+            latency_ms,
+            input_tokens = outcome.usage.input_tokens,
+            output_tokens = outcome.usage.output_tokens,
+            "chat reply"
+        );
+        Ok(ChatAnswer {
+            reply: outcome.reply,
+            session_id,
+            source: outcome.source,
+        })
+    }
+
+    async fn respond(
+        &self,
+        settings: &Settings,
+        session_id: &str,
+        message: &str,
+        deltas: Option<&mpsc::Sender<String>>,
+    ) -> Outcome {
+        let knowledge = &self.deps.knowledge;
+        if let Some(answer) = knowledge.curated(message) {
+            return Outcome::local(answer.to_string(), Source::Curated);
+        }
+        let offline = || Outcome::local(offline::answer(knowledge, message), Source::Offline);
+        let Some(model) = self.deps.model.as_deref().filter(|_| settings.uses_model()) else {
+            return offline();
+        };
+        if !self.within_budget(settings).await {
+            return offline();
+        }
+        let request = self.model_request(settings, session_id, message).await;
+        let limit = Duration::from_millis(settings.model_timeout_ms);
+        let result = match deltas {
+            None => tokio::time::timeout(limit, model.converse(&request)).await,
+            Some(deltas) => {
+                tokio::time::timeout(limit, model.converse_stream(&request, deltas.clone())).await
+            }
+        };
+        let failure = match result {
+            Ok(Ok(reply)) if !reply.text.trim().is_empty() => {
+                return Outcome {
+                    reply: reply.text.clone(),
+                    source: Source::Model,
+                    model_id: request.model_id,
+                    usage: reply,
+                    model_failed: false,
+                };
+            }
+            Ok(Ok(_)) => "model returned an empty reply".to_string(),
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => format!("model timed out after {} ms", limit.as_millis()),
+        };
+        tracing::warn!(
+            error = failure,
+            model_id = request.model_id,
+            "model failed; answering offline"
+        );
+        Outcome {
+            model_failed: true,
+            ..offline()
+        }
+    }
+
+    /// Fails closed: when the counter cannot be read, EVE answers offline rather than risk cost.
+    async fn within_budget(&self, settings: &Settings) -> bool {
+        match self
+            .deps
+            .store
+            .tokens_used(&self.deps.stage, &utc_day(unix_ms()))
+            .await
+        {
+            Ok(used) => used < settings.daily_token_budget,
+            Err(error) => {
+                tracing::warn!(%error, "token budget unreadable; answering offline");
+                false
+            }
+        }
+    }
+
+    async fn model_request(
+        &self,
+        settings: &Settings,
+        session_id: &str,
+        message: &str,
+    ) -> ModelRequest {
+        let history = if settings.history_turns == 0 {
+            Vec::new()
+        } else {
+            self.deps
+                .store
+                .recent(session_id, settings.history_turns * 2)
+                .await
+                .unwrap_or_else(|error| {
+                    tracing::warn!(%error, "history unavailable; answering without it");
+                    Vec::new()
+                })
+        };
+        let mut messages = alternating(history);
+        messages.push(ModelMessage {
+            role: Role::User,
+            text: message.to_string(),
+        });
+        let relevant = self.deps.knowledge.relevant(message, PROMPT_ENTRIES);
+        ModelRequest {
+            model_id: settings.model_id.clone(),
+            system: prompt::system_prompt(&self.deps.knowledge, &relevant),
+            messages,
+            max_tokens: settings.max_tokens,
+            temperature: settings.temperature,
+        }
+    }
+
+    /// Stores both turns and counts the tokens; failures are retried, then logged with the text.
+    async fn remember(
+        &self,
+        settings: &Settings,
+        session_id: &str,
+        message: &str,
+        asked_at_ms: u64,
+        outcome: &Outcome,
+        latency_ms: u64,
+    ) {
+        let expires_at = asked_at_ms / 1000 + settings.conversation_ttl_days * 86_400;
+        let question = Turn {
+            session_id: session_id.to_string(),
+            at_ms: asked_at_ms,
+            role: Role::User,
+            text: message.to_string(),
+            source: String::new(),
+            model_id: String::new(),
+            input_tokens: 0,
+            output_tokens: 0,
+            latency_ms: 0,
+            expires_at,
+        };
+        let reply = Turn {
+            at_ms: unix_ms().max(asked_at_ms + 1),
+            role: Role::Assistant,
+            text: outcome.reply.clone(),
+            source: outcome.source.as_str().to_string(),
+            model_id: outcome.model_id.clone(),
+            input_tokens: outcome.usage.input_tokens,
+            output_tokens: outcome.usage.output_tokens,
+            latency_ms,
+            ..question.clone()
+        };
+        tokio::join!(
+            self.append_with_retry(&question),
+            self.append_with_retry(&reply)
+        );
+        let tokens = outcome.usage.input_tokens + outcome.usage.output_tokens;
+        if tokens > 0 {
+            let day = utc_day(asked_at_ms);
+            if let Err(error) = self
+                .deps
+                .store
+                .add_tokens(&self.deps.stage, &day, tokens)
+                .await
+            {
+                tracing::error!(%error, tokens, "token usage not counted");
+            }
+        }
+    }
+
+    async fn append_with_retry(&self, turn: &Turn) {
+        let mut last_error: Option<PortError> = None;
+        for attempt in 0..WRITE_ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(WRITE_BACKOFF * 2u32.pow(attempt)).await;
+            }
+            match self.deps.store.append(turn).await {
+                Ok(()) => return,
+                Err(error) => {
+                    tracing::warn!(%error, attempt, "conversation write failed");
+                    last_error = Some(error);
+                }
+            }
+        }
+        // The turn itself goes to the log so that it can be recovered.
+        tracing::error!(
+            error = last_error.map(|e| e.to_string()),
+            turn = %serde_json::to_string(turn).unwrap_or_default(),
+            "conversation turn not stored after retries"
+        );
+    }
+
+    /// Readiness: every configured dependency answers.
+    pub async fn ready(&self) -> Vec<(&'static str, Result<(), PortError>)> {
+        let (store, settings) = tokio::join!(self.deps.store.ping(), self.deps.settings.check());
+        vec![("store", store), ("settings", settings)]
+    }
+}
+
+impl Outcome {
+    fn local(reply: String, source: Source) -> Self {
+        Self {
+            reply,
+            source,
+            model_id: String::new(),
+            usage: ModelReply::default(),
+            model_failed: false,
+        }
+    }
+}
+
+/// Converse needs user/assistant alternation starting with the user; stored history may
+/// have gaps (a lost write), so it is repaired rather than trusted.
+fn alternating(history: Vec<Turn>) -> Vec<ModelMessage> {
+    let mut messages: Vec<ModelMessage> = Vec::new();
+    for turn in history {
+        let expected = match messages.last() {
+            None
+            | Some(ModelMessage {
+                role: Role::Assistant,
+                ..
+            }) => Role::User,
+            Some(_) => Role::Assistant,
+        };
+        if turn.role == expected {
+            messages.push(ModelMessage {
+                role: turn.role,
+                text: turn.text,
+            });
+        }
+    }
+    // The new user message follows, so history must end with the assistant.
+    if messages.last().is_some_and(|m| m.role == Role::User) {
+        messages.pop();
+    }
+    messages
+}
+
+pub(crate) fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn elapsed_ms(since: Instant) -> u64 {
+    since.elapsed().as_millis() as u64
+}
+
+/// `YYYY-MM-DD` in UTC: the key of the daily token budget.
+pub fn utc_day(unix_ms: u64) -> String {
+    let seconds = i64::try_from(unix_ms / 1000).unwrap_or(0);
+    time::OffsetDateTime::from_unix_timestamp(seconds)
+        .map(|t| t.date().to_string())
+        .unwrap_or_else(|_| "1970-01-01".into())
+}
+
+#[cfg(test)]
+mod tests;

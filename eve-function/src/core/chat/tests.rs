@@ -1,0 +1,295 @@
+//! The chat core against the in-memory adapters.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use super::*;
+use crate::adapters::memory::{MemoryStore, ScriptedModel};
+
+fn settings(pairs: &[(&str, &str)]) -> Settings {
+    let env: BTreeMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (super::super::settings::env_name(k), v.to_string()))
+        .collect();
+    Settings::resolve(&env, &BTreeMap::new(), "").expect("valid test settings")
+}
+
+fn eve(settings: Settings, store: Arc<MemoryStore>, model: Option<Arc<ScriptedModel>>) -> Eve {
+    Eve::new(Dependencies {
+        knowledge: Arc::new(Knowledge::embedded().expect("embedded content")),
+        settings: Arc::new(SettingsProvider::fixed(settings)),
+        store,
+        model: model.map(|m| m as Arc<dyn ChatModel>),
+        signer: None,
+        stage: "test".into(),
+    })
+}
+
+fn ask(message: &str, session: Option<&str>) -> ChatRequest {
+    ChatRequest {
+        message: message.into(),
+        session_id: session.map(String::from),
+        client_ip: "192.0.2.1".into(),
+    }
+}
+
+const SESSION: &str = "session-0001";
+
+#[tokio::test]
+async fn suggested_questions_get_curated_answers_and_are_stored() {
+    let store = Arc::new(MemoryStore::default());
+    let model = Arc::new(ScriptedModel::default());
+    let eve = eve(
+        settings(&[("model_id", "m")]),
+        store.clone(),
+        Some(model.clone()),
+    );
+    let answer = eve
+        .chat(ask("how can I contact ALEX", Some(SESSION)), None)
+        .await
+        .expect("answer");
+    assert_eq!(answer.source, Source::Curated);
+    assert!(answer.reply.contains("mailto:alex.rivera@example.com"));
+    assert!(
+        model.requests().is_empty(),
+        "curated answers cost no tokens"
+    );
+    let turns = store.turns(SESSION);
+    assert_eq!(
+        turns.iter().map(|t| t.role).collect::<Vec<_>>(),
+        [Role::User, Role::Assistant]
+    );
+    assert_eq!(turns[1].source, "curated");
+}
+
+#[tokio::test]
+async fn without_a_model_answers_come_from_the_offline_responder() {
+    let store = Arc::new(MemoryStore::default());
+    let eve = eve(settings(&[]), store, None);
+    let answer = eve
+        .chat(ask("Tell me about Tidewatch", None), None)
+        .await
+        .expect("answer");
+    assert_eq!(answer.source, Source::Offline);
+    assert!(
+        answer.reply.contains("#project-tidewatch"),
+        "{}",
+        answer.reply
+    );
+    assert_eq!(answer.session_id.len(), 36, "a new session id is issued");
+}
+
+#[tokio::test]
+async fn the_model_sees_history_and_a_prompt_free_of_user_text() {
+    let store = Arc::new(MemoryStore::default());
+    let model = Arc::new(ScriptedModel::default());
+    let eve = eve(
+        settings(&[("model_id", "m"), ("history_turns", "2")]),
+        store.clone(),
+        Some(model.clone()),
+    );
+    let first = eve
+        .chat(ask("What is Ledger Lake?", Some(SESSION)), None)
+        .await
+        .expect("first");
+    assert_eq!(first.source, Source::Model);
+    assert_eq!(first.reply, "You asked: What is Ledger Lake?");
+    eve.chat(ask("And which database does it use?", Some(SESSION)), None)
+        .await
+        .expect("second");
+    let requests = model.requests();
+    let second = &requests[1];
+    let roles: Vec<Role> = second.messages.iter().map(|m| m.role).collect();
+    assert_eq!(roles, [Role::User, Role::Assistant, Role::User]);
+    assert_eq!(second.messages[0].text, "What is Ledger Lake?");
+    assert!(
+        !second.system.contains("which database"),
+        "user text must not reach the system prompt"
+    );
+    assert!(
+        second.system.contains("Ledger Lake"),
+        "retrieval put the relevant project in"
+    );
+    assert_eq!((second.max_tokens, second.model_id.as_str()), (600, "m"));
+    let stored = store.turns(SESSION);
+    assert_eq!(stored.len(), 4);
+    assert_eq!(
+        (
+            stored[1].input_tokens,
+            stored[1].output_tokens,
+            stored[1].model_id.as_str()
+        ),
+        (10, 5, "m")
+    );
+    assert_eq!(
+        store
+            .tokens_used("test", &utc_day(unix_ms()))
+            .await
+            .expect("counter"),
+        30
+    );
+}
+
+#[tokio::test]
+async fn model_failures_and_timeouts_fall_back_to_offline() {
+    let store = Arc::new(MemoryStore::default());
+    let failing = Arc::new(ScriptedModel::new(vec![Err(PortError::new(
+        "bedrock",
+        "ThrottlingException",
+    ))]));
+    let eve1 = eve(settings(&[("model_id", "m")]), store.clone(), Some(failing));
+    let answer = eve1
+        .chat(ask("Kubernetes?", None), None)
+        .await
+        .expect("answer");
+    assert_eq!(answer.source, Source::Offline);
+
+    let slow = Arc::new(ScriptedModel::default().with_delay(Duration::from_millis(400)));
+    let eve2 = eve(
+        settings(&[("model_id", "m"), ("model_timeout_ms", "100")]),
+        store,
+        Some(slow),
+    );
+    let answer = eve2
+        .chat(ask("Kubernetes?", None), None)
+        .await
+        .expect("answer");
+    assert_eq!(answer.source, Source::Offline);
+}
+
+#[tokio::test]
+async fn a_spent_budget_means_offline_answers() {
+    let store = Arc::new(MemoryStore::default());
+    store
+        .add_tokens("test", &utc_day(unix_ms()), 1000)
+        .await
+        .expect("counter");
+    let model = Arc::new(ScriptedModel::default());
+    let eve = eve(
+        settings(&[("model_id", "m"), ("daily_token_budget", "1000")]),
+        store,
+        Some(model.clone()),
+    );
+    let answer = eve.chat(ask("Rust?", None), None).await.expect("answer");
+    assert_eq!(answer.source, Source::Offline);
+    assert!(model.requests().is_empty());
+}
+
+#[tokio::test]
+async fn sessions_and_clients_are_rate_limited() {
+    let store = Arc::new(MemoryStore::default());
+    let eve = eve(
+        settings(&[
+            ("session_rate_per_minute", "2"),
+            ("ip_rate_per_minute", "3"),
+        ]),
+        store,
+        None,
+    );
+    for _ in 0..2 {
+        eve.chat(ask("Rust?", Some(SESSION)), None)
+            .await
+            .expect("within limit");
+    }
+    let refused = eve.chat(ask("Rust?", Some(SESSION)), None).await;
+    assert!(
+        matches!(refused, Err(ChatError::RateLimited { retry_after_secs }) if (1..=60).contains(&retry_after_secs))
+    );
+    eve.chat(ask("Rust?", Some("session-0002")), None)
+        .await
+        .expect("another session from the same client: third request of the IP");
+    let fourth = eve.chat(ask("Rust?", Some("session-0003")), None).await;
+    assert!(
+        matches!(fourth, Err(ChatError::RateLimited { .. })),
+        "{fourth:?}"
+    );
+}
+
+#[tokio::test]
+async fn invalid_input_is_refused_before_any_work() {
+    let eve = eve(settings(&[]), Arc::new(MemoryStore::default()), None);
+    let empty = eve.chat(ask("   ", None), None).await;
+    assert_eq!(empty, Err(ChatError::Invalid(GuardError::EmptyMessage)));
+    let bad_session = eve.chat(ask("hi", Some("../etc")), None).await;
+    assert_eq!(
+        bad_session,
+        Err(ChatError::Invalid(GuardError::InvalidSessionId))
+    );
+}
+
+#[tokio::test]
+async fn failed_writes_are_retried() {
+    let store = Arc::new(MemoryStore::default());
+    store.fail_next_writes(2);
+    let eve = eve(settings(&[]), store.clone(), None);
+    eve.chat(ask("Rust?", Some(SESSION)), None)
+        .await
+        .expect("answer");
+    assert_eq!(
+        store.turns(SESSION).len(),
+        2,
+        "both turns stored despite two failures"
+    );
+}
+
+#[tokio::test]
+async fn streaming_forwards_model_deltas_and_local_replies_whole() {
+    let model = Arc::new(ScriptedModel::default());
+    let eve = eve(
+        settings(&[("model_id", "m")]),
+        Arc::new(MemoryStore::default()),
+        Some(model),
+    );
+    let (tx, mut rx) = mpsc::channel(64);
+    let answer = eve
+        .chat(ask("Tell me about Go", None), Some(tx))
+        .await
+        .expect("answer");
+    let mut deltas = Vec::new();
+    while let Some(d) = rx.recv().await {
+        deltas.push(d);
+    }
+    assert!(deltas.len() > 1, "{deltas:?}");
+    assert_eq!(deltas.concat(), answer.reply);
+
+    let (tx, mut rx) = mpsc::channel(64);
+    let curated = eve
+        .chat(ask("How is this site built?", None), Some(tx))
+        .await
+        .expect("answer");
+    assert_eq!(rx.recv().await.as_deref(), Some(curated.reply.as_str()));
+}
+
+#[test]
+fn history_is_repaired_to_alternate() {
+    let turn = |role, text: &str| Turn {
+        session_id: SESSION.into(),
+        at_ms: 0,
+        role,
+        text: text.into(),
+        source: String::new(),
+        model_id: String::new(),
+        input_tokens: 0,
+        output_tokens: 0,
+        latency_ms: 0,
+        expires_at: 0,
+    };
+    let history = vec![
+        turn(Role::Assistant, "orphan reply"),
+        turn(Role::User, "q1"),
+        turn(Role::User, "q2"),
+        turn(Role::Assistant, "a2"),
+        turn(Role::User, "q3 without reply"),
+    ];
+    let texts: Vec<String> = alternating(history).into_iter().map(|m| m.text).collect();
+    assert_eq!(texts, ["q1", "a2"]);
+}
+
+#[test]
+fn utc_days_are_iso_dates() {
+    assert_eq!(utc_day(0), "1970-01-01");
+    assert_eq!(utc_day(1_764_028_800_000), "2025-11-25");
+}

@@ -1,0 +1,120 @@
+//! Request guards: message and session-id limits, and fixed-window rate limits per key.
+//!
+//! The limiter is in-process (per Lambda instance or server), which bounds bursts from one
+//! client cheaply; the daily token budget in the conversation store is the global cost cap.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// Longest accepted visitor message, in characters.
+pub const MAX_MESSAGE_CHARS: usize = 2000;
+
+/// Why a request was refused before any work was done.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GuardError {
+    #[error("message must not be empty")]
+    EmptyMessage,
+    #[error("message is longer than {MAX_MESSAGE_CHARS} characters")]
+    MessageTooLong,
+    #[error("session_id must be 8-64 letters, digits, '-' or '_'")]
+    InvalidSessionId,
+}
+
+pub fn check_message(message: &str) -> Result<&str, GuardError> {
+    let trimmed = message.trim();
+    if trimmed.is_empty() {
+        Err(GuardError::EmptyMessage)
+    } else if trimmed.chars().count() > MAX_MESSAGE_CHARS {
+        Err(GuardError::MessageTooLong)
+    } else {
+        Ok(trimmed)
+    }
+}
+
+pub fn check_session_id(id: &str) -> Result<&str, GuardError> {
+    let valid = (8..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if valid {
+        Ok(id)
+    } else {
+        Err(GuardError::InvalidSessionId)
+    }
+}
+
+/// Counts requests per key in one-minute windows.
+#[derive(Default)]
+pub struct RateLimiter {
+    windows: Mutex<HashMap<String, (u64, u32)>>,
+}
+
+/// Past this many tracked keys, windows from earlier minutes are dropped.
+const PRUNE_ABOVE: usize = 10_000;
+
+impl RateLimiter {
+    /// Records one request for `key` in `minute` and says whether it is within `per_minute`.
+    pub fn allow(&self, key: &str, per_minute: u32, minute: u64) -> bool {
+        let mut windows = match self.windows.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if windows.len() > PRUNE_ABOVE {
+            windows.retain(|_, (m, _)| *m == minute);
+        }
+        let window = windows.entry(key.to_string()).or_insert((minute, 0));
+        if window.0 != minute {
+            *window = (minute, 0);
+        }
+        window.1 = window.1.saturating_add(1);
+        window.1 <= per_minute
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_trimmed_and_bounded() {
+        assert_eq!(check_message("  hi  "), Ok("hi"));
+        assert_eq!(check_message(" \n\t "), Err(GuardError::EmptyMessage));
+        assert_eq!(
+            check_message(&"é".repeat(MAX_MESSAGE_CHARS)).map(str::len),
+            Ok(MAX_MESSAGE_CHARS * 2)
+        );
+        assert_eq!(
+            check_message(&"a".repeat(MAX_MESSAGE_CHARS + 1)),
+            Err(GuardError::MessageTooLong)
+        );
+    }
+
+    #[test]
+    fn session_ids_are_restricted() {
+        assert!(check_session_id("3f2a9c1e-0000-4000-8000-000000000000").is_ok());
+        for bad in [
+            "short",
+            "../../etc/passwd",
+            "a b c d e f g",
+            &"x".repeat(65),
+        ] {
+            assert_eq!(
+                check_session_id(bad),
+                Err(GuardError::InvalidSessionId),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn limits_apply_per_key_and_reset_each_minute() {
+        let limiter = RateLimiter::default();
+        assert!((0..3).all(|_| limiter.allow("a", 3, 100)));
+        assert!(!limiter.allow("a", 3, 100));
+        assert!(limiter.allow("b", 3, 100), "other keys are unaffected");
+        assert!(
+            limiter.allow("a", 3, 101),
+            "a new minute starts a new window"
+        );
+    }
+}

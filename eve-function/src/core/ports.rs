@@ -1,0 +1,126 @@
+//! The ports the chat core talks through. Adapters (DynamoDB, Bedrock, SSM, S3) and the
+//! in-memory doubles implement them; the core never sees an AWS or HTTP type.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+/// A failure of an outside dependency. The message is for logs, never for visitors.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{dependency}: {message}")]
+pub struct PortError {
+    pub dependency: &'static str,
+    pub message: String,
+}
+
+impl PortError {
+    pub fn new(dependency: &'static str, message: impl std::fmt::Display) -> Self {
+        Self {
+            dependency,
+            message: message.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    User,
+    Assistant,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::User => "user",
+            Role::Assistant => "assistant",
+        }
+    }
+}
+
+/// One stored message of a conversation, with what it cost.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Turn {
+    pub session_id: String,
+    /// Milliseconds since the Unix epoch; with `role` it orders turns within a session.
+    pub at_ms: u64,
+    pub role: Role,
+    pub text: String,
+    /// `model`, `curated` or `offline` for replies; empty for user messages.
+    pub source: String,
+    pub model_id: String,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub latency_ms: u64,
+    /// Unix seconds after which the store may delete the turn.
+    pub expires_at: u64,
+}
+
+/// Where conversations and the daily token counter live.
+#[async_trait]
+pub trait ConversationStore: Send + Sync {
+    async fn append(&self, turn: &Turn) -> Result<(), PortError>;
+    /// The latest `limit` turns of a session, oldest first.
+    async fn recent(&self, session_id: &str, limit: usize) -> Result<Vec<Turn>, PortError>;
+    /// Atomically adds `tokens` to the stage's counter for `day` and returns the new total.
+    async fn add_tokens(&self, stage: &str, day: &str, tokens: u64) -> Result<u64, PortError>;
+    async fn tokens_used(&self, stage: &str, day: &str) -> Result<u64, PortError>;
+    /// A cheap round trip proving the store answers (readiness).
+    async fn ping(&self) -> Result<(), PortError>;
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelMessage {
+    pub role: Role,
+    pub text: String,
+}
+
+/// Everything a model call needs; the system prompt holds only portfolio content.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelRequest {
+    pub model_id: String,
+    pub system: String,
+    pub messages: Vec<ModelMessage>,
+    pub max_tokens: u32,
+    pub temperature: f32,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ModelReply {
+    pub text: String,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+}
+
+#[async_trait]
+pub trait ChatModel: Send + Sync {
+    async fn converse(&self, request: &ModelRequest) -> Result<ModelReply, PortError>;
+    /// Streams text deltas into `deltas` as they arrive and returns the whole reply.
+    async fn converse_stream(
+        &self,
+        request: &ModelRequest,
+        deltas: mpsc::Sender<String>,
+    ) -> Result<ModelReply, PortError>;
+}
+
+/// Raw setting values by name (e.g. `max_tokens`), as a parameter store holds them.
+#[async_trait]
+pub trait SettingsSource: Send + Sync {
+    /// Where the values come from, for error messages (e.g. `ssm:/cfx/prod/`).
+    fn describe(&self) -> String;
+    async fn fetch(&self) -> Result<BTreeMap<String, String>, PortError>;
+}
+
+#[async_trait]
+pub trait CertificateSigner: Send + Sync {
+    /// A time-limited GET URL for `key` in `bucket`.
+    async fn presign(
+        &self,
+        bucket: &str,
+        key: &str,
+        expires_in: Duration,
+    ) -> Result<String, PortError>;
+}
