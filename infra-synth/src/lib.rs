@@ -6,3 +6,4 @@
 //! - [`commands`]: one module per CLI command.
 
 pub mod commands;
+pub mod deploy;

@@ -1,0 +1,10 @@
+//! Deploying what `synth` produces: packaging, the state backend, Terraform runs, publishing.
+//!
+//! Commands in `commands/` stay thin; the machinery they share lives here.
+
+pub mod aws;
+pub mod backend;
+pub mod package;
+pub mod plan_summary;
+pub mod state;
+pub mod terraform;

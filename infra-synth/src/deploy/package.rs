@@ -1,0 +1,315 @@
+//! Deployable assets with content-only hashes: the Lambda zip and the rendered site.
+//!
+//! A hash that changes when nothing changed makes every plan dirty, so the zip has sorted
+//! entries, a fixed timestamp and fixed modes, and the site digest covers paths and bytes only.
+
+use std::io::{Cursor, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+use sha2::{Digest, Sha256};
+use zip::write::SimpleFileOptions;
+use zip::{CompressionMethod, DateTime, ZipWriter};
+
+/// One file to put in a zip.
+#[derive(Debug, Clone)]
+pub struct ZipEntry {
+    pub name: String,
+    pub bytes: Vec<u8>,
+    /// Unix mode bits, e.g. `0o755` for the Lambda `bootstrap` executable.
+    pub mode: u32,
+}
+
+/// A zip whose bytes depend only on the entries' names, contents and modes.
+pub fn deterministic_zip(mut entries: Vec<ZipEntry>) -> Result<Vec<u8>> {
+    entries.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut writer = ZipWriter::new(Cursor::new(Vec::new()));
+    for entry in &entries {
+        let options = SimpleFileOptions::default()
+            .compression_method(CompressionMethod::Deflated)
+            .compression_level(Some(6))
+            .last_modified_time(DateTime::DEFAULT)
+            .unix_permissions(entry.mode);
+        writer
+            .start_file(entry.name.as_str(), options)
+            .with_context(|| format!("cannot add {} to the zip", entry.name))?;
+        writer.write_all(&entry.bytes)?;
+    }
+    Ok(writer.finish()?.into_inner())
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// A digest of a directory tree from relative paths and file contents only (not times or modes),
+/// so re-rendering identical content gives the identical digest.
+pub fn tree_digest(root: &Path) -> Result<String> {
+    let mut hasher = Sha256::new();
+    for file in relative_files(root)? {
+        let bytes = std::fs::read(root.join(&file))
+            .with_context(|| format!("cannot read {}", root.join(&file).display()))?;
+        hasher.update(file.as_bytes());
+        hasher.update([0]);
+        hasher.update(Sha256::digest(&bytes));
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// Every regular file under `root` as a `/`-separated relative path, sorted.
+pub fn relative_files(root: &Path) -> Result<Vec<String>> {
+    let mut files = Vec::new();
+    for entry in walkdir::WalkDir::new(root).sort_by_file_name() {
+        let entry = entry.with_context(|| format!("cannot walk {}", root.display()))?;
+        if entry.file_type().is_file() {
+            let relative = entry
+                .path()
+                .strip_prefix(root)
+                .context("walked outside the root")?;
+            let parts: Vec<String> = relative
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect();
+            files.push(parts.join("/"));
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// The Lambda CPU architecture, as written in the stack config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Architecture {
+    X86_64,
+    Arm64,
+}
+
+impl Architecture {
+    /// Parses the stack's `x86_64` / `arm64` (Lambda's spelling).
+    pub fn parse(text: &str) -> Result<Self> {
+        match text {
+            "x86_64" => Ok(Self::X86_64),
+            "arm64" => Ok(Self::Arm64),
+            other => bail!("unknown Lambda architecture `{other}` (expected x86_64 or arm64)"),
+        }
+    }
+
+    /// The glibc Rust target that matches Lambda's `provided.al2023` on this architecture.
+    pub fn rust_target(self) -> &'static str {
+        match self {
+            Self::X86_64 => "x86_64-unknown-linux-gnu",
+            Self::Arm64 => "aarch64-unknown-linux-gnu",
+        }
+    }
+
+    fn cargo_lambda_flag(self) -> &'static str {
+        match self {
+            Self::X86_64 => "--x86-64",
+            Self::Arm64 => "--arm64",
+        }
+    }
+}
+
+/// The packaged Lambda function.
+#[derive(Debug, Clone)]
+pub struct LambdaPackage {
+    pub zip_path: PathBuf,
+    pub sha256: String,
+    /// How it was built, e.g. the glibc caveat of a native build.
+    pub note: String,
+}
+
+/// Builds the `eve-function` `bootstrap` binary for Lambda and zips it deterministically into
+/// `out_dir/eve-function.zip`. Uses `cargo lambda` (zig cross-linking, portable glibc baseline)
+/// when it is installed, else the native toolchain for the architecture's Rust target.
+pub fn build_lambda(
+    workspace: &Path,
+    arch: Architecture,
+    cargo_profile: &str,
+    out_dir: &Path,
+) -> Result<LambdaPackage> {
+    let target = arch.rust_target();
+    let target_dir = cargo_target_dir(workspace);
+    let profile_dir = if cargo_profile == "dev" {
+        "debug"
+    } else {
+        cargo_profile
+    };
+    let (binary, note) = if has_cargo_lambda() {
+        run_cargo(
+            workspace,
+            &[
+                "lambda",
+                "build",
+                "--profile",
+                cargo_profile,
+                arch.cargo_lambda_flag(),
+                "-p",
+                "eve-function",
+                "--bin",
+                "bootstrap",
+            ],
+        )?;
+        (
+            target_dir.join("lambda/bootstrap/bootstrap"),
+            "built with cargo-lambda (zig linker; runs on provided.al2023)".to_owned(),
+        )
+    } else {
+        ensure_rust_target(target)?;
+        run_cargo(
+            workspace,
+            &[
+                "build",
+                "--profile",
+                cargo_profile,
+                "--target",
+                target,
+                "-p",
+                "eve-function",
+                "--bin",
+                "bootstrap",
+            ],
+        )?;
+        (
+            target_dir.join(target).join(profile_dir).join("bootstrap"),
+            format!(
+                "built with the native toolchain for {target}: the binary needs this host's glibc \
+                 ({}) or older at runtime; provided.al2023 ships glibc 2.34 — install cargo-lambda \
+                 (`pip install cargo-lambda ziglang`) for a portable build",
+                host_glibc().unwrap_or_else(|| "unknown".into())
+            ),
+        )
+    };
+    let bytes =
+        std::fs::read(&binary).with_context(|| format!("cannot read {}", binary.display()))?;
+    let zip = deterministic_zip(vec![ZipEntry {
+        name: "bootstrap".into(),
+        bytes,
+        mode: 0o755,
+    }])?;
+    std::fs::create_dir_all(out_dir)
+        .with_context(|| format!("cannot create {}", out_dir.display()))?;
+    let zip_path = out_dir.join("eve-function.zip");
+    std::fs::write(&zip_path, &zip)
+        .with_context(|| format!("cannot write {}", zip_path.display()))?;
+    Ok(LambdaPackage {
+        zip_path,
+        sha256: sha256_hex(&zip),
+        note,
+    })
+}
+
+fn cargo_target_dir(workspace: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace.join("target"))
+}
+
+fn has_cargo_lambda() -> bool {
+    Command::new("cargo")
+        .args(["lambda", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Fails with the exact `rustup target add` line when the target's standard library is absent.
+fn ensure_rust_target(target: &str) -> Result<()> {
+    let output = Command::new("rustc")
+        .args(["--print", "target-libdir", "--target", target])
+        .output()
+        .context("cannot run rustc")?;
+    let libdir = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
+    let installed = output.status.success()
+        && std::fs::read_dir(&libdir).is_ok_and(|mut entries| entries.next().is_some());
+    if !installed {
+        bail!(
+            "the Rust target `{target}` is not installed; run `rustup target add {target}`, \
+             or install cargo-lambda (`pip install cargo-lambda ziglang`) to cross-compile"
+        );
+    }
+    Ok(())
+}
+
+fn run_cargo(workspace: &Path, args: &[&str]) -> Result<()> {
+    let status = Command::new("cargo")
+        .args(args)
+        .current_dir(workspace)
+        .stdout(std::io::stderr())
+        .status()
+        .context("cannot run cargo")?;
+    if !status.success() {
+        bail!("`cargo {}` failed", args.join(" "));
+    }
+    Ok(())
+}
+
+fn host_glibc() -> Option<String> {
+    let output = Command::new("getconf")
+        .arg("GNU_LIBC_VERSION")
+        .output()
+        .ok()?;
+    Some(String::from_utf8_lossy(&output.stdout).trim().to_owned()).filter(|s| !s.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zip_bytes_ignore_entry_order() {
+        let a = ZipEntry {
+            name: "a.txt".into(),
+            bytes: b"alpha".to_vec(),
+            mode: 0o644,
+        };
+        let b = ZipEntry {
+            name: "bootstrap".into(),
+            bytes: b"\x7fELF".to_vec(),
+            mode: 0o755,
+        };
+        let first = deterministic_zip(vec![a.clone(), b.clone()]).expect("zip");
+        let second = deterministic_zip(vec![b, a]).expect("zip");
+        assert_eq!(sha256_hex(&first), sha256_hex(&second));
+    }
+
+    #[test]
+    fn zip_bytes_follow_content_and_mode() {
+        let entry = |bytes: &[u8], mode| ZipEntry {
+            name: "bootstrap".into(),
+            bytes: bytes.to_vec(),
+            mode,
+        };
+        let base = deterministic_zip(vec![entry(b"one", 0o755)]).expect("zip");
+        assert_ne!(
+            base,
+            deterministic_zip(vec![entry(b"two", 0o755)]).expect("zip")
+        );
+        assert_ne!(
+            base,
+            deterministic_zip(vec![entry(b"one", 0o644)]).expect("zip")
+        );
+    }
+
+    #[test]
+    fn unknown_architecture_is_named() {
+        let err = Architecture::parse("sparc").expect_err("must fail");
+        assert!(err.to_string().contains("`sparc`"));
+        assert_eq!(
+            Architecture::parse("arm64").expect("arm64").rust_target(),
+            "aarch64-unknown-linux-gnu"
+        );
+    }
+
+    #[test]
+    fn missing_rust_target_names_the_rustup_command() {
+        // Only x86_64 is installed on these machines; a target nobody installs proves the message.
+        let err = ensure_rust_target("riscv64gc-unknown-linux-gnu").expect_err("not installed");
+        assert!(
+            err.to_string()
+                .contains("rustup target add riscv64gc-unknown-linux-gnu"),
+            "{err}"
+        );
+        ensure_rust_target("x86_64-unknown-linux-gnu").expect("host target is installed");
+    }
+}

@@ -1,0 +1,197 @@
+//! Local deploy state under `out/<stack>/`: the saved plan with the fingerprint of what it was
+//! planned from, and the manifest of the last successful apply.
+//!
+//! `apply` refuses a plan whose fingerprint no longer matches the current config and assets,
+//! because applying it would deploy something nobody reviewed. The applied manifest is replaced
+//! atomically and only after Terraform succeeded, so a failed apply leaves it as it was.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use super::package::sha256_hex;
+
+/// What a plan was computed from; any difference makes the saved plan stale.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fingerprint {
+    pub stack: String,
+    /// sha256 of the synthesized `main.tf.json`.
+    pub config_sha256: String,
+    pub lambda_package_sha256: String,
+    pub site_sha256: String,
+    /// True for a plan made by `destroy`.
+    pub destroy: bool,
+}
+
+impl Fingerprint {
+    /// Human-readable differences between the planned (`self`) and the current fingerprint.
+    pub fn stale_reasons(&self, current: &Fingerprint) -> Vec<String> {
+        let mut reasons = Vec::new();
+        let mut compare = |what: &str, planned: &str, now: &str| {
+            if planned != now {
+                reasons.push(format!("{what} changed since the plan ({planned} → {now})"));
+            }
+        };
+        compare("stack", &self.stack, &current.stack);
+        compare("configuration", &self.config_sha256, &current.config_sha256);
+        compare(
+            "Lambda package",
+            &self.lambda_package_sha256,
+            &current.lambda_package_sha256,
+        );
+        compare("site", &self.site_sha256, &current.site_sha256);
+        if self.destroy != current.destroy {
+            reasons.push("the plan is a destroy plan".to_owned());
+        }
+        reasons
+    }
+}
+
+/// The deploy files of one stack.
+#[derive(Debug, Clone)]
+pub struct DeployDir {
+    root: PathBuf,
+}
+
+impl DeployDir {
+    pub fn new(out_dir: &Path, stack: &str) -> Self {
+        Self {
+            root: out_dir.join(stack),
+        }
+    }
+
+    /// Terraform's working directory (where synth writes `main.tf.json`).
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Packaged assets: `eve-function.zip` and the rendered `site/`.
+    pub fn dist(&self) -> PathBuf {
+        self.root.join("dist")
+    }
+
+    pub fn plan_file(&self) -> PathBuf {
+        self.root.join("cfx.tfplan")
+    }
+
+    fn fingerprint_file(&self) -> PathBuf {
+        self.root.join("cfx.tfplan.json")
+    }
+
+    fn applied_file(&self) -> PathBuf {
+        self.root.join("applied.tf.json")
+    }
+
+    pub fn save_fingerprint(&self, fingerprint: &Fingerprint) -> Result<()> {
+        write_atomically(
+            &self.fingerprint_file(),
+            serde_json::to_string_pretty(fingerprint)?.as_bytes(),
+        )
+    }
+
+    /// The fingerprint of the saved plan, or a hint to run `plan` when there is none.
+    pub fn load_fingerprint(&self) -> Result<Fingerprint> {
+        let path = self.fingerprint_file();
+        let text = std::fs::read_to_string(&path).with_context(|| {
+            format!(
+                "no saved plan at {}; run `infra-synth plan` first",
+                path.display()
+            )
+        })?;
+        serde_json::from_str(&text).with_context(|| format!("{} is corrupt", path.display()))
+    }
+
+    /// Forgets the saved plan once it has been applied (a plan can only be applied once).
+    pub fn discard_plan(&self) -> Result<()> {
+        for path in [self.plan_file(), self.fingerprint_file()] {
+            if path.exists() {
+                std::fs::remove_file(&path)
+                    .with_context(|| format!("cannot remove {}", path.display()))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Records `main_tf_json` as what is now deployed.
+    pub fn record_applied(&self, main_tf_json: &str) -> Result<()> {
+        write_atomically(&self.applied_file(), main_tf_json.as_bytes())
+    }
+
+    /// Removes the applied manifest after a destroy: nothing is deployed any more.
+    pub fn forget_applied(&self) -> Result<()> {
+        let path = self.applied_file();
+        if path.exists() {
+            std::fs::remove_file(&path)
+                .with_context(|| format!("cannot remove {}", path.display()))?;
+        }
+        Ok(())
+    }
+
+    /// The last applied `main.tf.json`, if anything was applied from this machine.
+    pub fn applied(&self) -> Result<Option<String>> {
+        let path = self.applied_file();
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Ok(Some(text)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+        }
+    }
+}
+
+/// sha256 of a synthesized configuration.
+pub fn config_sha256(main_tf_json: &str) -> String {
+    sha256_hex(main_tf_json.as_bytes())
+}
+
+/// Writes through a temporary file and a rename, so readers never see half a file.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot replace {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fingerprint() -> Fingerprint {
+        Fingerprint {
+            stack: "local".into(),
+            config_sha256: "c1".into(),
+            lambda_package_sha256: "l1".into(),
+            site_sha256: "s1".into(),
+            destroy: false,
+        }
+    }
+
+    #[test]
+    fn a_changed_asset_makes_the_plan_stale() {
+        let planned = fingerprint();
+        assert!(planned.stale_reasons(&fingerprint()).is_empty());
+        let current = Fingerprint {
+            lambda_package_sha256: "l2".into(),
+            ..fingerprint()
+        };
+        assert_eq!(
+            planned.stale_reasons(&current),
+            vec!["Lambda package changed since the plan (l1 → l2)"]
+        );
+    }
+
+    #[test]
+    fn fingerprint_round_trips_and_is_discarded() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let deploy = DeployDir::new(dir.path(), "local");
+        assert!(deploy.load_fingerprint().is_err());
+        deploy.save_fingerprint(&fingerprint()).expect("save");
+        assert_eq!(deploy.load_fingerprint().expect("load"), fingerprint());
+        deploy.discard_plan().expect("discard");
+        let err = deploy.load_fingerprint().expect_err("gone");
+        assert!(format!("{err:#}").contains("run `infra-synth plan` first"));
+    }
+}

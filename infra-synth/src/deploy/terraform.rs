@@ -1,0 +1,237 @@
+//! Runs Terraform (or OpenTofu) from PATH in one working directory.
+//!
+//! Every call is non-interactive (`-input=false`, `TF_IN_AUTOMATION`). Quick steps whose output
+//! only matters on failure (`init`, `show`, `output`) are captured and shown only when they fail;
+//! steps the operator wants to watch (`plan`, `apply`, `destroy`) stream Terraform's own output.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use anyhow::{bail, Context, Result};
+
+/// Environment variable naming the Terraform binary (`terraform` or `tofu`).
+pub const PROGRAM_ENV: &str = "CFX_TERRAFORM";
+/// Environment variable naming a provider mirror directory for offline `terraform init`.
+pub const PLUGIN_DIR_ENV: &str = "CFX_TF_PLUGIN_DIR";
+
+/// Where the state lives: the S3 backend settings passed as `-backend-config` at init.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackendConfig {
+    /// `key=value` pairs in the order they are passed, e.g. `bucket=...`.
+    pub settings: Vec<(String, String)>,
+}
+
+impl BackendConfig {
+    /// The same settings as a `backend.hcl` file body, for `terraform init -backend-config=FILE`.
+    pub fn to_hcl(&self) -> String {
+        self.settings
+            .iter()
+            .map(|(key, value)| {
+                if value.starts_with('{') || value == "true" || value == "false" {
+                    format!("{key} = {value}\n")
+                } else {
+                    format!("{key} = {value:?}\n")
+                }
+            })
+            .collect()
+    }
+}
+
+/// What `terraform plan -detailed-exitcode` found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlanOutcome {
+    NoChanges,
+    Changes,
+}
+
+/// A Terraform binary bound to one working directory.
+#[derive(Debug, Clone)]
+pub struct Terraform {
+    program: PathBuf,
+    dir: PathBuf,
+    plugin_dir: Option<PathBuf>,
+    extra_env: Vec<(String, String)>,
+}
+
+impl Terraform {
+    /// Finds `program` (a bare name is searched on PATH) and binds it to `dir`.
+    /// Fails with an install hint when it is missing, before any expensive work starts.
+    pub fn locate(program: &str, dir: &Path, plugin_dir: Option<PathBuf>) -> Result<Self> {
+        let path_var = std::env::var_os("PATH").unwrap_or_default();
+        let program = find_executable(program, &path_var).with_context(|| {
+            format!(
+                "`{program}` was not found on PATH. Install Terraform >= 1.6 \
+                 (https://developer.hashicorp.com/terraform/install), or use OpenTofu with \
+                 `--terraform tofu` / {PROGRAM_ENV}=tofu"
+            )
+        })?;
+        Ok(Self {
+            program,
+            dir: dir.to_path_buf(),
+            plugin_dir,
+            extra_env: Vec::new(),
+        })
+    }
+
+    /// Adds an environment variable for every Terraform run (e.g. dummy credentials for an emulator).
+    pub fn with_env(mut self, key: &str, value: &str) -> Self {
+        self.extra_env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// `terraform init` with the given backend, reconfiguring if the backend changed.
+    pub fn init(&self, backend: &BackendConfig) -> Result<()> {
+        let mut args: Vec<String> = vec!["init".into(), "-reconfigure".into()];
+        if let Some(dir) = &self.plugin_dir {
+            args.push(format!("-plugin-dir={}", dir.display()));
+        }
+        args.extend(
+            backend
+                .settings
+                .iter()
+                .map(|(k, v)| format!("-backend-config={k}={v}")),
+        );
+        self.captured(&args).map(drop)
+    }
+
+    /// `terraform plan -out=PLAN` with `vars`; streams Terraform's output to stderr.
+    pub fn plan(&self, vars: &[(String, String)], out: &Path, destroy: bool) -> Result<PlanOutcome> {
+        let mut args: Vec<String> = vec![
+            "plan".into(),
+            "-detailed-exitcode".into(),
+            format!("-out={}", out.display()),
+        ];
+        if destroy {
+            args.push("-destroy".into());
+        }
+        args.extend(var_args(vars));
+        match self.streamed(&args)? {
+            0 => Ok(PlanOutcome::NoChanges),
+            2 => Ok(PlanOutcome::Changes),
+            code => bail!("`terraform plan` failed (exit code {code}); see its output above"),
+        }
+    }
+
+    /// `terraform show -json PLAN`: the machine-readable plan.
+    pub fn show_json(&self, plan: &Path) -> Result<String> {
+        let output = self.captured(&["show".into(), "-json".into(), plan.display().to_string()])?;
+        String::from_utf8(output.stdout).context("`terraform show -json` printed non-UTF-8 output")
+    }
+
+    /// `terraform apply PLAN`: applies exactly the saved plan; streams output.
+    pub fn apply(&self, plan: &Path) -> Result<()> {
+        let args = ["apply".into(), "-auto-approve".into(), plan.display().to_string()];
+        match self.streamed(&args)? {
+            0 => Ok(()),
+            code => bail!("`terraform apply` failed (exit code {code}); see its output above"),
+        }
+    }
+
+    /// `terraform output -json` as a value (empty object when there are no outputs).
+    pub fn outputs(&self) -> Result<serde_json::Value> {
+        let output = self.captured(&["output".into(), "-json".into()])?;
+        serde_json::from_slice(&output.stdout).context("`terraform output -json` is not JSON")
+    }
+
+    fn command(&self, args: &[String]) -> Command {
+        let mut command = Command::new(&self.program);
+        command
+            .args(args)
+            .current_dir(&self.dir)
+            .env("TF_IN_AUTOMATION", "1")
+            .env("TF_INPUT", "0")
+            .envs(self.extra_env.iter().map(|(k, v)| (k, v)));
+        command
+    }
+
+    fn captured(&self, args: &[String]) -> Result<Output> {
+        // Flags must precede positional arguments, so `-no-color` goes right after the subcommand.
+        let mut with_no_color = args.to_vec();
+        with_no_color.insert(1.min(args.len()), "-no-color".into());
+        let output = self
+            .command(&with_no_color)
+            .stdin(Stdio::null())
+            .output()
+            .with_context(|| format!("cannot run {}", self.program.display()))?;
+        if !output.status.success() {
+            bail!(
+                "`terraform {}` failed in {}:\n{}{}",
+                args.first().map(String::as_str).unwrap_or_default(),
+                self.dir.display(),
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        Ok(output)
+    }
+
+    /// Runs with Terraform's stdout sent to our stderr, so our own stdout stays a clean summary.
+    fn streamed(&self, args: &[String]) -> Result<i32> {
+        let status = self
+            .command(args)
+            .stdin(Stdio::null())
+            .stdout(std::io::stderr())
+            .status()
+            .with_context(|| format!("cannot run {}", self.program.display()))?;
+        Ok(status.code().unwrap_or(-1))
+    }
+}
+
+fn var_args(vars: &[(String, String)]) -> impl Iterator<Item = String> + '_ {
+    vars.iter()
+        .flat_map(|(k, v)| ["-var".to_owned(), format!("{k}={v}")])
+}
+
+/// Resolves `program` like a shell: a path is used as given, a bare name is searched on `path_var`.
+fn find_executable(program: &str, path_var: &OsString) -> Option<PathBuf> {
+    let is_executable = |p: &Path| {
+        use std::os::unix::fs::PermissionsExt;
+        p.metadata()
+            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            .unwrap_or(false)
+    };
+    if program.contains('/') {
+        let path = PathBuf::from(program);
+        return is_executable(&path).then_some(path);
+    }
+    std::env::split_paths(path_var)
+        .map(|dir| dir.join(program))
+        .find(|candidate| is_executable(candidate))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_program_names_it_and_how_to_fix() {
+        let empty = tempfile::tempdir().expect("tempdir");
+        let err = find_executable("terraform", &empty.path().as_os_str().to_owned());
+        assert!(err.is_none());
+        let err = Terraform::locate("/nonexistent/terraform", empty.path(), None)
+            .expect_err("a missing binary must fail");
+        let text = format!("{err:#}");
+        assert!(text.contains("`/nonexistent/terraform` was not found"), "{text}");
+        assert!(text.contains("tofu"), "{text}");
+    }
+
+    #[test]
+    fn backend_hcl_quotes_strings_and_keeps_objects() {
+        let backend = BackendConfig {
+            settings: vec![
+                ("bucket".into(), "state".into()),
+                ("use_path_style".into(), "true".into()),
+                ("endpoints".into(), "{s3=\"http://127.0.0.1:5000\"}".into()),
+            ],
+        };
+        assert_eq!(
+            backend.to_hcl(),
+            "bucket = \"state\"\nuse_path_style = true\nendpoints = {s3=\"http://127.0.0.1:5000\"}\n"
+        );
+    }
+}
