@@ -1,11 +1,26 @@
-//! `infra-synth graph` — not built yet (see the open issues).
+//! `infra-synth graph`: a Mermaid diagram of the synthesized stack.
 
 use std::process::ExitCode;
 
-/// Not built yet.
-#[derive(Debug, clap::Args)]
-pub struct Args {}
+use super::StackArgs;
+use crate::synth::assemble;
 
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`graph` is not built yet")
+/// Print a Mermaid flowchart: one node per resource, an arrow to each resource it references.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  infra-synth graph --stack prod                  # paste into a ```mermaid block
+  infra-synth graph --stack prod > docs/stack.mmd")]
+pub struct Args {
+    #[command(flatten)]
+    pub stack: StackArgs,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let stack = match args.stack.load() {
+        Ok(stack) => stack,
+        Err(diagnostics) => return Ok(super::report(&diagnostics)),
+    };
+    let assembly = assemble(&stack)?;
+    print!("{}", crate::graph::mermaid(&assembly.doc.entries()));
+    Ok(ExitCode::SUCCESS)
 }

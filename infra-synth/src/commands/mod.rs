@@ -1,8 +1,12 @@
 //! One module per CLI command. Each owns its clap `Args` and a `run` that returns the exit code.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use config_diagnostics::Diagnostics;
+
+use crate::config::{self, Stack, DEFAULT_STACKS_DIR};
 
 pub mod apply;
 pub mod bootstrap;
@@ -58,4 +62,28 @@ impl Cli {
             Command::Dev(args) => dev::run(args),
         }
     }
+}
+
+/// Which stack a command works on; shared by every command that reads `stacks/<name>.toml`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StackArgs {
+    /// Stack name: reads `<stacks-dir>/<stack>.toml` (dev, prod, local).
+    #[arg(long, value_name = "NAME")]
+    pub stack: String,
+    /// Directory holding the stack files.
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_STACKS_DIR)]
+    pub stacks_dir: PathBuf,
+}
+
+impl StackArgs {
+    /// Loads and validates the stack.
+    pub fn load(&self) -> Result<Stack, Diagnostics> {
+        config::load(&self.stacks_dir, &self.stack)
+    }
+}
+
+/// Prints every diagnostic to stderr and returns the failure exit code.
+pub fn report(diagnostics: &Diagnostics) -> ExitCode {
+    eprintln!("{diagnostics}");
+    ExitCode::FAILURE
 }

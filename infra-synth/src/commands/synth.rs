@@ -1,11 +1,39 @@
-//! `infra-synth synth` — not built yet (see the open issues).
+//! `infra-synth synth`: write a stack's Terraform JSON and manifest.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Not built yet.
-#[derive(Debug, clap::Args)]
-pub struct Args {}
+use super::StackArgs;
+use crate::synth::synthesize;
 
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`synth` is not built yet")
+/// Synthesize a stack into `<out>/<stack>/main.tf.json` and `manifest.json`.
+///
+/// The stack is validated first; the same config always gives byte-identical files.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  infra-synth synth --stack prod                  # writes out/prod/main.tf.json and out/prod/manifest.json
+  infra-synth synth --stack dev --out build/tf
+  terraform -chdir=out/prod init -backend-config=bucket=... && terraform -chdir=out/prod plan")]
+pub struct Args {
+    #[command(flatten)]
+    pub stack: StackArgs,
+    /// Output directory; each stack gets its own subdirectory.
+    #[arg(long, value_name = "DIR", default_value = "out")]
+    pub out: PathBuf,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let stack = match args.stack.load() {
+        Ok(stack) => stack,
+        Err(diagnostics) => return Ok(super::report(&diagnostics)),
+    };
+    let synthesis = synthesize(&stack)?;
+    let dir = synthesis.write(&args.out)?;
+    println!(
+        "wrote {} ({} resources, sha256 {})",
+        dir.join("main.tf.json").display(),
+        synthesis.manifest.resource_count,
+        synthesis.manifest.sha256
+    );
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,11 +1,55 @@
-//! `infra-synth validate` — not built yet (see the open issues).
+//! `infra-synth validate`: check a stack config and the model synthesized from it.
 
 use std::process::ExitCode;
 
-/// Not built yet.
-#[derive(Debug, clap::Args)]
-pub struct Args {}
+use serde_json::json;
 
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`validate` is not built yet")
+use super::StackArgs;
+
+/// Check a stack: names, region, Lambda limits, origins, model id, alarms, IAM wildcards.
+///
+/// Every problem is reported at once with file, line, key and what is allowed; exit code 1
+/// when there is any.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  infra-synth validate --stack prod
+  infra-synth validate --stack dev --format json      # for CI annotations
+  infra-synth validate --stack prod --stacks-dir /tmp/stacks")]
+pub struct Args {
+    #[command(flatten)]
+    pub stack: StackArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let result = args.stack.load();
+    match (args.format, result) {
+        (Format::Text, Ok(stack)) => {
+            println!("ok: stack `{}` is valid", stack.name);
+            Ok(ExitCode::SUCCESS)
+        }
+        (Format::Text, Err(diagnostics)) => Ok(super::report(&diagnostics)),
+        (Format::Json, result) => {
+            let (ok, mut body) = match &result {
+                Ok(_) => (true, json!({ "errors": [], "count": 0 })),
+                Err(diagnostics) => (false, diagnostics.to_json()),
+            };
+            body["stack"] = json!(args.stack.stack);
+            body["ok"] = json!(ok);
+            println!("{}", serde_json::to_string_pretty(&body)?);
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+    }
 }

@@ -1,0 +1,71 @@
+//! The typed stack config (`stacks/<name>.toml`): schema, loading and validation.
+//!
+//! Every field not set in a stack file takes the shared default defined here (serde defaults),
+//! so `dev.toml` and `prod.toml` only say where the environments differ.
+
+pub mod rules;
+mod schema;
+
+use std::path::{Path, PathBuf};
+
+use config_diagnostics::{Checker, Diagnostics, TomlSource};
+use portfolio::Content;
+
+pub use schema::*;
+
+/// Where `--stacks-dir` points by default.
+pub const DEFAULT_STACKS_DIR: &str = "stacks";
+
+/// Loads `<stacks_dir>/<name>.toml` and the portfolio content it names, and validates both;
+/// all problems come back at once, each with file, line and key.
+pub fn load(stacks_dir: &Path, name: &str) -> Result<Stack, Diagnostics> {
+    let path = stacks_dir.join(format!("{name}.toml"));
+    let source = TomlSource::read(&path)?;
+    let mut stack: Stack = source.deserialize()?;
+    stack.name = name.to_string();
+    stack.content_path = resolve_content_path(&path, &stack.content);
+    let mut diagnostics = Diagnostics::default();
+    match Content::load(&stack.content_path) {
+        Ok(content) => {
+            stack.certificate_keys = content.certificates.into_iter().map(|c| c.file).collect()
+        }
+        Err(errors) => diagnostics.extend(errors),
+    }
+    let mut check = Checker::new(&source);
+    rules::check_stack(&stack, &mut check);
+    rules::check_iam(&stack, &mut check);
+    if let Err(errors) = check.finish() {
+        diagnostics.extend(errors);
+    }
+    if diagnostics.is_empty() {
+        Ok(stack)
+    } else {
+        Err(diagnostics)
+    }
+}
+
+/// The content path is relative to the stack file, so a stacks dir can be moved with its content.
+fn resolve_content_path(stack_file: &Path, content: &Path) -> PathBuf {
+    if content.is_absolute() {
+        content.to_path_buf()
+    } else {
+        stack_file
+            .parent()
+            .unwrap_or_else(|| Path::new("."))
+            .join(content)
+    }
+}
+
+/// A small valid stack for unit tests (one certificate object, default settings).
+#[cfg(test)]
+pub(crate) fn test_stack() -> Stack {
+    let source = TomlSource::parse(
+        "test.toml",
+        "env = \"test\"\nregion = \"eu-west-1\"\ndomain = \"example.com\"\n",
+    )
+    .expect("test stack parses");
+    let mut stack: Stack = source.deserialize().expect("test stack deserializes");
+    stack.name = "test".into();
+    stack.certificate_keys = vec!["certificates/a.pdf".into()];
+    stack
+}

@@ -1,0 +1,469 @@
+//! Semantic checks of a stack. Each error names the key and what is allowed; all are collected.
+
+use config_diagnostics::Checker;
+
+use super::Stack;
+use crate::model::iam::Statement;
+
+/// Region ids AWS offers (commercial partition); a typo here would only fail at apply time.
+pub const AWS_REGIONS: &[&str] = &[
+    "af-south-1",
+    "ap-east-1",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-northeast-3",
+    "ap-south-1",
+    "ap-south-2",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ap-southeast-3",
+    "ap-southeast-4",
+    "ap-southeast-5",
+    "ap-southeast-7",
+    "ca-central-1",
+    "ca-west-1",
+    "eu-central-1",
+    "eu-central-2",
+    "eu-north-1",
+    "eu-south-1",
+    "eu-south-2",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "il-central-1",
+    "me-central-1",
+    "me-south-1",
+    "mx-central-1",
+    "sa-east-1",
+    "us-east-1",
+    "us-east-2",
+    "us-west-1",
+    "us-west-2",
+];
+
+/// Retention periods CloudWatch Logs accepts.
+pub const LOG_RETENTION_DAYS: &[u32] = &[
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+    3288, 3653,
+];
+
+/// API Gateway cuts integrations off at 29 s, so the function must finish before that.
+pub const API_GATEWAY_LIMIT_S: u32 = 29;
+
+pub fn check_stack(stack: &Stack, check: &mut Checker<'_>) {
+    check_names(stack, check);
+    check_lambda(stack, check);
+    check_eve(stack, check);
+    check_api_and_alarms(stack, check);
+    if let Some(endpoint) = &stack.aws.endpoint {
+        check.check(is_allowed_origin(endpoint), "aws.endpoint", || {
+            format!(
+                "`{endpoint}` must be an https:// URL (http:// only for localhost or 127.0.0.1)"
+            )
+        });
+    }
+}
+
+fn check_names(stack: &Stack, check: &mut Checker<'_>) {
+    for (key, value) in [("app", &stack.app), ("env", &stack.env)] {
+        check.check(portfolio::content::is_slug(value) && value.len() <= 24, key, || {
+            format!("`{value}` must be 1-24 lowercase letters, digits or dashes (it prefixes resource names)")
+        });
+    }
+    check.check(is_dns_name(&stack.domain), "domain", || {
+        format!(
+            "`{}` is not a DNS name: dot-separated labels of 1-63 letters, digits or dashes, \
+             at least two labels, 253 characters at most",
+            stack.domain
+        )
+    });
+    if let Some(zone) = &stack.dns.zone_name {
+        let inside = stack.domain == *zone || stack.domain.ends_with(&format!(".{zone}"));
+        check.check(is_dns_name(zone) && inside, "dns.zone_name", || {
+            format!(
+                "`{zone}` must be a DNS name that `{}` is in (equal to it or a parent)",
+                stack.domain
+            )
+        });
+    }
+    check.check(
+        AWS_REGIONS.contains(&stack.region.as_str()),
+        "region",
+        || {
+            format!(
+                "`{}` is not an AWS region id (e.g. eu-west-1, us-east-1)",
+                stack.region
+            )
+        },
+    );
+    let bucket_key = if stack.buckets.prefix.is_some() {
+        "buckets.prefix"
+    } else {
+        "app"
+    };
+    for name in [
+        stack.site_bucket_name(),
+        stack.certificates_bucket_name(),
+        stack.logs_bucket_name(),
+        stack.artifact_bucket_name(),
+    ] {
+        if let Err(why) = check_bucket_name(&name) {
+            check.error(
+                bucket_key,
+                format!("bucket name `{name}` is invalid: {why}"),
+            );
+        }
+    }
+    check.check(
+        stack.buckets.log_expiry_days > 0,
+        "buckets.log_expiry_days",
+        || "must be a positive number of days".into(),
+    );
+}
+
+fn check_lambda(stack: &Stack, check: &mut Checker<'_>) {
+    let lambda = &stack.lambda;
+    check.check(
+        (128..=10240).contains(&lambda.memory_mb),
+        "lambda.memory_mb",
+        || format!("{} MB is outside Lambda's 128-10240 MB", lambda.memory_mb),
+    );
+    check.check(
+        (1..API_GATEWAY_LIMIT_S).contains(&lambda.timeout_s),
+        "lambda.timeout_s",
+        || {
+            format!(
+                "{} s is not allowed: 1-{} s (API Gateway stops waiting at {API_GATEWAY_LIMIT_S} s)",
+                lambda.timeout_s,
+                API_GATEWAY_LIMIT_S - 1
+            )
+        },
+    );
+    check.check(
+        lambda.reserved_concurrency >= 1,
+        "lambda.reserved_concurrency",
+        || "must be at least 1 (0 would disable the function)".into(),
+    );
+    for (key, days) in [
+        ("lambda.log_retention_days", lambda.log_retention_days),
+        ("api.log_retention_days", stack.api.log_retention_days),
+    ] {
+        check.check(LOG_RETENTION_DAYS.contains(&days), key, || {
+            format!("{days} is not a CloudWatch retention period; allowed: {LOG_RETENTION_DAYS:?}")
+        });
+    }
+}
+
+fn check_eve(stack: &Stack, check: &mut Checker<'_>) {
+    let eve = &stack.eve;
+    check.check(is_model_id(&eve.model_id), "eve.model_id", || {
+        format!(
+            "`{}` is not a Bedrock model id: `offline`, `<provider>.<model>` (e.g. \
+             anthropic.claude-3-haiku-20240307-v1:0) or an inference profile `<geo>.<provider>.<model>`",
+            eve.model_id
+        )
+    });
+    for (i, region) in eve.model_regions.iter().enumerate() {
+        check.check(
+            AWS_REGIONS.contains(&region.as_str()),
+            &format!("eve.model_regions[{i}]"),
+            || format!("`{region}` is not an AWS region id"),
+        );
+    }
+    check.check(
+        eve.conversation_ttl_days > 0,
+        "eve.conversation_ttl_days",
+        || {
+            format!(
+                "{} must be a positive number of days",
+                eve.conversation_ttl_days
+            )
+        },
+    );
+    check.check(
+        (1..=300).contains(&eve.presign_seconds),
+        "eve.presign_seconds",
+        || format!("{} is not allowed: 1-300 seconds", eve.presign_seconds),
+    );
+    check.check(
+        (0.0..=1.0).contains(&eve.temperature),
+        "eve.temperature",
+        || format!("{} is not allowed: 0.0-1.0", eve.temperature),
+    );
+    check.check(eve.max_tokens >= 1, "eve.max_tokens", || {
+        "must be at least 1".into()
+    });
+    for (i, origin) in eve.allowed_origins.iter().enumerate() {
+        check.check(
+            is_allowed_origin(origin) && is_bare_origin(origin),
+            &format!("eve.allowed_origins[{i}]"),
+            || {
+                format!(
+                    "`{origin}` must be an https:// origin without a path \
+                     (http:// only for localhost or 127.0.0.1)"
+                )
+            },
+        );
+    }
+}
+
+fn check_api_and_alarms(stack: &Stack, check: &mut Checker<'_>) {
+    let api = &stack.api;
+    check.check(
+        api.throttle_rate_limit > 0.0,
+        "api.throttle_rate_limit",
+        || "must be a positive number of requests per second".into(),
+    );
+    check.check(
+        api.throttle_burst_limit >= 1,
+        "api.throttle_burst_limit",
+        || "must be at least 1".into(),
+    );
+    check.check(api.daily_quota >= 1, "api.daily_quota", || {
+        "must be at least 1".into()
+    });
+
+    let alarms = &stack.alarms;
+    if let Some(email) = &alarms.email {
+        check.check(is_email(email), "alarms.email", || {
+            format!("`{email}` is not an email address (expected name@domain.tld)")
+        });
+    }
+    let timeout_ms = f64::from(stack.lambda.timeout_s) * 1000.0;
+    check.check(
+        alarms.lambda_duration_ms > 0.0 && alarms.lambda_duration_ms < timeout_ms,
+        "alarms.lambda_duration_ms",
+        || {
+            format!(
+                "{} ms is not allowed: above 0 and below the function timeout ({timeout_ms} ms)",
+                alarms.lambda_duration_ms
+            )
+        },
+    );
+    for (key, percent) in [
+        (
+            "alarms.lambda_error_rate_percent",
+            alarms.lambda_error_rate_percent,
+        ),
+        ("alarms.api_4xx_rate_percent", alarms.api_4xx_rate_percent),
+        ("alarms.api_5xx_rate_percent", alarms.api_5xx_rate_percent),
+    ] {
+        check.check(percent > 0.0 && percent < 100.0, key, || {
+            format!("{percent} is not a usable rate: a percentage above 0 and below 100")
+        });
+    }
+    check.check(
+        alarms.dynamodb_throttled_requests >= 0.0,
+        "alarms.dynamodb_throttled_requests",
+        || "must be 0 or more requests".into(),
+    );
+    let period = alarms.period_seconds;
+    check.check(
+        period == 10 || period == 30 || (period >= 60 && period % 60 == 0),
+        "alarms.period_seconds",
+        || format!("{period} is not allowed: 10, 30 or a multiple of 60"),
+    );
+}
+
+/// Identity policies may not use wildcards: every action named, every resource an exact ARN.
+/// The one exception is `:log-stream:*` under the function's own log group, because Lambda
+/// names its streams at run time.
+pub fn check_iam(stack: &Stack, check: &mut Checker<'_>) {
+    match crate::synth::assemble(stack) {
+        Ok(assembly) => {
+            for statement in &assembly.execution_policy {
+                for problem in wildcard_problems(statement) {
+                    check.error("lambda", problem);
+                }
+            }
+        }
+        Err(e) => check.error("", format!("the stack cannot be synthesized: {e:#}")),
+    }
+}
+
+pub fn wildcard_problems(statement: &Statement) -> Vec<String> {
+    let mut problems = Vec::new();
+    for action in &statement.actions {
+        if action.contains('*') {
+            problems.push(format!(
+                "IAM statement `{}` allows action `{action}`; name every action (no `*`)",
+                statement.sid
+            ));
+        }
+    }
+    for resource in &statement.resources {
+        let text = resource.as_template();
+        if text.contains('*') && !text.ends_with(":log-stream:*") {
+            problems.push(format!(
+                "IAM statement `{}` grants resource `{text}`; use exact ARNs (no `*`)",
+                statement.sid
+            ));
+        }
+    }
+    problems
+}
+
+pub fn is_dns_name(name: &str) -> bool {
+    let labels: Vec<&str> = name.split('.').collect();
+    name.len() <= 253
+        && labels.len() >= 2
+        && labels.iter().all(|label| {
+            (1..=63).contains(&label.len())
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+        && labels
+            .last()
+            .is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_lowercase()))
+}
+
+/// S3 general-purpose bucket naming rules.
+pub fn check_bucket_name(name: &str) -> Result<(), &'static str> {
+    if !(3..=63).contains(&name.len()) {
+        return Err("must be 3-63 characters");
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+    {
+        return Err("only lowercase letters, digits, dots and dashes are allowed");
+    }
+    let edges_ok = |b: Option<u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    if !edges_ok(name.bytes().next()) || !edges_ok(name.bytes().last()) {
+        return Err("must begin and end with a letter or digit");
+    }
+    if name.contains("..") || name.contains(".-") || name.contains("-.") {
+        return Err("dots may not be adjacent to dots or dashes");
+    }
+    if name.parse::<std::net::Ipv4Addr>().is_ok() {
+        return Err("must not look like an IP address");
+    }
+    if name.starts_with("xn--") || name.starts_with("sthree-") || name.ends_with("-s3alias") {
+        return Err("the prefixes xn--/sthree- and suffix -s3alias are reserved");
+    }
+    Ok(())
+}
+
+/// `offline`, `<provider>.<model>` or `<geo>.<provider>.<model>`, model with an optional `:version`.
+pub fn is_model_id(id: &str) -> bool {
+    if id == "offline" {
+        return true;
+    }
+    let (name, version) = match id.split_once(':') {
+        Some((name, version)) => (name, Some(version)),
+        None => (id, None),
+    };
+    let parts: Vec<&str> = name.split('.').collect();
+    let provider_at = match parts.first() {
+        Some(geo) if ["us", "eu", "apac", "us-gov", "global", "ca", "jp", "au"].contains(geo) => 1,
+        _ => 0,
+    };
+    let provider_ok = parts
+        .get(provider_at)
+        .is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()));
+    let model = &parts[(provider_at + 1).min(parts.len())..];
+    let model_ok = !model.is_empty()
+        && model.iter().all(|seg| {
+            !seg.is_empty()
+                && seg
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        });
+    let version_ok =
+        version.is_none_or(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_alphanumeric()));
+    provider_ok && model_ok && version_ok
+}
+
+/// https anywhere; http only for a loopback host.
+pub fn is_allowed_origin(url: &str) -> bool {
+    let host_of = |rest: &str| {
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        authority
+            .rsplit_once(':')
+            .map_or(authority, |(host, port)| {
+                if port.bytes().all(|b| b.is_ascii_digit()) {
+                    host
+                } else {
+                    authority
+                }
+            })
+            .to_string()
+    };
+    if let Some(rest) = url.strip_prefix("https://") {
+        !host_of(rest).is_empty()
+    } else if let Some(rest) = url.strip_prefix("http://") {
+        matches!(host_of(rest).as_str(), "localhost" | "127.0.0.1" | "[::1]")
+    } else {
+        false
+    }
+}
+
+/// `scheme://host[:port]` with nothing after: browsers send origins in exactly that form.
+fn is_bare_origin(origin: &str) -> bool {
+    origin
+        .split_once("://")
+        .is_some_and(|(_, rest)| !rest.is_empty() && !rest.contains(['/', '?', '#']))
+}
+
+fn is_email(s: &str) -> bool {
+    match s.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty() && is_dns_name(domain) && !s.contains(char::is_whitespace)
+        }
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_ids() {
+        for ok in [
+            "offline",
+            "anthropic.claude-3-haiku-20240307-v1:0",
+            "eu.anthropic.claude-3-7-sonnet-20250219-v1:0",
+            "amazon.nova-lite-v1:0",
+            "meta.llama3-1-8b-instruct-v1:0",
+        ] {
+            assert!(is_model_id(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "claude",
+            "anthropic.*",
+            "Anthropic.Claude",
+            "eu.",
+            "a.b:",
+        ] {
+            assert!(!is_model_id(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn bucket_names() {
+        assert!(check_bucket_name("cloudforgex-prod-site").is_ok());
+        assert!(check_bucket_name("Upper-case").is_err());
+        assert!(check_bucket_name("192.168.1.1").is_err());
+        assert!(check_bucket_name("ab").is_err());
+        assert!(check_bucket_name("a..b").is_err());
+        assert!(check_bucket_name("-abc").is_err());
+    }
+
+    #[test]
+    fn origins_and_domains() {
+        assert!(is_allowed_origin("https://example.com"));
+        assert!(is_allowed_origin("http://127.0.0.1:5000"));
+        assert!(is_allowed_origin("http://localhost:8080"));
+        assert!(!is_allowed_origin("http://example.com"));
+        assert!(!is_allowed_origin("ftp://x"));
+        assert!(is_dns_name("alexrivera.dev"));
+        assert!(!is_dns_name("localhost"));
+        assert!(!is_dns_name("bad_name.com"));
+        assert!(!is_dns_name("-a.com"));
+    }
+}

@@ -1,0 +1,3 @@
+//! Emitters: turn the assembled model into files other tools read.
+
+pub mod terraform;
