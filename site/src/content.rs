@@ -146,13 +146,19 @@ impl Content {
             "must not be empty".into()
         });
         check.check(is_email(&self.profile.email), "profile.email", || {
-            format!("`{}` is not an email address (expected name@domain.tld)", self.profile.email)
+            format!(
+                "`{}` is not an email address (expected name@domain.tld)",
+                self.profile.email
+            )
         });
         let mut seen = std::collections::BTreeSet::new();
         for (i, cert) in self.certificates.iter().enumerate() {
             let key = format!("certificates[{i}].id");
             check.check(is_slug(&cert.id), &key, || {
-                format!("`{}` must be 1-64 lowercase letters, digits or dashes", cert.id)
+                format!(
+                    "`{}` must be 1-64 lowercase letters, digits or dashes",
+                    cert.id
+                )
             });
             check.check(seen.insert(cert.id.as_str()), &key, || {
                 format!("duplicate certificate id `{}`", cert.id)
@@ -167,11 +173,62 @@ impl Content {
         for (i, project) in self.projects.iter().enumerate() {
             let key = format!("projects[{i}].id");
             check.check(is_slug(&project.id), &key, || {
-                format!("`{}` must be 1-64 lowercase letters, digits or dashes", project.id)
+                format!(
+                    "`{}` must be 1-64 lowercase letters, digits or dashes",
+                    project.id
+                )
             });
             check.check(seen.insert(project.id.as_str()), &key, || {
                 format!("duplicate project id `{}`", project.id)
             });
+        }
+        check.check(
+            self.profile.photo.as_deref().is_none_or(is_object_key),
+            "profile.photo",
+            || "must be a site-relative path such as `images/portrait.webp`".into(),
+        );
+        check.check(
+            self.profile.photo.is_none() || self.profile.photo_alt.is_some(),
+            "profile.photo_alt",
+            || "a photo needs alt text describing it".into(),
+        );
+        for (i, job) in self.experience.iter().enumerate() {
+            check.check(
+                is_year_month(&job.start),
+                &format!("experience[{i}].start"),
+                || format!("`{}` must be a month as YYYY-MM", job.start),
+            );
+            if let Some(end) = &job.end {
+                check.check(is_year_month(end), &format!("experience[{i}].end"), || {
+                    format!("`{end}` must be a month as YYYY-MM")
+                });
+                check.check(end >= &job.start, &format!("experience[{i}].end"), || {
+                    format!("`{end}` is before the start `{}`", job.start)
+                });
+            }
+        }
+        for (i, cert) in self.certificates.iter().enumerate() {
+            check.check(
+                is_year_month(&cert.date) || is_calendar_date(&cert.date),
+                &format!("certificates[{i}].date"),
+                || format!("`{}` must be YYYY-MM or YYYY-MM-DD", cert.date),
+            );
+        }
+        let project_links = self.projects.iter().enumerate().flat_map(|(p, project)| {
+            (0..project.links.len())
+                .map(move |l| (format!("projects[{p}].links[{l}]"), &project.links[l]))
+        });
+        let contact_links =
+            (0..self.contact.len()).map(|i| (format!("contact[{i}]"), &self.contact[i]));
+        for (key, link) in project_links.chain(contact_links) {
+            check.check(is_public_url(&link.url), &format!("{key}.url"), || {
+                format!("`{}` must be an https://, http:// or mailto: URL", link.url)
+            });
+            check.check(
+                !link.label.trim().is_empty(),
+                &format!("{key}.label"),
+                || "must not be empty (it is the link text)".into(),
+            );
         }
         for (i, s) in self.suggestions.iter().enumerate() {
             check.check(
@@ -191,9 +248,42 @@ impl Content {
 /// Lowercase letters, digits and dashes; what ids in URLs and anchors may be.
 pub fn is_slug(s: &str) -> bool {
     (1..=64).contains(&s.len())
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-')
+}
+
+/// A link a visitor may follow: web pages and email only, never `javascript:` or relative paths.
+pub fn is_public_url(s: &str) -> bool {
+    let rest = ["https://", "http://", "mailto:"]
+        .iter()
+        .find_map(|scheme| s.strip_prefix(scheme));
+    match rest {
+        Some(rest) => {
+            !rest.is_empty()
+                && !s
+                    .contains(|c: char| c.is_whitespace() || c.is_control() || "<>\"'`".contains(c))
+        }
+        None => false,
+    }
+}
+
+/// `YYYY-MM` with a real month.
+fn is_year_month(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 7
+        && b[..4].iter().all(u8::is_ascii_digit)
+        && b[4] == b'-'
+        && matches!(s[5..].parse::<u8>(), Ok(1..=12))
+}
+
+/// `YYYY-MM-DD` with a plausible day (1-31; the month's own length is not checked).
+fn is_calendar_date(s: &str) -> bool {
+    s.len() == 10
+        && s.as_bytes()[7] == b'-'
+        && is_year_month(&s[..7])
+        && matches!(s[8..].parse::<u8>(), Ok(1..=31))
 }
 
 fn is_object_key(s: &str) -> bool {

@@ -5,7 +5,8 @@
 //! No inline scripts or styles, no third-party origins.
 
 /// The exact policy string every front door sends.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+pub const CONTENT_SECURITY_POLICY: &str =
+    "default-src 'self'; script-src 'self'; style-src 'self'; \
 img-src 'self' data:; font-src 'self'; connect-src 'self'; manifest-src 'self'; \
 frame-ancestors 'none'; base-uri 'self'; form-action 'self'; object-src 'none'";
 

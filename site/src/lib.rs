@@ -4,6 +4,8 @@
 
 pub mod content;
 pub mod csp;
+#[cfg(feature = "render")]
+pub mod render;
 
 pub use content::{Content, DEFAULT_CONTENT_PATH};
 pub use csp::CONTENT_SECURITY_POLICY;

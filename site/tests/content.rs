@@ -27,6 +27,37 @@ fn errors_name_line_and_key() {
     let err = Content::parse("portfolio.toml", &bad).expect_err("invalid");
     assert_eq!(err.len(), 2, "{err}");
     let text = err.to_string();
-    assert!(text.contains("`profile.email`: `nope` is not an email"), "{text}");
+    assert!(
+        text.contains("`profile.email`: `nope` is not an email"),
+        "{text}"
+    );
     assert!(text.contains("`certificates[3].id`"), "{text}");
+}
+
+#[test]
+fn links_and_dates_are_checked() {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("content/portfolio.toml"),
+    )
+    .expect("read");
+    let bad = text
+        .replace("https://github.com/example\"", "javascript:alert(1)\"")
+        .replace("start = \"2022-03\"", "start = \"March 2022\"")
+        .replace("end = \"2022-02\"", "end = \"2018-02\"")
+        .replace("date = \"2022-08\"", "date = \"2022-13\"");
+    let err = Content::parse("portfolio.toml", &bad).expect_err("invalid");
+    let text = err.to_string();
+    for key in [
+        "`contact[1].url`: `javascript:alert(1)` must be an https://",
+        "`experience[0].start`",
+        "`experience[1].end`: `2018-02` is before the start `2019-01`",
+        "`certificates[3].date`",
+    ] {
+        assert!(text.contains(key), "missing {key} in:\n{text}");
+    }
+    assert_eq!(err.len(), 4, "{text}");
+    assert!(
+        err.iter().all(|d| d.line > 0),
+        "every error has a line:\n{text}"
+    );
 }

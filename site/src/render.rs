@@ -1,0 +1,242 @@
+//! Renders the static site from [`Content`]: handlebars templates in strict mode (a typo in a
+//! template is a build error, not a blank spot on the page) and content-hashed CSS/JS/icon names
+//! so CloudFront can cache them forever. Templates and assets are embedded in the binary, so every
+//! build of `infra-synth` renders the same bytes from the same content.
+
+mod assets;
+mod pages;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Content, CONTENT_SECURITY_POLICY};
+
+/// The file next to the pages that holds [`CONTENT_SECURITY_POLICY`]; not a page, never published.
+pub const CSP_FILE: &str = "_csp.txt";
+/// The build report as JSON; a rebuild reads it to delete files the previous build wrote.
+pub const REPORT_FILE: &str = "_build.json";
+
+/// What the rendered pages need to know about where they will be served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildOptions {
+    /// Absolute origin the site is served from, without a trailing slash, e.g.
+    /// `https://alex.example.com` or `http://127.0.0.1:8080`. Canonical links, Open Graph
+    /// URLs, `sitemap.xml` and `robots.txt` are built from it.
+    base_url: String,
+    /// Folder that site-relative media named in the content (the profile photo) is copied from.
+    pub media_dir: Option<PathBuf>,
+}
+
+impl BuildOptions {
+    /// Validates `base_url` (http or https origin, optional path, no query) and drops a trailing `/`.
+    pub fn new(base_url: &str) -> Result<Self, BuildError> {
+        let trimmed = base_url.trim_end_matches('/');
+        let host = trimmed
+            .strip_prefix("https://")
+            .or_else(|| trimmed.strip_prefix("http://"));
+        let valid = host.is_some_and(|h| {
+            !h.is_empty()
+                && !h.starts_with('/')
+                && h.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-._~:/[]%".contains(c))
+        });
+        if !valid {
+            return Err(BuildError::BaseUrl(base_url.to_string()));
+        }
+        Ok(Self {
+            base_url: trimmed.to_string(),
+            media_dir: None,
+        })
+    }
+
+    pub fn with_media_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.media_dir = Some(dir.into());
+        self
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+}
+
+/// One file of the built site, as the publish step needs it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SiteFile {
+    /// Path relative to the site root with `/` separators, e.g. `assets/site.3f2a9c1b0d.css`.
+    pub path: String,
+    pub content_type: String,
+    /// True when the name carries a content hash: the bytes behind this name never change.
+    pub immutable: bool,
+    pub bytes: u64,
+}
+
+impl SiteFile {
+    /// The `Cache-Control` header to publish this file with.
+    pub fn cache_control(&self) -> &'static str {
+        if self.immutable {
+            "public, max-age=31536000, immutable"
+        } else {
+            "public, max-age=300, must-revalidate"
+        }
+    }
+}
+
+/// What [`build`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildReport {
+    /// Every file to publish, sorted by path. Excludes [`CSP_FILE`] and [`REPORT_FILE`].
+    pub files: Vec<SiteFile>,
+    /// The Content-Security-Policy the pages were written for.
+    pub content_security_policy: String,
+}
+
+impl BuildReport {
+    /// Bytes of HTML, CSS and JS a first visit to `index.html` downloads, uncompressed.
+    pub fn first_load_bytes(&self) -> u64 {
+        self.files
+            .iter()
+            .filter(|f| {
+                f.path == "index.html" || f.path.ends_with(".css") || f.path.ends_with(".js")
+            })
+            .map(|f| f.bytes)
+            .sum()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(
+        "base URL `{0}` must be an http:// or https:// origin such as https://alex.example.com"
+    )]
+    BaseUrl(String),
+    #[error("template error: {0}")]
+    Template(#[from] Box<handlebars::TemplateError>),
+    #[error("cannot render {page}: {source}")]
+    Render {
+        page: String,
+        #[source]
+        source: Box<handlebars::RenderError>,
+    },
+    #[error("profile.photo `{path}` cannot be read from {dir}: {source}")]
+    Media {
+        path: String,
+        dir: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("profile.photo is set but the build has no media folder to copy it from")]
+    NoMediaDir,
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A rendered file before it is written.
+struct Output {
+    path: String,
+    body: Vec<u8>,
+    immutable: bool,
+}
+
+/// Renders the whole site for `content` into `out_dir`, replacing what a previous build wrote there
+/// (files listed in its [`REPORT_FILE`]); other files in `out_dir` are left alone.
+pub fn build(
+    content: &Content,
+    opts: &BuildOptions,
+    out_dir: &Path,
+) -> Result<BuildReport, BuildError> {
+    let assets = assets::hashed();
+    let mut outputs = pages::render_all(content, opts, &assets)?;
+    outputs.extend(assets.files());
+    if let Some(photo) = &content.profile.photo {
+        let dir = opts.media_dir.as_ref().ok_or(BuildError::NoMediaDir)?;
+        let body = std::fs::read(dir.join(photo)).map_err(|source| BuildError::Media {
+            path: photo.clone(),
+            dir: dir.display().to_string(),
+            source,
+        })?;
+        outputs.push(Output {
+            path: photo.clone(),
+            body,
+            immutable: false,
+        });
+    }
+    outputs.sort_by(|a, b| a.path.cmp(&b.path));
+
+    let report = BuildReport {
+        files: outputs
+            .iter()
+            .map(|o| SiteFile {
+                path: o.path.clone(),
+                content_type: content_type(&o.path).to_string(),
+                immutable: o.immutable,
+                bytes: o.body.len() as u64,
+            })
+            .collect(),
+        content_security_policy: CONTENT_SECURITY_POLICY.to_string(),
+    };
+
+    remove_stale(out_dir, &report);
+    for output in &outputs {
+        write(&out_dir.join(&output.path), &output.body)?;
+    }
+    write(
+        &out_dir.join(CSP_FILE),
+        format!("{CONTENT_SECURITY_POLICY}\n").as_bytes(),
+    )?;
+    let json = serde_json::to_vec_pretty(&report).unwrap_or_default();
+    write(&out_dir.join(REPORT_FILE), &json)?;
+    Ok(report)
+}
+
+/// Deletes files the previous build listed that this build no longer writes (old hashed assets).
+fn remove_stale(out_dir: &Path, report: &BuildReport) {
+    let Ok(previous) = std::fs::read(out_dir.join(REPORT_FILE)) else {
+        return;
+    };
+    let Ok(previous) = serde_json::from_slice::<BuildReport>(&previous) else {
+        return;
+    };
+    let current: BTreeSet<&str> = report.files.iter().map(|f| f.path.as_str()).collect();
+    for old in previous.files {
+        let safe = !old.path.split('/').any(|seg| seg.is_empty() || seg == "..");
+        if safe && !current.contains(old.path.as_str()) {
+            // Already gone is fine: the goal is that it does not exist.
+            let _ = std::fs::remove_file(out_dir.join(&old.path));
+        }
+    }
+}
+
+fn write(path: &Path, body: &[u8]) -> Result<(), BuildError> {
+    let fail = |source| BuildError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(fail)?;
+    }
+    std::fs::write(path, body).map_err(fail)
+}
+
+/// The `Content-Type` each kind of file is served with.
+pub fn content_type(path: &str) -> &'static str {
+    match path.rsplit_once('.').map(|(_, ext)| ext) {
+        Some("html") => "text/html; charset=utf-8",
+        Some("css") => "text/css; charset=utf-8",
+        Some("js") => "text/javascript; charset=utf-8",
+        Some("json") => "application/json",
+        Some("svg") => "image/svg+xml",
+        Some("xml") => "application/xml",
+        Some("txt") => "text/plain; charset=utf-8",
+        Some("webp") => "image/webp",
+        Some("png") => "image/png",
+        Some("jpg" | "jpeg") => "image/jpeg",
+        Some("pdf") => "application/pdf",
+        _ => "application/octet-stream",
+    }
+}
