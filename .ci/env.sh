@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by .ci/install and .ci/test: where cached tools live, and PATH to reach them.
 # Caches sit outside the clone so CI runs on the same machine reuse them; all are rebuilt from empty.
 export CFX_CACHE="${CFX_CACHE:-$HOME/.cache/cloudforgex}"
