@@ -6,3 +6,5 @@
 
 pub mod adapters;
 pub mod core;
+pub mod http;
+pub mod startup;

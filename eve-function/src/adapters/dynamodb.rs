@@ -1,0 +1,189 @@
+//! Conversations and the daily token counter in one DynamoDB table.
+//!
+//! Table shape (infra-synth creates it): partition key `pk` (S), sort key `sk` (S), TTL
+//! attribute `expires_at`. Turns: `pk` = session id, `sk` = `<at_ms, 16 digits>#<role>`, so
+//! a query returns them in time order. Token counters: `pk` = `budget#<stage>`, `sk` = UTC day,
+//! attribute `tokens` incremented with an atomic `ADD`.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::Client;
+
+use crate::core::ports::{ConversationStore, PortError, Role, Turn};
+
+const DEPENDENCY: &str = "dynamodb";
+/// Counters outlive their day by a week, for after-the-fact inspection.
+const COUNTER_TTL_SECS: u64 = 8 * 86_400;
+
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+}
+
+fn failed(error: impl std::error::Error) -> PortError {
+    PortError::new(DEPENDENCY, DisplayErrorContext(error))
+}
+
+fn s(value: &str) -> AttributeValue {
+    AttributeValue::S(value.to_string())
+}
+
+fn n(value: u64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+pub fn sort_key(turn: &Turn) -> String {
+    format!("{:016}#{}", turn.at_ms, turn.role.as_str())
+}
+
+fn budget_key(stage: &str) -> String {
+    format!("budget#{stage}")
+}
+
+type Item = HashMap<String, AttributeValue>;
+
+fn text_of(item: &Item, key: &str) -> Result<String, PortError> {
+    match item.get(key) {
+        Some(AttributeValue::S(v)) => Ok(v.clone()),
+        _ => Err(PortError::new(
+            DEPENDENCY,
+            format!("item without string `{key}`"),
+        )),
+    }
+}
+
+fn number_of(item: &Item, key: &str) -> u64 {
+    match item.get(key) {
+        Some(AttributeValue::N(v)) => v.parse().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+fn turn_from(item: &Item) -> Result<Turn, PortError> {
+    let role = match text_of(item, "role")?.as_str() {
+        "user" => Role::User,
+        "assistant" => Role::Assistant,
+        other => {
+            return Err(PortError::new(
+                DEPENDENCY,
+                format!("unknown role `{other}`"),
+            ))
+        }
+    };
+    Ok(Turn {
+        session_id: text_of(item, "pk")?,
+        at_ms: number_of(item, "at_ms"),
+        role,
+        text: text_of(item, "text")?,
+        source: text_of(item, "source").unwrap_or_default(),
+        model_id: text_of(item, "model_id").unwrap_or_default(),
+        input_tokens: number_of(item, "input_tokens"),
+        output_tokens: number_of(item, "output_tokens"),
+        latency_ms: number_of(item, "latency_ms"),
+        expires_at: number_of(item, "expires_at"),
+    })
+}
+
+#[async_trait]
+impl ConversationStore for DynamoStore {
+    async fn append(&self, turn: &Turn) -> Result<(), PortError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(&turn.session_id))
+            .item("sk", s(&sort_key(turn)))
+            .item("role", s(turn.role.as_str()))
+            .item("text", s(&turn.text))
+            .item("source", s(&turn.source))
+            .item("model_id", s(&turn.model_id))
+            .item("at_ms", n(turn.at_ms))
+            .item("input_tokens", n(turn.input_tokens))
+            .item("output_tokens", n(turn.output_tokens))
+            .item("latency_ms", n(turn.latency_ms))
+            .item("expires_at", n(turn.expires_at))
+            .send()
+            .await
+            .map_err(failed)?;
+        Ok(())
+    }
+
+    async fn recent(&self, session_id: &str, limit: usize) -> Result<Vec<Turn>, PortError> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(session_id))
+            .scan_index_forward(false)
+            .limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(failed)?;
+        let mut turns = output
+            .items()
+            .iter()
+            .map(turn_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        turns.reverse();
+        Ok(turns)
+    }
+
+    async fn add_tokens(&self, stage: &str, day: &str, tokens: u64) -> Result<u64, PortError> {
+        let expires_at = crate::core::chat::unix_ms() / 1000 + COUNTER_TTL_SECS;
+        let output = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(&budget_key(stage)))
+            .key("sk", s(day))
+            .update_expression("ADD tokens :n SET expires_at = :expires")
+            .expression_attribute_values(":n", n(tokens))
+            .expression_attribute_values(":expires", n(expires_at))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(failed)?;
+        Ok(output
+            .attributes()
+            .map(|a| number_of(a, "tokens"))
+            .unwrap_or(0))
+    }
+
+    async fn tokens_used(&self, stage: &str, day: &str) -> Result<u64, PortError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(&budget_key(stage)))
+            .key("sk", s(day))
+            .send()
+            .await
+            .map_err(failed)?;
+        Ok(output.item().map(|i| number_of(i, "tokens")).unwrap_or(0))
+    }
+
+    async fn ping(&self) -> Result<(), PortError> {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s("health#ping"))
+            .limit(1)
+            .send()
+            .await
+            .map_err(failed)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,103 @@
+//! `eve-server`: EVE's API (and optionally the built site) over plain HTTP, for containers and
+//! local runs. Prints `eve-server listening on http://ADDR` as its first line of stdout.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use eve_function::http::{router, RouterOptions};
+use eve_function::startup;
+use std::io::Write;
+
+const EXAMPLES: &str = "\
+Examples:
+  eve-server --offline                                    # in-memory store, offline answers
+  eve-server --listen 127.0.0.1:0 --site-dir site/dist    # any free port, serve the site too
+  EVE_MODEL_ID=anthropic.claude-3-haiku-20240307-v1:0 EVE_TABLE_NAME=eve-dev eve-server
+  EVE_SSM_PATH=/cloudforgex/dev/ eve-server --listen 0.0.0.0:8080
+
+Settings come from EVE_<NAME> variables and/or SSM under EVE_SSM_PATH (docs/eve-settings.md).
+Set AWS_ENDPOINT_URL to use a local AWS emulator such as moto.";
+
+#[derive(Debug, Parser)]
+#[command(name = "eve-server", version, about, after_help = EXAMPLES)]
+struct Args {
+    /// Address to listen on; port 0 picks a free port (the real one is printed).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Serve the built site from this directory at `/`, on the same origin as the API.
+    #[arg(long, value_name = "DIR")]
+    site_dir: Option<PathBuf>,
+    /// No AWS at all: in-memory conversations and offline answers.
+    #[arg(long)]
+    offline: bool,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    startup::init_logging();
+    match serve(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: Args) -> anyhow::Result<()> {
+    if let Some(dir) = &args.site_dir {
+        anyhow::ensure!(
+            dir.is_dir(),
+            "--site-dir {}: not a directory",
+            dir.display()
+        );
+    }
+    let eve = startup::build(startup::eve_environment(), args.offline).await?;
+    let app = router(
+        eve,
+        RouterOptions {
+            readiness: true,
+            site_dir: args.site_dir,
+        },
+    );
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
+    let address = listener.local_addr()?;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "eve-server listening on http://{address}")?;
+    stdout.flush()?;
+    drop(stdout);
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
+    tracing::info!("eve-server stopped");
+    Ok(())
+}
+
+/// Ctrl-C or SIGTERM (Kubernetes) lets in-flight requests finish.
+async fn shutdown_signal() {
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+}

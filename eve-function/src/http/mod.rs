@@ -1,0 +1,320 @@
+//! The one router both front doors serve. Every response — including rejections of malformed
+//! input — is JSON with the documented shape; nothing internal reaches a visitor.
+
+pub mod cors;
+pub mod error;
+pub mod site;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::extract::rejection::PathRejection;
+use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::sse::{Event, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures_util::{future, stream, Future, Stream, StreamExt};
+use lambda_http::request::RequestContext;
+use lambda_http::RequestExt;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::mpsc;
+use tokio::task::JoinError;
+use tokio_stream::wrappers::ReceiverStream;
+use tower::ServiceExt;
+use tracing::Instrument;
+
+use crate::core::chat::{ChatAnswer, ChatError, ChatRequest, Eve};
+use error::ApiError;
+
+/// Largest accepted request body.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// What differs between the front doors.
+#[derive(Debug, Clone, Default)]
+pub struct RouterOptions {
+    /// Serve `/api/health/ready`, which checks the dependencies (server mode).
+    pub readiness: bool,
+    /// Serve the built site from this directory at `/`.
+    pub site_dir: Option<PathBuf>,
+}
+
+pub fn router(eve: Arc<Eve>, options: RouterOptions) -> Router {
+    let mut api = Router::new()
+        .route("/api/chat", post(chat))
+        .route("/api/chat/stream", post(chat_stream))
+        .route("/api/certificates", get(certificates))
+        .route("/api/certificates/{*id}", get(certificate_link))
+        .route("/api/suggestions", get(suggestions))
+        .route("/api/health", get(health));
+    if options.readiness {
+        api = api.route("/api/health/ready", get(ready));
+    }
+    let api = api.method_not_allowed_fallback(|| async { ApiError::method_not_allowed() });
+    let app = match options.site_dir {
+        Some(dir) => {
+            let files = site::files(&dir);
+            api.fallback(move |request: Request| async move {
+                if is_api(&request) {
+                    return ApiError::not_found().into_response();
+                }
+                match files.oneshot(request).await {
+                    Ok(response) => response.into_response(),
+                    Err(never) => match never {},
+                }
+            })
+        }
+        None => api.fallback(|| async { ApiError::not_found() }),
+    };
+    app.layer(middleware::from_fn(site::security_headers))
+        .layer(middleware::from_fn_with_state(eve.clone(), cors::cors))
+        .layer(middleware::from_fn(trace))
+        .with_state(eve)
+}
+
+fn is_api(request: &Request) -> bool {
+    let path = request.uri().path();
+    path == "/api" || path.starts_with("/api/")
+}
+
+/// One span per request carrying the X-Ray trace id, which is echoed back to the caller.
+/// The AWS SDK forwards the Lambda trace id (`_X_AMZN_TRACE_ID`) on its own calls.
+async fn trace(request: Request, next: Next) -> Response {
+    let trace_id = request
+        .headers()
+        .get("x-amzn-trace-id")
+        .and_then(|v| v.to_str().ok())
+        .map(String::from)
+        .or_else(|| {
+            request
+                .lambda_context_ref()
+                .and_then(|c| c.xray_trace_id.clone())
+        });
+    let span = tracing::info_span!(
+        "request",
+        method = %request.method(),
+        path = request.uri().path(),
+        trace_id = trace_id.as_deref().unwrap_or_default(),
+    );
+    let mut response = next.run(request).instrument(span).await;
+    if let Some(value) = trace_id.and_then(|t| HeaderValue::from_str(&t).ok()) {
+        response.headers_mut().insert("x-amzn-trace-id", value);
+    }
+    if is_api_response(&response) {
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+fn is_api_response(response: &Response) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/event-stream"))
+}
+
+/// The caller's address: API Gateway's source IP in Lambda, the peer address in server mode.
+fn client_ip(request: &Request) -> String {
+    let from_gateway = request
+        .request_context_ref()
+        .and_then(|context| match context {
+            RequestContext::ApiGatewayV1(c) => c.identity.source_ip.clone(),
+            RequestContext::ApiGatewayV2(c) => c.http.source_ip.clone(),
+            _ => None,
+        });
+    from_gateway
+        .or_else(|| {
+            request
+                .extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+#[derive(Debug, Deserialize)]
+struct ChatBody {
+    message: String,
+    #[serde(default)]
+    session_id: Option<String>,
+}
+
+/// Reads a JSON body within [`MAX_BODY_BYTES`], mapping every failure to its status.
+async fn json_body<T: DeserializeOwned>(request: Request) -> Result<T, ApiError> {
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    if content_type.split(';').next().map(str::trim) != Some("application/json") {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the body as application/json",
+        ));
+    }
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the body must be at most {MAX_BODY_BYTES} bytes"),
+        )
+    };
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+        return Err(too_large());
+    }
+    let bytes = axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES)
+        .await
+        .map_err(|e| {
+            let over_limit = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            if over_limit {
+                too_large()
+            } else {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_body",
+                    "the request body could not be read",
+                )
+            }
+        })?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        let code = match e.classify() {
+            serde_json::error::Category::Data => "invalid_request",
+            _ => "invalid_json",
+        };
+        ApiError::new(StatusCode::BAD_REQUEST, code, e.to_string())
+    })
+}
+
+async fn chat_request(request: Request) -> Result<ChatRequest, ApiError> {
+    let client_ip = client_ip(&request);
+    let body: ChatBody = json_body(request).await?;
+    Ok(ChatRequest {
+        message: body.message,
+        session_id: body.session_id,
+        client_ip,
+    })
+}
+
+async fn chat(State(eve): State<Arc<Eve>>, request: Request) -> Result<Json<ChatAnswer>, ApiError> {
+    let request = chat_request(request).await?;
+    Ok(Json(eve.chat(request, None).await?))
+}
+
+/// Server-Sent Events: `data: {"delta": ...}` events, then `event: done` with
+/// `{"session_id", "source"}`. Refusals (400, 429) are plain JSON errors before any event.
+async fn chat_stream(State(eve): State<Arc<Eve>>, request: Request) -> Result<Response, ApiError> {
+    let request = chat_request(request).await?;
+    let (deltas, mut received) = mpsc::channel::<String>(64);
+    // The chat runs to completion (and is stored) even if the client goes away mid-stream.
+    let task = tokio::spawn(async move { eve.chat(request, Some(deltas)).await });
+    let Some(first) = received.recv().await else {
+        // No text was produced: the chat was refused before answering, or ended empty.
+        let outcome = task.await;
+        if let Ok(Err(refusal)) = outcome {
+            return Err(refusal.into());
+        }
+        return Ok(sse(stream::empty(), future::ready(outcome)));
+    };
+    let deltas = stream::once(future::ready(first)).chain(ReceiverStream::new(received));
+    Ok(sse(deltas, task))
+}
+
+type ChatOutcome = Result<Result<ChatAnswer, ChatError>, JoinError>;
+
+fn sse(
+    deltas: impl Stream<Item = String> + Send + 'static,
+    outcome: impl Future<Output = ChatOutcome> + Send + 'static,
+) -> Response {
+    let done = stream::once(outcome).map(done_event);
+    Sse::new(deltas.map(delta_event).chain(done).map(Ok::<_, Infallible>)).into_response()
+}
+
+fn delta_event(delta: String) -> Event {
+    Event::default().data(json!({ "delta": delta }).to_string())
+}
+
+fn done_event(outcome: ChatOutcome) -> Event {
+    match outcome {
+        Ok(Ok(answer)) => Event::default()
+            .event("done")
+            .data(json!({ "session_id": answer.session_id, "source": answer.source }).to_string()),
+        _ => Event::default().event("error").data(
+            json!({ "error": { "code": "internal", "message": "the reply was interrupted" } })
+                .to_string(),
+        ),
+    }
+}
+
+async fn certificates(State(eve): State<Arc<Eve>>) -> Json<serde_json::Value> {
+    Json(json!({ "certificates": eve.certificates() }))
+}
+
+async fn certificate_link(
+    State(eve): State<Arc<Eve>>,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Ok(Path(id)) = id else {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_id",
+            "malformed certificate id",
+        ));
+    };
+    let link = eve.certificate_link(&id).await?;
+    Ok(Json(json!(link)))
+}
+
+async fn suggestions(State(eve): State<Arc<Eve>>) -> Json<serde_json::Value> {
+    Json(json!({ "suggestions": eve.knowledge().suggestions() }))
+}
+
+async fn health() -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
+}
+
+async fn ready(State(eve): State<Arc<Eve>>) -> Response {
+    let checks = eve.ready().await;
+    let all_ok = checks.iter().all(|(_, r)| r.is_ok());
+    for (name, result) in &checks {
+        if let Err(error) = result {
+            tracing::warn!(dependency = name, %error, "not ready");
+        }
+    }
+    let report: serde_json::Map<String, serde_json::Value> = checks
+        .iter()
+        .map(|(name, r)| {
+            (
+                name.to_string(),
+                json!(if r.is_ok() { "ok" } else { "down" }),
+            )
+        })
+        .collect();
+    let status = if all_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = json!({
+        "status": if all_ok { "ready" } else { "unavailable" },
+        "version": env!("CARGO_PKG_VERSION"),
+        "checks": report,
+    });
+    (status, Json(body)).into_response()
+}

@@ -1,0 +1,162 @@
+//! Wiring for both front doors: settings first, then the adapters they ask for. Anything AWS
+//! is only touched when a setting needs it, so offline and local runs start in milliseconds.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+use portfolio::Content;
+use tokio::sync::OnceCell;
+
+use crate::adapters::bedrock::BedrockModel;
+use crate::adapters::dynamodb::DynamoStore;
+use crate::adapters::memory::MemoryStore;
+use crate::adapters::s3::S3Signer;
+use crate::adapters::ssm::SsmSettings;
+use crate::core::chat::{Dependencies, Eve};
+use crate::core::knowledge::Knowledge;
+use crate::core::ports::{CertificateSigner, ChatModel, ConversationStore, SettingsSource};
+use crate::core::settings::{SettingsProvider, SETTINGS_TTL};
+
+/// Not a setting but where settings live: the SSM path, e.g. `/cloudforgex/prod/`.
+pub const SSM_PATH_VAR: &str = "EVE_SSM_PATH";
+pub const STAGE_VAR: &str = "EVE_STAGE";
+
+/// The `EVE_*` variables of this process: the environment half of the settings lookup.
+pub fn eve_environment() -> BTreeMap<String, String> {
+    std::env::vars()
+        .filter(|(k, _)| k.starts_with("EVE_"))
+        .collect()
+}
+
+/// Builds EVE from `env`. `offline` keeps every AWS service out (in-memory store, no model).
+pub async fn build(env: BTreeMap<String, String>, offline: bool) -> anyhow::Result<Arc<Eve>> {
+    let aws = AwsConfig::default();
+    let source: Option<Arc<dyn SettingsSource>> = match env.get(SSM_PATH_VAR).filter(|_| !offline) {
+        Some(path) => Some(Arc::new(SsmSettings::new(
+            aws_sdk_ssm::Client::new(aws.get().await),
+            path,
+        ))),
+        None => None,
+    };
+    let stage = env
+        .get(STAGE_VAR)
+        .cloned()
+        .unwrap_or_else(|| "local".into());
+    let settings = Arc::new(SettingsProvider::load(env, source, SETTINGS_TTL).await?);
+    let current = settings.current().await;
+
+    let content = match current.content_path.as_deref() {
+        Some(path) => Content::load(Path::new(path)).map_err(|d| anyhow::anyhow!("{d}"))?,
+        None => Content::parse(
+            portfolio::DEFAULT_CONTENT_PATH,
+            crate::core::knowledge::EMBEDDED_CONTENT,
+        )
+        .map_err(|d| anyhow::anyhow!("{d}"))
+        .context("the embedded content file is invalid")?,
+    };
+    let store: Arc<dyn ConversationStore> = match current.table_name.as_deref().filter(|_| !offline)
+    {
+        Some(table) => Arc::new(DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(aws.get().await),
+            table,
+        )),
+        None => Arc::new(MemoryStore::default()),
+    };
+    let model: Option<Arc<dyn ChatModel>> = if current.uses_model() && !offline {
+        Some(Arc::new(BedrockModel::new(bedrock_client(aws.get().await))))
+    } else {
+        None
+    };
+    let signer: Option<Arc<dyn CertificateSigner>> = match current.certificates_bucket {
+        Some(_) if !offline => Some(Arc::new(S3Signer::new(s3_client(aws.get().await)))),
+        _ => None,
+    };
+    tracing::info!(
+        stage,
+        model_id = current.model_id,
+        store = if current.table_name.is_some() && !offline {
+            "dynamodb"
+        } else {
+            "memory"
+        },
+        certificates = signer.is_some(),
+        "EVE configured"
+    );
+    Ok(Arc::new(Eve::new(Dependencies {
+        knowledge: Arc::new(Knowledge::new(content)),
+        settings,
+        store,
+        model,
+        signer,
+        stage,
+    })))
+}
+
+/// The shared SDK configuration, loaded on first use. It honours `AWS_ENDPOINT_URL` (local
+/// and moto runs) and keeps every storage call short so a request ends well inside 29 s.
+#[derive(Default)]
+struct AwsConfig(OnceCell<SdkConfig>);
+
+impl AwsConfig {
+    async fn get(&self) -> &SdkConfig {
+        self.0
+            .get_or_init(|| async {
+                aws_config::defaults(BehaviorVersion::latest())
+                    .timeout_config(
+                        TimeoutConfig::builder()
+                            .connect_timeout(Duration::from_secs(2))
+                            .operation_attempt_timeout(Duration::from_secs(3))
+                            .operation_timeout(Duration::from_secs(6))
+                            .build(),
+                    )
+                    .retry_config(RetryConfig::standard().with_max_attempts(3))
+                    .load()
+                    .await
+            })
+            .await
+    }
+}
+
+/// Bedrock gets longer attempts than storage; the core's `model_timeout_ms` bounds the total.
+fn bedrock_client(sdk: &SdkConfig) -> aws_sdk_bedrockruntime::Client {
+    let config = aws_sdk_bedrockruntime::config::Builder::from(sdk)
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(2))
+                .operation_attempt_timeout(Duration::from_secs(20))
+                .build(),
+        )
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(3)
+                .with_initial_backoff(Duration::from_millis(200)),
+        )
+        .build();
+    aws_sdk_bedrockruntime::Client::from_conf(config)
+}
+
+/// Path-style addressing when an endpoint override (moto, LocalStack) is in use.
+fn s3_client(sdk: &SdkConfig) -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::config::Builder::from(sdk)
+        .force_path_style(sdk.endpoint_url().is_some())
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+/// JSON logs on stderr (stdout carries the EMF metrics and the server's first line).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(true)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
