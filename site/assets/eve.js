@@ -108,13 +108,10 @@ async function errorMessage(response) {
 
 class ServerError extends Error {}
 
-function sessionId() {
-  let id = sessionStorage.getItem(SESSION_KEY);
-  if (!id) {
-    id = crypto.randomUUID();
-    sessionStorage.setItem(SESSION_KEY, id);
-  }
-  return id;
+/** The server assigns the session id on the first reply; later questions send it back. */
+function chatPayload(message) {
+  const sessionId = sessionStorage.getItem(SESSION_KEY);
+  return sessionId ? { message, session_id: sessionId } : { message };
 }
 
 function rememberSession(body) {
@@ -157,7 +154,7 @@ async function askStreaming(payload, signal, onText) {
       const event = parseEvent(buffered.slice(0, cut));
       buffered = buffered.slice(cut + 2);
       if (!event) continue;
-      if (event.type === 'error') throw new ServerError(event.data?.message ?? event.data?.error ?? 'EVE could not answer.');
+      if (event.type === 'error') throw new ServerError(event.data?.error?.message ?? 'EVE could not answer.');
       rememberSession(event.data);
       if (typeof event.data?.delta === 'string') text += event.data.delta;
       const whole = replyText(event.data);
@@ -250,7 +247,7 @@ function setUpChat(root) {
     setBusy(true);
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), TIMEOUT_MS);
-    const payload = { session_id: sessionId(), message };
+    const payload = chatPayload(message);
     let bubble = null;
     const show = (text) => {
       if (!text) return;

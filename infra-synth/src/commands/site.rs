@@ -8,6 +8,8 @@ use anyhow::Context;
 use portfolio::render::{self, BuildOptions};
 use portfolio::Content;
 
+use super::StackArgs;
+
 /// Build the static portfolio site from the content file.
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -21,24 +23,23 @@ enum Action {
 }
 
 /// Render pages, hashed assets, robots.txt, sitemap.xml and the CSP into one folder.
+///
+/// The content file is the one the stack names; the base URL is `https://<stack domain>`
+/// unless --base-url overrides it (e.g. for a local server).
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
-  infra-synth site build --stack dev --base-url http://127.0.0.1:8080
-  infra-synth site build --stack prod --base-url https://alex.example.com --out /tmp/site
-  infra-synth site build --stack prod --base-url https://alex.example.com --json")]
+  infra-synth site build --stack prod                       # out/prod/site/, https://<domain>
+  infra-synth site build --stack local --base-url http://127.0.0.1:8080
+  infra-synth site build --stack dev --out /tmp/site --json # report for scripts")]
 pub struct BuildArgs {
-    /// Stack name; the site goes to `out/<stack>/site/` unless --out is given.
-    #[arg(long)]
-    stack: String,
+    #[command(flatten)]
+    stack: StackArgs,
     /// Origin the site is served from (canonical links, sitemap, Open Graph).
     #[arg(long, value_name = "URL")]
-    base_url: String,
-    /// Output folder.
+    base_url: Option<String>,
+    /// Output folder [default: out/<stack>/site].
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
-    /// The content file; its folder is where media such as the profile photo are read from.
-    #[arg(long, value_name = "FILE", default_value = portfolio::DEFAULT_CONTENT_PATH)]
-    content: PathBuf,
     /// Print the build report as JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -51,23 +52,26 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
-    anyhow::ensure!(
-        portfolio::content::is_slug(&args.stack),
-        "stack name `{}` must be lowercase letters, digits or dashes",
-        args.stack
-    );
-    let content = match Content::load(&args.content) {
-        Ok(content) => content,
-        Err(diagnostics) => {
-            eprintln!("{diagnostics}");
-            return Ok(ExitCode::FAILURE);
-        }
+    let stack = match args.stack.load() {
+        Ok(stack) => stack,
+        Err(diagnostics) => return Ok(super::report(&diagnostics)),
     };
-    let media_dir = args.content.parent().map(PathBuf::from).unwrap_or_default();
-    let opts = BuildOptions::new(&args.base_url)?.with_media_dir(media_dir);
+    let content = match Content::load(&stack.content_path) {
+        Ok(content) => content,
+        Err(diagnostics) => return Ok(super::report(&diagnostics)),
+    };
+    let base_url = args
+        .base_url
+        .unwrap_or_else(|| format!("https://{}", stack.domain));
+    let media_dir = stack
+        .content_path
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    let opts = BuildOptions::new(&base_url)?.with_media_dir(media_dir);
     let out = args
         .out
-        .unwrap_or_else(|| PathBuf::from("out").join(&args.stack).join("site"));
+        .unwrap_or_else(|| PathBuf::from("out").join(&stack.name).join("site"));
     let report = render::build(&content, &opts, &out)
         .with_context(|| format!("building the site into {}", out.display()))?;
     if args.json {
