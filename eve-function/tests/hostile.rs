@@ -1,0 +1,319 @@
+//! Hostile input over real HTTP against a real `eve-server` process: every bad request gets
+//! the right status and the JSON error shape, and the server keeps serving.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::path::Path;
+
+use serde_json::json;
+use support::{client, get, post_json, send, EveServer};
+
+const ORIGIN: &str = "https://portfolio.example";
+
+fn server(extra_env: &[(&str, &str)]) -> EveServer {
+    let mut env = vec![
+        ("EVE_ALLOWED_ORIGINS", ORIGIN),
+        ("EVE_IP_RATE_PER_MINUTE", "100000"),
+    ];
+    env.extend_from_slice(extra_env);
+    EveServer::spawn(
+        Path::new(env!("CARGO_BIN_EXE_eve-server")),
+        &["--offline"],
+        &env,
+    )
+    .expect("eve-server starts")
+}
+
+async fn chat_raw(s: &EveServer, content_type: Option<&str>, body: Vec<u8>) -> support::Reply {
+    let headers: Vec<(&str, &str)> = content_type
+        .map(|c| ("content-type", c))
+        .into_iter()
+        .collect();
+    send(
+        &client(),
+        "POST",
+        &format!("{}/api/chat", s.url),
+        &headers,
+        body,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn malformed_bodies_are_400_with_a_code() {
+    let s = server(&[]);
+    let json = Some("application/json");
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("truncated JSON", b"{\"message\":".to_vec(), "invalid_json"),
+        ("not JSON", b"hello".to_vec(), "invalid_json"),
+        ("empty body", Vec::new(), "invalid_json"),
+        (
+            "number message",
+            br#"{"message": 5}"#.to_vec(),
+            "invalid_request",
+        ),
+        ("array body", b"[]".to_vec(), "invalid_request"),
+        (
+            "missing message",
+            br#"{"session_id": "abcdefgh"}"#.to_vec(),
+            "invalid_request",
+        ),
+        (
+            "numeric session",
+            br#"{"message": "hi", "session_id": 7}"#.to_vec(),
+            "invalid_request",
+        ),
+        (
+            "invalid UTF-8",
+            b"{\"message\": \"\xff\xfe\"}".to_vec(),
+            "invalid_json",
+        ),
+        (
+            "blank message",
+            br#"{"message": "  \n "}"#.to_vec(),
+            "message_empty",
+        ),
+        (
+            "path-like session",
+            br#"{"message": "hi", "session_id": "../../etc/passwd"}"#.to_vec(),
+            "invalid_session_id",
+        ),
+    ];
+    for (name, body, code) in cases {
+        let reply = chat_raw(&s, json, body).await;
+        assert_eq!(reply.status, 400, "{name}: {}", reply.text());
+        assert_eq!(reply.error_code(), code, "{name}");
+    }
+    let long = json!({ "message": "a".repeat(2001) })
+        .to_string()
+        .into_bytes();
+    let reply = chat_raw(&s, json, long).await;
+    assert_eq!(
+        (reply.status, reply.error_code().as_str()),
+        (400, "message_too_long")
+    );
+}
+
+#[tokio::test]
+async fn wrong_media_types_are_415() {
+    let s = server(&[]);
+    for content_type in [
+        None,
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+    ] {
+        let reply = chat_raw(&s, content_type, br#"{"message":"hi"}"#.to_vec()).await;
+        assert_eq!(reply.status, 415, "{content_type:?}");
+        assert_eq!(reply.error_code(), "unsupported_media_type");
+    }
+    let charset = chat_raw(
+        &s,
+        Some("application/json; charset=utf-8"),
+        br#"{"message":"hi"}"#.to_vec(),
+    )
+    .await;
+    assert_eq!(charset.status, 200, "{}", charset.text());
+}
+
+#[tokio::test]
+async fn bodies_over_16_kib_are_413_whether_declared_or_chunked() {
+    let s = server(&[]);
+    let huge = json!({ "message": "x".repeat(20 * 1024) })
+        .to_string()
+        .into_bytes();
+    let reply = chat_raw(&s, Some("application/json"), huge).await;
+    assert_eq!(
+        (reply.status, reply.error_code().as_str()),
+        (413, "payload_too_large")
+    );
+
+    // Chunked, so no Content-Length announces the size.
+    let address = s.url.trim_start_matches("http://").to_string();
+    let response = tokio::task::spawn_blocking(move || {
+        let mut stream = std::net::TcpStream::connect(address).expect("connect");
+        let head = "POST /api/chat HTTP/1.1\r\nHost: eve\r\nContent-Type: application/json\r\n\
+                    Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
+        stream.write_all(head.as_bytes()).expect("write head");
+        let chunk = vec![b'a'; 4096];
+        for _ in 0..8 {
+            let _ = stream.write_all(format!("{:x}\r\n", chunk.len()).as_bytes());
+            let _ = stream.write_all(&chunk);
+            let _ = stream.write_all(b"\r\n");
+        }
+        let _ = stream.write_all(b"0\r\n\r\n");
+        let mut response = String::new();
+        let _ = stream.read_to_string(&mut response);
+        response
+    })
+    .await
+    .expect("raw client");
+    assert!(response.starts_with("HTTP/1.1 413"), "{response}");
+    assert!(
+        response.contains(r#""code":"payload_too_large""#),
+        "{response}"
+    );
+}
+
+#[tokio::test]
+async fn unknown_paths_and_methods_are_404_and_405() {
+    let s = server(&[]);
+    for path in ["/api/nope", "/api", "/api/chat/extra", "/"] {
+        let reply = get(&format!("{}{path}", s.url)).await;
+        assert_eq!(
+            (reply.status, reply.error_code().as_str()),
+            (404, "not_found"),
+            "{path}"
+        );
+    }
+    let c = client();
+    for (method, path) in [
+        ("DELETE", "/api/chat"),
+        ("GET", "/api/chat"),
+        ("PUT", "/api/health"),
+        ("PATCH", "/api/certificates/cka"),
+    ] {
+        let reply = send(&c, method, &format!("{}{path}", s.url), &[], Vec::new()).await;
+        assert_eq!(reply.status, 405, "{method} {path}");
+        assert_eq!(reply.error_code(), "method_not_allowed");
+    }
+}
+
+#[tokio::test]
+async fn certificate_ids_outside_the_allowlist_are_refused() {
+    let s = server(&[]);
+    for id in [
+        "..%2F..%2Fetc%2Fpasswd",
+        "a/b",
+        "CKA",
+        "%00",
+        "%FF",
+        "cka.pdf",
+        "-cka",
+        "a%20b",
+    ] {
+        let reply = get(&format!("{}/api/certificates/{id}", s.url)).await;
+        assert_eq!(
+            (reply.status, reply.error_code().as_str()),
+            (400, "invalid_id"),
+            "{id}"
+        );
+    }
+    let unknown = get(&format!("{}/api/certificates/no-such-cert", s.url)).await;
+    assert_eq!(
+        (unknown.status, unknown.error_code().as_str()),
+        (404, "not_found")
+    );
+    // Known id, but no bucket configured: the dependency is missing and there is no fallback.
+    let known = get(&format!("{}/api/certificates/cka", s.url)).await;
+    assert_eq!(
+        (known.status, known.error_code().as_str()),
+        (503, "unavailable")
+    );
+    let list = get(&format!("{}/api/certificates", s.url)).await.json();
+    assert_eq!(list["certificates"][3]["id"], "cka");
+}
+
+#[tokio::test]
+async fn cors_allows_exactly_the_configured_origins() {
+    let s = server(&[]);
+    let c = client();
+    let health = format!("{}/api/health", s.url);
+    let allowed = send(&c, "GET", &health, &[("origin", ORIGIN)], Vec::new()).await;
+    assert_eq!(allowed.header("access-control-allow-origin"), Some(ORIGIN));
+    assert_eq!(allowed.header("vary"), Some("Origin"));
+    for bad in [
+        "https://evil.example",
+        "https://portfolio.example.evil.example",
+        "null",
+        "https://PORTFOLIO.example",
+    ] {
+        let reply = send(&c, "GET", &health, &[("origin", bad)], Vec::new()).await;
+        assert_eq!(reply.status, 200);
+        assert_eq!(reply.header("access-control-allow-origin"), None, "{bad}");
+        assert_eq!(reply.header("vary"), Some("Origin"));
+    }
+    let preflight = |origin: &'static str| {
+        let c = c.clone();
+        let url = format!("{}/api/chat", s.url);
+        async move {
+            let headers = [
+                ("origin", origin),
+                ("access-control-request-method", "POST"),
+                ("access-control-request-headers", "content-type"),
+            ];
+            send(&c, "OPTIONS", &url, &headers, Vec::new()).await
+        }
+    };
+    let ok = preflight(ORIGIN).await;
+    assert_eq!(ok.status, 204);
+    assert_eq!(ok.header("access-control-allow-origin"), Some(ORIGIN));
+    assert!(ok
+        .header("access-control-allow-methods")
+        .is_some_and(|m| m.contains("POST")));
+    assert_eq!(
+        ok.header("access-control-allow-headers"),
+        Some("content-type")
+    );
+    let refused = preflight("https://evil.example").await;
+    assert_eq!(
+        (refused.status, refused.error_code().as_str()),
+        (403, "origin_not_allowed")
+    );
+    assert_eq!(refused.header("access-control-allow-origin"), None);
+}
+
+#[tokio::test]
+async fn floods_are_429_with_retry_after() {
+    let s = server(&[("EVE_SESSION_RATE_PER_MINUTE", "2")]);
+    let body = json!({ "message": "Rust?", "session_id": "flooding-session" });
+    let url = format!("{}/api/chat", s.url);
+    for _ in 0..2 {
+        assert_eq!(post_json(&url, &body).await.status, 200);
+    }
+    let reply = post_json(&url, &body).await;
+    assert_eq!(
+        (reply.status, reply.error_code().as_str()),
+        (429, "rate_limited")
+    );
+    let retry: u64 = reply
+        .header("retry-after")
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After");
+    assert!((1..=60).contains(&retry));
+}
+
+#[tokio::test]
+async fn after_all_that_the_server_still_answers() {
+    let s = server(&[]);
+    let c = client();
+    let garbage: Vec<Vec<u8>> = vec![
+        vec![0; 10],
+        vec![0xff; 3000],
+        b"{\"message\":\"\\ud800\"}".to_vec(),
+        b"{{{{".repeat(1000),
+    ];
+    for body in garbage {
+        let reply = send(
+            &c,
+            "POST",
+            &format!("{}/api/chat", s.url),
+            &[("content-type", "application/json")],
+            body,
+        )
+        .await;
+        assert_eq!(reply.status, 400, "{}", reply.text());
+    }
+    let reply = post_json(
+        &format!("{}/api/chat", s.url),
+        &json!({ "message": "What is Tidewatch?" }),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let answer = reply.json();
+    assert_eq!(answer["source"], "offline");
+    assert!(answer["reply"]
+        .as_str()
+        .is_some_and(|r| r.contains("#project-tidewatch")));
+    assert!(!s.logs().contains("panicked"), "{}", s.logs());
+}

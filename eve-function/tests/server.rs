@@ -1,0 +1,182 @@
+//! `eve-server` as the site and delivery engineers use it: API shapes, SSE format, the
+//! served site with its security headers, and a clean exit on SIGTERM.
+
+mod support;
+
+use std::path::Path;
+
+use serde_json::json;
+use support::{get, post_json, sse_events, EveServer};
+
+fn binary() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_eve-server"))
+}
+
+#[tokio::test]
+async fn api_shapes_match_the_contract() {
+    let s = EveServer::spawn(binary(), &["--offline"], &[]).expect("starts");
+    let health = get(&format!("{}/api/health", s.url)).await.json();
+    assert_eq!(
+        health,
+        json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") })
+    );
+    let ready = get(&format!("{}/api/health/ready", s.url)).await;
+    assert_eq!(ready.status, 200);
+    assert_eq!(ready.json()["status"], "ready");
+
+    let suggestions = get(&format!("{}/api/suggestions", s.url)).await.json();
+    let first = suggestions["suggestions"][0]
+        .as_str()
+        .expect("a suggestion")
+        .to_string();
+
+    let reply = post_json(
+        &format!("{}/api/chat", s.url),
+        &json!({ "message": first.to_uppercase() }),
+    )
+    .await;
+    assert_eq!(reply.status, 200);
+    let answer = reply.json();
+    assert_eq!(answer["source"], "curated");
+    let session = answer["session_id"]
+        .as_str()
+        .expect("session id")
+        .to_string();
+
+    let follow_up = json!({ "message": "Which projects use DynamoDB?", "session_id": session });
+    let answer = post_json(&format!("{}/api/chat", s.url), &follow_up)
+        .await
+        .json();
+    assert_eq!(
+        answer["session_id"],
+        session.as_str(),
+        "the session is kept"
+    );
+    assert_eq!(answer["source"], "offline");
+    assert!(
+        answer["reply"]
+            .as_str()
+            .is_some_and(|r| r.contains("](#project-")),
+        "{answer}"
+    );
+}
+
+#[tokio::test]
+async fn streaming_sends_deltas_then_done() {
+    let s = EveServer::spawn(binary(), &["--offline"], &[]).expect("starts");
+    let reply = post_json(
+        &format!("{}/api/chat/stream", s.url),
+        &json!({ "message": "Tell me about Ledger Lake" }),
+    )
+    .await;
+    assert_eq!(reply.status, 200);
+    assert!(reply
+        .header("content-type")
+        .is_some_and(|c| c.starts_with("text/event-stream")));
+    let events = sse_events(&reply.text());
+    let (last, deltas) = events.split_last().expect("events");
+    assert_eq!(last.0, "done", "{events:?}");
+    assert_eq!(last.1["source"], "offline");
+    assert!(last.1["session_id"].as_str().is_some_and(|s| s.len() == 36));
+    let text: String = deltas
+        .iter()
+        .map(|(kind, data)| {
+            assert_eq!(kind, "message");
+            data["delta"].as_str().expect("delta").to_string()
+        })
+        .collect();
+    assert!(text.contains("Ledger Lake"), "{text}");
+
+    let refused = post_json(
+        &format!("{}/api/chat/stream", s.url),
+        &json!({ "message": "" }),
+    )
+    .await;
+    assert_eq!(
+        (refused.status, refused.error_code().as_str()),
+        (400, "message_empty")
+    );
+}
+
+#[tokio::test]
+async fn the_site_is_served_with_its_csp_and_404_page() {
+    let dir = std::env::temp_dir().join(format!("eve-site-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("site dir");
+    std::fs::write(dir.join("index.html"), "<!doctype html><title>home</title>").expect("index");
+    std::fs::write(dir.join("404.html"), "<!doctype html><title>lost</title>").expect("404");
+    std::fs::write(dir.join("app.js"), "console.log(1)").expect("js");
+    let site_dir = dir.to_string_lossy().into_owned();
+    let s =
+        EveServer::spawn(binary(), &["--offline", "--site-dir", &site_dir], &[]).expect("starts");
+
+    let home = get(&format!("{}/", s.url)).await;
+    assert_eq!(home.status, 200);
+    assert!(home.text().contains("home"));
+    assert_eq!(
+        home.header("content-security-policy"),
+        Some(portfolio::CONTENT_SECURITY_POLICY)
+    );
+    assert_eq!(home.header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(home.header("x-frame-options"), Some("DENY"));
+
+    let script = get(&format!("{}/app.js", s.url)).await;
+    assert_eq!(script.status, 200);
+    assert_eq!(script.header("x-content-type-options"), Some("nosniff"));
+
+    let missing = get(&format!("{}/no/such/page", s.url)).await;
+    assert_eq!(missing.status, 404);
+    assert!(missing.text().contains("lost"), "the site's own 404 page");
+    assert_eq!(
+        missing.header("content-security-policy"),
+        Some(portfolio::CONTENT_SECURITY_POLICY)
+    );
+
+    let traversal = get(&format!("{}/..%2F..%2Fetc%2Fpasswd", s.url)).await;
+    assert_eq!(traversal.status, 404);
+    let api_missing = get(&format!("{}/api/missing", s.url)).await;
+    assert_eq!(
+        (api_missing.status, api_missing.error_code().as_str()),
+        (404, "not_found")
+    );
+    let api = get(&format!("{}/api/health", s.url)).await;
+    assert_eq!(api.json()["status"], "ok");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bad_settings_stop_startup_with_a_named_error() {
+    let (code, stderr) = support::run_to_exit(
+        binary(),
+        &["--offline", "--listen", "127.0.0.1:0"],
+        &[("EVE_MAX_TOKENS", "lots"), ("EVE_PRESIGN_SECONDS", "3600")],
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("env EVE_MAX_TOKENS = `lots`"), "{stderr}");
+    assert!(
+        stderr.contains("env EVE_PRESIGN_SECONDS = `3600`"),
+        "{stderr}"
+    );
+
+    let (code, stderr) = support::run_to_exit(
+        binary(),
+        &["--offline", "--listen", "127.0.0.1:0"],
+        &[("EVE_CONTENT_PATH", "/nonexistent/portfolio.toml")],
+    );
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains("/nonexistent/portfolio.toml") && stderr.contains("cannot read file"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn sigterm_stops_the_server_cleanly() {
+    let mut s = EveServer::spawn(binary(), &["--offline"], &[]).expect("starts");
+    let status = s.terminate();
+    assert_eq!(
+        status,
+        Some(0),
+        "graceful shutdown exits 0; logs: {}",
+        s.logs()
+    );
+}

@@ -1,0 +1,217 @@
+//! A stub of the Bedrock runtime API on a loopback port: Converse (JSON) and ConverseStream
+//! (`application/vnd.amazon.eventstream` frames), with a configurable delay and failures.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_smithy_eventstream::frame::write_message_to;
+use aws_smithy_types::event_stream::{Header, HeaderValue, Message};
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use serde_json::{json, Value};
+
+/// How the stub behaves.
+#[derive(Debug, Clone)]
+pub struct StubConfig {
+    /// The reply text; streamed in word-sized deltas.
+    pub reply: String,
+    /// Waited before answering, as a real model would.
+    pub delay: Duration,
+    /// The first this-many calls are throttled (HTTP 429 ThrottlingException).
+    pub throttle_first: u32,
+    /// Every call fails with HTTP 500.
+    pub always_fail: bool,
+    pub input_tokens: u32,
+    pub output_tokens: u32,
+}
+
+impl Default for StubConfig {
+    fn default() -> Self {
+        Self {
+            reply: "Alex builds **calm** AWS platforms. See [Experience](#experience).".into(),
+            delay: Duration::ZERO,
+            throttle_first: 0,
+            always_fail: false,
+            input_tokens: 321,
+            output_tokens: 42,
+        }
+    }
+}
+
+pub struct StubBedrock {
+    pub endpoint: String,
+    calls: Arc<Calls>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+#[derive(Default)]
+struct Calls {
+    count: AtomicU32,
+    bodies: Mutex<Vec<(String, Value)>>,
+}
+
+struct Stub {
+    config: StubConfig,
+    calls: Arc<Calls>,
+}
+
+impl StubBedrock {
+    pub async fn start(config: StubConfig) -> Self {
+        let calls = Arc::new(Calls::default());
+        let state = Arc::new(Stub {
+            config,
+            calls: calls.clone(),
+        });
+        let app = Router::new()
+            .route("/model/{model}/converse", post(converse))
+            .route("/model/{model}/converse-stream", post(converse_stream))
+            .with_state(state);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind stub");
+        let address = listener.local_addr().expect("stub address");
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .await
+                .expect("stub bedrock serves");
+        });
+        Self {
+            endpoint: format!("http://{address}"),
+            calls,
+            server,
+        }
+    }
+
+    /// Every call so far: (operation path, request body).
+    pub fn requests(&self) -> Vec<(String, Value)> {
+        self.calls.bodies.lock().expect("calls lock").clone()
+    }
+
+    pub fn call_count(&self) -> u32 {
+        self.calls.count.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for StubBedrock {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl Stub {
+    /// Records the call, waits the delay, and returns the scripted failure if any.
+    async fn admit(&self, operation: String, body: &[u8]) -> Option<Response> {
+        let n = self.calls.count.fetch_add(1, Ordering::SeqCst);
+        let parsed = serde_json::from_slice(body).unwrap_or(Value::Null);
+        self.calls
+            .bodies
+            .lock()
+            .expect("calls lock")
+            .push((operation, parsed));
+        tokio::time::sleep(self.config.delay).await;
+        if n < self.config.throttle_first {
+            return Some(error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "ThrottlingException",
+                "Too many requests",
+            ));
+        }
+        if self.config.always_fail {
+            return Some(error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalServerException",
+                "stub failure",
+            ));
+        }
+        None
+    }
+
+    fn usage(&self) -> Value {
+        let c = &self.config;
+        json!({
+            "inputTokens": c.input_tokens,
+            "outputTokens": c.output_tokens,
+            "totalTokens": c.input_tokens + c.output_tokens,
+        })
+    }
+}
+
+fn error(status: StatusCode, kind: &'static str, message: &str) -> Response {
+    (
+        status,
+        [
+            ("x-amzn-errortype", kind),
+            ("content-type", "application/json"),
+        ],
+        json!({ "message": message }).to_string(),
+    )
+        .into_response()
+}
+
+async fn converse(
+    State(stub): State<Arc<Stub>>,
+    Path(model): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Some(failure) = stub.admit(format!("{model}/converse"), &body).await {
+        return failure;
+    }
+    let reply = json!({
+        "output": { "message": { "role": "assistant", "content": [{ "text": stub.config.reply }] } },
+        "stopReason": "end_turn",
+        "usage": stub.usage(),
+        "metrics": { "latencyMs": stub.config.delay.as_millis() as u64 },
+    });
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        reply.to_string(),
+    )
+        .into_response()
+}
+
+async fn converse_stream(
+    State(stub): State<Arc<Stub>>,
+    Path(model): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Some(failure) = stub.admit(format!("{model}/converse-stream"), &body).await {
+        return failure;
+    }
+    let mut frames = Vec::new();
+    let mut event = |kind: &'static str, payload: Value| {
+        let message = Message::new(payload.to_string().into_bytes())
+            .add_header(Header::new(":event-type", HeaderValue::String(kind.into())))
+            .add_header(Header::new(
+                ":content-type",
+                HeaderValue::String("application/json".into()),
+            ))
+            .add_header(Header::new(
+                ":message-type",
+                HeaderValue::String("event".into()),
+            ));
+        write_message_to(&message, &mut frames).expect("encode event");
+    };
+    event("messageStart", json!({ "role": "assistant" }));
+    for word in stub.config.reply.split_inclusive(' ') {
+        event(
+            "contentBlockDelta",
+            json!({ "contentBlockIndex": 0, "delta": { "text": word } }),
+        );
+    }
+    event("contentBlockStop", json!({ "contentBlockIndex": 0 }));
+    event("messageStop", json!({ "stopReason": "end_turn" }));
+    event(
+        "metadata",
+        json!({ "usage": stub.usage(), "metrics": { "latencyMs": stub.config.delay.as_millis() as u64 } }),
+    );
+    (
+        [(header::CONTENT_TYPE, "application/vnd.amazon.eventstream")],
+        Body::from(frames),
+    )
+        .into_response()
+}
