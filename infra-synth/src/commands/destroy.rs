@@ -1,11 +1,64 @@
-//! `infra-synth destroy` — not built yet (see the open issues).
+//! `infra-synth destroy`: plan and apply the destruction of a stack, after confirmation.
 
+use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
-/// Not built yet.
-#[derive(Debug, clap::Args)]
-pub struct Args {}
+use anyhow::bail;
 
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`destroy` is not built yet")
+use crate::deploy::terraform::PlanOutcome;
+use crate::deploy::workflow::{Deployment, TargetArgs, TerraformArgs};
+use crate::model::lambda::PACKAGE_SHA256_VAR;
+
+/// Destroy every resource of the stack (the bootstrap bucket with state history stays).
+///
+/// Shows the destroy plan and asks for the stack name as confirmation unless `--yes`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  infra-synth destroy --stack dev
+  infra-synth destroy --stack local --endpoint-url http://127.0.0.1:5000 --yes")]
+pub struct Args {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub terraform: TerraformArgs,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    pub yes: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let deployment = Deployment::load(&args.target)?;
+    let terraform = deployment.terraform(&args.terraform)?;
+    deployment.synthesize()?;
+    deployment.init(&terraform)?;
+    // Destroying needs no package; the variable only has to be set.
+    let vars = [(PACKAGE_SHA256_VAR.to_owned(), String::new())];
+    let (outcome, _) = deployment.plan(&terraform, &vars, true)?;
+    if outcome == PlanOutcome::NoChanges {
+        deployment.dir.forget_applied()?;
+        println!("nothing to destroy");
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !args.yes && !confirmed(&deployment.stack.name)? {
+        println!("destroy cancelled");
+        deployment.dir.discard_plan()?;
+        return Ok(ExitCode::FAILURE);
+    }
+    terraform.apply(&deployment.dir.plan_file())?;
+    deployment.dir.forget_applied()?;
+    deployment.dir.discard_plan()?;
+    println!("destroyed stack {}", deployment.stack.name);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Asks for the stack name on a terminal; without a terminal, `--yes` is required.
+fn confirmed(stack: &str) -> anyhow::Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        bail!("refusing to destroy without confirmation: stdin is not a terminal; pass --yes");
+    }
+    print!("Type the stack name `{stack}` to destroy it: ");
+    std::io::stdout().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(answer.trim() == stack)
 }

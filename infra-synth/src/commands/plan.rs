@@ -1,11 +1,51 @@
-//! `infra-synth plan` — not built yet (see the open issues).
+//! `infra-synth plan`: package, synthesize, init against the bootstrapped backend, plan.
 
 use std::process::ExitCode;
 
-/// Not built yet.
-#[derive(Debug, clap::Args)]
-pub struct Args {}
+use crate::deploy::terraform::PlanOutcome;
+use crate::deploy::workflow::{Deployment, PackageArgs, TargetArgs, TerraformArgs};
 
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`plan` is not built yet")
+/// Package the assets, synthesize the stack, `terraform init` with the backend from
+/// `bootstrap`, and save `terraform plan -out`; prints one line per changed resource.
+///
+/// Exit codes follow `terraform plan -detailed-exitcode`: 0 no changes, 1 error, 2 changes.
+/// `apply` applies exactly this saved plan.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  infra-synth plan --stack prod
+  infra-synth plan --stack local --endpoint-url http://127.0.0.1:5000 --plugin-dir /opt/tf-plugins
+  CFX_TERRAFORM=tofu infra-synth plan --stack dev
+
+Exit codes: 0 no changes, 1 error, 2 changes present.")]
+pub struct Args {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub terraform: TerraformArgs,
+    #[command(flatten)]
+    pub package: PackageArgs,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let deployment = Deployment::load(&args.target)?;
+    let terraform = deployment.terraform(&args.terraform)?;
+    let assets = deployment.package(&args.package)?;
+    let synthesis = deployment.synthesize()?;
+    deployment.init(&terraform)?;
+    let vars = deployment.vars(&assets.lambda)?;
+    let (outcome, _) = deployment.plan(&terraform, &vars, false)?;
+    deployment
+        .dir
+        .save_fingerprint(&deployment.fingerprint(&synthesis, &assets, false))?;
+    Ok(match outcome {
+        PlanOutcome::NoChanges => ExitCode::SUCCESS,
+        PlanOutcome::Changes => {
+            eprintln!(
+                "saved plan: {} — run `infra-synth apply --stack {}` to apply it",
+                deployment.dir.plan_file().display(),
+                deployment.stack.name
+            );
+            ExitCode::from(2)
+        }
+    })
 }

@@ -1,11 +1,30 @@
-//! `infra-synth publish` — not built yet (see the open issues).
+//! `infra-synth publish`: upload the Lambda package and sync the site (also done by `apply`).
 
 use std::process::ExitCode;
 
-/// Not built yet.
-#[derive(Debug, clap::Args)]
-pub struct Args {}
+use crate::deploy::workflow::{Deployment, PackageArgs, TargetArgs, TerraformArgs};
 
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`publish` is not built yet")
+/// Upload the Lambda zip to the artifact bucket keyed by its hash, and sync the site to the
+/// site bucket with Content-Type and Cache-Control (immutable for hashed assets, no-cache for
+/// HTML). Stale objects are deleted only after every new object is live.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  infra-synth publish --stack prod          # after `apply`, e.g. to republish content only
+  infra-synth publish --stack local --endpoint-url http://127.0.0.1:5000")]
+pub struct Args {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub terraform: TerraformArgs,
+    #[command(flatten)]
+    pub package: PackageArgs,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let deployment = Deployment::load(&args.target)?;
+    let terraform = deployment.terraform(&args.terraform)?;
+    let assets = deployment.package(&args.package)?;
+    deployment.upload_lambda(&assets.lambda)?;
+    deployment.publish_site(&terraform, &assets)?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -5,6 +5,7 @@
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_cloudformation::config::Credentials;
+use aws_sdk_s3::error::ProvideErrorMetadata;
 
 /// Environment variable that overrides every AWS endpoint (the SDK's own convention).
 pub const ENDPOINT_ENV: &str = "AWS_ENDPOINT_URL";
@@ -19,8 +20,8 @@ pub struct AwsTarget {
 
 impl AwsTarget {
     pub async fn sdk_config(&self) -> SdkConfig {
-        let mut loader =
-            aws_config::defaults(BehaviorVersion::latest()).region(Region::new(self.region.clone()));
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(self.region.clone()));
         if let Some(endpoint) = &self.endpoint_url {
             loader = loader.endpoint_url(endpoint);
             if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
@@ -51,4 +52,13 @@ pub fn block_on<F: std::future::Future>(future: F) -> anyhow::Result<F::Output> 
         .enable_all()
         .build()?;
     Ok(runtime.block_on(future))
+}
+
+/// An SDK error as `Code: message` from the service, else with its cause chain (the SDK's own
+/// `Display` says only "service error").
+pub fn sdk_error<E: std::error::Error + ProvideErrorMetadata>(err: E) -> anyhow::Error {
+    match (err.code(), err.message()) {
+        (Some(code), Some(message)) => anyhow::anyhow!("{code}: {message}"),
+        _ => anyhow::anyhow!(aws_sdk_s3::error::DisplayErrorContext(err).to_string()),
+    }
 }

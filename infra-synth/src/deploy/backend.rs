@@ -7,11 +7,11 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use aws_sdk_cloudformation::types::{ChangeSetStatus, ChangeSetType, StackStatus};
+use aws_sdk_cloudformation::types::{ChangeSetStatus, ChangeSetType, Parameter, StackStatus};
 use aws_sdk_cloudformation::Client;
 use serde_json::json;
 
-use super::aws::AwsTarget;
+use super::aws::{sdk_error, AwsTarget};
 use super::terraform::BackendConfig;
 
 /// How long CloudFormation may take for one change set (creation plus execution).
@@ -19,6 +19,8 @@ const CHANGE_SET_TIMEOUT: Duration = Duration::from_secs(300);
 const POLL_INTERVAL: Duration = Duration::from_millis(500);
 /// The stack output naming the bucket.
 const BUCKET_OUTPUT: &str = "StateBucketName";
+/// The template parameter naming the bucket.
+const BUCKET_PARAMETER: &str = "BucketName";
 
 /// The CloudFormation stack that holds the backend of one app/environment.
 pub fn stack_name(app: &str, env: &str) -> String {
@@ -38,12 +40,19 @@ pub fn template() -> String {
     let template = json!({
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": "CloudForgeX Terraform state and deploy assets (managed by infra-synth bootstrap)",
+        "Parameters": {
+            BUCKET_PARAMETER: {
+                "Type": "String",
+                "Description": "Name of the state and assets bucket (the stack's artifact bucket)"
+            }
+        },
         "Resources": {
             "StateBucket": {
                 "Type": "AWS::S3::Bucket",
                 "DeletionPolicy": "Retain",
                 "UpdateReplacePolicy": "Retain",
                 "Properties": {
+                    "BucketName": { "Ref": "BucketName" },
                     "VersioningConfiguration": { "Status": "Enabled" },
                     "BucketEncryption": {
                         "ServerSideEncryptionConfiguration": [
@@ -97,8 +106,8 @@ pub struct Bootstrapped {
     pub changed: bool,
 }
 
-/// Creates or updates the backend stack through a change set and returns its bucket.
-pub async fn ensure(cfn: &Client, stack: &str) -> Result<Bootstrapped> {
+/// Creates or updates the backend stack (bucket `bucket`) through a change set.
+pub async fn ensure(cfn: &Client, stack: &str, bucket: &str) -> Result<Bootstrapped> {
     let existing = describe(cfn, stack).await?;
     // A stack left in REVIEW_IN_PROGRESS only ever had an unexecuted CREATE change set.
     let change_set_type = match &existing {
@@ -112,14 +121,31 @@ pub async fn ensure(cfn: &Client, stack: &str) -> Result<Bootstrapped> {
             .map(|d| d.as_millis())
             .unwrap_or_default()
     );
-    cfn.create_change_set()
+    let created = cfn
+        .create_change_set()
         .stack_name(stack)
         .change_set_name(&change_set)
         .change_set_type(change_set_type)
         .template_body(template())
+        .parameters(
+            Parameter::builder()
+                .parameter_key(BUCKET_PARAMETER)
+                .parameter_value(bucket)
+                .build(),
+        )
         .send()
         .await
-        .with_context(|| format!("cannot create a change set for stack {stack}"))?;
+        .map_err(sdk_error);
+    match created {
+        // moto refuses an identical UPDATE change set outright instead of creating a FAILED one.
+        Err(err) if is_no_change(&err.to_string()) => {
+            return Ok(Bootstrapped {
+                bucket: state_bucket(cfn, stack).await?,
+                changed: false,
+            })
+        }
+        other => other.with_context(|| format!("cannot create a change set for stack {stack}"))?,
+    };
 
     let started = Instant::now();
     let changes = loop {
@@ -129,12 +155,13 @@ pub async fn ensure(cfn: &Client, stack: &str) -> Result<Bootstrapped> {
             .change_set_name(&change_set)
             .send()
             .await
+            .map_err(sdk_error)
             .with_context(|| format!("cannot describe change set {change_set}"))?;
         match described.status() {
             Some(ChangeSetStatus::CreateComplete) => break described.changes().len(),
             Some(ChangeSetStatus::Failed) => {
                 let reason = described.status_reason().unwrap_or_default();
-                if reason.contains("didn't contain changes") || reason.contains("No updates") {
+                if is_no_change(reason) {
                     break 0;
                 }
                 bail!("change set {change_set} failed: {reason}");
@@ -152,6 +179,7 @@ pub async fn ensure(cfn: &Client, stack: &str) -> Result<Bootstrapped> {
             .change_set_name(&change_set)
             .send()
             .await
+            .map_err(sdk_error)
             .with_context(|| format!("cannot delete empty change set {change_set}"))?;
     } else {
         cfn.execute_change_set()
@@ -159,6 +187,7 @@ pub async fn ensure(cfn: &Client, stack: &str) -> Result<Bootstrapped> {
             .change_set_name(&change_set)
             .send()
             .await
+            .map_err(sdk_error)
             .with_context(|| format!("cannot execute change set {change_set}"))?;
         wait_until_settled(cfn, stack, started).await?;
     }
@@ -175,21 +204,28 @@ pub async fn state_bucket(cfn: &Client, stack: &str) -> Result<String> {
         .stack_name(stack)
         .send()
         .await
-        .map_err(|e| anyhow::anyhow!(aws_sdk_cloudformation::error::DisplayErrorContext(e)))
+        .map_err(sdk_error)
         .with_context(|| {
             format!("no state backend stack `{stack}`; run `infra-synth bootstrap` first")
         })?;
-    described
-        .stacks()
-        .first()
-        .and_then(|s| {
-            s.outputs()
-                .iter()
-                .find(|o| o.output_key() == Some(BUCKET_OUTPUT))
-        })
-        .and_then(|o| o.output_value())
+    let found = described.stacks().first();
+    let output = found.and_then(|s| {
+        s.outputs()
+            .iter()
+            .find(|o| o.output_key() == Some(BUCKET_OUTPUT))
+            .and_then(|o| o.output_value())
+    });
+    // moto leaves stacks created from change sets without outputs; the parameter names it too.
+    let parameter = found.and_then(|s| {
+        s.parameters()
+            .iter()
+            .find(|p| p.parameter_key() == Some(BUCKET_PARAMETER))
+            .and_then(|p| p.parameter_value())
+    });
+    output
+        .or(parameter)
         .map(str::to_owned)
-        .with_context(|| format!("stack `{stack}` has no {BUCKET_OUTPUT} output"))
+        .with_context(|| format!("stack `{stack}` names no bucket ({BUCKET_OUTPUT} output)"))
 }
 
 /// The `-backend-config` settings for the S3 backend (Terraform >= 1.10 names), with emulator
@@ -220,15 +256,19 @@ pub fn backend_config(bucket: &str, key: &str, target: &AwsTarget) -> BackendCon
     BackendConfig { settings }
 }
 
+fn is_no_change(reason: &str) -> bool {
+    reason.contains("didn't contain changes") || reason.contains("No updates are to be performed")
+}
+
 async fn describe(cfn: &Client, stack: &str) -> Result<Option<StackStatus>> {
     match cfn.describe_stacks().stack_name(stack).send().await {
         Ok(out) => Ok(out.stacks().first().and_then(|s| s.stack_status().cloned())),
         Err(err) => {
-            let text = aws_sdk_cloudformation::error::DisplayErrorContext(&err).to_string();
+            let text = sdk_error(err).to_string();
             if text.contains("does not exist") {
                 Ok(None)
             } else {
-                Err(anyhow::anyhow!(text)).context(format!("cannot describe stack {stack}"))
+                Err(anyhow::anyhow!(text).context(format!("cannot describe stack {stack}")))
             }
         }
     }
@@ -269,7 +309,10 @@ mod tests {
         );
         let statement = &value["Resources"]["StateBucketPolicy"]["Properties"]["PolicyDocument"]
             ["Statement"][0];
-        assert_eq!(statement["Condition"]["Bool"]["aws:SecureTransport"], "false");
+        assert_eq!(
+            statement["Condition"]["Bool"]["aws:SecureTransport"],
+            "false"
+        );
     }
 
     #[test]
@@ -280,9 +323,22 @@ mod tests {
         };
         let backend = backend_config("b", "app/local/terraform.tfstate", &target);
         let hcl = backend.to_hcl();
-        assert!(hcl.contains("endpoints = {s3=\"http://127.0.0.1:5000\"}"), "{hcl}");
+        assert!(
+            hcl.contains("endpoints = {s3=\"http://127.0.0.1:5000\"}"),
+            "{hcl}"
+        );
         assert!(hcl.contains("use_path_style = true"), "{hcl}");
-        let real = backend_config("b", "k", &AwsTarget { endpoint_url: None, ..target });
-        assert!(!real.to_hcl().contains("skip_"), "real AWS validates everything");
+        let real = backend_config(
+            "b",
+            "k",
+            &AwsTarget {
+                endpoint_url: None,
+                ..target
+            },
+        );
+        assert!(
+            !real.to_hcl().contains("skip_"),
+            "real AWS validates everything"
+        );
     }
 }

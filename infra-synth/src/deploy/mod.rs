@@ -4,7 +4,10 @@
 
 pub mod aws;
 pub mod backend;
+pub mod manifest_diff;
 pub mod package;
 pub mod plan_summary;
+pub mod publish;
 pub mod state;
 pub mod terraform;
+pub mod workflow;

@@ -151,7 +151,10 @@ impl fmt::Display for PlanSummary {
             writeln!(f)?;
         }
         if self.is_empty() {
-            write!(f, "No changes. The infrastructure matches the configuration.")
+            write!(
+                f,
+                "No changes. The infrastructure matches the configuration."
+            )
         } else {
             write!(
                 f,

@@ -100,7 +100,12 @@ impl Terraform {
     }
 
     /// `terraform plan -out=PLAN` with `vars`; streams Terraform's output to stderr.
-    pub fn plan(&self, vars: &[(String, String)], out: &Path, destroy: bool) -> Result<PlanOutcome> {
+    pub fn plan(
+        &self,
+        vars: &[(String, String)],
+        out: &Path,
+        destroy: bool,
+    ) -> Result<PlanOutcome> {
         let mut args: Vec<String> = vec![
             "plan".into(),
             "-detailed-exitcode".into(),
@@ -125,7 +130,11 @@ impl Terraform {
 
     /// `terraform apply PLAN`: applies exactly the saved plan; streams output.
     pub fn apply(&self, plan: &Path) -> Result<()> {
-        let args = ["apply".into(), "-auto-approve".into(), plan.display().to_string()];
+        let args = [
+            "apply".into(),
+            "-auto-approve".into(),
+            plan.display().to_string(),
+        ];
         match self.streamed(&args)? {
             0 => Ok(()),
             code => bail!("`terraform apply` failed (exit code {code}); see its output above"),
@@ -216,7 +225,10 @@ mod tests {
         let err = Terraform::locate("/nonexistent/terraform", empty.path(), None)
             .expect_err("a missing binary must fail");
         let text = format!("{err:#}");
-        assert!(text.contains("`/nonexistent/terraform` was not found"), "{text}");
+        assert!(
+            text.contains("`/nonexistent/terraform` was not found"),
+            "{text}"
+        );
         assert!(text.contains("tofu"), "{text}");
     }
 

@@ -1,0 +1,146 @@
+//! Shared by the deploy and e2e tests: a moto server on a free loopback port, running the
+//! `infra-synth` binary, and the SKIP convention for missing tools.
+#![allow(dead_code)] // each test binary uses a different part
+
+use std::io::{BufRead, BufReader};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The workspace root (tests run the CLI from there, like a developer would).
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+/// Prints the one SKIP line and tells the caller to return.
+pub fn skip(test: &str, tool: &str) {
+    println!("SKIP: {test} needs {tool}");
+}
+
+/// Finds a tool on PATH or at one of `candidates`.
+pub fn find_tool(name: &str, candidates: &[&str]) -> Option<PathBuf> {
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|p| p.is_file())
+    });
+    on_path.or_else(|| {
+        candidates
+            .iter()
+            .map(PathBuf::from)
+            .find(|p| p.is_file())
+    })
+}
+
+pub fn terraform_available() -> bool {
+    find_tool("terraform", &[]).is_some()
+}
+
+/// The provider mirror for offline init, when this machine has one.
+pub fn plugin_dir() -> Option<String> {
+    std::env::var("CFX_TF_PLUGIN_DIR")
+        .ok()
+        .or_else(|| Path::new("/opt/tf-plugins").is_dir().then(|| "/opt/tf-plugins".into()))
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free loopback port")
+        .port()
+}
+
+/// A child process killed when the guard drops, even when the test panics.
+pub struct ChildGuard(pub Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A moto server on a free loopback port.
+pub struct Moto {
+    pub endpoint: String,
+    _child: ChildGuard,
+}
+
+impl Moto {
+    /// Starts moto, or returns None when it is not installed.
+    pub fn start() -> Option<Moto> {
+        let binary = find_tool(
+            "moto_server",
+            &["/root/.cache/cloudforgex/venv/bin/moto_server"],
+        )?;
+        let port = free_port();
+        let child = Command::new(binary)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn moto_server");
+        let guard = ChildGuard(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "moto did not listen within 30 s");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Some(Moto {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            _child: guard,
+        })
+    }
+}
+
+/// Runs `infra-synth ARGS` from the workspace root with emulator credentials; stdout and
+/// stderr are captured and echoed so a failing test shows what happened.
+pub fn infra_synth(args: &[&str], envs: &[(&str, &str)]) -> Output {
+    let output = Command::new(env!("CARGO_BIN_EXE_infra-synth"))
+        .args(args)
+        .current_dir(workspace())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("CFX_AWS_ENDPOINT")
+        .envs(envs.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run infra-synth");
+    println!(
+        "$ infra-synth {}\n--- exit {:?}\n--- stdout\n{}--- stderr\n{}",
+        args.join(" "),
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Reads lines from a child's stdout until one starts with `prefix`; returns the rest of it.
+pub fn wait_for_line(child: &mut Child, prefix: &str, timeout: Duration) -> String {
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let prefix = prefix.to_owned();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(rest) = line.strip_prefix(&prefix) {
+                let _ = tx.send(rest.trim().to_owned());
+            }
+        }
+    });
+    rx.recv_timeout(timeout)
+        .unwrap_or_else(|_| panic!("no `{prefix}` line within {timeout:?}"))
+}
