@@ -2,9 +2,16 @@ use std::path::Path;
 
 use portfolio::Content;
 
+fn shipped_path() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("content/portfolio.toml")
+}
+
 fn shipped() -> Content {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("content/portfolio.toml");
-    Content::load(&path).unwrap_or_else(|e| panic!("shipped content is invalid:\n{e}"))
+    Content::load(&shipped_path()).unwrap_or_else(|e| panic!("shipped content is invalid:\n{e}"))
+}
+
+fn shipped_text() -> String {
+    std::fs::read_to_string(shipped_path()).expect("read")
 }
 
 #[test]
@@ -17,11 +24,7 @@ fn shipped_content_is_valid_and_complete() {
 
 #[test]
 fn errors_name_line_and_key() {
-    let text = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("content/portfolio.toml"),
-    )
-    .expect("read");
-    let bad = text
+    let bad = shipped_text()
         .replace("id = \"cka\"", "id = \"CKA/../x\"")
         .replace("email = \"alex.rivera@example.com\"", "email = \"nope\"");
     let err = Content::parse("portfolio.toml", &bad).expect_err("invalid");
@@ -36,11 +39,7 @@ fn errors_name_line_and_key() {
 
 #[test]
 fn links_and_dates_are_checked() {
-    let text = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("content/portfolio.toml"),
-    )
-    .expect("read");
-    let bad = text
+    let bad = shipped_text()
         .replace("https://github.com/example\"", "javascript:alert(1)\"")
         .replace("start = \"2022-03\"", "start = \"March 2022\"")
         .replace("end = \"2022-02\"", "end = \"2018-02\"")

@@ -57,10 +57,15 @@ describe('portfolio site on eve-server', { skip }, () => {
     site?.stop();
   });
 
-  test('desktop: every section, suggested and free questions answered, certificate opens', async () => {
-    const context = await browser.newContext(DESKTOP);
+  /** A fresh context and page, watched for console errors and CSP violations. */
+  async function open(options = DESKTOP) {
+    const context = await browser.newContext(options);
     const page = await context.newPage();
-    const problems = await watch(page);
+    return { context, page, problems: await watch(page) };
+  }
+
+  test('desktop: every section, suggested and free questions answered, certificate opens', async () => {
+    const { context, page, problems } = await open();
     const streamed = [];
     page.on('response', (r) => {
       if (r.url().endsWith('/api/chat/stream')) streamed.push(r.status());
@@ -117,9 +122,7 @@ describe('portfolio site on eve-server', { skip }, () => {
   });
 
   test('phone: full-width sheet with a working chat', async () => {
-    const context = await browser.newContext(PHONE);
-    const page = await context.newPage();
-    const problems = await watch(page);
+    const { context, page, problems } = await open(PHONE);
     await page.goto(site.baseUrl + '/');
     await shot(page, 'phone-home');
     const scrollWidth = await page.evaluate(() => document.documentElement.scrollWidth);
@@ -137,9 +140,7 @@ describe('portfolio site on eve-server', { skip }, () => {
   });
 
   test('keyboard: the widget opens, tabs in order, closes with Escape', async () => {
-    const context = await browser.newContext(DESKTOP);
-    const page = await context.newPage();
-    const problems = await watch(page);
+    const { context, page, problems } = await open();
     await page.goto(site.baseUrl + '/');
     await page.locator('.eve-launcher').focus();
     await page.keyboard.press('Enter');
@@ -183,9 +184,7 @@ describe('portfolio site on eve-server', { skip }, () => {
   });
 
   test('model text is rendered as safe DOM, never as HTML', async () => {
-    const context = await browser.newContext(DESKTOP);
-    const page = await context.newPage();
-    const problems = await watch(page);
+    const { context, page, problems } = await open();
     const hostile = [
       'Hello <img src=x onerror="window.pwned=1"> **bold** and *it* and `<b>code</b>`',
       '',
@@ -218,29 +217,71 @@ describe('portfolio site on eve-server', { skip }, () => {
     await context.close();
   });
 
-  test("the server's error message is shown and send is re-enabled", async () => {
-    const context = await browser.newContext(DESKTOP);
-    const page = await context.newPage();
-    await page.route('**/api/chat/stream', (route) =>
-      route.fulfill({
+  test("while a request is in flight the widget shows typing and blocks sending; then the server's error", async () => {
+    const { context, page } = await open();
+    let release;
+    const released = new Promise((resolve) => {
+      release = resolve;
+    });
+    await page.route('**/api/chat/stream', async (route) => {
+      await released;
+      await route.fulfill({
         status: 429,
         contentType: 'application/json',
         body: JSON.stringify({ error: { code: 'rate_limited', message: 'too many requests; retry in 42 s' } }),
-      }),
-    );
+      });
+    });
     await page.goto(site.baseUrl + '/');
     await page.locator('.eve-launcher').click();
     await page.locator('.eve-suggestion').first().click();
+    await page.locator('.eve-typing').waitFor();
+    assert.ok(await page.locator('.eve-send').isDisabled(), 'send is disabled in flight');
+    assert.ok(await page.locator('.eve-suggestion').first().isDisabled(), 'suggestions too');
+    await shot(page, 'desktop-typing');
+    release();
     const error = page.locator('.eve-error');
     await error.waitFor();
     assert.equal(await error.innerText(), 'too many requests; retry in 42 s');
+    assert.ok(await page.locator('.eve-typing').isHidden());
     assert.equal(await page.locator('.eve-send').isDisabled(), false);
     await context.close();
   });
 
+  test('a request that never answers times out with a message', async () => {
+    const { context, page } = await open();
+    await page.clock.install();
+    const pending = [];
+    await page.route('**/api/chat/stream', (route) => {
+      pending.push(route); // never answered
+    });
+    await page.goto(site.baseUrl + '/');
+    await page.locator('.eve-launcher').click();
+    await page.locator('.eve-suggestion').first().click();
+    await page.locator('.eve-typing').waitFor();
+    await page.clock.runFor(30000);
+    const error = page.locator('.eve-error');
+    await error.waitFor();
+    assert.match(await error.innerText(), /took too long/);
+    assert.equal(await page.locator('.eve-send').isDisabled(), false);
+    await context.close();
+  });
+
+  test('reduced motion switches the typing animation and smooth scrolling off', async () => {
+    const { context, page } = await open();
+    await page.goto(site.baseUrl + '/');
+    const motion = () =>
+      page.evaluate(() => [
+        getComputedStyle(document.querySelector('.eve-dot')).animationName,
+        getComputedStyle(document.documentElement).scrollBehavior,
+      ]);
+    assert.deepEqual(await motion(), ['eve-bounce', 'smooth']);
+    await page.emulateMedia({ reducedMotion: 'reduce' });
+    assert.deepEqual(await motion(), ['none', 'auto']);
+    await context.close();
+  });
+
   test('the real server rejects an over-long message and the widget says why', async () => {
-    const context = await browser.newContext(DESKTOP);
-    const page = await context.newPage();
+    const { context, page } = await open();
     await page.goto(site.baseUrl + '/');
     await page.locator('.eve-launcher').click();
     // Bypass the textarea's maxlength the way a pasted script would.
@@ -256,8 +297,7 @@ describe('portfolio site on eve-server', { skip }, () => {
   });
 
   test('works without JavaScript except for the chat', async () => {
-    const context = await browser.newContext({ ...DESKTOP, javaScriptEnabled: false });
-    const page = await context.newPage();
+    const { context, page } = await open({ ...DESKTOP, javaScriptEnabled: false });
     await page.goto(site.baseUrl + '/');
     assert.ok(await page.getByRole('heading', { level: 1 }).isVisible());
     assert.ok(await page.locator('#projects article').first().isVisible());
@@ -268,9 +308,7 @@ describe('portfolio site on eve-server', { skip }, () => {
   });
 
   test('résumé, 404, robots.txt and sitemap.xml', async () => {
-    const context = await browser.newContext(DESKTOP);
-    const page = await context.newPage();
-    const problems = await watch(page);
+    const { context, page, problems } = await open();
     const resume = await page.goto(site.baseUrl + '/resume.html');
     assert.equal(resume.status(), 200);
     assert.ok(await page.getByRole('heading', { name: 'Experience' }).isVisible());
