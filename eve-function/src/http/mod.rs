@@ -3,6 +3,7 @@
 
 pub mod cors;
 pub mod error;
+pub mod lambda;
 pub mod site;
 
 use std::convert::Infallible;
