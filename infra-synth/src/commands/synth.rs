@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use super::StackArgs;
+use crate::emit::kubernetes;
 use crate::synth::synthesize;
 
 /// Synthesize a stack into `<out>/<stack>/main.tf.json` and `manifest.json`.
@@ -13,6 +14,7 @@ use crate::synth::synthesize;
 #[command(after_help = "Examples:
   infra-synth synth --stack prod                  # writes out/prod/main.tf.json and out/prod/manifest.json
   infra-synth synth --stack dev --out build/tf
+  infra-synth synth --stack prod --target kubernetes   # writes out/prod/kubernetes/manifests.yaml
   terraform -chdir=out/prod init -backend-config=bucket=... && terraform -chdir=out/prod plan")]
 pub struct Args {
     #[command(flatten)]
@@ -20,6 +22,15 @@ pub struct Args {
     /// Output directory; each stack gets its own subdirectory.
     #[arg(long, value_name = "DIR", default_value = "out")]
     pub out: PathBuf,
+    /// What to emit: Terraform for AWS, or Kubernetes manifests for eve-server.
+    #[arg(long, value_enum, default_value = "terraform")]
+    pub target: Target,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Target {
+    Terraform,
+    Kubernetes,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -27,6 +38,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Ok(stack) => stack,
         Err(diagnostics) => return Ok(super::report(&diagnostics)),
     };
+    if let Target::Kubernetes = args.target {
+        println!("wrote {}", kubernetes::write(&stack, &args.out)?.display());
+        return Ok(ExitCode::SUCCESS);
+    }
     let synthesis = synthesize(&stack)?;
     let dir = synthesis.write(&args.out)?;
     println!(

@@ -34,6 +34,7 @@ pub fn load(stacks_dir: &Path, name: &str) -> Result<Stack, Diagnostics> {
     let mut check = Checker::new(&source);
     rules::check_stack(&stack, &mut check);
     rules::check_iam(&stack, &mut check);
+    crate::emit::kubernetes::check(&stack, &mut check);
     if let Err(errors) = check.finish() {
         diagnostics.extend(errors);
     }

@@ -55,6 +55,9 @@ pub struct Stack {
     pub eve: Eve,
     #[serde(default)]
     pub alarms: Alarms,
+    /// eve-server on Kubernetes (`synth --target kubernetes`); defaults when absent.
+    #[serde(default)]
+    pub kubernetes: crate::emit::kubernetes::Kubernetes,
 }
 
 /// Where the AWS API lives; an endpoint points every service at a local emulator (moto).
