@@ -74,6 +74,8 @@ pub struct RestApi {
     pub name: String,
     pub description: &'static str,
     pub endpoint_configuration: EndpointConfiguration,
+    /// Stages and keys move to a replacement API before the old one is deleted.
+    pub lifecycle: CreateBeforeDestroy,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -115,10 +117,25 @@ pub struct Method {
     pub api_key_required: bool,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub request_parameters: BTreeMap<String, bool>,
+    pub request_validator_id: Expr,
 }
 
 impl Block for Method {
     const TYPE: &'static str = "aws_api_gateway_method";
+}
+
+/// Rejects requests missing required parameters before they reach (and bill) the function;
+/// bodies are EVE's to validate, with its own error messages.
+#[derive(Debug, Clone, Serialize)]
+pub struct RequestValidator {
+    pub name: String,
+    pub rest_api_id: Expr,
+    pub validate_request_parameters: bool,
+    pub validate_request_body: bool,
+}
+
+impl Block for RequestValidator {
+    const TYPE: &'static str = "aws_api_gateway_request_validator";
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -310,9 +327,19 @@ pub fn api(
             endpoint_configuration: EndpointConfiguration {
                 types: vec!["REGIONAL"],
             },
+            lifecycle: CREATE_BEFORE_DESTROY,
         },
     )?;
-    let mut definition = Vec::new();
+    let validator = doc.add(
+        "parameters",
+        RequestValidator {
+            name: "parameters".into(),
+            rest_api_id: rest_api.id(),
+            validate_request_parameters: true,
+            validate_request_body: false,
+        },
+    )?;
+    let mut definition = vec![doc.body(&validator).cloned()];
     let mut resources: BTreeMap<String, Expr> = BTreeMap::new();
     let mut integrations = Vec::new();
     let timeout_ms = ((stack.lambda.timeout_s + 1) * 1000).min(29_000);
@@ -354,6 +381,7 @@ pub fn api(
                 authorization: "NONE",
                 api_key_required: route.api_key_required,
                 request_parameters,
+                request_validator_id: validator.id(),
             },
         )?;
         let integration = doc.add(

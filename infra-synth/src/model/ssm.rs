@@ -33,11 +33,9 @@ pub fn eve_parameters(doc: &mut Document, stack: &Stack) -> anyhow::Result<Vec<R
                 Parameter {
                     name: format!("{path}{}", setting.name),
                     description: format!("EVE setting `{}` (docs/eve-settings.md)", setting.name),
-                    kind: if setting.secret {
-                        "SecureString"
-                    } else {
-                        "String"
-                    },
+                    // Encrypted at rest either way (aws/ssm key); `secret` is for the Kubernetes
+                    // emitter, which must choose between a Secret and a ConfigMap.
+                    kind: "SecureString",
                     value: Expr::lit(setting.value),
                 },
             )
@@ -64,7 +62,7 @@ mod tests {
         let json = doc.to_json("t").expect("json");
         let model = &json["resource"]["aws_ssm_parameter"]["model_id"];
         assert_eq!(model["name"], "/cloudforgex/test/model_id");
-        assert_eq!(model["type"], "String");
+        assert_eq!(model["type"], "SecureString");
         assert_eq!(
             json["resource"]["aws_ssm_parameter"]["table_name"]["value"],
             "cloudforgex-test-conversations"
