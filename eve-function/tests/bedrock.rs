@@ -1,0 +1,160 @@
+//! `eve-server` against our stub Bedrock (real SDK, real HTTP, real event-stream framing):
+//! Converse, ConverseStream, throttling retries, failures and timeouts falling back offline.
+
+mod support;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use support::bedrock_stub::{StubBedrock, StubConfig};
+use support::{post_json, sse_events, EveServer};
+
+async fn eve_with(stub: &StubBedrock, extra: &[(&str, &str)]) -> EveServer {
+    let mut env = vec![
+        ("EVE_MODEL_ID", "stub-model"),
+        ("AWS_ENDPOINT_URL", stub.endpoint.as_str()),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_REGION", "us-east-1"),
+    ];
+    env.extend_from_slice(extra);
+    EveServer::spawn(Path::new(env!("CARGO_BIN_EXE_eve-server")), &[], &env)
+        .expect("eve-server starts")
+}
+
+const QUESTION: &str = "What does Alex do with Terraform?";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn converse_replies_come_from_the_model() {
+    let stub = StubBedrock::start(StubConfig::default()).await;
+    let eve = eve_with(&stub, &[]).await;
+    let reply = post_json(
+        &format!("{}/api/chat", eve.url),
+        &json!({ "message": QUESTION }),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let answer = reply.json();
+    assert_eq!(answer["source"], "model");
+    assert_eq!(answer["reply"], StubConfig::default().reply.as_str());
+
+    let requests = stub.requests();
+    assert_eq!(requests.len(), 1);
+    let (operation, body) = &requests[0];
+    assert_eq!(operation, "stub-model/converse");
+    let system = body["system"][0]["text"].as_str().expect("system prompt");
+    assert!(
+        system.contains("You are EVE") && system.contains("Terraform"),
+        "{system}"
+    );
+    assert!(
+        !system.contains(QUESTION),
+        "user text must not be in the system prompt"
+    );
+    assert_eq!(body["messages"][0]["role"], "user");
+    assert_eq!(body["messages"][0]["content"][0]["text"], QUESTION);
+    assert_eq!(body["inferenceConfig"]["maxTokens"], 600);
+    assert!(
+        (body["inferenceConfig"]["temperature"]
+            .as_f64()
+            .unwrap_or(0.0)
+            - 0.3)
+            .abs()
+            < 1e-6
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn converse_stream_deltas_reach_the_client_as_sse() {
+    let stub = StubBedrock::start(StubConfig::default()).await;
+    let eve = eve_with(&stub, &[]).await;
+    let reply = post_json(
+        &format!("{}/api/chat/stream", eve.url),
+        &json!({ "message": QUESTION }),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let events = sse_events(&reply.text());
+    let (done, deltas) = events.split_last().expect("events");
+    assert_eq!(done.0, "done");
+    assert_eq!(done.1["source"], "model");
+    assert!(deltas.len() > 3, "word-sized deltas expected: {deltas:?}");
+    let text: String = deltas
+        .iter()
+        .filter_map(|(_, d)| d["delta"].as_str())
+        .collect();
+    assert_eq!(text, StubConfig::default().reply);
+    assert_eq!(stub.requests()[0].0, "stub-model/converse-stream");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn throttling_is_retried_with_backoff() {
+    let stub = StubBedrock::start(StubConfig {
+        throttle_first: 2,
+        ..StubConfig::default()
+    })
+    .await;
+    let eve = eve_with(&stub, &[]).await;
+    let answer = post_json(
+        &format!("{}/api/chat", eve.url),
+        &json!({ "message": QUESTION }),
+    )
+    .await
+    .json();
+    assert_eq!(answer["source"], "model", "{answer}");
+    assert_eq!(stub.call_count(), 3, "two throttled attempts, then success");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn model_failures_fall_back_to_offline_answers() {
+    let stub = StubBedrock::start(StubConfig {
+        always_fail: true,
+        ..StubConfig::default()
+    })
+    .await;
+    let eve = eve_with(&stub, &[]).await;
+    let answer = post_json(
+        &format!("{}/api/chat", eve.url),
+        &json!({ "message": QUESTION }),
+    )
+    .await
+    .json();
+    assert_eq!(answer["source"], "offline", "{answer}");
+    assert!(answer["reply"]
+        .as_str()
+        .is_some_and(|r| r.contains("Terraform")));
+    let stream = post_json(
+        &format!("{}/api/chat/stream", eve.url),
+        &json!({ "message": QUESTION }),
+    )
+    .await;
+    let events = sse_events(&stream.text());
+    assert_eq!(
+        events.last().map(|(_, d)| d["source"].clone()),
+        Some(json!("offline"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slow_model_is_cut_off_by_the_timeout() {
+    let stub = StubBedrock::start(StubConfig {
+        delay: Duration::from_secs(3),
+        ..StubConfig::default()
+    })
+    .await;
+    let eve = eve_with(&stub, &[("EVE_MODEL_TIMEOUT_MS", "300")]).await;
+    let started = Instant::now();
+    let answer = post_json(
+        &format!("{}/api/chat", eve.url),
+        &json!({ "message": QUESTION }),
+    )
+    .await
+    .json();
+    assert_eq!(answer["source"], "offline");
+    assert!(
+        started.elapsed() < Duration::from_millis(2000),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -1,0 +1,349 @@
+//! `eve-server` against a moto server on a free loopback port: settings from SSM (decrypted,
+//! overridable by env), conversations and the token budget in DynamoDB, certificates as S3
+//! presigned URLs fetched over HTTP. The model is our stub Bedrock.
+
+mod support;
+
+use std::path::Path;
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    ScalarAttributeType, TimeToLiveSpecification,
+};
+use aws_sdk_ssm::types::ParameterType;
+use serde_json::json;
+use support::bedrock_stub::{StubBedrock, StubConfig};
+use support::{client, get, post_json, send, EveServer, Moto};
+
+const TABLE: &str = "eve-conversations";
+const BUCKET: &str = "eve-certificates";
+const PDF: &[u8] = b"%PDF-1.4 certified kubernetes administrator";
+
+fn binary() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_eve-server"))
+}
+
+/// Creates the table, bucket and the SSM parameters under `path`.
+async fn seed(moto: &Moto, path: &str, parameters: &[(&str, &str, ParameterType)]) {
+    let sdk = moto.sdk_config().await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+    let key = |name: &str, kind| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+            .expect("key")
+    };
+    let attribute = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .expect("attribute")
+    };
+    if dynamodb
+        .describe_table()
+        .table_name(TABLE)
+        .send()
+        .await
+        .is_err()
+    {
+        dynamodb
+            .create_table()
+            .table_name(TABLE)
+            .key_schema(key("pk", KeyType::Hash))
+            .key_schema(key("sk", KeyType::Range))
+            .attribute_definitions(attribute("pk"))
+            .attribute_definitions(attribute("sk"))
+            .billing_mode(BillingMode::PayPerRequest)
+            .send()
+            .await
+            .expect("create table");
+        dynamodb
+            .update_time_to_live()
+            .table_name(TABLE)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .attribute_name("expires_at")
+                    .enabled(true)
+                    .build()
+                    .expect("ttl"),
+            )
+            .send()
+            .await
+            .expect("enable ttl");
+    }
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(true)
+            .build(),
+    );
+    let _ = s3.create_bucket().bucket(BUCKET).send().await;
+    s3.put_object()
+        .bucket(BUCKET)
+        .key("certificates/cka.pdf")
+        .body(PDF.to_vec().into())
+        .send()
+        .await
+        .expect("put certificate");
+    let ssm = aws_sdk_ssm::Client::new(&sdk);
+    for (name, value, kind) in parameters {
+        ssm.put_parameter()
+            .name(format!("{path}{name}"))
+            .value(*value)
+            .r#type(kind.clone())
+            .overwrite(true)
+            .send()
+            .await
+            .expect("put parameter");
+    }
+}
+
+fn aws_env<'a>(
+    moto: &'a Moto,
+    stub: Option<&'a StubBedrock>,
+    extra: &[(&'a str, &'a str)],
+) -> Vec<(&'a str, String)> {
+    let mut env = moto.env();
+    if let Some(stub) = stub {
+        // The service-specific override the SDK reads natively: Bedrock goes to the stub.
+        env.push(("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", stub.endpoint.clone()));
+    }
+    env.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+    env
+}
+
+fn spawn(env: &[(&str, String)]) -> EveServer {
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    EveServer::spawn(binary(), &[], &env).expect("eve-server starts")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn conversations_settings_budget_and_certificates_live_in_aws() {
+    let Some(moto) = Moto::start("conversations_settings_budget_and_certificates_live_in_aws")
+    else {
+        return;
+    };
+    let path = "/cloudforgex/test/";
+    seed(
+        &moto,
+        path,
+        &[
+            ("model_id", "stub-model", ParameterType::String),
+            ("table_name", TABLE, ParameterType::String),
+            ("certificates_bucket", BUCKET, ParameterType::String),
+            ("presign_seconds", "120", ParameterType::String),
+            ("max_tokens", "500", ParameterType::String),
+            (
+                "allowed_origins",
+                "https://portfolio.example",
+                ParameterType::SecureString,
+            ),
+        ],
+    )
+    .await;
+    let stub = StubBedrock::start(StubConfig::default()).await;
+    let env = aws_env(
+        &moto,
+        Some(&stub),
+        &[
+            ("EVE_SSM_PATH", path),
+            ("EVE_STAGE", "test"),
+            // Env beats SSM for the same name.
+            ("EVE_MAX_TOKENS", "77"),
+            // Two model answers (2 × 363 tokens) spend it.
+            ("EVE_DAILY_TOKEN_BUDGET", "700"),
+        ],
+    );
+    let eve = spawn(&env);
+
+    let ready = get(&format!("{}/api/health/ready", eve.url)).await;
+    assert_eq!(ready.status, 200, "{}", ready.text());
+
+    let session = "moto-session-1";
+    let chat_url = format!("{}/api/chat", eve.url);
+    let mut answers = Vec::new();
+    for message in [
+        "What is Ledger Lake?",
+        "Which database does it use?",
+        "And Tidewatch?",
+    ] {
+        let body = json!({ "message": message, "session_id": session });
+        answers.push(post_json(&chat_url, &body).await.json());
+    }
+    let [first, second, third] = &answers[..] else {
+        panic!("three answers expected");
+    };
+    assert_eq!(
+        [&first["source"], &second["source"], &third["source"]],
+        [&json!("model"), &json!("model"), &json!("offline")],
+        "the third answer is offline: the budget is spent"
+    );
+    assert_eq!(stub.call_count(), 2);
+    let requests = stub.requests();
+    let follow_up = &requests[1].1;
+    assert_eq!(
+        follow_up["inferenceConfig"]["maxTokens"], 77,
+        "env override of the SSM value"
+    );
+    let history: Vec<&str> = follow_up["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .filter_map(|m| m["content"][0]["text"].as_str())
+        .collect();
+    assert_eq!(history[0], "What is Ledger Lake?");
+    assert_eq!(history[2], "Which database does it use?");
+    assert_eq!(history.len(), 3, "history came back from DynamoDB");
+
+    let sdk = moto.sdk_config().await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+    let items = dynamodb
+        .query()
+        .table_name(TABLE)
+        .key_condition_expression("pk = :pk")
+        .expression_attribute_values(":pk", AttributeValue::S(session.into()))
+        .send()
+        .await
+        .expect("query turns");
+    let items = items.items();
+    assert_eq!(items.len(), 6, "three questions and three replies");
+    let text = |i: usize, key: &str| {
+        items[i]
+            .get(key)
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .unwrap_or_default()
+    };
+    let number = |i: usize, key: &str| {
+        items[i]
+            .get(key)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or_default()
+    };
+    let roles: Vec<String> = (0..6).map(|i| text(i, "role")).collect();
+    assert_eq!(
+        roles,
+        [
+            "user",
+            "assistant",
+            "user",
+            "assistant",
+            "user",
+            "assistant"
+        ]
+    );
+    assert_eq!(text(1, "model_id"), "stub-model");
+    assert_eq!(
+        (number(1, "input_tokens"), number(1, "output_tokens")),
+        (321, 42)
+    );
+    assert_eq!(text(5, "source"), "offline");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let ttl = number(0, "expires_at");
+    assert!(
+        ttl > now + 29 * 86_400 && ttl < now + 31 * 86_400,
+        "30-day TTL: {ttl}"
+    );
+
+    let day = time::OffsetDateTime::now_utc().date().to_string();
+    let counter = dynamodb
+        .get_item()
+        .table_name(TABLE)
+        .key("pk", AttributeValue::S("budget#test".into()))
+        .key("sk", AttributeValue::S(day))
+        .send()
+        .await
+        .expect("counter");
+    let tokens = counter
+        .item()
+        .and_then(|i| i.get("tokens"))
+        .and_then(|v| v.as_n().ok())
+        .cloned();
+    assert_eq!(tokens.as_deref(), Some("726"));
+
+    let cors = send(
+        &client(),
+        "GET",
+        &format!("{}/api/health", eve.url),
+        &[("origin", "https://portfolio.example")],
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(
+        cors.header("access-control-allow-origin"),
+        Some("https://portfolio.example"),
+        "SecureString decrypted"
+    );
+
+    let link = get(&format!("{}/api/certificates/cka", eve.url)).await;
+    assert_eq!(link.status, 200, "{}", link.text());
+    let link = link.json();
+    assert_eq!(link["expires_in"], 120);
+    let url = link["url"].as_str().expect("url");
+    assert!(
+        url.starts_with(&format!("{}/{BUCKET}/certificates/cka.pdf?", moto.endpoint)),
+        "path-style: {url}"
+    );
+    assert!(url.contains("X-Amz-Expires=120"), "{url}");
+    let download = get(url).await;
+    assert_eq!(download.status, 200);
+    assert_eq!(download.body, PDF);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn invalid_ssm_values_stop_startup_naming_the_parameter() {
+    let Some(moto) = Moto::start("invalid_ssm_values_stop_startup_naming_the_parameter") else {
+        return;
+    };
+    let path = "/cloudforgex/broken/";
+    seed(
+        &moto,
+        path,
+        &[("max_tokens", "lots", ParameterType::String)],
+    )
+    .await;
+    let env = aws_env(&moto, None, &[("EVE_SSM_PATH", path)]);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (code, stderr) = support::run_to_exit(binary(), &["--listen", "127.0.0.1:0"], &env);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("ssm:/cloudforgex/broken/max_tokens = `lots`"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_table_fails_readiness_but_chat_still_answers() {
+    let Some(moto) = Moto::start("a_missing_table_fails_readiness_but_chat_still_answers") else {
+        return;
+    };
+    let env = aws_env(&moto, None, &[("EVE_TABLE_NAME", "no-such-table")]);
+    let eve = spawn(&env);
+    let ready = get(&format!("{}/api/health/ready", eve.url)).await;
+    assert_eq!(ready.status, 503);
+    assert_eq!(ready.json()["checks"]["store"], "down");
+    let answer = post_json(
+        &format!("{}/api/chat", eve.url),
+        &json!({ "message": "What is Tidewatch?" }),
+    )
+    .await;
+    assert_eq!(answer.status, 200);
+    let reply = answer.json()["reply"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    // Writes were retried, then the turn (with the reply) went to the log rather than vanishing.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let logs = eve.logs();
+    assert!(
+        logs.contains("conversation turn not stored after retries"),
+        "{logs}"
+    );
+    let first_line = reply.lines().next().unwrap_or_default();
+    assert!(logs.contains(first_line), "the reply is in the log: {logs}");
+}
