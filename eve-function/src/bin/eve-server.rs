@@ -1,9 +1,11 @@
 //! `eve-server`: EVE's API (and optionally the built site) over plain HTTP, for containers and
 //! local runs. Prints `eve-server listening on http://ADDR` as its first line of stdout.
 
-use std::net::SocketAddr;
+use std::io::{BufRead, BufReader};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
 use eve_function::http::{router, RouterOptions};
@@ -16,6 +18,7 @@ Examples:
   eve-server --listen 127.0.0.1:0 --site-dir site/dist    # any free port, serve the site too
   EVE_MODEL_ID=anthropic.claude-3-haiku-20240307-v1:0 EVE_TABLE_NAME=eve-dev eve-server
   EVE_SSM_PATH=/cloudforgex/dev/ eve-server --listen 0.0.0.0:8080
+  eve-server --healthcheck --listen 127.0.0.1:8080        # exit 0 when /api/health answers 200
 
 Settings come from EVE_<NAME> variables and/or SSM under EVE_SSM_PATH (docs/eve-settings.md).
 Set AWS_ENDPOINT_URL to use a local AWS emulator such as moto.";
@@ -32,11 +35,18 @@ struct Args {
     /// No AWS at all: in-memory conversations and offline answers.
     #[arg(long)]
     offline: bool,
+    /// Probe `GET /api/health` on the `--listen` address and exit 0 on 200, else 1: the
+    /// container HEALTHCHECK, since the runtime image has no curl.
+    #[arg(long)]
+    healthcheck: bool,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
+    if args.healthcheck {
+        return healthcheck(args.listen);
+    }
     startup::init_logging();
     match serve(args).await {
         Ok(()) => ExitCode::SUCCESS,
@@ -100,4 +110,41 @@ async fn shutdown_signal() {
         () = interrupt => {},
         () = terminate => {},
     }
+}
+
+/// One `GET /api/health` over HTTP/1.1 with a two-second budget; an unspecified listen address
+/// (`0.0.0.0`) is probed on loopback.
+fn healthcheck(listen: SocketAddr) -> ExitCode {
+    let mut target = listen;
+    if target.ip().is_unspecified() {
+        target.set_ip(match listen {
+            SocketAddr::V4(_) => Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    match health_status_line(target) {
+        Ok(line) if line.split_whitespace().nth(1) == Some("200") => ExitCode::SUCCESS,
+        Ok(line) => {
+            eprintln!("unhealthy: {target} answered `{line}`");
+            ExitCode::FAILURE
+        }
+        Err(error) => {
+            eprintln!("unhealthy: {target}: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn health_status_line(target: SocketAddr) -> std::io::Result<String> {
+    let budget = Duration::from_secs(2);
+    let mut stream = TcpStream::connect_timeout(&target, budget)?;
+    stream.set_read_timeout(Some(budget))?;
+    stream.set_write_timeout(Some(budget))?;
+    write!(
+        stream,
+        "GET /api/health HTTP/1.1\r\nHost: {target}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut line = String::new();
+    BufReader::new(stream).read_line(&mut line)?;
+    Ok(line.trim_end().to_string())
 }
