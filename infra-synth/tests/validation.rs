@@ -1,0 +1,295 @@
+//! One test per validation rule: the error names file, line, key and what is allowed.
+
+mod common;
+
+use config_diagnostics::{Diagnostic, Diagnostics};
+use infra_synth::config;
+
+/// A valid stack; each test appends the lines that break one rule (from line 5 on).
+fn base() -> String {
+    let content = common::fixtures().join("portfolio.toml");
+    format!(
+        "env = \"test\"\nregion = \"eu-west-1\"\ndomain = \"example.com\"\ncontent = {:?}\n",
+        content.display().to_string()
+    )
+}
+
+fn load(extra: &str) -> Result<config::Stack, Diagnostics> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("test.toml"), format!("{}{extra}", base())).expect("write");
+    config::load(dir.path(), "test")
+}
+
+/// The single error `extra` causes.
+fn error_for(extra: &str) -> Diagnostic {
+    let errors = load(extra).expect_err("should be rejected");
+    assert_eq!(errors.len(), 1, "expected one error, got:\n{errors}");
+    let error = errors.0[0].clone();
+    assert!(error.file.ends_with("test.toml"), "{error}");
+    error
+}
+
+fn assert_error(extra: &str, key: &str, line: usize, text: &str) {
+    let error = error_for(extra);
+    assert_eq!((error.key.as_str(), error.line), (key, line), "{error}");
+    assert!(error.message.contains(text), "`{text}` not in: {error}");
+}
+
+#[test]
+fn the_base_stack_is_valid() {
+    let stack = load("").expect("valid");
+    assert_eq!(
+        stack.certificate_keys,
+        ["certificates/aws-saa.pdf", "certificates/cka.pdf"]
+    );
+}
+
+#[test]
+fn domain_must_be_a_dns_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = base().replace("example.com", "bad_domain.com");
+    std::fs::write(dir.path().join("test.toml"), text).expect("write");
+    let errors = config::load(dir.path(), "test").expect_err("bad domain");
+    let error = errors
+        .iter()
+        .find(|d| d.key == "domain")
+        .expect("domain error");
+    assert_eq!(error.line, 3);
+    assert!(
+        error.message.contains("`bad_domain.com` is not a DNS name"),
+        "{error}"
+    );
+}
+
+#[test]
+fn region_must_be_a_real_aws_region() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("test.toml"),
+        base().replace("eu-west-1", "eu-west-9"),
+    )
+    .expect("write");
+    let errors = config::load(dir.path(), "test").expect_err("bad region");
+    assert_eq!(errors.len(), 1, "{errors}");
+    assert_eq!((errors.0[0].key.as_str(), errors.0[0].line), ("region", 2));
+    assert!(errors.0[0]
+        .message
+        .contains("`eu-west-9` is not an AWS region id"));
+}
+
+#[test]
+fn bucket_names_follow_s3_rules() {
+    let errors = load("[buckets]\nprefix = \"Bad_Prefix\"\n").expect_err("bad prefix");
+    assert_eq!(errors.len(), 4, "one per bucket:\n{errors}");
+    let error = &errors.0[0];
+    assert_eq!((error.key.as_str(), error.line), ("buckets.prefix", 6));
+    assert!(
+        error
+            .message
+            .contains("bucket name `Bad_Prefix-site` is invalid: only lowercase letters"),
+        "{error}"
+    );
+}
+
+#[test]
+fn lambda_memory_within_lambda_limits() {
+    assert_error(
+        "[lambda]\nmemory_mb = 64\n",
+        "lambda.memory_mb",
+        6,
+        "64 MB is outside Lambda's 128-10240 MB",
+    );
+}
+
+#[test]
+fn lambda_timeout_below_api_gateway_limit() {
+    assert_error(
+        "[lambda]\ntimeout_s = 29\n",
+        "lambda.timeout_s",
+        6,
+        "29 s is not allowed: 1-28 s (API Gateway stops waiting at 29 s)",
+    );
+}
+
+#[test]
+fn log_retention_is_a_cloudwatch_period() {
+    assert_error(
+        "[api]\nlog_retention_days = 13\n",
+        "api.log_retention_days",
+        6,
+        "13 is not a CloudWatch retention period",
+    );
+}
+
+#[test]
+fn ttl_days_positive() {
+    assert_error(
+        "[eve]\nconversation_ttl_days = 0\n",
+        "eve.conversation_ttl_days",
+        6,
+        "must be a positive number of days",
+    );
+}
+
+#[test]
+fn log_expiry_days_positive() {
+    assert_error(
+        "[buckets]\nlog_expiry_days = 0\n",
+        "buckets.log_expiry_days",
+        6,
+        "must be a positive number of days",
+    );
+}
+
+#[test]
+fn origins_are_https_except_localhost() {
+    assert_error(
+        "[eve]\nallowed_origins = [\"https://example.com\", \"http://example.com\"]\n",
+        "eve.allowed_origins[1]",
+        6,
+        "`http://example.com` must be an https:// origin",
+    );
+    assert!(load("[eve]\nallowed_origins = [\"http://localhost:8080\"]\n").is_ok());
+    assert_error(
+        "[aws]\nendpoint = \"http://10.0.0.5:5000\"\n",
+        "aws.endpoint",
+        6,
+        "must be an https:// URL (http:// only for localhost or 127.0.0.1)",
+    );
+    assert!(load("[aws]\nendpoint = \"http://127.0.0.1:5000\"\n").is_ok());
+}
+
+#[test]
+fn model_id_has_bedrock_shape() {
+    assert_error(
+        "[eve]\nmodel_id = \"gpt-4o\"\n",
+        "eve.model_id",
+        6,
+        "`gpt-4o` is not a Bedrock model id",
+    );
+    assert!(load("[eve]\nmodel_id = \"eu.anthropic.claude-3-haiku-20240307-v1:0\"\n").is_ok());
+}
+
+#[test]
+fn alarm_thresholds_are_sane() {
+    assert_error(
+        "[alarms]\nlambda_error_rate_percent = 150.0\n",
+        "alarms.lambda_error_rate_percent",
+        6,
+        "150 is not a usable rate: a percentage above 0 and below 100",
+    );
+    assert_error(
+        "[alarms]\nlambda_duration_ms = 25000.0\n",
+        "alarms.lambda_duration_ms",
+        6,
+        "below the function timeout (20000 ms)",
+    );
+    assert_error(
+        "[alarms]\nperiod_seconds = 45\n",
+        "alarms.period_seconds",
+        6,
+        "10, 30 or a multiple of 60",
+    );
+}
+
+#[test]
+fn alarm_email_is_an_email_address() {
+    assert_error(
+        "[alarms]\nemail = \"ops-at-example\"\n",
+        "alarms.email",
+        6,
+        "`ops-at-example` is not an email address",
+    );
+}
+
+#[test]
+fn zone_must_contain_the_domain() {
+    assert_error(
+        "[dns]\nzone_name = \"other.org\"\n",
+        "dns.zone_name",
+        6,
+        "that `example.com` is in",
+    );
+}
+
+#[test]
+fn iam_statements_have_no_wildcards() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let content = std::fs::read_to_string(common::fixtures().join("portfolio.toml"))
+        .expect("fixture")
+        .replace("certificates/cka.pdf", "certificates/*.pdf");
+    let content_path = dir.path().join("portfolio.toml");
+    std::fs::write(&content_path, content).expect("write content");
+    let stack = base().replace(
+        &format!(
+            "{:?}",
+            common::fixtures()
+                .join("portfolio.toml")
+                .display()
+                .to_string()
+        ),
+        "\"portfolio.toml\"",
+    );
+    std::fs::write(dir.path().join("test.toml"), stack).expect("write");
+    let errors = config::load(dir.path(), "test").expect_err("wildcard");
+    assert_eq!(errors.len(), 1, "{errors}");
+    assert_eq!(errors.0[0].key, "lambda");
+    assert!(
+        errors.0[0].message.contains(
+            "IAM statement `CertificateObjects` grants resource `${aws_s3_bucket.certificates.arn}/certificates/*.pdf`; use exact ARNs"
+        ),
+        "{errors}"
+    );
+}
+
+#[test]
+fn unknown_keys_and_type_errors_are_located() {
+    // serde reports the unknown key itself, located by line (config-diagnostics leaves the key empty).
+    let error = error_for("[lambda]\nmemroy_mb = 512\n");
+    assert_eq!(error.line, 6, "{error}");
+    assert!(
+        error
+            .message
+            .contains("unknown field `memroy_mb`, expected one of `memory_mb`"),
+        "{error}"
+    );
+    let error = error_for("[lambda]\nmemory_mb = \"lots\"\n");
+    assert_eq!(
+        (error.key.as_str(), error.line),
+        ("lambda.memory_mb", 6),
+        "{error}"
+    );
+}
+
+#[test]
+fn every_error_is_reported_at_once_in_file_order() {
+    let errors = load("[lambda]\nmemory_mb = 64\ntimeout_s = 60\n\n[eve]\nmodel_id = \"nope\"\npresign_seconds = 900\ntemperature = 1.5\n")
+        .expect_err("five errors");
+    let keys: Vec<&str> = errors.iter().map(|d| d.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "lambda.memory_mb",
+            "lambda.timeout_s",
+            "eve.model_id",
+            "eve.presign_seconds",
+            "eve.temperature"
+        ],
+        "{errors}"
+    );
+    let lines: Vec<usize> = errors.iter().map(|d| d.line).collect();
+    assert_eq!(lines, [6, 7, 10, 11, 12]);
+}
+
+#[test]
+fn content_errors_point_at_the_content_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("test.toml"),
+        base().replace("portfolio.toml", "missing.toml"),
+    )
+    .expect("write");
+    let errors = config::load(dir.path(), "test").expect_err("missing content");
+    assert!(errors.0[0].file.ends_with("missing.toml"), "{errors}");
+    assert!(errors.0[0].message.contains("cannot read file"), "{errors}");
+}
