@@ -5,7 +5,7 @@ Rules (issue 6): AWS access only through OIDC (`role-to-assume`, `id-token: writ
 never long-lived keys); every action pinned to a version; least `permissions:` declared at the top;
 a `concurrency` group; Terraform pinned to the version the project tests with.
 
-    check-workflows.py [DIR]      # default .github/workflows; exit 1 on any violation
+    check-workflows.py [DIR]      # default .github/workflows (+ ../actions); exit 1 on any violation
     check-workflows.py --self-test  # proves each rule fires on a bad workflow
 """
 import pathlib
@@ -15,7 +15,7 @@ import sys
 import yaml
 
 TERRAFORM_VERSION = "1.11.4"
-PINNED = re.compile(r"^[\w.-]+/[\w./-]+@(v\d+(\.\d+){0,2}|[0-9a-f]{40})$")
+PINNED = re.compile(r"^([\w.-]+/[\w./-]+@(v\d+(\.\d+){0,2}|[0-9a-f]{40})|\./[\w./-]+)$")
 KEY_NAMES = re.compile(r"aws[-_]access[-_]key[-_]id|aws[-_]secret[-_]access[-_]key", re.I)
 
 
@@ -52,23 +52,42 @@ def violations(name, text):
         permissions = job.get("permissions", top_permissions) or {}
         for index, step in enumerate(job.get("steps") or []):
             where = f"{name}: jobs.{job_id}.steps[{index}]"
-            uses = step.get("uses")
-            if uses is None:
-                continue
-            if not PINNED.match(uses):
-                found.append(f"{where}: `{uses}` is not pinned to a version tag or commit")
-            inputs = step.get("with") or {}
+            found += step_violations(where, step, env)
+            uses = step.get("uses") or ""
             if uses.startswith("aws-actions/configure-aws-credentials@"):
-                if "role-to-assume" not in inputs:
+                if "role-to-assume" not in (step.get("with") or {}):
                     found.append(f"{where}: AWS credentials without `role-to-assume` (OIDC)")
                 if not grants_write(permissions, "id-token"):
                     found.append(f"{where}: OIDC needs `id-token: write` on job `{job_id}`")
-            if uses.startswith("hashicorp/setup-terraform@"):
-                version = str(inputs.get("terraform_version", ""))
-                if version == "${{ env.TF_VERSION }}":
-                    version = str(env.get("TF_VERSION", ""))
-                if version != TERRAFORM_VERSION:
-                    found.append(f"{where}: terraform_version must be {TERRAFORM_VERSION}, got `{version}`")
+    return found
+
+
+def step_violations(where, step, env):
+    """Rules for one step of a workflow job or of a composite action."""
+    uses = step.get("uses")
+    if uses is None:
+        return []
+    found = []
+    if not PINNED.match(uses):
+        found.append(f"{where}: `{uses}` is not pinned to a version tag or commit")
+    if uses.startswith("hashicorp/setup-terraform@"):
+        version = str((step.get("with") or {}).get("terraform_version", ""))
+        if version == "${{ env.TF_VERSION }}":
+            version = str(env.get("TF_VERSION", ""))
+        if version != TERRAFORM_VERSION:
+            found.append(f"{where}: terraform_version must be {TERRAFORM_VERSION}, got `{version}`")
+    return found
+
+
+def action_violations(name, text):
+    """A local composite action (.github/actions/*/action.yml): its steps follow the same rules."""
+    doc = yaml.safe_load(text)
+    steps = ((doc or {}).get("runs") or {}).get("steps") or []
+    found = []
+    for index, step in enumerate(steps):
+        found += step_violations(f"{name}: runs.steps[{index}]", step, {})
+        if KEY_NAMES.search(str(step)):
+            found.append(f"{name}: runs.steps[{index}]: mentions long-lived AWS keys")
     return found
 
 
@@ -111,9 +130,12 @@ def main(argv):
     found = []
     for path in files:
         found += violations(str(path), path.read_text())
+    actions = sorted(directory.parent.glob("actions/*/action.yml"))
+    for path in actions:
+        found += action_violations(str(path), path.read_text())
     for line in found:
         print(f"error: {line}")
-    print(f"{len(files)} workflows checked, {len(found)} violations")
+    print(f"{len(files)} workflows and {len(actions)} local actions checked, {len(found)} violations")
     return 1 if found else 0
 
 
