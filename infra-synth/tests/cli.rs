@@ -1,0 +1,143 @@
+//! The `validate`, `synth` and `graph` commands as a user runs them.
+
+mod common;
+
+use std::path::Path;
+
+fn write_stack(dir: &Path, name: &str, extra: &str) {
+    let content = common::fixtures().join("portfolio.toml");
+    let text = format!(
+        "env = \"test\"\nregion = \"eu-west-1\"\ndomain = \"example.com\"\ncontent = {:?}\n{extra}",
+        content.display().to_string()
+    );
+    std::fs::write(dir.join(format!("{name}.toml")), text).expect("write stack");
+}
+
+#[test]
+fn synth_writes_main_tf_json_and_manifest_under_the_stack_name() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let output = common::infra_synth()
+        .args(["synth", "--stack", "prod", "--stacks-dir"])
+        .arg(common::fixtures())
+        .arg("--out")
+        .arg(out.path())
+        .output()
+        .expect("runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let main = std::fs::read_to_string(out.path().join("prod/main.tf.json")).expect("main.tf.json");
+    let golden = std::fs::read_to_string(common::fixtures().join("../golden/prod.main.tf.json"))
+        .expect("golden");
+    assert_eq!(main, golden, "the CLI writes exactly the library's bytes");
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.path().join("prod/manifest.json")).expect("manifest"),
+    )
+    .expect("manifest JSON");
+    assert_eq!(manifest["stack"], "prod");
+    assert!(String::from_utf8_lossy(&output.stdout).contains("prod/main.tf.json"));
+}
+
+#[test]
+fn validate_reports_all_errors_as_json_and_exits_1() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_stack(
+        dir.path(),
+        "broken",
+        "[lambda]\nmemory_mb = 64\ntimeout_s = 30\n",
+    );
+    let output = common::infra_synth()
+        .args([
+            "validate",
+            "--stack",
+            "broken",
+            "--format",
+            "json",
+            "--stacks-dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON on stdout");
+    assert_eq!(report["ok"], false);
+    assert_eq!(report["count"], 2);
+    assert_eq!(report["errors"][0]["key"], "lambda.memory_mb");
+    assert_eq!(report["errors"][0]["line"], 6);
+    assert_eq!(report["errors"][1]["key"], "lambda.timeout_s");
+}
+
+#[test]
+fn validate_text_names_file_line_and_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_stack(dir.path(), "broken", "[alarms]\nemail = \"nobody\"\n");
+    let output = common::infra_synth()
+        .args(["validate", "--stack", "broken", "--stacks-dir"])
+        .arg(dir.path())
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("broken.toml:6:9: `alarms.email`: `nobody` is not an email address"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("1 error"), "{stderr}");
+}
+
+#[test]
+fn missing_stack_is_a_clear_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let output = common::infra_synth()
+        .args(["synth", "--stack", "nope", "--stacks-dir"])
+        .arg(dir.path())
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("nope.toml: cannot read file"), "{stderr}");
+}
+
+#[test]
+fn graph_prints_mermaid_with_references() {
+    let output = common::infra_synth()
+        .args(["graph", "--stack", "prod", "--stacks-dir"])
+        .arg(common::fixtures())
+        .output()
+        .expect("runs");
+    assert!(output.status.success());
+    let graph = String::from_utf8_lossy(&output.stdout);
+    assert!(graph.starts_with("flowchart LR\n"));
+    let id_of = |address: &str| {
+        graph
+            .lines()
+            .find(|l| l.ends_with(&format!("[\"{address}\"]")))
+            .and_then(|l| l.trim().split('[').next())
+            .map(str::to_string)
+            .unwrap_or_else(|| panic!("{address} not in graph"))
+    };
+    let distribution = id_of("aws_cloudfront_distribution.site");
+    let bucket = id_of("aws_s3_bucket.site");
+    assert!(
+        graph.contains(&format!("{distribution} --> {bucket}")),
+        "{graph}"
+    );
+}
+
+#[test]
+fn every_command_has_help_with_examples() {
+    for command in ["validate", "synth", "graph"] {
+        let output = common::infra_synth()
+            .args([command, "--help"])
+            .output()
+            .expect("runs");
+        let help = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success() && help.contains("Examples:"),
+            "{command}: {help}"
+        );
+        assert!(help.contains("--stacks-dir"), "{command}: {help}");
+    }
+}
