@@ -35,6 +35,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::config::rules::is_dns_name;
 use crate::config::Stack;
 
 /// Port `eve-server` listens on inside the pod (the image's `EXPOSE`).
@@ -254,10 +255,6 @@ fn is_dns_label(label: &str) -> bool {
         && label
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-}
-
-fn is_dns_name(name: &str) -> bool {
-    name.len() <= 253 && name.split('.').all(is_dns_label)
 }
 
 #[derive(Debug, Clone, Copy)]
