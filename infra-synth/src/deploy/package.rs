@@ -157,22 +157,29 @@ pub fn build_lambda(
         )
     } else {
         ensure_rust_target(target)?;
-        run_cargo(
-            workspace,
-            &[
-                "build",
-                "--profile",
-                cargo_profile,
-                "--target",
-                target,
-                "-p",
-                "eve-function",
-                "--bin",
-                "bootstrap",
-            ],
-        )?;
+        let mut cargo_args = vec![
+            "build",
+            "--profile",
+            cargo_profile,
+            "-p",
+            "eve-function",
+            "--bin",
+            "bootstrap",
+        ];
+        // For the host's own target, build without --target so the workspace's existing
+        // build cache is reused; the binary is the same.
+        let native = host_target().as_deref() == Some(target);
+        if !native {
+            cargo_args.extend(["--target", target]);
+        }
+        run_cargo(workspace, &cargo_args)?;
+        let binary_dir = if native {
+            target_dir.join(profile_dir)
+        } else {
+            target_dir.join(target).join(profile_dir)
+        };
         (
-            target_dir.join(target).join(profile_dir).join("bootstrap"),
+            binary_dir.join("bootstrap"),
             format!(
                 "built with the native toolchain for {target}: the binary needs this host's glibc \
                  ({}) or older at runtime; provided.al2023 ships glibc 2.34 — install cargo-lambda \
@@ -200,7 +207,8 @@ pub fn build_lambda(
     })
 }
 
-fn cargo_target_dir(workspace: &Path) -> PathBuf {
+/// Where cargo puts builds for `workspace` (honours `CARGO_TARGET_DIR`).
+pub fn cargo_target_dir(workspace: &Path) -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace.join("target"))
@@ -231,7 +239,8 @@ fn ensure_rust_target(target: &str) -> Result<()> {
     Ok(())
 }
 
-fn run_cargo(workspace: &Path, args: &[&str]) -> Result<()> {
+/// Runs cargo in `workspace` with its output on stderr (our stdout stays a summary).
+pub fn run_cargo(workspace: &Path, args: &[&str]) -> Result<()> {
     let status = Command::new("cargo")
         .args(args)
         .current_dir(workspace)
@@ -242,6 +251,15 @@ fn run_cargo(workspace: &Path, args: &[&str]) -> Result<()> {
         bail!("`cargo {}` failed", args.join(" "));
     }
     Ok(())
+}
+
+/// The host's Rust target triple (`host:` of `rustc -vV`).
+fn host_target() -> Option<String> {
+    let output = Command::new("rustc").arg("-vV").output().ok()?;
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .find_map(|line| line.strip_prefix("host: "))
+        .map(str::to_owned)
 }
 
 fn host_glibc() -> Option<String> {

@@ -5,6 +5,7 @@
 //! steps the operator wants to watch (`plan`, `apply`, `destroy`) stream Terraform's own output.
 
 use std::ffi::OsString;
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -181,8 +182,12 @@ impl Terraform {
 
     /// Runs with Terraform's stdout sent to our stderr, so our own stdout stays a clean summary.
     fn streamed(&self, args: &[String]) -> Result<i32> {
+        let mut args = args.to_vec();
+        if !std::io::stderr().is_terminal() {
+            args.insert(1.min(args.len()), "-no-color".into());
+        }
         let status = self
-            .command(args)
+            .command(&args)
             .stdin(Stdio::null())
             .stdout(std::io::stderr())
             .status()

@@ -1,0 +1,423 @@
+//! The whole deploy path on a real moto server with real Terraform: bootstrap, plan, apply the
+//! local stack, check every part through the AWS SDK, talk to eve-server running against the
+//! deployed table/parameters/bucket, re-plan to no changes, diff, destroy, check nothing is left.
+
+mod deploy_support;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use aws_sdk_dynamodb::types::{AttributeValue, KeyType};
+use deploy_support::{
+    infra_synth, plugin_dir, skip, stdout, terraform_available, wait_for_line, workspace,
+    ChildGuard, Moto,
+};
+use infra_synth::deploy::aws::{block_on, AwsTarget};
+use serde_json::{json, Value};
+
+const TABLE: &str = "cloudforgex-local-conversations";
+const FUNCTION: &str = "cloudforgex-local-eve";
+const API: &str = "cloudforgex-local-api";
+const SSM_PATH: &str = "/cloudforgex/local/";
+const STACK_BUCKETS: [&str; 3] = [
+    "cloudforgex-local-site",
+    "cloudforgex-local-certificates",
+    "cloudforgex-local-logs",
+];
+const CERTIFICATE_ID: &str = "hashicorp-terraform-associate";
+const CERTIFICATE_KEY: &str = "certificates/hashicorp-terraform-associate.pdf";
+const PDF: &[u8] = b"%PDF-1.4 terraform associate (e2e)";
+
+#[test]
+fn local_stack_deploys_serves_replans_clean_and_destroys() {
+    const TEST: &str = "local_stack_deploys_serves_replans_clean_and_destroys";
+    if !terraform_available() {
+        return skip(TEST, "terraform");
+    }
+    let Some(moto) = Moto::start() else {
+        return skip(TEST, "moto_server");
+    };
+    let out = tempfile::tempdir().expect("tempdir");
+    let out_dir = out.path().to_str().expect("utf-8");
+    let plugins = plugin_dir().unwrap_or_default();
+    let envs = [("CFX_TF_PLUGIN_DIR", plugins.as_str())];
+    let target = [
+        "--stack",
+        "local",
+        "--out",
+        out_dir,
+        "--endpoint-url",
+        moto.endpoint.as_str(),
+    ];
+    let run = |command: &str, extra: &[&str]| {
+        let mut args = vec![command];
+        args.extend_from_slice(&target);
+        args.extend_from_slice(extra);
+        infra_synth(&args, &envs)
+    };
+
+    // Phase 1: backend, plan, apply.
+    assert!(run("bootstrap", &[]).status.success(), "bootstrap");
+    let plan = run("plan", &[]);
+    assert_eq!(plan.status.code(), Some(2), "first plan has changes");
+    assert!(stdout(&plan).contains("+ aws_dynamodb_table.conversations"));
+    let apply = run("apply", &[]);
+    assert!(apply.status.success(), "apply");
+    assert!(stdout(&apply).contains("site s3://cloudforgex-local-site:"));
+
+    // Phase 2: everything exists as configured.
+    let aws = AwsTarget {
+        region: "us-east-1".into(),
+        endpoint_url: Some(moto.endpoint.clone()),
+    };
+    let zip = std::fs::read(out.path().join("local/dist/eve-function.zip")).expect("zip");
+    block_on(check_deployed(&aws, &zip)).expect("runtime");
+
+    // Phase 3: eve-server against the deployed table, parameters and certificates bucket.
+    block_on(async {
+        aws.s3()
+            .await
+            .put_object()
+            .bucket("cloudforgex-local-certificates")
+            .key(CERTIFICATE_KEY)
+            .body(PDF.to_vec().into())
+            .send()
+            .await
+            .expect("upload certificate PDF")
+    })
+    .expect("runtime");
+    let eve_server = build_eve_server();
+    let mut server = Command::new(eve_server)
+        .args(["--listen", "127.0.0.1:0"])
+        .env("AWS_ENDPOINT_URL", &moto.endpoint)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("EVE_SSM_PATH", SSM_PATH)
+        .env("EVE_STAGE", "local")
+        // moto has no Bedrock; the rest of the settings come from the deployed SSM parameters.
+        .env("EVE_MODEL_ID", "offline")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start eve-server");
+    let url = wait_for_line(
+        &mut server,
+        "eve-server listening on ",
+        Duration::from_secs(60),
+    );
+    let server = ChildGuard(server);
+    let session = converse(&url);
+    block_on(check_conversation_stored(&aws, &session)).expect("runtime");
+    let link: Value = ureq::get(&format!("{url}/api/certificates/{CERTIFICATE_ID}"))
+        .call()
+        .expect("certificate link")
+        .into_json()
+        .expect("json");
+    let pdf_url = link["url"].as_str().expect("presigned url");
+    let mut pdf = Vec::new();
+    std::io::Read::read_to_end(
+        &mut ureq::get(pdf_url).call().expect("download").into_reader(),
+        &mut pdf,
+    )
+    .expect("read pdf");
+    assert_eq!(pdf, PDF, "the certificate URL downloads the PDF");
+    drop(server);
+
+    // Phase 4: nothing changed, so the next plan is empty and diff sees no difference.
+    let replan = run("plan", &[]);
+    assert_eq!(replan.status.code(), Some(0), "second plan is a no-op");
+    assert!(stdout(&replan).contains("No changes."));
+    let diff = run("diff", &[]);
+    assert_eq!(diff.status.code(), Some(0));
+
+    // Phase 5: destroy leaves nothing of the stack behind.
+    let destroy = run("destroy", &["--yes"]);
+    assert!(destroy.status.success(), "destroy");
+    block_on(check_destroyed(&aws)).expect("runtime");
+}
+
+/// Builds eve-server from the workspace (cargo runs only what changed).
+fn build_eve_server() -> std::path::PathBuf {
+    let status = Command::new("cargo")
+        .args(["build", "-p", "eve-function", "--bin", "eve-server"])
+        .current_dir(workspace())
+        .status()
+        .expect("cargo");
+    assert!(status.success(), "build eve-server");
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target"))
+        .join("debug/eve-server")
+}
+
+/// Two turns in one session; returns the session id.
+fn converse(url: &str) -> String {
+    let first: Value = ureq::post(&format!("{url}/api/chat"))
+        .send_json(json!({ "message": "What does Alex work on?" }))
+        .expect("first chat")
+        .into_json()
+        .expect("json");
+    assert!(!first["reply"].as_str().unwrap_or_default().is_empty());
+    let session = first["session_id"].as_str().expect("session id").to_owned();
+    let second: Value = ureq::post(&format!("{url}/api/chat"))
+        .send_json(json!({ "message": "Which certificates?", "session_id": session }))
+        .expect("second chat")
+        .into_json()
+        .expect("json");
+    assert_eq!(second["session_id"], session.as_str());
+    session
+}
+
+async fn check_conversation_stored(aws: &AwsTarget, session: &str) {
+    let dynamodb = aws_sdk_dynamodb::Client::new(&aws.sdk_config().await);
+    let turns = dynamodb
+        .query()
+        .table_name(TABLE)
+        .key_condition_expression("pk = :pk")
+        .expression_attribute_values(":pk", AttributeValue::S(session.into()))
+        .send()
+        .await
+        .expect("query conversation");
+    assert_eq!(turns.items().len(), 4, "two questions and two answers stored");
+}
+
+async fn check_deployed(aws: &AwsTarget, zip: &[u8]) {
+    let sdk: SdkConfig = aws.sdk_config().await;
+
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+    let table = dynamodb
+        .describe_table()
+        .table_name(TABLE)
+        .send()
+        .await
+        .expect("table");
+    let keys: Vec<(String, KeyType)> = table
+        .table()
+        .expect("table")
+        .key_schema()
+        .iter()
+        .map(|k| (k.attribute_name().to_owned(), k.key_type().clone()))
+        .collect();
+    assert_eq!(
+        keys,
+        vec![("pk".into(), KeyType::Hash), ("sk".into(), KeyType::Range)]
+    );
+    let ttl = dynamodb
+        .describe_time_to_live()
+        .table_name(TABLE)
+        .send()
+        .await
+        .expect("ttl");
+    let ttl = ttl.time_to_live_description().expect("ttl description");
+    assert_eq!(ttl.attribute_name(), Some("expires_at"));
+    let backups = dynamodb
+        .describe_continuous_backups()
+        .table_name(TABLE)
+        .send()
+        .await
+        .expect("backups");
+    let pitr = backups
+        .continuous_backups_description()
+        .and_then(|d| d.point_in_time_recovery_description())
+        .and_then(|p| p.point_in_time_recovery_status())
+        .map(|s| s.as_str().to_owned());
+    assert_eq!(pitr.as_deref(), Some("ENABLED"));
+
+    let ssm = aws_sdk_ssm::Client::new(&sdk);
+    let parameters = ssm
+        .get_parameters_by_path()
+        .path(SSM_PATH)
+        .with_decryption(true)
+        .send()
+        .await
+        .expect("parameters");
+    let value = |name: &str| {
+        parameters
+            .parameters()
+            .iter()
+            .find(|p| p.name() == Some(&format!("{SSM_PATH}{name}")))
+            .and_then(|p| p.value())
+            .map(str::to_owned)
+    };
+    assert_eq!(value("table_name").as_deref(), Some(TABLE));
+    assert_eq!(
+        value("certificates_bucket").as_deref(),
+        Some("cloudforgex-local-certificates")
+    );
+
+    let s3 = aws.s3().await;
+    for bucket in STACK_BUCKETS {
+        let versioning = s3
+            .get_bucket_versioning()
+            .bucket(bucket)
+            .send()
+            .await
+            .expect("versioning");
+        assert_eq!(
+            versioning.status().map(|s| s.as_str()),
+            Some("Enabled"),
+            "{bucket} versioned"
+        );
+        s3.get_bucket_encryption()
+            .bucket(bucket)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{bucket} encryption: {e:?}"));
+        let block = s3
+            .get_public_access_block()
+            .bucket(bucket)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{bucket} public access block: {e:?}"));
+        let block = block
+            .public_access_block_configuration()
+            .expect("configuration");
+        assert_eq!(
+            (
+                block.block_public_acls(),
+                block.block_public_policy(),
+                block.ignore_public_acls(),
+                block.restrict_public_buckets()
+            ),
+            (Some(true), Some(true), Some(true), Some(true)),
+            "{bucket} blocks public access"
+        );
+        let policy = s3
+            .get_bucket_policy()
+            .bucket(bucket)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{bucket} policy: {e:?}"));
+        assert!(
+            policy.policy().unwrap_or_default().contains("aws:SecureTransport"),
+            "{bucket} policy refuses plain HTTP"
+        );
+    }
+    let index = s3
+        .head_object()
+        .bucket("cloudforgex-local-site")
+        .key("index.html")
+        .send()
+        .await
+        .expect("index.html published");
+    assert_eq!(index.cache_control(), Some("no-cache"));
+    assert!(index.content_type().unwrap_or_default().starts_with("text/html"));
+
+    let lambda = aws_sdk_lambda::Client::new(&sdk);
+    let function = lambda
+        .get_function()
+        .function_name(FUNCTION)
+        .send()
+        .await
+        .expect("function");
+    let configuration = function.configuration().expect("configuration");
+    assert_eq!(
+        configuration.runtime().map(|r| r.as_str()),
+        Some("provided.al2023")
+    );
+    use base64::Engine;
+    use sha2::Digest;
+    assert_eq!(
+        configuration.code_sha256(),
+        Some(base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(zip)).as_str()),
+        "the deployed code is the packaged zip"
+    );
+
+    let apigateway = aws_sdk_apigateway::Client::new(&sdk);
+    let apis = apigateway.get_rest_apis().send().await.expect("apis");
+    let api = apis
+        .items()
+        .iter()
+        .find(|a| a.name() == Some(API))
+        .expect("rest api");
+    let api_id = api.id().expect("api id");
+    let resources = apigateway
+        .get_resources()
+        .rest_api_id(api_id)
+        .limit(500)
+        .send()
+        .await
+        .expect("resources");
+    let paths: Vec<&str> = resources.items().iter().filter_map(|r| r.path()).collect();
+    for route in ["/api/chat", "/api/chat/stream", "/api/certificates/{id}", "/api/health"] {
+        assert!(paths.contains(&route), "route {route} in {paths:?}");
+    }
+    let stages = apigateway
+        .get_stages()
+        .rest_api_id(api_id)
+        .send()
+        .await
+        .expect("stages");
+    assert!(stages.item().iter().any(|s| s.stage_name() == Some("local")));
+    let plans = apigateway.get_usage_plans().send().await.expect("usage plans");
+    let plan = plans
+        .items()
+        .iter()
+        .find(|p| p.api_stages().iter().any(|s| s.api_id() == Some(api_id)))
+        .expect("usage plan on the API");
+    let keys = apigateway
+        .get_usage_plan_keys()
+        .usage_plan_id(plan.id().expect("plan id"))
+        .send()
+        .await
+        .expect("usage plan keys");
+    assert!(!keys.items().is_empty(), "an API key is attached to the plan");
+
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&sdk);
+    let alarms = cloudwatch
+        .describe_alarms()
+        .alarm_name_prefix("cloudforgex-local-")
+        .send()
+        .await
+        .expect("alarms");
+    assert_eq!(alarms.metric_alarms().len(), 5, "five alarms");
+    let sns = aws_sdk_sns::Client::new(&sdk);
+    let topics = sns.list_topics().send().await.expect("topics");
+    let topic = topics
+        .topics()
+        .iter()
+        .filter_map(|t| t.topic_arn())
+        .find(|arn| arn.ends_with(":cloudforgex-local-alarms"))
+        .expect("alarm topic");
+    for alarm in alarms.metric_alarms() {
+        assert!(
+            alarm.alarm_actions().iter().any(|a| a == topic),
+            "{:?} notifies the topic",
+            alarm.alarm_name()
+        );
+    }
+}
+
+async fn check_destroyed(aws: &AwsTarget) {
+    let sdk = aws.sdk_config().await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+    assert!(dynamodb.describe_table().table_name(TABLE).send().await.is_err());
+    let s3 = aws.s3().await;
+    let buckets = s3.list_buckets().send().await.expect("buckets");
+    let names: Vec<&str> = buckets.buckets().iter().filter_map(|b| b.name()).collect();
+    assert_eq!(
+        names,
+        vec!["cloudforgex-local-artifacts"],
+        "only the bootstrap bucket (state history) remains"
+    );
+    let lambda = aws_sdk_lambda::Client::new(&sdk);
+    assert!(lambda.get_function().function_name(FUNCTION).send().await.is_err());
+    let apigateway = aws_sdk_apigateway::Client::new(&sdk);
+    assert!(apigateway.get_rest_apis().send().await.expect("apis").items().is_empty());
+    assert!(apigateway.get_usage_plans().send().await.expect("plans").items().is_empty());
+    assert!(apigateway.get_api_keys().send().await.expect("keys").items().is_empty());
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&sdk);
+    let alarms = cloudwatch.describe_alarms().send().await.expect("alarms");
+    assert!(alarms.metric_alarms().is_empty());
+    let sns = aws_sdk_sns::Client::new(&sdk);
+    assert!(sns.list_topics().send().await.expect("topics").topics().is_empty());
+    let ssm = aws_sdk_ssm::Client::new(&sdk);
+    let left = ssm
+        .get_parameters_by_path()
+        .path(SSM_PATH)
+        .send()
+        .await
+        .expect("parameters");
+    assert!(left.parameters().is_empty(), "no parameters left");
+}
