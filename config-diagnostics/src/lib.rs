@@ -121,10 +121,8 @@ impl TomlSource {
             let diags = errors
                 .iter()
                 .map(|e| {
-                    let (line, column) = e
-                        .span()
-                        .map(|s| line_col(&text, s.start))
-                        .unwrap_or((0, 0));
+                    let (line, column) =
+                        e.span().map(|s| line_col(&text, s.start)).unwrap_or((0, 0));
                     Diagnostic {
                         file: label.clone(),
                         line,
@@ -157,7 +155,9 @@ impl TomlSource {
                 .as_ref()
                 .and_then(|s| self.innermost_key(s))
                 .unwrap_or_default();
-            let (line, column) = span.map(|s| line_col(&self.text, s.start)).unwrap_or((0, 0));
+            let (line, column) = span
+                .map(|s| line_col(&self.text, s.start))
+                .unwrap_or((0, 0));
             Diagnostics(vec![Diagnostic {
                 file: self.label.clone(),
                 line,
@@ -258,7 +258,11 @@ fn collect_spans(table: &DeTable<'_>, prefix: &str, out: &mut BTreeMap<String, R
     }
 }
 
-fn collect_value(value: &Spanned<DeValue<'_>>, path: String, out: &mut BTreeMap<String, Range<usize>>) {
+fn collect_value(
+    value: &Spanned<DeValue<'_>>,
+    path: String,
+    out: &mut BTreeMap<String, Range<usize>>,
+) {
     match value.get_ref() {
         DeValue::Table(t) => collect_spans(t, &path, out),
         DeValue::Array(items) => {
@@ -275,10 +279,9 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());
     let before = &text[..offset];
     let line = before.matches('\n').count() + 1;
-    let column = before
-        .rfind('\n')
-        .map_or(before.chars().count(), |nl| before[nl + 1..].chars().count())
-        + 1;
+    let column = before.rfind('\n').map_or(before.chars().count(), |nl| {
+        before[nl + 1..].chars().count()
+    }) + 1;
     (line, column)
 }
 
@@ -314,7 +317,11 @@ mod tests {
         let err = src.deserialize::<Demo>().expect_err("type error");
         let d = &err.0[0];
         assert_eq!((d.line, d.key.as_str()), (4, "lambda.memory_mb"), "{d}");
-        assert!(d.to_string().starts_with("demo.toml:4:13: `lambda.memory_mb`:"), "{d}");
+        assert!(
+            d.to_string()
+                .starts_with("demo.toml:4:13: `lambda.memory_mb`:"),
+            "{d}"
+        );
     }
 
     #[test]
