@@ -27,13 +27,7 @@ const QUESTION: &str = "What does Alex do with Terraform?";
 
 #[tokio::test(flavor = "multi_thread")]
 async fn converse_replies_come_from_the_model() {
-    let stub = StubBedrock::start(StubConfig::default()).await;
-    let eve = eve_with(&stub, &[]).await;
-    let reply = post_json(
-        &format!("{}/api/chat", eve.url),
-        &json!({ "message": QUESTION }),
-    )
-    .await;
+    let (stub, reply) = ask(StubConfig::default(), &[], "/api/chat").await;
     assert_eq!(reply.status, 200, "{}", reply.text());
     let answer = reply.json();
     assert_eq!(answer["source"], "model");
@@ -67,13 +61,7 @@ async fn converse_replies_come_from_the_model() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn converse_stream_deltas_reach_the_client_as_sse() {
-    let stub = StubBedrock::start(StubConfig::default()).await;
-    let eve = eve_with(&stub, &[]).await;
-    let reply = post_json(
-        &format!("{}/api/chat/stream", eve.url),
-        &json!({ "message": QUESTION }),
-    )
-    .await;
+    let (stub, reply) = ask(StubConfig::default(), &[], "/api/chat/stream").await;
     assert_eq!(reply.status, 200, "{}", reply.text());
     let events = sse_events(&reply.text());
     let (done, deltas) = events.split_last().expect("events");
@@ -88,47 +76,46 @@ async fn converse_stream_deltas_reach_the_client_as_sse() {
     assert_eq!(stub.requests()[0].0, "stub-model/converse-stream");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn throttling_is_retried_with_backoff() {
-    let stub = StubBedrock::start(StubConfig {
-        throttle_first: 2,
-        ..StubConfig::default()
-    })
-    .await;
-    let eve = eve_with(&stub, &[]).await;
-    let answer = post_json(
-        &format!("{}/api/chat", eve.url),
+/// A stub configured with `config`, an eve-server using it, and `QUESTION` asked on `path`.
+async fn ask(
+    config: StubConfig,
+    env: &[(&str, &str)],
+    path: &str,
+) -> (StubBedrock, support::Reply) {
+    let stub = StubBedrock::start(config).await;
+    let eve = eve_with(&stub, env).await;
+    let reply = post_json(
+        &format!("{}{path}", eve.url),
         &json!({ "message": QUESTION }),
     )
-    .await
-    .json();
+    .await;
+    (stub, reply)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn throttling_is_retried_with_backoff() {
+    let config = StubConfig {
+        throttle_first: 2,
+        ..StubConfig::default()
+    };
+    let (stub, reply) = ask(config, &[], "/api/chat").await;
+    let answer = reply.json();
     assert_eq!(answer["source"], "model", "{answer}");
     assert_eq!(stub.call_count(), 3, "two throttled attempts, then success");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn model_failures_fall_back_to_offline_answers() {
-    let stub = StubBedrock::start(StubConfig {
+    let failing = || StubConfig {
         always_fail: true,
         ..StubConfig::default()
-    })
-    .await;
-    let eve = eve_with(&stub, &[]).await;
-    let answer = post_json(
-        &format!("{}/api/chat", eve.url),
-        &json!({ "message": QUESTION }),
-    )
-    .await
-    .json();
+    };
+    let answer = ask(failing(), &[], "/api/chat").await.1.json();
     assert_eq!(answer["source"], "offline", "{answer}");
     assert!(answer["reply"]
         .as_str()
         .is_some_and(|r| r.contains("Terraform")));
-    let stream = post_json(
-        &format!("{}/api/chat/stream", eve.url),
-        &json!({ "message": QUESTION }),
-    )
-    .await;
+    let stream = ask(failing(), &[], "/api/chat/stream").await.1;
     let events = sse_events(&stream.text());
     assert_eq!(
         events.last().map(|(_, d)| d["source"].clone()),
@@ -138,22 +125,15 @@ async fn model_failures_fall_back_to_offline_answers() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_slow_model_is_cut_off_by_the_timeout() {
-    let stub = StubBedrock::start(StubConfig {
+    let slow = StubConfig {
         delay: Duration::from_secs(3),
         ..StubConfig::default()
-    })
-    .await;
-    let eve = eve_with(&stub, &[("EVE_MODEL_TIMEOUT_MS", "300")]).await;
+    };
     let started = Instant::now();
-    let answer = post_json(
-        &format!("{}/api/chat", eve.url),
-        &json!({ "message": QUESTION }),
-    )
-    .await
-    .json();
-    assert_eq!(answer["source"], "offline");
+    let (_stub, reply) = ask(slow, &[("EVE_MODEL_TIMEOUT_MS", "300")], "/api/chat").await;
+    assert_eq!(reply.json()["source"], "offline");
     assert!(
-        started.elapsed() < Duration::from_millis(2000),
+        started.elapsed() < Duration::from_millis(2500),
         "{:?}",
         started.elapsed()
     );

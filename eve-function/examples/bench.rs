@@ -1,0 +1,234 @@
+//! EVE's performance figures, all over loopback against the release `eve-server` binary with
+//! stub backends (in-memory store, our stub Bedrock):
+//!
+//! 1. cold start — process spawn to the first answered `/api/chat`;
+//! 2. warm per-request latency — sequential requests on a kept-alive connection;
+//! 3. load — 1000 concurrent clients with the stub model delayed 850 ms.
+//!
+//! Run: `cargo build --release -p eve-function --bins --examples && target/release/examples/bench`
+//! (`bench --quick` for a smaller run).
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use serde_json::json;
+use support::bedrock_stub::{StubBedrock, StubConfig};
+use support::{client, send, EveServer, HttpClient};
+
+const COLD_RUNS: usize = 20;
+const WARM_REQUESTS: usize = 1000;
+const CLIENTS: usize = 1000;
+const REQUESTS_PER_CLIENT: usize = 3;
+const MODEL_DELAY: Duration = Duration::from_millis(850);
+
+fn server_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("own path");
+    // target/<profile>/examples/bench → target/<profile>/eve-server
+    let dir = exe.parent().and_then(|p| p.parent()).expect("target dir");
+    let binary = dir.join("eve-server");
+    assert!(
+        binary.is_file(),
+        "build it first: cargo build --release -p eve-function --bins"
+    );
+    binary
+}
+
+fn stub_env(stub: &StubBedrock) -> Vec<(&'static str, String)> {
+    vec![
+        ("EVE_MODEL_ID", "stub-model".into()),
+        ("EVE_IP_RATE_PER_MINUTE", "1000000".into()),
+        ("EVE_SESSION_RATE_PER_MINUTE", "1000".into()),
+        ("EVE_DAILY_TOKEN_BUDGET", "1000000000000".into()),
+        ("AWS_ENDPOINT_URL", stub.endpoint.clone()),
+        ("AWS_ACCESS_KEY_ID", "bench".into()),
+        ("AWS_SECRET_ACCESS_KEY", "bench".into()),
+        ("AWS_REGION", "us-east-1".into()),
+        ("RUST_LOG", "info".into()),
+    ]
+}
+
+fn spawn(stub: &StubBedrock) -> EveServer {
+    let env = stub_env(stub);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    EveServer::spawn(&server_binary(), &[], &env).expect("eve-server starts")
+}
+
+async fn chat(
+    client: &HttpClient,
+    url: &str,
+    message: &str,
+    session: &str,
+) -> Result<String, String> {
+    let body = json!({ "message": message, "session_id": session }).to_string();
+    let reply = send(
+        client,
+        "POST",
+        &format!("{url}/api/chat"),
+        &[("content-type", "application/json")],
+        Bytes::from(body),
+    )
+    .await;
+    if reply.status != 200 {
+        return Err(format!("HTTP {}: {}", reply.status, reply.text()));
+    }
+    Ok(reply.json()["source"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string())
+}
+
+/// (p50, p90, p99, max) in milliseconds.
+fn percentiles(mut samples: Vec<Duration>) -> (f64, f64, f64, f64) {
+    samples.sort();
+    let at = |q: f64| {
+        let i = ((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len()) - 1;
+        samples[i].as_secs_f64() * 1000.0
+    };
+    (at(0.50), at(0.90), at(0.99), at(1.0))
+}
+
+fn report(label: &str, samples: Vec<Duration>) {
+    let n = samples.len();
+    let (p50, p90, p99, max) = percentiles(samples);
+    println!("{label:<44} n={n:<5} p50={p50:>8.2} ms  p90={p90:>8.2} ms  p99={p99:>8.2} ms  max={max:>8.2} ms");
+}
+
+async fn cold_start(runs: usize) {
+    let stub = StubBedrock::start(StubConfig::default()).await;
+    let (mut to_listen, mut to_answer) = (Vec::new(), Vec::new());
+    for run in 0..runs {
+        let started = Instant::now();
+        let server = spawn(&stub);
+        to_listen.push(started.elapsed());
+        let source = chat(
+            &client(),
+            &server.url,
+            "What is Tidewatch?",
+            &format!("cold-start-{run}"),
+        )
+        .await
+        .expect("first chat");
+        to_answer.push(started.elapsed());
+        assert_eq!(source, "model");
+    }
+    report("cold start: spawn → listening", to_listen);
+    report("cold start: spawn → first /api/chat (model)", to_answer);
+}
+
+async fn warm(requests: usize) {
+    let stub = StubBedrock::start(StubConfig::default()).await;
+    let server = spawn(&stub);
+    let client = client();
+    for (label, message) in [
+        ("warm: curated answer", "How can I contact Alex?"),
+        (
+            "warm: model via stub Bedrock (0 ms model)",
+            "What does Alex do with Terraform?",
+        ),
+    ] {
+        let mut samples = Vec::with_capacity(requests);
+        for i in 0..requests {
+            let session = format!("warm-{}-{}", label.len(), i % 50);
+            let started = Instant::now();
+            chat(&client, &server.url, message, &session)
+                .await
+                .expect("warm chat");
+            samples.push(started.elapsed());
+        }
+        report(label, samples);
+    }
+    drop(server);
+    // The offline figure needs a server with no model configured.
+    let offline = EveServer::spawn(
+        &server_binary(),
+        &["--offline"],
+        &[("EVE_IP_RATE_PER_MINUTE", "1000000")],
+    )
+    .expect("offline server");
+    let mut samples = Vec::with_capacity(requests);
+    for i in 0..requests {
+        let started = Instant::now();
+        chat(
+            &client,
+            &offline.url,
+            "Which projects use DynamoDB?",
+            &format!("offline-{}", i % 50),
+        )
+        .await
+        .expect("offline chat");
+        samples.push(started.elapsed());
+    }
+    report("warm: offline responder, BM25 (--offline)", samples);
+}
+
+async fn load(clients: usize, per_client: usize) {
+    let stub = StubBedrock::start(StubConfig {
+        delay: MODEL_DELAY,
+        ..StubConfig::default()
+    })
+    .await;
+    let server = spawn(&stub);
+    let client = client();
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..clients)
+        .map(|c| {
+            let client = client.clone();
+            let url = server.url.clone();
+            tokio::spawn(async move {
+                let mut results = Vec::with_capacity(per_client);
+                for r in 0..per_client {
+                    let begun = Instant::now();
+                    let outcome = chat(
+                        &client,
+                        &url,
+                        "What does Alex do with Terraform?",
+                        &format!("load-{c:04}"),
+                    )
+                    .await;
+                    let ok = matches!(outcome.as_deref(), Ok("model"));
+                    if !ok && r == 0 {
+                        eprintln!("client {c}: {outcome:?}");
+                    }
+                    results.push((begun.elapsed(), ok));
+                }
+                results
+            })
+        })
+        .collect();
+    let mut samples = Vec::new();
+    let mut errors = 0usize;
+    for task in tasks {
+        for (latency, ok) in task.await.expect("client task") {
+            samples.push(latency);
+            errors += usize::from(!ok);
+        }
+    }
+    let wall = started.elapsed();
+    let total = samples.len();
+    report(
+        &format!(
+            "load: {clients} concurrent clients, model +{} ms",
+            MODEL_DELAY.as_millis()
+        ),
+        samples,
+    );
+    println!(
+        "load: {total} requests in {:.2} s ({:.0} req/s), errors or non-model answers: {errors}",
+        wall.as_secs_f64(),
+        total as f64 / wall.as_secs_f64()
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let scale = |n: usize| if quick { n / 10 } else { n };
+    println!("eve-server: {}", server_binary().display());
+    cold_start(scale(COLD_RUNS)).await;
+    warm(scale(WARM_REQUESTS)).await;
+    load(scale(CLIENTS), REQUESTS_PER_CLIENT).await;
+}
