@@ -36,10 +36,14 @@ fn healthcheck_fails_when_something_else_answers() {
     let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).expect("bind");
     let address = listener.local_addr().expect("address").to_string();
     let responder = std::thread::spawn(move || {
-        use std::io::{Read, Write};
+        use std::io::{BufRead, BufReader, Write};
         let (mut stream, _) = listener.accept().expect("accept");
-        let mut request = [0u8; 512];
-        let _ = stream.read(&mut request);
+        // Read the whole request head before answering, as a real server does.
+        let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+        let mut line = String::new();
+        while reader.read_line(&mut line).expect("request") > 2 {
+            line.clear();
+        }
         stream
             .write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n")
             .expect("answer");

@@ -140,10 +140,9 @@ fn health_status_line(target: SocketAddr) -> std::io::Result<String> {
     let mut stream = TcpStream::connect_timeout(&target, budget)?;
     stream.set_read_timeout(Some(budget))?;
     stream.set_write_timeout(Some(budget))?;
-    write!(
-        stream,
-        "GET /api/health HTTP/1.1\r\nHost: {target}\r\nConnection: close\r\n\r\n"
-    )?;
+    let request =
+        format!("GET /api/health HTTP/1.1\r\nHost: {target}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes())?;
     let mut line = String::new();
     BufReader::new(stream).read_line(&mut line)?;
     Ok(line.trim_end().to_string())
