@@ -9,7 +9,8 @@ const TIMEOUT_MS = 25000;
 
 // ---------- Markdown → DOM (the subset EVE emits) ----------
 
-const INLINE = /(\*\*|__)(.+?)\1|(\*|_)([^\s*_](?:.*?[^\s*_])?)\3|`([^`]+)`|\[([^\]]+)\]\(([^)\s]+)\)/;
+const INLINE =
+  /(?<mark>\*\*|__)(?<strong>.+?)\k<mark>|\*(?<em>[^\s*](?:.*?[^\s*])?)\*|(?<!\w)_(?<emUnderscore>[^\s_](?:.*?[^\s_])?)_(?!\w)|`(?<code>[^`]+)`|\[(?<label>[^\]]+)\]\((?<href>[^)\s]+)\)/;
 
 /** http(s), mailto and same-page anchors only; anything else (javascript:, data:) is dropped. */
 export function safeHref(url) {
@@ -34,24 +35,25 @@ function appendInline(parent, text) {
       return;
     }
     if (m.index > 0) parent.append(rest.slice(0, m.index));
-    if (m[2] !== undefined) {
-      appendInline(parent.appendChild(document.createElement('strong')), m[2]);
-    } else if (m[4] !== undefined) {
-      appendInline(parent.appendChild(document.createElement('em')), m[4]);
-    } else if (m[5] !== undefined) {
-      parent.appendChild(document.createElement('code')).textContent = m[5];
+    const { strong, em, emUnderscore, code, label, href } = m.groups;
+    if (strong !== undefined) {
+      appendInline(parent.appendChild(document.createElement('strong')), strong);
+    } else if (em !== undefined || emUnderscore !== undefined) {
+      appendInline(parent.appendChild(document.createElement('em')), em ?? emUnderscore);
+    } else if (code !== undefined) {
+      parent.appendChild(document.createElement('code')).textContent = code;
     } else {
-      const href = safeHref(m[7]);
-      if (href) {
+      const safe = safeHref(href);
+      if (safe) {
         const a = parent.appendChild(document.createElement('a'));
-        a.href = href;
-        if (!href.startsWith('#') && !href.startsWith('mailto:')) {
+        a.href = safe;
+        if (!safe.startsWith('#') && !safe.startsWith('mailto:')) {
           a.target = '_blank';
           a.rel = 'noopener noreferrer';
         }
-        appendInline(a, m[6]);
+        appendInline(a, label);
       } else {
-        appendInline(parent, m[6]);
+        appendInline(parent, label);
       }
     }
     rest = rest.slice(m.index + m[0].length);

@@ -128,6 +128,8 @@ pub enum BuildError {
     },
     #[error("profile.photo is set but the build has no media folder to copy it from")]
     NoMediaDir,
+    #[error("cannot encode the build report: {0}")]
+    Report(#[from] serde_json::Error),
     #[error("cannot write {path}: {source}")]
     Write {
         path: PathBuf,
@@ -189,8 +191,10 @@ pub fn build(
         &out_dir.join(CSP_FILE),
         format!("{CONTENT_SECURITY_POLICY}\n").as_bytes(),
     )?;
-    let json = serde_json::to_vec_pretty(&report).unwrap_or_default();
-    write(&out_dir.join(REPORT_FILE), &json)?;
+    write(
+        &out_dir.join(REPORT_FILE),
+        &serde_json::to_vec_pretty(&report)?,
+    )?;
     Ok(report)
 }
 

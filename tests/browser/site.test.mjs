@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { ARTIFACTS, CERTIFICATE_BUCKET, CHROMIUM, CHROMIUM_ARGS, missingTool, requireTool, startSite } from './harness.mjs';
 
 const DESKTOP = { viewport: { width: 1280, height: 800 } };
-const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true };
+// The phone runs in the dark colour scheme so both schemes get looked at.
+const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true, colorScheme: 'dark' };
 const FIRST_CERTIFICATE = 'aws-solutions-architect-professional';
 
 const skip = missingTool('site e2e', 'chromium', CHROMIUM);
@@ -121,7 +122,7 @@ describe('portfolio site on eve-server', { skip }, () => {
     await context.close();
   });
 
-  test('phone: full-width sheet with a working chat', async () => {
+  test('phone (dark scheme): full-width sheet with a working chat', async () => {
     const { context, page, problems } = await open(PHONE);
     await page.goto(site.baseUrl + '/');
     await shot(page, 'phone-home');
@@ -187,6 +188,7 @@ describe('portfolio site on eve-server', { skip }, () => {
     const { context, page, problems } = await open();
     const hostile = [
       'Hello <img src=x onerror="window.pwned=1"> **bold** and *it* and `<b>code</b>`',
+      'keep snake_case_names and 2 * 3 * 4 as written, _this_ is emphasis',
       '',
       '- [safe](https://example.com/a) item',
       '- [bad](javascript:window.pwned=2) item',
@@ -206,7 +208,8 @@ describe('portfolio site on eve-server', { skip }, () => {
     const bubble = page.locator('.eve-from-bot').last();
     assert.equal(await bubble.locator('img, script, b').count(), 0, 'no HTML from the model');
     assert.equal(await bubble.locator('strong').innerText(), 'bold');
-    assert.equal(await bubble.locator('em').innerText(), 'it');
+    assert.deepEqual(await bubble.locator('em').allInnerTexts(), ['it', 'this']);
+    assert.match(await bubble.innerText(), /snake_case_names and 2 \* 3 \* 4 as written/);
     assert.equal(await bubble.locator('code').innerText(), '<b>code</b>');
     const links = await bubble.locator('a').evaluateAll((as) => as.map((a) => a.getAttribute('href')));
     assert.deepEqual(links, ['https://example.com/a', '#contact']);
