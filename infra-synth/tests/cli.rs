@@ -13,16 +13,24 @@ fn write_stack(dir: &Path, name: &str, extra: &str) {
     std::fs::write(dir.join(format!("{name}.toml")), text).expect("write stack");
 }
 
+/// Runs `infra-synth <args> --stacks-dir <stacks_dir>`.
+fn run(args: &[&str], stacks_dir: &Path) -> std::process::Output {
+    common::infra_synth()
+        .args(args)
+        .arg("--stacks-dir")
+        .arg(stacks_dir)
+        .output()
+        .expect("infra-synth runs")
+}
+
 #[test]
 fn synth_writes_main_tf_json_and_manifest_under_the_stack_name() {
     let out = tempfile::tempdir().expect("tempdir");
-    let output = common::infra_synth()
-        .args(["synth", "--stack", "prod", "--stacks-dir"])
-        .arg(common::fixtures())
-        .arg("--out")
-        .arg(out.path())
-        .output()
-        .expect("runs");
+    let out_arg = out.path().display().to_string();
+    let output = run(
+        &["synth", "--stack", "prod", "--out", &out_arg],
+        &common::fixtures(),
+    );
     assert!(
         output.status.success(),
         "{}",
@@ -31,7 +39,10 @@ fn synth_writes_main_tf_json_and_manifest_under_the_stack_name() {
     let main = std::fs::read_to_string(out.path().join("prod/main.tf.json")).expect("main.tf.json");
     let golden = std::fs::read_to_string(common::fixtures().join("../golden/prod.main.tf.json"))
         .expect("golden");
-    assert_eq!(main, golden, "the CLI writes exactly the library's bytes");
+    assert!(
+        main == golden,
+        "the CLI must write exactly the golden bytes (tests/golden.rs shows the first difference)"
+    );
     let manifest: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(out.path().join("prod/manifest.json")).expect("manifest"),
     )
@@ -48,18 +59,10 @@ fn validate_reports_all_errors_as_json_and_exits_1() {
         "broken",
         "[lambda]\nmemory_mb = 64\ntimeout_s = 30\n",
     );
-    let output = common::infra_synth()
-        .args([
-            "validate",
-            "--stack",
-            "broken",
-            "--format",
-            "json",
-            "--stacks-dir",
-        ])
-        .arg(dir.path())
-        .output()
-        .expect("runs");
+    let output = run(
+        &["validate", "--stack", "broken", "--format", "json"],
+        dir.path(),
+    );
     assert_eq!(output.status.code(), Some(1));
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON on stdout");
     assert_eq!(report["ok"], false);
@@ -73,11 +76,7 @@ fn validate_reports_all_errors_as_json_and_exits_1() {
 fn validate_text_names_file_line_and_key() {
     let dir = tempfile::tempdir().expect("tempdir");
     write_stack(dir.path(), "broken", "[alarms]\nemail = \"nobody\"\n");
-    let output = common::infra_synth()
-        .args(["validate", "--stack", "broken", "--stacks-dir"])
-        .arg(dir.path())
-        .output()
-        .expect("runs");
+    let output = run(&["validate", "--stack", "broken"], dir.path());
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -90,11 +89,7 @@ fn validate_text_names_file_line_and_key() {
 #[test]
 fn missing_stack_is_a_clear_error() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let output = common::infra_synth()
-        .args(["synth", "--stack", "nope", "--stacks-dir"])
-        .arg(dir.path())
-        .output()
-        .expect("runs");
+    let output = run(&["synth", "--stack", "nope"], dir.path());
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("nope.toml: cannot read file"), "{stderr}");
@@ -102,11 +97,7 @@ fn missing_stack_is_a_clear_error() {
 
 #[test]
 fn graph_prints_mermaid_with_references() {
-    let output = common::infra_synth()
-        .args(["graph", "--stack", "prod", "--stacks-dir"])
-        .arg(common::fixtures())
-        .output()
-        .expect("runs");
+    let output = run(&["graph", "--stack", "prod"], &common::fixtures());
     assert!(output.status.success());
     let graph = String::from_utf8_lossy(&output.stdout);
     assert!(graph.starts_with("flowchart LR\n"));

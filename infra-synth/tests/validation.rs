@@ -14,10 +14,15 @@ fn base() -> String {
     )
 }
 
-fn load(extra: &str) -> Result<config::Stack, Diagnostics> {
+/// Loads `text` as `test.toml` from a fresh stacks dir.
+fn load_text(text: &str) -> Result<config::Stack, Diagnostics> {
     let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join("test.toml"), format!("{}{extra}", base())).expect("write");
+    std::fs::write(dir.path().join("test.toml"), text).expect("write");
     config::load(dir.path(), "test")
+}
+
+fn load(extra: &str) -> Result<config::Stack, Diagnostics> {
+    load_text(&format!("{}{extra}", base()))
 }
 
 /// The single error `extra` causes.
@@ -46,10 +51,8 @@ fn the_base_stack_is_valid() {
 
 #[test]
 fn domain_must_be_a_dns_name() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let text = base().replace("example.com", "bad_domain.com");
-    std::fs::write(dir.path().join("test.toml"), text).expect("write");
-    let errors = config::load(dir.path(), "test").expect_err("bad domain");
+    let errors =
+        load_text(&base().replace("example.com", "bad_domain.com")).expect_err("bad domain");
     let error = errors
         .iter()
         .find(|d| d.key == "domain")
@@ -63,13 +66,7 @@ fn domain_must_be_a_dns_name() {
 
 #[test]
 fn region_must_be_a_real_aws_region() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(
-        dir.path().join("test.toml"),
-        base().replace("eu-west-1", "eu-west-9"),
-    )
-    .expect("write");
-    let errors = config::load(dir.path(), "test").expect_err("bad region");
+    let errors = load_text(&base().replace("eu-west-1", "eu-west-9")).expect_err("bad region");
     assert_eq!(errors.len(), 1, "{errors}");
     assert_eq!((errors.0[0].key.as_str(), errors.0[0].line), ("region", 2));
     assert!(errors.0[0]
@@ -283,13 +280,8 @@ fn every_error_is_reported_at_once_in_file_order() {
 
 #[test]
 fn content_errors_point_at_the_content_file() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(
-        dir.path().join("test.toml"),
-        base().replace("portfolio.toml", "missing.toml"),
-    )
-    .expect("write");
-    let errors = config::load(dir.path(), "test").expect_err("missing content");
+    let errors =
+        load_text(&base().replace("portfolio.toml", "missing.toml")).expect_err("missing content");
     assert!(errors.0[0].file.ends_with("missing.toml"), "{errors}");
     assert!(errors.0[0].message.contains("cannot read file"), "{errors}");
 }

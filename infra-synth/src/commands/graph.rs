@@ -3,16 +3,21 @@
 use std::process::ExitCode;
 
 use super::StackArgs;
+use crate::graph::Level;
 use crate::synth::assemble;
 
 /// Print a Mermaid flowchart: one node per resource, an arrow to each resource it references.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
-  infra-synth graph --stack prod                  # paste into a ```mermaid block
+  infra-synth graph --stack prod                      # every resource
+  infra-synth graph --stack prod --level services     # one node per AWS service (the README's diagram)
   infra-synth graph --stack prod > docs/stack.mmd")]
 pub struct Args {
     #[command(flatten)]
     pub stack: StackArgs,
+    /// Detail: one node per resource, or per AWS service.
+    #[arg(long, value_enum, default_value_t = Level::Resources)]
+    pub level: Level,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -21,6 +26,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Err(diagnostics) => return Ok(super::report(&diagnostics)),
     };
     let assembly = assemble(&stack)?;
-    print!("{}", crate::graph::mermaid(&assembly.doc.entries()));
+    print!(
+        "{}",
+        crate::graph::mermaid(&assembly.doc.entries(), args.level)
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -259,7 +259,7 @@ fn check_api_and_alarms(stack: &Stack, check: &mut Checker<'_>) {
     );
     let period = alarms.period_seconds;
     check.check(
-        period == 10 || period == 30 || (period >= 60 && period % 60 == 0),
+        period == 10 || period == 30 || (period >= 60 && period.is_multiple_of(60)),
         "alarms.period_seconds",
         || format!("{period} is not allowed: 10, 30 or a multiple of 60"),
     );

@@ -500,8 +500,9 @@ fn default_timeout_s() -> u32 {
 fn default_reserved_concurrency() -> u32 {
     10
 }
+/// A year: long enough to investigate an incident found late, and cheap at this volume.
 fn default_log_retention_days() -> u32 {
-    30
+    365
 }
 fn default_rate_limit() -> f64 {
     10.0

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use crate::config::{Backend, Stack};
 use crate::model::acm::US_EAST_1;
-use crate::tf::Document;
+use crate::tf::{Document, Expr};
 
 /// The Terraform releases this JSON is written for.
 pub const REQUIRED_VERSION: &str = ">= 1.10";
@@ -51,11 +51,12 @@ pub fn configure(doc: &mut Document, stack: &Stack) {
 
 fn provider(stack: &Stack, alias: Option<&str>, region: &str) -> Value {
     let mut tags = BTreeMap::from([
-        ("app".to_string(), stack.app.clone()),
-        ("env".to_string(), stack.env.clone()),
-        ("managed-by".to_string(), "infra-synth".to_string()),
+        ("app".to_string(), Expr::lit(&stack.app)),
+        ("env".to_string(), Expr::lit(&stack.env)),
+        ("managed-by".to_string(), Expr::lit("infra-synth")),
     ]);
-    tags.extend(stack.tags.clone());
+    // Tags are free text from the stack file: escaped like every other literal.
+    tags.extend(stack.tags.iter().map(|(k, v)| (k.clone(), Expr::lit(v))));
     let mut provider = json!({ "region": region, "default_tags": { "tags": tags } });
     if let Some(alias) = alias {
         provider["alias"] = json!(alias);
@@ -106,6 +107,19 @@ mod tests {
         }
         assert_eq!(providers[1]["alias"], "us_east_1");
         assert_eq!(providers[1]["region"], "us-east-1");
+    }
+
+    #[test]
+    fn free_text_tags_are_escaped() {
+        let mut stack = test_stack();
+        stack
+            .tags
+            .insert("owner".into(), "${not.a.reference}".into());
+        let mut doc = Document::default();
+        configure(&mut doc, &stack);
+        let tags = &doc.providers["aws"][0]["default_tags"]["tags"];
+        assert_eq!(tags["owner"], "$${not.a.reference}");
+        assert_eq!(tags["managed-by"], "infra-synth");
     }
 
     #[test]

@@ -309,14 +309,11 @@ pub fn distribution(
         origin_request_policy_id: api.then_some(ALL_VIEWER_EXCEPT_HOST),
         response_headers_policy_id: headers.clone(),
     };
-    let error_page = |code| ErrorResponse {
+    // With OAC and no ListBucket, S3 answers 403 for a missing object: both mean "not found".
+    let not_found = |code| ErrorResponse {
         error_code: code,
-        response_code: code,
-        response_page_path: if code == 404 {
-            "/404.html"
-        } else {
-            "/403.html"
-        },
+        response_code: 404,
+        response_page_path: "/404.html",
         error_caching_min_ttl: 60,
     };
     doc.add(
@@ -357,7 +354,7 @@ pub fn distribution(
             ],
             default_cache_behavior: behavior(None, SITE_ORIGIN, false),
             ordered_cache_behavior: vec![behavior(Some("/api/*"), API_ORIGIN, true)],
-            custom_error_response: vec![error_page(403), error_page(404)],
+            custom_error_response: vec![not_found(403), not_found(404)],
             logging_config: LoggingConfig {
                 bucket: targets.buckets.logs.domain_name(),
                 prefix: "cloudfront/",

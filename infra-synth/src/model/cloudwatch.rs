@@ -45,7 +45,7 @@ impl Block for Topic {
 pub struct Subscription {
     pub topic_arn: Expr,
     pub protocol: &'static str,
-    pub endpoint: String,
+    pub endpoint: Expr,
 }
 
 impl Block for Subscription {
@@ -144,14 +144,34 @@ impl Source {
 }
 
 /// One alarm: `expression` over named metrics, compared against `threshold`.
-struct AlarmSpec<'a> {
+struct AlarmSpec {
     label: &'static str,
     description: String,
     source: Source,
     /// (query id, metric name, statistic)
-    metrics: &'a [(&'static str, &'static str, &'static str)],
+    metrics: Vec<(&'static str, &'static str, &'static str)>,
     expression: &'static str,
     threshold: f64,
+}
+
+impl AlarmSpec {
+    /// A percentage of `failures` among `total` (both summed), safe when there was no traffic.
+    fn rate(
+        label: &'static str,
+        what: &str,
+        source: Source,
+        (failures, total): (&'static str, &'static str),
+        percent: f64,
+    ) -> Self {
+        AlarmSpec {
+            label,
+            description: format!("more than {percent} % {what}"),
+            source,
+            metrics: vec![("failures", failures, "Sum"), ("total", total, "Sum")],
+            expression: "100 * failures / MAX([total, 1])",
+            threshold: percent,
+        }
+    }
 }
 
 /// The alarm topic plus the five alarms; every alarm notifies on ALARM and on OK.
@@ -169,7 +189,7 @@ pub fn alarms(doc: &mut Document, stack: &Stack) -> anyhow::Result<Ref<Topic>> {
             Subscription {
                 topic_arn: topic.arn(),
                 protocol: "email",
-                endpoint: email.clone(),
+                endpoint: Expr::lit(email),
             },
         )?;
     }
@@ -182,52 +202,31 @@ pub fn alarms(doc: &mut Document, stack: &Stack) -> anyhow::Result<Ref<Topic>> {
                 t.lambda_duration_ms
             ),
             source: Source::lambda(stack),
-            metrics: &[("duration", "Duration", "Average")],
+            metrics: vec![("duration", "Duration", "Average")],
             expression: "duration",
             threshold: t.lambda_duration_ms,
         },
-        AlarmSpec {
-            label: "lambda_error_rate",
-            description: format!(
-                "more than {} % of EVE's invocations fail",
-                t.lambda_error_rate_percent
-            ),
-            source: Source::lambda(stack),
-            metrics: &[
-                ("errors", "Errors", "Sum"),
-                ("invocations", "Invocations", "Sum"),
-            ],
-            expression: "100 * errors / MAX([invocations, 1])",
-            threshold: t.lambda_error_rate_percent,
-        },
-        AlarmSpec {
-            label: "api_4xx_rate",
-            description: format!(
-                "more than {} % of API requests get a 4xx",
-                t.api_4xx_rate_percent
-            ),
-            source: Source::api(stack),
-            metrics: &[
-                ("client_errors", "4XXError", "Sum"),
-                ("requests", "Count", "Sum"),
-            ],
-            expression: "100 * client_errors / MAX([requests, 1])",
-            threshold: t.api_4xx_rate_percent,
-        },
-        AlarmSpec {
-            label: "api_5xx_rate",
-            description: format!(
-                "more than {} % of API requests get a 5xx",
-                t.api_5xx_rate_percent
-            ),
-            source: Source::api(stack),
-            metrics: &[
-                ("server_errors", "5XXError", "Sum"),
-                ("requests", "Count", "Sum"),
-            ],
-            expression: "100 * server_errors / MAX([requests, 1])",
-            threshold: t.api_5xx_rate_percent,
-        },
+        AlarmSpec::rate(
+            "lambda_error_rate",
+            "of EVE's invocations fail",
+            Source::lambda(stack),
+            ("Errors", "Invocations"),
+            t.lambda_error_rate_percent,
+        ),
+        AlarmSpec::rate(
+            "api_4xx_rate",
+            "of API requests get a 4xx",
+            Source::api(stack),
+            ("4XXError", "Count"),
+            t.api_4xx_rate_percent,
+        ),
+        AlarmSpec::rate(
+            "api_5xx_rate",
+            "of API requests get a 5xx",
+            Source::api(stack),
+            ("5XXError", "Count"),
+            t.api_5xx_rate_percent,
+        ),
         AlarmSpec {
             label: "dynamodb_throttles",
             description: format!(
@@ -235,7 +234,7 @@ pub fn alarms(doc: &mut Document, stack: &Stack) -> anyhow::Result<Ref<Topic>> {
                 t.dynamodb_throttled_requests
             ),
             source: Source::table(stack),
-            metrics: &[
+            metrics: vec![
                 ("read_throttles", "ReadThrottleEvents", "Sum"),
                 ("write_throttles", "WriteThrottleEvents", "Sum"),
             ],
@@ -253,13 +252,13 @@ fn alarm(
     doc: &mut Document,
     stack: &Stack,
     topic: &Ref<Topic>,
-    spec: AlarmSpec<'_>,
+    spec: AlarmSpec,
 ) -> anyhow::Result<()> {
     let period = stack.alarms.period_seconds;
     let mut queries: Vec<MetricQuery> = spec
         .metrics
         .iter()
-        .map(|(id, name, stat)| MetricQuery {
+        .map(|&(id, name, stat)| MetricQuery {
             id: id.to_string(),
             return_data: false,
             expression: None,
@@ -355,7 +354,7 @@ mod tests {
         assert_eq!(errors["threshold"], 1.0);
         assert_eq!(
             errors["metric_query"][2]["expression"],
-            "100 * errors / MAX([invocations, 1])"
+            "100 * failures / MAX([total, 1])"
         );
         assert_eq!(alarms["lambda_duration"]["threshold"], 3000.0);
         assert_eq!(alarms["api_4xx_rate"]["threshold"], 5.0);

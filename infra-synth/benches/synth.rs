@@ -1,0 +1,44 @@
+//! How long `synth --stack prod` takes: in-process (load + validate + synthesize) and as the
+//! whole spawned process a user or CI runs. Target: under 20 ms wall for the process.
+//!
+//! `cargo bench -p infra-synth --bench synth`
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+
+fn stacks_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../stacks")
+}
+
+fn in_process(c: &mut Criterion) {
+    let stacks = stacks_dir();
+    c.bench_function("synth prod (in-process: load, validate, synthesize)", |b| {
+        b.iter(|| {
+            let stack = infra_synth::config::load(&stacks, "prod").expect("valid prod stack");
+            infra_synth::synth::synthesize(&stack).expect("synthesize")
+        })
+    });
+}
+
+fn whole_process(c: &mut Criterion) {
+    let stacks = stacks_dir();
+    let out = tempfile::tempdir().expect("tempdir");
+    c.bench_function("synth prod (whole process, writes files)", |b| {
+        b.iter(|| {
+            let status = Command::new(env!("CARGO_BIN_EXE_infra-synth"))
+                .args(["synth", "--stack", "prod", "--stacks-dir"])
+                .arg(&stacks)
+                .arg("--out")
+                .arg(out.path())
+                .stdout(std::process::Stdio::null())
+                .status()
+                .expect("spawn infra-synth");
+            assert!(status.success());
+        })
+    });
+}
+
+criterion_group!(benches, in_process, whole_process);
+criterion_main!(benches);
