@@ -28,6 +28,7 @@ fn stale_plans_are_refused_and_failed_applies_keep_the_manifest() {
     let Some(moto) = Moto::start() else {
         return skip(TEST, "moto_server");
     };
+    let endpoint = moto.endpoint.clone();
     let stacks = tempfile::tempdir().expect("tempdir");
     let out = tempfile::tempdir().expect("tempdir");
     let stacks_dir = stacks.path().to_str().expect("utf-8");
@@ -41,7 +42,7 @@ fn stale_plans_are_refused_and_failed_applies_keep_the_manifest() {
         "--out",
         out_dir,
         "--endpoint-url",
-        &moto.endpoint,
+        &endpoint,
     ];
     let envs = [("CFX_TF_PLUGIN_DIR", plugins.as_str())];
     let run = |command: &str, args: &[&str]| {

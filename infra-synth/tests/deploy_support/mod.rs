@@ -133,10 +133,10 @@ pub fn stderr(output: &Output) -> String {
 pub fn wait_for_line(child: &mut Child, prefix: &str, timeout: Duration) -> String {
     let stdout = child.stdout.take().expect("piped stdout");
     let (tx, rx) = std::sync::mpsc::channel();
-    let prefix = prefix.to_owned();
+    let wanted = prefix.to_owned();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(rest) = line.strip_prefix(&prefix) {
+            if let Some(rest) = line.strip_prefix(&wanted) {
                 let _ = tx.send(rest.trim().to_owned());
             }
         }
