@@ -76,7 +76,11 @@ fn stale_plans_are_refused_and_failed_applies_keep_the_manifest() {
     assert!(plan_file.exists());
     drop(moto); // same args; only the endpoint stops answering
     let failed = run("apply", &args);
-    assert_eq!(failed.status.code(), Some(1), "apply against a dead endpoint fails");
+    assert_eq!(
+        failed.status.code(),
+        Some(1),
+        "apply against a dead endpoint fails"
+    );
     assert_eq!(
         std::fs::read_to_string(&manifest).expect("manifest kept"),
         previous,

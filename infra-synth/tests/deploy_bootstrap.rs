@@ -27,7 +27,10 @@ fn bootstrap_is_idempotent_through_change_sets() {
     let first = infra_synth(&args, &[]);
     assert!(first.status.success());
     assert!(stdout(&first).contains("created/updated; bucket cloudforgex-local-artifacts"));
-    assert!(stdout(&first).contains("use_path_style = true"), "prints the backend config");
+    assert!(
+        stdout(&first).contains("use_path_style = true"),
+        "prints the backend config"
+    );
 
     let second = infra_synth(&args, &[]);
     assert!(second.status.success());
@@ -57,7 +60,11 @@ fn bootstrap_is_idempotent_through_change_sets() {
             .send()
             .await
             .expect("list change sets");
-        assert_eq!(change_sets.summaries().len(), 1, "only the creating change set");
+        assert_eq!(
+            change_sets.summaries().len(),
+            1,
+            "only the creating change set"
+        );
 
         let s3 = target.s3().await;
         let encryption = s3

@@ -39,13 +39,7 @@ fn touch_all(dir: &Path) {
 fn two_packages_of_unchanged_sources_have_the_same_hashes() {
     let out = tempfile::tempdir().expect("tempdir");
     let out_dir = out.path().to_str().expect("utf-8");
-    let args = [
-        "package",
-        "--stack",
-        "local",
-        "--out",
-        out_dir,
-    ];
+    let args = ["package", "--stack", "local", "--out", out_dir];
     let first = infra_synth(&args, &[]);
     assert!(first.status.success());
     let zip = out.path().join("local/dist/eve-function.zip");
@@ -55,7 +49,11 @@ fn two_packages_of_unchanged_sources_have_the_same_hashes() {
     let second = infra_synth(&args, &[]);
     assert!(second.status.success());
     assert_eq!(hashes(&stdout(&first)), hashes(&stdout(&second)));
-    assert_eq!(first_zip, std::fs::read(&zip).expect("zip"), "byte-identical zip");
+    assert_eq!(
+        first_zip,
+        std::fs::read(&zip).expect("zip"),
+        "byte-identical zip"
+    );
     assert_eq!(
         hashes(&stdout(&first)).0,
         infra_synth::deploy::package::sha256_hex(&first_zip),

@@ -179,7 +179,11 @@ async fn check_conversation_stored(aws: &AwsTarget, session: &str) {
         .send()
         .await
         .expect("query conversation");
-    assert_eq!(turns.items().len(), 4, "two questions and two answers stored");
+    assert_eq!(
+        turns.items().len(),
+        4,
+        "two questions and two answers stored"
+    );
 }
 
 async fn check_deployed(aws: &AwsTarget, zip: &[u8]) {
@@ -290,7 +294,10 @@ async fn check_deployed(aws: &AwsTarget, zip: &[u8]) {
             .await
             .unwrap_or_else(|e| panic!("{bucket} policy: {e:?}"));
         assert!(
-            policy.policy().unwrap_or_default().contains("aws:SecureTransport"),
+            policy
+                .policy()
+                .unwrap_or_default()
+                .contains("aws:SecureTransport"),
             "{bucket} policy refuses plain HTTP"
         );
     }
@@ -302,7 +309,10 @@ async fn check_deployed(aws: &AwsTarget, zip: &[u8]) {
         .await
         .expect("index.html published");
     assert_eq!(index.cache_control(), Some("no-cache"));
-    assert!(index.content_type().unwrap_or_default().starts_with("text/html"));
+    assert!(index
+        .content_type()
+        .unwrap_or_default()
+        .starts_with("text/html"));
 
     let lambda = aws_sdk_lambda::Client::new(&sdk);
     let function = lambda
@@ -320,7 +330,11 @@ async fn check_deployed(aws: &AwsTarget, zip: &[u8]) {
     use sha2::Digest;
     assert_eq!(
         configuration.code_sha256(),
-        Some(base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(zip)).as_str()),
+        Some(
+            base64::engine::general_purpose::STANDARD
+                .encode(sha2::Sha256::digest(zip))
+                .as_str()
+        ),
         "the deployed code is the packaged zip"
     );
 
@@ -340,7 +354,12 @@ async fn check_deployed(aws: &AwsTarget, zip: &[u8]) {
         .await
         .expect("resources");
     let paths: Vec<&str> = resources.items().iter().filter_map(|r| r.path()).collect();
-    for route in ["/api/chat", "/api/chat/stream", "/api/certificates/{id}", "/api/health"] {
+    for route in [
+        "/api/chat",
+        "/api/chat/stream",
+        "/api/certificates/{id}",
+        "/api/health",
+    ] {
         assert!(paths.contains(&route), "route {route} in {paths:?}");
     }
     let stages = apigateway
@@ -349,8 +368,15 @@ async fn check_deployed(aws: &AwsTarget, zip: &[u8]) {
         .send()
         .await
         .expect("stages");
-    assert!(stages.item().iter().any(|s| s.stage_name() == Some("local")));
-    let plans = apigateway.get_usage_plans().send().await.expect("usage plans");
+    assert!(stages
+        .item()
+        .iter()
+        .any(|s| s.stage_name() == Some("local")));
+    let plans = apigateway
+        .get_usage_plans()
+        .send()
+        .await
+        .expect("usage plans");
     let plan = plans
         .items()
         .iter()
@@ -362,7 +388,10 @@ async fn check_deployed(aws: &AwsTarget, zip: &[u8]) {
         .send()
         .await
         .expect("usage plan keys");
-    assert!(!keys.items().is_empty(), "an API key is attached to the plan");
+    assert!(
+        !keys.items().is_empty(),
+        "an API key is attached to the plan"
+    );
 
     let cloudwatch = aws_sdk_cloudwatch::Client::new(&sdk);
     let alarms = cloudwatch
@@ -392,7 +421,12 @@ async fn check_deployed(aws: &AwsTarget, zip: &[u8]) {
 async fn check_destroyed(aws: &AwsTarget) {
     let sdk = aws.sdk_config().await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
-    assert!(dynamodb.describe_table().table_name(TABLE).send().await.is_err());
+    assert!(dynamodb
+        .describe_table()
+        .table_name(TABLE)
+        .send()
+        .await
+        .is_err());
     let s3 = aws.s3().await;
     let buckets = s3.list_buckets().send().await.expect("buckets");
     let names: Vec<&str> = buckets.buckets().iter().filter_map(|b| b.name()).collect();
@@ -402,16 +436,45 @@ async fn check_destroyed(aws: &AwsTarget) {
         "only the bootstrap bucket (state history) remains"
     );
     let lambda = aws_sdk_lambda::Client::new(&sdk);
-    assert!(lambda.get_function().function_name(FUNCTION).send().await.is_err());
+    assert!(lambda
+        .get_function()
+        .function_name(FUNCTION)
+        .send()
+        .await
+        .is_err());
     let apigateway = aws_sdk_apigateway::Client::new(&sdk);
-    assert!(apigateway.get_rest_apis().send().await.expect("apis").items().is_empty());
-    assert!(apigateway.get_usage_plans().send().await.expect("plans").items().is_empty());
-    assert!(apigateway.get_api_keys().send().await.expect("keys").items().is_empty());
+    assert!(apigateway
+        .get_rest_apis()
+        .send()
+        .await
+        .expect("apis")
+        .items()
+        .is_empty());
+    assert!(apigateway
+        .get_usage_plans()
+        .send()
+        .await
+        .expect("plans")
+        .items()
+        .is_empty());
+    assert!(apigateway
+        .get_api_keys()
+        .send()
+        .await
+        .expect("keys")
+        .items()
+        .is_empty());
     let cloudwatch = aws_sdk_cloudwatch::Client::new(&sdk);
     let alarms = cloudwatch.describe_alarms().send().await.expect("alarms");
     assert!(alarms.metric_alarms().is_empty());
     let sns = aws_sdk_sns::Client::new(&sdk);
-    assert!(sns.list_topics().send().await.expect("topics").topics().is_empty());
+    assert!(sns
+        .list_topics()
+        .send()
+        .await
+        .expect("topics")
+        .topics()
+        .is_empty());
     let ssm = aws_sdk_ssm::Client::new(&sdk);
     let left = ssm
         .get_parameters_by_path()

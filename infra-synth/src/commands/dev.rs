@@ -85,6 +85,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 fn build_eve_server() -> anyhow::Result<PathBuf> {
     let workspace = Path::new(".");
-    run_cargo(workspace, &["build", "-p", "eve-function", "--bin", "eve-server"])?;
+    run_cargo(
+        workspace,
+        &["build", "-p", "eve-function", "--bin", "eve-server"],
+    )?;
     Ok(cargo_target_dir(workspace).join("debug/eve-server"))
 }

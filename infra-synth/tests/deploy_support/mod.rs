@@ -28,12 +28,7 @@ pub fn find_tool(name: &str, candidates: &[&str]) -> Option<PathBuf> {
             .map(|dir| dir.join(name))
             .find(|p| p.is_file())
     });
-    on_path.or_else(|| {
-        candidates
-            .iter()
-            .map(PathBuf::from)
-            .find(|p| p.is_file())
-    })
+    on_path.or_else(|| candidates.iter().map(PathBuf::from).find(|p| p.is_file()))
 }
 
 pub fn terraform_available() -> bool {
@@ -42,9 +37,11 @@ pub fn terraform_available() -> bool {
 
 /// The provider mirror for offline init, when this machine has one.
 pub fn plugin_dir() -> Option<String> {
-    std::env::var("CFX_TF_PLUGIN_DIR")
-        .ok()
-        .or_else(|| Path::new("/opt/tf-plugins").is_dir().then(|| "/opt/tf-plugins".into()))
+    std::env::var("CFX_TF_PLUGIN_DIR").ok().or_else(|| {
+        Path::new("/opt/tf-plugins")
+            .is_dir()
+            .then(|| "/opt/tf-plugins".into())
+    })
 }
 
 pub fn free_port() -> u16 {
