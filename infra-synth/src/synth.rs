@@ -66,11 +66,16 @@ pub fn assemble(stack: &Stack) -> anyhow::Result<Assembly> {
             account: &account,
             table: &table,
             certificates: &buckets.certificates,
-            parameters: &parameters,
             log_group: &function_logs,
         },
     );
-    let function = lambda::function(&mut doc, stack, &function_logs, execution_policy.clone())?;
+    let function = lambda::function(
+        &mut doc,
+        stack,
+        &function_logs,
+        &parameters,
+        execution_policy.clone(),
+    )?;
 
     let api_logs = doc.add(
         "api",

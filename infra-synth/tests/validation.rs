@@ -179,13 +179,47 @@ fn alarm_thresholds_are_sane() {
         "[alarms]\nlambda_duration_ms = 25000.0\n",
         "alarms.lambda_duration_ms",
         6,
-        "below the function timeout (20000 ms)",
+        "below the function timeout (25000 ms)",
     );
     assert_error(
         "[alarms]\nperiod_seconds = 45\n",
         "alarms.period_seconds",
         6,
         "10, 30 or a multiple of 60",
+    );
+}
+
+#[test]
+fn eve_settings_within_the_bounds_eve_enforces() {
+    assert_error(
+        "[eve]\nmodel_timeout_ms = 30000\n",
+        "eve.model_timeout_ms",
+        6,
+        "EVE's model timeout (30000 ms) must be 100-25000 ms",
+    );
+    assert_error(
+        "[eve]\nmax_tokens = 9000\n",
+        "eve.max_tokens",
+        6,
+        "9000 is not allowed: 1-8192",
+    );
+    assert_error(
+        "[eve]\nhistory_turns = 51\n",
+        "eve.history_turns",
+        6,
+        "51 is not allowed: 0-50",
+    );
+    assert_error(
+        "[eve]\nip_rate_per_minute = 0\n",
+        "eve.ip_rate_per_minute",
+        6,
+        "must be at least 1 request per minute",
+    );
+    assert_error(
+        "[lambda]\ntimeout_s = 15\n",
+        "lambda.timeout_s",
+        6,
+        "EVE's model timeout (20000 ms) must be 100-25000 ms and below the function timeout (15000 ms)",
     );
 }
 

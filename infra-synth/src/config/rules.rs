@@ -190,9 +190,42 @@ fn check_eve(stack: &Stack, check: &mut Checker<'_>) {
         "eve.temperature",
         || format!("{} is not allowed: 0.0-1.0", eve.temperature),
     );
-    check.check(eve.max_tokens >= 1, "eve.max_tokens", || {
-        "must be at least 1".into()
+    // Bounds EVE enforces at startup (docs/eve-settings.md): caught here, before a deploy.
+    check.check(
+        (1..=8192).contains(&eve.max_tokens),
+        "eve.max_tokens",
+        || format!("{} is not allowed: 1-8192", eve.max_tokens),
+    );
+    check.check(eve.history_turns <= 50, "eve.history_turns", || {
+        format!("{} is not allowed: 0-50", eve.history_turns)
     });
+    for (key, rate) in [
+        ("eve.session_rate_per_minute", eve.session_rate_per_minute),
+        ("eve.ip_rate_per_minute", eve.ip_rate_per_minute),
+    ] {
+        check.check(rate >= 1, key, || {
+            "must be at least 1 request per minute".into()
+        });
+    }
+    let function_ms = stack.lambda.timeout_s.saturating_mul(1000);
+    // Point at whichever of the two the file actually sets.
+    let key = if check.source().has_key("eve.model_timeout_ms")
+        || !check.source().has_key("lambda.timeout_s")
+    {
+        "eve.model_timeout_ms"
+    } else {
+        "lambda.timeout_s"
+    };
+    check.check(
+        (100..=25_000).contains(&eve.model_timeout_ms) && eve.model_timeout_ms < function_ms,
+        key,
+        || {
+            format!(
+                "EVE's model timeout ({} ms) must be 100-25000 ms and below the function timeout ({function_ms} ms)",
+                eve.model_timeout_ms
+            )
+        },
+    );
     for (i, origin) in eve.allowed_origins.iter().enumerate() {
         check.check(
             is_allowed_origin(origin) && is_bare_origin(origin),

@@ -297,6 +297,9 @@ pub struct Eve {
     pub ip_rate_per_minute: u32,
     #[serde(default)]
     pub log_user_messages: bool,
+    /// Whole model call including retries; must end before the function times out.
+    #[serde(default = "default_model_timeout_ms")]
+    pub model_timeout_ms: u32,
 }
 
 impl Default for Eve {
@@ -314,6 +317,7 @@ impl Default for Eve {
             session_rate_per_minute: default_session_rate(),
             ip_rate_per_minute: default_ip_rate(),
             log_user_messages: false,
+            model_timeout_ms: default_model_timeout_ms(),
         }
     }
 }
@@ -469,6 +473,7 @@ impl Stack {
             ),
             plain("ip_rate_per_minute", eve.ip_rate_per_minute.to_string()),
             plain("log_user_messages", eve.log_user_messages.to_string()),
+            plain("model_timeout_ms", eve.model_timeout_ms.to_string()),
         ]
     }
 }
@@ -494,8 +499,12 @@ fn default_log_expiry_days() -> u32 {
 fn default_memory_mb() -> u32 {
     512
 }
+/// Leaves EVE's 20 s model budget room to answer, and stays below API Gateway's 29 s.
 fn default_timeout_s() -> u32 {
-    20
+    25
+}
+fn default_model_timeout_ms() -> u32 {
+    20_000
 }
 fn default_reserved_concurrency() -> u32 {
     10

@@ -90,7 +90,6 @@ pub struct Grants<'a> {
     pub account: &'a Ref<CallerIdentity>,
     pub table: &'a Ref<Table>,
     pub certificates: &'a Ref<Bucket>,
-    pub parameters: &'a [Ref<Parameter>],
     pub log_group: &'a Ref<LogGroup>,
 }
 
@@ -117,9 +116,7 @@ pub fn execution_statements(stack: &Stack, grants: &Grants<'_>) -> Vec<Statement
                 "dynamodb:GetItem",
                 "dynamodb:PutItem",
                 "dynamodb:UpdateItem",
-                "dynamodb:DeleteItem",
                 "dynamodb:Query",
-                "dynamodb:BatchWriteItem",
             ],
             vec![grants.table.arn()],
         ),
@@ -127,11 +124,6 @@ pub fn execution_statements(stack: &Stack, grants: &Grants<'_>) -> Vec<Statement
             "SettingsByPath",
             &["ssm:GetParametersByPath"],
             vec![ssm_path_arn(""), ssm_path_arn("/")],
-        ),
-        Statement::allow(
-            "Settings",
-            &["ssm:GetParameter", "ssm:GetParameters"],
-            grants.parameters.iter().map(|p| p.arn()).collect(),
         ),
     ];
     if !stack.certificate_keys.is_empty() {
@@ -203,6 +195,7 @@ pub fn function(
     doc: &mut Document,
     stack: &Stack,
     log_group: &Ref<LogGroup>,
+    settings: &[Ref<Parameter>],
     statements: Vec<Statement>,
 ) -> anyhow::Result<Ref<Function>> {
     let role = iam::service_role(
@@ -252,8 +245,13 @@ pub fn function(
                     ("EVE_STAGE", stack.env.clone()),
                 ]),
             },
-            // The role must be able to write logs and traces before the first invocation.
-            depends_on: vec![policy.dependency(), xray.dependency()],
+            // The role must be able to write logs and traces, and the settings must exist,
+            // before the first invocation (EVE reads its settings by path, so nothing else
+            // references them).
+            depends_on: [policy.dependency(), xray.dependency()]
+                .into_iter()
+                .chain(settings.iter().map(Ref::dependency))
+                .collect(),
         },
     )
 }
