@@ -6,7 +6,7 @@
 //! 3. load — 1000 concurrent clients with the stub model delayed 850 ms.
 //!
 //! Run: `cargo build --release -p eve-function --bins --examples && target/release/examples/bench`
-//! (`bench --quick` for a smaller run).
+//! (`bench --quick` for a smaller run; `bench load` runs one phase: `cold`, `warm` or `load`).
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -37,24 +37,31 @@ fn server_binary() -> PathBuf {
     binary
 }
 
-fn stub_env(stub: &StubBedrock) -> Vec<(&'static str, String)> {
-    vec![
-        ("EVE_MODEL_ID", "stub-model".into()),
-        ("EVE_IP_RATE_PER_MINUTE", "1000000".into()),
-        ("EVE_SESSION_RATE_PER_MINUTE", "1000".into()),
-        ("EVE_DAILY_TOKEN_BUDGET", "1000000000000".into()),
-        ("AWS_ENDPOINT_URL", stub.endpoint.clone()),
-        ("AWS_ACCESS_KEY_ID", "bench".into()),
-        ("AWS_SECRET_ACCESS_KEY", "bench".into()),
-        ("AWS_REGION", "us-east-1".into()),
-        ("RUST_LOG", "info".into()),
-    ]
-}
+/// Rate limits and budget out of the way: the benchmark measures EVE, not its guards.
+const UNGUARDED: [(&str, &str); 3] = [
+    ("EVE_IP_RATE_PER_MINUTE", "1000000"),
+    ("EVE_SESSION_RATE_PER_MINUTE", "1000000"),
+    ("EVE_DAILY_TOKEN_BUDGET", "1000000000000"),
+];
 
-fn spawn(stub: &StubBedrock) -> EveServer {
-    let env = stub_env(stub);
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    EveServer::spawn(&server_binary(), &[], &env).expect("eve-server starts")
+/// eve-server with production logging, using the stub model, or `--offline` without one.
+fn spawn(stub: Option<&StubBedrock>) -> EveServer {
+    let mut env: Vec<(&str, &str)> = UNGUARDED.to_vec();
+    env.push(("RUST_LOG", "info"));
+    let args: &[&str] = match stub {
+        Some(stub) => {
+            env.extend([
+                ("EVE_MODEL_ID", "stub-model"),
+                ("AWS_ENDPOINT_URL", stub.endpoint.as_str()),
+                ("AWS_ACCESS_KEY_ID", "bench"),
+                ("AWS_SECRET_ACCESS_KEY", "bench"),
+                ("AWS_REGION", "us-east-1"),
+            ]);
+            &[]
+        }
+        None => &["--offline"],
+    };
+    EveServer::spawn(&server_binary(), args, &env).expect("eve-server starts")
 }
 
 async fn chat(
@@ -102,7 +109,7 @@ async fn cold_start(runs: usize) {
     let (mut to_listen, mut to_answer) = (Vec::new(), Vec::new());
     for run in 0..runs {
         let started = Instant::now();
-        let server = spawn(&stub);
+        let server = spawn(Some(&stub));
         to_listen.push(started.elapsed());
         let source = chat(
             &client(),
@@ -121,7 +128,7 @@ async fn cold_start(runs: usize) {
 
 async fn warm(requests: usize) {
     let stub = StubBedrock::start(StubConfig::default()).await;
-    let server = spawn(&stub);
+    let server = spawn(Some(&stub));
     let client = client();
     for (label, message) in [
         ("warm: curated answer", "How can I contact Alex?"),
@@ -143,12 +150,7 @@ async fn warm(requests: usize) {
     }
     drop(server);
     // The offline figure needs a server with no model configured.
-    let offline = EveServer::spawn(
-        &server_binary(),
-        &["--offline"],
-        &[("EVE_IP_RATE_PER_MINUTE", "1000000")],
-    )
-    .expect("offline server");
+    let offline = spawn(None);
     let mut samples = Vec::with_capacity(requests);
     for i in 0..requests {
         let started = Instant::now();
@@ -171,7 +173,7 @@ async fn load(clients: usize, per_client: usize) {
         ..StubConfig::default()
     })
     .await;
-    let server = spawn(&stub);
+    let server = spawn(Some(&stub));
     let client = client();
     let started = Instant::now();
     let tasks: Vec<_> = (0..clients)
@@ -200,15 +202,23 @@ async fn load(clients: usize, per_client: usize) {
         })
         .collect();
     let mut samples = Vec::new();
+    let mut first_requests = Vec::new();
     let mut errors = 0usize;
     for task in tasks {
-        for (latency, ok) in task.await.expect("client task") {
+        for (round, (latency, ok)) in task.await.expect("client task").into_iter().enumerate() {
             samples.push(latency);
+            if round == 0 {
+                first_requests.push(latency);
+            }
             errors += usize::from(!ok);
         }
     }
     let wall = started.elapsed();
     let total = samples.len();
+    report(
+        "load: first request per client (new connections)",
+        first_requests,
+    );
     report(
         &format!(
             "load: {clients} concurrent clients, model +{} ms",
@@ -227,8 +237,20 @@ async fn load(clients: usize, per_client: usize) {
 async fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let scale = |n: usize| if quick { n / 10 } else { n };
+    // Phases to run: any of `cold`, `warm`, `load`; all by default.
+    let chosen: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let runs = |phase: &str| chosen.is_empty() || chosen.iter().any(|c| c == phase);
     println!("eve-server: {}", server_binary().display());
-    cold_start(scale(COLD_RUNS)).await;
-    warm(scale(WARM_REQUESTS)).await;
-    load(scale(CLIENTS), REQUESTS_PER_CLIENT).await;
+    if runs("cold") {
+        cold_start(scale(COLD_RUNS)).await;
+    }
+    if runs("warm") {
+        warm(scale(WARM_REQUESTS)).await;
+    }
+    if runs("load") {
+        load(scale(CLIENTS), REQUESTS_PER_CLIENT).await;
+    }
 }

@@ -129,7 +129,6 @@ fn client_ip(request: &Request) -> String {
         .request_context_ref()
         .and_then(|context| match context {
             RequestContext::ApiGatewayV1(c) => c.identity.source_ip.clone(),
-            RequestContext::ApiGatewayV2(c) => c.http.source_ip.clone(),
             _ => None,
         });
     from_gateway
