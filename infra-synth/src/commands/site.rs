@@ -89,3 +89,82 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    /// A stack dir holding a copy of `stacks/local.toml` whose content file is `content`.
+    fn stacks_with_content(dir: &Path, content: &Path) {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let local = std::fs::read_to_string(repo.join("stacks/local.toml")).expect("local stack");
+        let stack = format!("content = {:?}\n{local}", content.display().to_string());
+        std::fs::write(dir.join("local.toml"), stack).expect("write stack");
+    }
+
+    fn args(stacks_dir: &Path, out: &Path, base_url: Option<&str>) -> BuildArgs {
+        BuildArgs {
+            stack: StackArgs {
+                stack: "local".into(),
+                stacks_dir: stacks_dir.to_path_buf(),
+            },
+            base_url: base_url.map(String::from),
+            out: Some(out.to_path_buf()),
+            json: false,
+        }
+    }
+
+    #[test]
+    fn builds_for_the_stack_domain_unless_overridden() {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let content = repo
+            .join(portfolio::DEFAULT_CONTENT_PATH)
+            .canonicalize()
+            .expect("content");
+        let dir = tempfile::tempdir().expect("tempdir");
+        stacks_with_content(dir.path(), &content);
+        let out = dir.path().join("site");
+
+        let code = build(args(dir.path(), &out, None)).expect("builds");
+        assert_eq!(code, ExitCode::SUCCESS);
+        let sitemap = std::fs::read_to_string(out.join("sitemap.xml")).expect("sitemap");
+        assert!(
+            sitemap.contains("<loc>https://portfolio.test/</loc>"),
+            "{sitemap}"
+        );
+
+        build(args(dir.path(), &out, Some("http://127.0.0.1:9999"))).expect("builds");
+        let robots = std::fs::read_to_string(out.join("robots.txt")).expect("robots");
+        assert!(
+            robots.contains("Sitemap: http://127.0.0.1:9999/sitemap.xml"),
+            "{robots}"
+        );
+    }
+
+    #[test]
+    fn bad_content_or_base_url_fails_without_writing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let content = dir.path().join("portfolio.toml");
+        std::fs::write(&content, "example = true\n[profile]\nname = \"\"\n").expect("write");
+        stacks_with_content(dir.path(), &content);
+        let out = dir.path().join("site");
+        let code = build(args(dir.path(), &out, None)).expect("reports, not errors");
+        assert_eq!(code, ExitCode::FAILURE);
+        assert!(!out.exists(), "nothing written for invalid content");
+
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let good = repo
+            .join(portfolio::DEFAULT_CONTENT_PATH)
+            .canonicalize()
+            .expect("content");
+        stacks_with_content(dir.path(), &good);
+        let err = build(args(dir.path(), &out, Some("javascript:alert(1)"))).expect_err("bad URL");
+        assert!(
+            err.to_string().contains("base URL `javascript:alert(1)`"),
+            "{err}"
+        );
+        assert!(!out.exists());
+    }
+}
