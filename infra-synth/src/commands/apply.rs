@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use crate::deploy::workflow::{Deployment, PackageArgs, TargetArgs, TerraformArgs};
+use crate::deploy::workflow::DeployArgs;
 
 /// Apply the plan saved by `plan`, then publish the site.
 ///
@@ -15,18 +15,13 @@ use crate::deploy::workflow::{Deployment, PackageArgs, TargetArgs, TerraformArgs
   infra-synth apply --stack local --endpoint-url http://127.0.0.1:5000")]
 pub struct Args {
     #[command(flatten)]
-    pub target: TargetArgs,
-    #[command(flatten)]
-    pub terraform: TerraformArgs,
-    #[command(flatten)]
-    pub package: PackageArgs,
+    pub deploy: DeployArgs,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let deployment = Deployment::load(&args.target)?;
-    let terraform = deployment.terraform(&args.terraform)?;
+    let (deployment, terraform) = args.deploy.start()?;
     let planned = deployment.dir.load_fingerprint()?;
-    let assets = deployment.package(&args.package)?;
+    let assets = deployment.package(&args.deploy.package)?;
     let synthesis = deployment.synthesize()?;
     let stale = planned.stale_reasons(&deployment.fingerprint(&synthesis, &assets, false));
     if !stale.is_empty() {

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use crate::deploy::terraform::PlanOutcome;
-use crate::deploy::workflow::{Deployment, PackageArgs, TargetArgs, TerraformArgs};
+use crate::deploy::workflow::DeployArgs;
 
 /// Package the assets, synthesize the stack, `terraform init` with the backend from
 /// `bootstrap`, and save `terraform plan -out`; prints one line per changed resource.
@@ -19,17 +19,12 @@ use crate::deploy::workflow::{Deployment, PackageArgs, TargetArgs, TerraformArgs
 Exit codes: 0 no changes, 1 error, 2 changes present.")]
 pub struct Args {
     #[command(flatten)]
-    pub target: TargetArgs,
-    #[command(flatten)]
-    pub terraform: TerraformArgs,
-    #[command(flatten)]
-    pub package: PackageArgs,
+    pub deploy: DeployArgs,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let deployment = Deployment::load(&args.target)?;
-    let terraform = deployment.terraform(&args.terraform)?;
-    let assets = deployment.package(&args.package)?;
+    let (deployment, terraform) = args.deploy.start()?;
+    let assets = deployment.package(&args.deploy.package)?;
     let synthesis = deployment.synthesize()?;
     deployment.init(&terraform)?;
     let vars = deployment.vars(&assets.lambda)?;

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use crate::deploy::workflow::{Deployment, PackageArgs, TargetArgs, TerraformArgs};
+use crate::deploy::workflow::DeployArgs;
 
 /// Upload the Lambda zip to the artifact bucket keyed by its hash, and sync the site to the
 /// site bucket with Content-Type and Cache-Control (immutable for hashed assets, no-cache for
@@ -13,17 +13,12 @@ use crate::deploy::workflow::{Deployment, PackageArgs, TargetArgs, TerraformArgs
   infra-synth publish --stack local --endpoint-url http://127.0.0.1:5000")]
 pub struct Args {
     #[command(flatten)]
-    pub target: TargetArgs,
-    #[command(flatten)]
-    pub terraform: TerraformArgs,
-    #[command(flatten)]
-    pub package: PackageArgs,
+    pub deploy: DeployArgs,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let deployment = Deployment::load(&args.target)?;
-    let terraform = deployment.terraform(&args.terraform)?;
-    let assets = deployment.package(&args.package)?;
+    let (deployment, terraform) = args.deploy.start()?;
+    let assets = deployment.package(&args.deploy.package)?;
     deployment.upload_lambda(&assets.lambda)?;
     deployment.publish_site(&terraform, &assets)?;
     Ok(ExitCode::SUCCESS)

@@ -57,6 +57,26 @@ pub struct PackageArgs {
     pub workspace: PathBuf,
 }
 
+/// Flags of the commands that package and run Terraform (`plan`, `apply`, `publish`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct DeployArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub terraform: TerraformArgs,
+    #[command(flatten)]
+    pub package: PackageArgs,
+}
+
+impl DeployArgs {
+    /// Loads the stack and finds Terraform, failing before any packaging when it is missing.
+    pub fn start(&self) -> Result<(Deployment, Terraform)> {
+        let deployment = Deployment::load(&self.target)?;
+        let terraform = deployment.terraform(&self.terraform)?;
+        Ok((deployment, terraform))
+    }
+}
+
 /// Packaged assets with their content hashes.
 #[derive(Debug, Clone)]
 pub struct Assets {
