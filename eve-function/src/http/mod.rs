@@ -29,6 +29,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinError;
 use tokio_stream::wrappers::ReceiverStream;
 use tower::ServiceExt;
+use tower_http::catch_panic::CatchPanicLayer;
 use tracing::Instrument;
 
 use crate::core::chat::{ChatAnswer, ChatError, ChatRequest, Eve};
@@ -76,6 +77,8 @@ pub fn router(eve: Arc<Eve>, options: RouterOptions) -> Router {
     app.layer(middleware::from_fn(site::security_headers))
         .layer(middleware::from_fn_with_state(eve.clone(), cors::cors))
         .layer(middleware::from_fn(trace))
+        // A bug must still answer with the JSON error shape, never a dropped connection.
+        .layer(CatchPanicLayer::custom(|_| ApiError::internal().into_response()))
         .with_state(eve)
 }
 
