@@ -78,7 +78,9 @@ pub fn router(eve: Arc<Eve>, options: RouterOptions) -> Router {
         .layer(middleware::from_fn_with_state(eve.clone(), cors::cors))
         .layer(middleware::from_fn(trace))
         // A bug must still answer with the JSON error shape, never a dropped connection.
-        .layer(CatchPanicLayer::custom(|_| ApiError::internal().into_response()))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::internal().into_response()
+        }))
         .with_state(eve)
 }
 
