@@ -30,6 +30,7 @@ const CERTIFICATE_KEY: &str = "certificates/hashicorp-terraform-associate.pdf";
 const PDF: &[u8] = b"%PDF-1.4 terraform associate (e2e)";
 
 #[test]
+#[ignore = "terraform apply of the local stack on moto has stalled past 8 minutes (issue 5 is open); run with --ignored"]
 fn local_stack_deploys_serves_replans_clean_and_destroys() {
     const TEST: &str = "local_stack_deploys_serves_replans_clean_and_destroys";
     if !terraform_available() {
