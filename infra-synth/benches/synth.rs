@@ -1,5 +1,5 @@
-//! How long `synth --stack prod` takes: in-process (load + validate + synthesize) and as the
-//! whole spawned process a user or CI runs. Target: under 20 ms wall for the process.
+//! How long `synth --stack prod` takes, for Terraform and for Kubernetes: in-process, and as
+//! the whole spawned process a user or CI runs. Target: under 20 ms wall for the process.
 //!
 //! `cargo bench -p infra-synth --bench synth`
 
@@ -20,24 +20,43 @@ fn in_process(c: &mut Criterion) {
             infra_synth::synth::synthesize(&stack).expect("synthesize")
         })
     });
+    let stack = infra_synth::config::load(&stacks, "prod").expect("valid prod stack");
+    c.bench_function("kubernetes render prod (in-process)", |b| {
+        b.iter(|| infra_synth::emit::kubernetes::render(&stack).expect("render"))
+    });
 }
 
 fn whole_process(c: &mut Criterion) {
     let stacks = stacks_dir();
     let out = tempfile::tempdir().expect("tempdir");
-    c.bench_function("synth prod (whole process, writes files)", |b| {
-        b.iter(|| {
-            let status = Command::new(env!("CARGO_BIN_EXE_infra-synth"))
-                .args(["synth", "--stack", "prod", "--stacks-dir"])
-                .arg(&stacks)
-                .arg("--out")
-                .arg(out.path())
-                .stdout(std::process::Stdio::null())
-                .status()
-                .expect("spawn infra-synth");
-            assert!(status.success());
-        })
-    });
+    for (name, target) in [
+        ("synth prod (whole process, writes files)", "terraform"),
+        (
+            "synth --target kubernetes prod (whole process)",
+            "kubernetes",
+        ),
+    ] {
+        c.bench_function(name, |b| {
+            b.iter(|| {
+                let status = Command::new(env!("CARGO_BIN_EXE_infra-synth"))
+                    .args([
+                        "synth",
+                        "--target",
+                        target,
+                        "--stack",
+                        "prod",
+                        "--stacks-dir",
+                    ])
+                    .arg(&stacks)
+                    .arg("--out")
+                    .arg(out.path())
+                    .stdout(std::process::Stdio::null())
+                    .status()
+                    .expect("spawn infra-synth");
+                assert!(status.success());
+            })
+        });
+    }
 }
 
 criterion_group!(benches, in_process, whole_process);
