@@ -10,7 +10,9 @@ use crate::config::Stack;
 use crate::emit::terraform;
 use crate::model::cloudwatch::LogGroup;
 use crate::model::iam::{CallerIdentity, Statement};
-use crate::model::{acm, apigateway, cloudfront, cloudwatch, dynamodb, lambda, route53, s3, ssm};
+use crate::model::{
+    acm, apigateway, cloudfront, cloudwatch, dynamodb, ecr, kms, lambda, route53, s3, ssm,
+};
 use crate::tf::{Document, Output};
 
 /// The model before rendering; `validate` inspects it, `synthesize` renders it.
@@ -55,11 +57,12 @@ pub fn assemble(stack: &Stack) -> anyhow::Result<Assembly> {
     terraform::configure(&mut doc, stack);
     lambda::artifact_variables(&mut doc, stack);
     let account = doc.add("current", CallerIdentity {})?;
+    let key = kms::stack_key(&mut doc, stack, &account)?;
 
-    let buckets = s3::buckets(&mut doc, stack)?;
-    let table = dynamodb::conversations(&mut doc, stack)?;
-    let parameters = ssm::eve_parameters(&mut doc, stack)?;
-    let function_logs = lambda::log_group(&mut doc, stack)?;
+    let buckets = s3::buckets(&mut doc, stack, account.account_id(), &key)?;
+    let table = dynamodb::conversations(&mut doc, stack, &key)?;
+    let parameters = ssm::eve_parameters(&mut doc, stack, &key)?;
+    let function_logs = lambda::log_group(&mut doc, stack, &key)?;
     let execution_policy = lambda::execution_statements(
         stack,
         &lambda::Grants {
@@ -67,12 +70,14 @@ pub fn assemble(stack: &Stack) -> anyhow::Result<Assembly> {
             table: &table,
             certificates: &buckets.certificates,
             log_group: &function_logs,
+            key: &key,
         },
     );
     let function = lambda::function(
         &mut doc,
         stack,
         &function_logs,
+        &key,
         &parameters,
         execution_policy.clone(),
     )?;
@@ -82,6 +87,7 @@ pub fn assemble(stack: &Stack) -> anyhow::Result<Assembly> {
         LogGroup {
             name: format!("/aws/apigateway/{}", stack.api_name()),
             retention_in_days: stack.api.log_retention_days,
+            kms_key_id: key.arn(),
         },
     )?;
     let api = apigateway::api(&mut doc, stack, &function, &api_logs)?;
@@ -107,23 +113,26 @@ pub fn assemble(stack: &Stack) -> anyhow::Result<Assembly> {
 
     s3::policy(
         &mut doc,
+        stack,
         "site",
         &buckets.site,
         vec![cloudfront::site_read_grant(&buckets.site, &distribution)],
     )?;
-    s3::policy(&mut doc, "certificates", &buckets.certificates, Vec::new())?;
     s3::policy(
         &mut doc,
-        "logs",
-        &buckets.logs,
-        vec![s3::server_access_log_grant(
-            &buckets.logs,
-            account.account_id(),
-        )],
+        stack,
+        "certificates",
+        &buckets.certificates,
+        Vec::new(),
     )?;
 
-    cloudwatch::alarms(&mut doc, stack)?;
+    cloudwatch::alarms(&mut doc, stack, &key)?;
     cloudwatch::dashboard(&mut doc, stack)?;
+    let repository = ecr::eve_server_repository(&mut doc, stack, &key)?;
+    for (address, attributes) in &stack.aws.ignore_changes {
+        doc.ignore_changes(address, attributes)
+            .with_context(|| format!("aws.ignore_changes in stacks/{}.toml", stack.name))?;
+    }
 
     let outputs = [
         (
@@ -156,6 +165,11 @@ pub fn assemble(stack: &Stack) -> anyhow::Result<Assembly> {
             "certificates_bucket",
             "Bucket holding certificate PDFs",
             buckets.certificates.bucket(),
+        ),
+        (
+            "container_repository_url",
+            "ECR repository for the eve-server image",
+            repository.repository_url(),
         ),
     ];
     for (name, description, value) in outputs {

@@ -65,7 +65,7 @@ fn stale_plans_are_refused_and_failed_applies_keep_the_manifest() {
         stderr(&refused)
     );
     assert!(stderr(&refused).contains("configuration changed since the plan"));
-    let manifest = out.path().join("local/applied.tf.json");
+    let manifest = out.path().join("local/last-applied.json");
     assert!(!manifest.exists(), "nothing was applied");
 
     // A fresh plan, a previously applied manifest, then the cloud goes away mid-deploy.

@@ -59,7 +59,16 @@ fn two_packages_of_unchanged_sources_have_the_same_hashes() {
         infra_synth::deploy::package::sha256_hex(&first_zip),
         "the printed hash is the zip's"
     );
+    // The default (`lambda`) profile is what ships; keep cold starts and uploads small.
+    assert!(
+        first_zip.len() < MAX_ZIP_BYTES,
+        "the Lambda zip is {} bytes, over the 8 MB budget",
+        first_zip.len()
+    );
 }
+
+/// The size budget of the Lambda zip (issue 3).
+const MAX_ZIP_BYTES: usize = 8 * 1024 * 1024;
 
 #[test]
 fn a_missing_rust_target_is_named_with_its_install_command() {

@@ -319,3 +319,49 @@ fn content_errors_point_at_the_content_file() {
     assert!(errors.0[0].file.ends_with("missing.toml"), "{errors}");
     assert!(errors.0[0].message.contains("cannot read file"), "{errors}");
 }
+
+#[test]
+fn ignore_changes_is_for_emulator_stacks_only() {
+    assert_error(
+        "[aws.ignore_changes]\n\"aws_lambda_function.eve\" = [\"logging_config\"]\n",
+        "aws.ignore_changes",
+        5,
+        "emulator stacks only",
+    );
+}
+
+#[test]
+fn ignore_changes_names_resources_and_attribute_paths() {
+    const EMULATOR: &str = "[aws]\nendpoint = \"http://127.0.0.1:5000\"\n";
+    assert_error(
+        &format!("{EMULATOR}[aws.ignore_changes]\n\"lambda.eve\" = [\"logging_config\"]\n"),
+        "aws.ignore_changes",
+        7,
+        "not a resource address",
+    );
+    assert_error(
+        &format!("{EMULATOR}[aws.ignore_changes]\n\"aws_lambda_function.eve\" = [\"a b\"]\n"),
+        "aws.ignore_changes",
+        7,
+        "attribute paths",
+    );
+    let nested = format!(
+        "{EMULATOR}[aws.ignore_changes]\n\"aws_cloudfront_distribution.site\" = \
+         [\"default_cache_behavior[0].forwarded_values\"]\n"
+    );
+    let stack = load(&nested).expect("an indexed path is accepted");
+    let synthesized = infra_synth::synth::synthesize(&stack).expect("synth");
+    assert!(synthesized
+        .main_tf_json
+        .contains("\"default_cache_behavior[0].forwarded_values\""));
+
+    // A resource the stack does not have is caught once the model is built.
+    assert_error(
+        &format!(
+            "{EMULATOR}[aws.ignore_changes]\n\"aws_lambda_function.missing\" = [\"logging_config\"]\n"
+        ),
+        "aws.ignore_changes",
+        7,
+        "no resource `aws_lambda_function.missing`",
+    );
+}

@@ -7,7 +7,7 @@ use crate::deploy::workflow::{Deployment, TargetArgs};
 use crate::synth::synthesize;
 
 /// Compare the stack as configured now with what was last applied from this machine
-/// (`<out>/<stack>/applied.tf.json`), resource by resource and attribute by attribute.
+/// (`<out>/<stack>/last-applied.json`), resource by resource and attribute by attribute.
 /// Reads no cloud state: use `plan` to compare with the real infrastructure.
 ///
 /// Exit codes: 0 no differences, 1 error, 2 differences.

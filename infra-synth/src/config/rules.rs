@@ -4,6 +4,7 @@ use config_diagnostics::Checker;
 
 use super::Stack;
 use crate::model::iam::Statement;
+use crate::tf::UnknownResource;
 
 /// Region ids AWS offers (commercial partition); a typo here would only fail at apply time.
 pub const AWS_REGIONS: &[&str] = &[
@@ -61,6 +62,63 @@ pub fn check_stack(stack: &Stack, check: &mut Checker<'_>) {
                 "`{endpoint}` must be an https:// URL (http:// only for localhost or 127.0.0.1)"
             )
         });
+    }
+    check_ignore_changes(stack, check);
+}
+
+fn is_identifier(s: &str) -> bool {
+    s.starts_with(|c: char| c.is_ascii_lowercase())
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// `aws_<type>.<name>`.
+fn is_resource_address(address: &str) -> bool {
+    address.split_once('.').is_some_and(|(kind, name)| {
+        kind.starts_with("aws_") && is_identifier(kind) && is_identifier(name)
+    })
+}
+
+/// `name`, `block[0].name`: the traversals `ignore_changes` accepts.
+fn is_attribute_path(path: &str) -> bool {
+    path.split('.').all(|step| {
+        let name = match step.split_once('[') {
+            Some((name, index)) => index
+                .strip_suffix(']')
+                .is_some_and(|i| !i.is_empty() && i.chars().all(|c| c.is_ascii_digit()))
+                .then_some(name),
+            None => Some(step),
+        };
+        name.is_some_and(is_identifier)
+    })
+}
+
+/// Ignoring drift hides real changes, so only an emulator stack may do it, and only for
+/// named attributes of named resources.
+fn check_ignore_changes(stack: &Stack, check: &mut Checker<'_>) {
+    let ignore = &stack.aws.ignore_changes;
+    if ignore.is_empty() {
+        return;
+    }
+    check.check(stack.aws.endpoint.is_some(), "aws.ignore_changes", || {
+        "is for emulator stacks only: set `aws.endpoint`, or remove it so drift in real \
+         infrastructure shows in plans"
+            .to_string()
+    });
+    for (address, attributes) in ignore {
+        check.check(is_resource_address(address), "aws.ignore_changes", || {
+            format!("`{address}` is not a resource address like `aws_lambda_function.eve`")
+        });
+        check.check(
+            !attributes.is_empty() && attributes.iter().all(|a| is_attribute_path(a)),
+            "aws.ignore_changes",
+            || {
+                format!(
+                    "`{address}` needs a list of attribute paths, e.g. [\"logging_config\", \
+                     \"default_cache_behavior[0].forwarded_values\"]"
+                )
+            },
+        );
     }
 }
 
@@ -310,7 +368,12 @@ pub fn check_iam(stack: &Stack, check: &mut Checker<'_>) {
                 }
             }
         }
-        Err(e) => check.error("", format!("the stack cannot be synthesized: {e:#}")),
+        Err(e) => match e.downcast_ref::<UnknownResource>() {
+            // A malformed address already has its own error.
+            Some(UnknownResource(address)) if !is_resource_address(address) => {}
+            Some(unknown) => check.error("aws.ignore_changes", unknown.to_string()),
+            None => check.error("", format!("the stack cannot be synthesized: {e:#}")),
+        },
     }
 }
 

@@ -68,6 +68,11 @@ pub struct Aws {
     /// static test credentials and no account or metadata lookups.
     #[serde(default)]
     pub endpoint: Option<String>,
+    /// Emulator stacks only (needs `endpoint`): resource address → attributes the emulator
+    /// accepts but does not read back, so Terraform ignores their drift
+    /// (`lifecycle.ignore_changes`) and a second plan is empty.
+    #[serde(default)]
+    pub ignore_changes: BTreeMap<String, Vec<String>>,
 }
 
 /// Terraform state storage.
@@ -99,6 +104,10 @@ pub struct Features {
     /// unvalidated (an emulator issues it at once).
     #[serde(default = "yes")]
     pub certificate_validation: bool,
+    /// The statement in every bucket policy that denies requests without TLS. moto evaluates
+    /// a Deny whose condition does not hold as a denial, so on moto it blocks every upload.
+    #[serde(default = "yes")]
+    pub tls_only_bucket_policies: bool,
 }
 
 impl Default for Features {
@@ -106,6 +115,7 @@ impl Default for Features {
         Features {
             response_headers_policy: true,
             certificate_validation: true,
+            tls_only_bucket_policies: true,
         }
     }
 }
@@ -396,6 +406,11 @@ impl Stack {
 
     pub fn table_name(&self) -> String {
         format!("{}-conversations", self.prefix())
+    }
+
+    /// ECR repository for the `eve-server` image (`docker.yml` pushes prod's).
+    pub fn container_repository_name(&self) -> String {
+        format!("{}/{}/eve-server", self.app, self.env)
     }
 
     pub fn function_name(&self) -> String {

@@ -80,7 +80,8 @@ impl DeployDir {
     }
 
     fn applied_file(&self) -> PathBuf {
-        self.root.join("applied.tf.json")
+        // Not `*.tf.json`: Terraform would load it beside main.tf.json as duplicate config.
+        self.root.join("last-applied.json")
     }
 
     pub fn save_fingerprint(&self, fingerprint: &Fingerprint) -> Result<()> {

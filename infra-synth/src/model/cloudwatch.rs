@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::json;
 
+use super::kms::Key;
 use crate::config::Stack;
 use crate::tf::{Block, Document, Expr, Ref};
 
@@ -12,6 +13,8 @@ use crate::tf::{Block, Document, Expr, Ref};
 pub struct LogGroup {
     pub name: String,
     pub retention_in_days: u32,
+    /// The stack key (its ARN).
+    pub kms_key_id: Expr,
 }
 
 impl Block for LogGroup {
@@ -33,8 +36,8 @@ impl Ref<LogGroup> {
 #[derive(Debug, Clone, Serialize)]
 pub struct Topic {
     pub name: String,
-    /// AWS-managed SNS key: encrypted at rest without a key to administer.
-    pub kms_master_key_id: &'static str,
+    /// The stack key: CloudWatch alarms cannot publish to a topic under the AWS-managed key.
+    pub kms_master_key_id: Expr,
 }
 
 impl Block for Topic {
@@ -175,12 +178,12 @@ impl AlarmSpec {
 }
 
 /// The alarm topic plus the five alarms; every alarm notifies on ALARM and on OK.
-pub fn alarms(doc: &mut Document, stack: &Stack) -> anyhow::Result<Ref<Topic>> {
+pub fn alarms(doc: &mut Document, stack: &Stack, key: &Ref<Key>) -> anyhow::Result<Ref<Topic>> {
     let topic = doc.add(
         "alarms",
         Topic {
             name: format!("{}-alarms", stack.prefix()),
-            kms_master_key_id: "alias/aws/sns",
+            kms_master_key_id: key.arn(),
         },
     )?;
     if let Some(email) = &stack.alarms.email {
@@ -340,12 +343,17 @@ mod tests {
     fn five_alarms_with_alarm_and_ok_actions() {
         let stack = test_stack();
         let mut doc = Document::default();
-        alarms(&mut doc, &stack).expect("alarms");
+        let key = crate::model::kms::test_key(&mut doc);
+        alarms(&mut doc, &stack, &key).expect("alarms");
         let json = doc.to_json("t").expect("json");
         let alarms = json["resource"]["aws_cloudwatch_metric_alarm"]
             .as_object()
             .expect("alarms");
         assert_eq!(alarms.len(), 5);
+        assert_eq!(
+            json["resource"]["aws_sns_topic"]["alarms"]["kms_master_key_id"],
+            "${aws_kms_key.stack.arn}"
+        );
         for alarm in alarms.values() {
             assert_eq!(alarm["alarm_actions"][0], "${aws_sns_topic.alarms.arn}");
             assert_eq!(alarm["ok_actions"][0], "${aws_sns_topic.alarms.arn}");

@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use super::kms::Key;
 use crate::config::Stack;
 use crate::tf::{Block, Document, Expr, Ref};
 
@@ -17,7 +18,7 @@ pub struct Table {
     pub attribute: Vec<Attribute>,
     pub ttl: Ttl,
     pub point_in_time_recovery: Enabled,
-    pub server_side_encryption: Enabled,
+    pub server_side_encryption: Encryption,
     pub deletion_protection_enabled: bool,
 }
 
@@ -32,6 +33,13 @@ pub struct Attribute {
 pub struct Ttl {
     pub attribute_name: &'static str,
     pub enabled: bool,
+}
+
+/// Encrypted with the stack key rather than DynamoDB's own.
+#[derive(Debug, Clone, Serialize)]
+pub struct Encryption {
+    pub enabled: bool,
+    pub kms_key_arn: Expr,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -50,7 +58,11 @@ impl Ref<Table> {
 }
 
 /// `pk` = conversation, `sk` = turn; pay per request because traffic is spiky and small.
-pub fn conversations(doc: &mut Document, stack: &Stack) -> anyhow::Result<Ref<Table>> {
+pub fn conversations(
+    doc: &mut Document,
+    stack: &Stack,
+    key: &Ref<Key>,
+) -> anyhow::Result<Ref<Table>> {
     doc.add(
         "conversations",
         Table {
@@ -73,7 +85,10 @@ pub fn conversations(doc: &mut Document, stack: &Stack) -> anyhow::Result<Ref<Ta
                 enabled: true,
             },
             point_in_time_recovery: Enabled { enabled: true },
-            server_side_encryption: Enabled { enabled: true },
+            server_side_encryption: Encryption {
+                enabled: true,
+                kms_key_arn: key.arn(),
+            },
             deletion_protection_enabled: stack.table.deletion_protection,
         },
     )
@@ -87,7 +102,8 @@ mod tests {
     #[test]
     fn table_has_keys_ttl_recovery_and_encryption() {
         let mut doc = Document::default();
-        let table = conversations(&mut doc, &test_stack()).expect("table");
+        let key = crate::model::kms::test_key(&mut doc);
+        let table = conversations(&mut doc, &test_stack(), &key).expect("table");
         let body = doc.body(&table).expect("body");
         assert_eq!(body["billing_mode"], "PAY_PER_REQUEST");
         assert_eq!(
@@ -97,5 +113,9 @@ mod tests {
         assert_eq!(body["ttl"]["attribute_name"], TTL_ATTRIBUTE);
         assert_eq!(body["point_in_time_recovery"]["enabled"], true);
         assert_eq!(body["server_side_encryption"]["enabled"], true);
+        assert_eq!(
+            body["server_side_encryption"]["kms_key_arn"],
+            "${aws_kms_key.stack.arn}"
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! IAM: policy documents (as `aws_iam_policy_document` data sources), roles and policies.
 
 use serde::Serialize;
+use serde_json::{json, Map, Value};
 
 use crate::tf::{Block, Document, Expr, Ref};
 
@@ -13,6 +14,55 @@ pub struct PolicyDocument {
 impl Block for PolicyDocument {
     const TYPE: &'static str = "aws_iam_policy_document";
     const DATA: bool = true;
+}
+
+impl PolicyDocument {
+    /// The document as policy JSON in a string, for resource policies (a KMS key policy):
+    /// checkov judges `aws_iam_policy_document` data sources as identity policies, where a
+    /// key policy's `*` resource (meaning "this key") would read as "every resource".
+    pub fn inline_json(&self) -> Expr {
+        let template = |e: &Expr| Value::String(e.as_template().to_string());
+        let statements = self.statement.iter().map(|s| {
+            let mut out = Map::new();
+            out.insert("Sid".into(), s.sid.clone().into());
+            out.insert("Effect".into(), format!("{:?}", s.effect).into());
+            out.insert("Action".into(), s.actions.clone().into());
+            out.insert(
+                "Resource".into(),
+                s.resources.iter().map(template).collect(),
+            );
+            let principals: Map<String, Value> = s
+                .principals
+                .iter()
+                .map(|p| {
+                    (
+                        p.kind.to_string(),
+                        p.identifiers.iter().map(template).collect(),
+                    )
+                })
+                .collect();
+            if principals.contains_key("*") {
+                out.insert("Principal".into(), "*".into());
+            } else if !principals.is_empty() {
+                out.insert("Principal".into(), principals.into());
+            }
+            let mut conditions = Map::new();
+            for c in &s.condition {
+                let test = conditions
+                    .entry(c.test)
+                    .or_insert_with(|| Value::Object(Map::new()));
+                test[c.variable] = c.values.iter().map(template).collect();
+            }
+            if !conditions.is_empty() {
+                out.insert("Condition".into(), conditions.into());
+            }
+            Value::Object(out)
+        });
+        Expr::json_template(&json!({
+            "Version": "2012-10-17",
+            "Statement": statements.collect::<Vec<_>>(),
+        }))
+    }
 }
 
 impl Ref<PolicyDocument> {

@@ -7,6 +7,7 @@ use serde::Serialize;
 use super::cloudwatch::LogGroup;
 use super::dynamodb::Table;
 use super::iam::{self, CallerIdentity, RolePolicyAttachment, Statement};
+use super::kms::Key;
 use super::s3::Bucket;
 use super::ssm::Parameter;
 use crate::config::Stack;
@@ -24,6 +25,8 @@ pub const XRAY_WRITE_POLICY_ARN: &str = "arn:aws:iam::aws:policy/AWSXRayDaemonWr
 #[derive(Debug, Clone, Serialize)]
 pub struct Function {
     pub function_name: String,
+    /// The stack key encrypts the environment at rest.
+    pub kms_key_arn: Expr,
     pub description: &'static str,
     pub role: Expr,
     pub runtime: &'static str,
@@ -91,6 +94,7 @@ pub struct Grants<'a> {
     pub table: &'a Ref<Table>,
     pub certificates: &'a Ref<Bucket>,
     pub log_group: &'a Ref<LogGroup>,
+    pub key: &'a Ref<Key>,
 }
 
 /// The statements of EVE's execution policy.
@@ -124,6 +128,18 @@ pub fn execution_statements(stack: &Stack, grants: &Grants<'_>) -> Vec<Statement
             "SettingsByPath",
             &["ssm:GetParametersByPath"],
             vec![ssm_path_arn(""), ssm_path_arn("/")],
+        ),
+        // The table, the SecureString settings and the certificate objects are all under
+        // the stack key; DynamoDB and S3 encrypt and decrypt with it on EVE's behalf.
+        Statement::allow(
+            "StackKey",
+            &[
+                "kms:Decrypt",
+                "kms:Encrypt",
+                "kms:GenerateDataKey",
+                "kms:DescribeKey",
+            ],
+            vec![grants.key.arn()],
         ),
     ];
     if !stack.certificate_keys.is_empty() {
@@ -179,12 +195,17 @@ fn model_arns(stack: &Stack, account: &Expr) -> Vec<Expr> {
     arns
 }
 
-pub fn log_group(doc: &mut Document, stack: &Stack) -> anyhow::Result<Ref<LogGroup>> {
+pub fn log_group(
+    doc: &mut Document,
+    stack: &Stack,
+    key: &Ref<Key>,
+) -> anyhow::Result<Ref<LogGroup>> {
     doc.add(
         "eve",
         LogGroup {
             name: format!("/aws/lambda/{}", stack.function_name()),
             retention_in_days: stack.lambda.log_retention_days,
+            kms_key_id: key.arn(),
         },
     )
 }
@@ -195,6 +216,7 @@ pub fn function(
     doc: &mut Document,
     stack: &Stack,
     log_group: &Ref<LogGroup>,
+    key: &Ref<Key>,
     settings: &[Ref<Parameter>],
     statements: Vec<Statement>,
 ) -> anyhow::Result<Ref<Function>> {
@@ -223,6 +245,7 @@ pub fn function(
         "eve",
         Function {
             function_name: stack.function_name(),
+            kms_key_arn: key.arn(),
             description: "EVE, the portfolio assistant",
             role: role.arn(),
             runtime: "provided.al2023",

@@ -3,8 +3,9 @@
 use serde::Serialize;
 
 use super::iam::{PolicyDocument, Statement};
+use super::kms::Key;
 use crate::config::Stack;
-use crate::tf::{Block, Document, Expr, Ref};
+use crate::tf::{Block, Dependency, Document, Expr, Ref};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Bucket {
@@ -71,6 +72,8 @@ pub struct EncryptionRule {
 #[derive(Debug, Clone, Serialize)]
 pub struct EncryptionDefault {
     pub sse_algorithm: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kms_master_key_id: Option<Expr>,
 }
 
 impl Block for Encryption {
@@ -120,6 +123,8 @@ pub struct Logging {
     pub bucket: Expr,
     pub target_bucket: Expr,
     pub target_prefix: String,
+    /// S3 rejects a logging target whose policy does not yet admit the logging service.
+    pub depends_on: Vec<Dependency>,
 }
 
 impl Block for Logging {
@@ -190,8 +195,9 @@ pub struct Buckets {
 struct Spec {
     label: &'static str,
     name: String,
-    /// SSE-KMS for private documents; SSE-S3 where CloudFront must read or write objects.
-    sse: &'static str,
+    /// SSE-KMS with the stack key for private documents; SSE-S3 (`None`) where CloudFront
+    /// must read or write objects.
+    kms_key: Option<Expr>,
     /// CloudFront's legacy log delivery writes with ACLs, so the log bucket keeps them enabled.
     ownership: &'static str,
     /// Current objects expire after this many days (logs only).
@@ -201,18 +207,25 @@ struct Spec {
 /// Days before superseded object versions are removed.
 const NONCURRENT_DAYS: u32 = 30;
 
-pub fn buckets(doc: &mut Document, stack: &Stack) -> anyhow::Result<Buckets> {
+/// The three buckets. Server access logging of the site and certificates buckets is added
+/// last, after the log bucket's policy admits the logging service, because S3 rejects a
+/// target bucket whose policy does not.
+pub fn buckets(
+    doc: &mut Document,
+    stack: &Stack,
+    account_id: Expr,
+    key: &Ref<Key>,
+) -> anyhow::Result<Buckets> {
     let logs = bucket(
         doc,
         stack,
         Spec {
             label: "logs",
             name: stack.logs_bucket_name(),
-            sse: "AES256",
+            kms_key: None,
             ownership: "BucketOwnerPreferred",
             expire_days: Some(stack.buckets.log_expiry_days),
         },
-        None,
     )?;
     let site = bucket(
         doc,
@@ -220,11 +233,10 @@ pub fn buckets(doc: &mut Document, stack: &Stack) -> anyhow::Result<Buckets> {
         Spec {
             label: "site",
             name: stack.site_bucket_name(),
-            sse: "AES256",
+            kms_key: None,
             ownership: "BucketOwnerEnforced",
             expire_days: None,
         },
-        Some(&logs),
     )?;
     let certificates = bucket(
         doc,
@@ -232,12 +244,28 @@ pub fn buckets(doc: &mut Document, stack: &Stack) -> anyhow::Result<Buckets> {
         Spec {
             label: "certificates",
             name: stack.certificates_bucket_name(),
-            sse: "aws:kms",
+            kms_key: Some(key.arn()),
             ownership: "BucketOwnerEnforced",
             expire_days: None,
         },
-        Some(&logs),
     )?;
+    let logged = [("site", &site), ("certificates", &certificates)];
+    let grants = logged
+        .iter()
+        .map(|(label, source)| server_access_log_grant(&logs, label, source, account_id.clone()))
+        .collect();
+    let logs_policy = policy(doc, stack, "logs", &logs, grants)?;
+    for (label, source) in logged {
+        doc.add(
+            label,
+            Logging {
+                bucket: source.id(),
+                target_bucket: logs.id(),
+                target_prefix: access_log_prefix(label),
+                depends_on: logs_policy.iter().map(Ref::dependency).collect(),
+            },
+        )?;
+    }
     Ok(Buckets {
         site,
         certificates,
@@ -245,12 +273,12 @@ pub fn buckets(doc: &mut Document, stack: &Stack) -> anyhow::Result<Buckets> {
     })
 }
 
-fn bucket(
-    doc: &mut Document,
-    stack: &Stack,
-    spec: Spec,
-    access_logs: Option<&Ref<Bucket>>,
-) -> anyhow::Result<Ref<Bucket>> {
+/// Where in the log bucket a bucket's server access logs go.
+fn access_log_prefix(label: &str) -> String {
+    format!("s3/{label}/")
+}
+
+fn bucket(doc: &mut Document, stack: &Stack, spec: Spec) -> anyhow::Result<Ref<Bucket>> {
     let label = spec.label;
     let bucket = doc.add(
         label,
@@ -273,7 +301,12 @@ fn bucket(
             bucket: id.clone(),
             rule: EncryptionRule {
                 apply_server_side_encryption_by_default: EncryptionDefault {
-                    sse_algorithm: spec.sse,
+                    sse_algorithm: if spec.kms_key.is_some() {
+                        "aws:kms"
+                    } else {
+                        "AES256"
+                    },
+                    kms_master_key_id: spec.kms_key,
                 },
                 bucket_key_enabled: true,
             },
@@ -327,16 +360,6 @@ fn bucket(
             eventbridge: true,
         },
     )?;
-    if let Some(target) = access_logs {
-        doc.add(
-            label,
-            Logging {
-                bucket: id,
-                target_bucket: target.id(),
-                target_prefix: format!("s3/{label}/"),
-            },
-        )?;
-    }
     Ok(bucket)
 }
 
@@ -351,34 +374,62 @@ pub fn tls_only(bucket: &Ref<Bucket>) -> Statement {
     .when("Bool", "aws:SecureTransport", "false")
 }
 
-/// Attaches the bucket's one policy: TLS-only plus `grants`.
+/// Attaches the bucket's one policy: TLS-only (unless the stack turns it off) plus `grants`;
+/// none when that leaves no statement.
 pub fn policy(
     doc: &mut Document,
+    stack: &Stack,
     label: &str,
     bucket: &Ref<Bucket>,
     grants: Vec<Statement>,
-) -> anyhow::Result<Ref<BucketPolicy>> {
-    let mut statement = vec![tls_only(bucket)];
-    statement.extend(grants);
+) -> anyhow::Result<Option<Ref<BucketPolicy>>> {
+    let statement: Vec<Statement> = stack
+        .features
+        .tls_only_bucket_policies
+        .then(|| tls_only(bucket))
+        .into_iter()
+        .chain(grants)
+        .collect();
+    if statement.is_empty() {
+        return Ok(None);
+    }
     let document = doc.add(&format!("{label}_bucket"), PolicyDocument { statement })?;
-    doc.add(
+    let policy = doc.add(
         label,
         BucketPolicy {
             bucket: bucket.id(),
             policy: document.json(),
         },
-    )
+    )?;
+    Ok(Some(policy))
 }
 
-/// Lets S3 server access logging write into the log bucket, from this account only.
-pub fn server_access_log_grant(logs: &Ref<Bucket>, account_id: Expr) -> Statement {
+/// Lets S3 server access logging write one source bucket's logs under its prefix, and only
+/// on behalf of that bucket in this account.
+fn server_access_log_grant(
+    logs: &Ref<Bucket>,
+    label: &str,
+    source: &Ref<Bucket>,
+    account_id: Expr,
+) -> Statement {
     Statement::allow(
-        "S3ServerAccessLogs",
+        &format!("S3ServerAccessLogs{}", pascal_case(label)),
         &["s3:PutObject"],
-        vec![logs.arn().join_lit("/s3/*")],
+        vec![logs
+            .arn()
+            .join_lit(&format!("/{}*", access_log_prefix(label)))],
     )
     .principal("Service", "logging.s3.amazonaws.com")
     .when("StringEquals", "aws:SourceAccount", account_id)
+    .when("ArnLike", "aws:SourceArn", source.arn())
+}
+
+fn pascal_case(label: &str) -> String {
+    let mut chars = label.chars();
+    chars
+        .next()
+        .map(|first| first.to_ascii_uppercase().to_string() + chars.as_str())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -390,7 +441,8 @@ mod tests {
     fn every_bucket_is_hardened_and_logs_expire() {
         let stack = test_stack();
         let mut doc = Document::default();
-        let buckets = buckets(&mut doc, &stack).expect("buckets");
+        let key = crate::model::kms::test_key(&mut doc);
+        let buckets = buckets(&mut doc, &stack, Expr::lit("123456789012"), &key).expect("buckets");
         let json = doc.to_json("t").expect("json");
         let res = &json["resource"];
         for label in ["site", "certificates", "logs"] {
@@ -403,6 +455,23 @@ mod tests {
                 true
             );
             assert!(res["aws_s3_bucket_server_side_encryption_configuration"][label].is_object());
+        }
+        let sse = |label: &str| {
+            res["aws_s3_bucket_server_side_encryption_configuration"][label]["rule"]
+                ["apply_server_side_encryption_by_default"]
+                .clone()
+        };
+        assert_eq!(sse("certificates")["sse_algorithm"], "aws:kms");
+        assert_eq!(
+            sse("certificates")["kms_master_key_id"],
+            "${aws_kms_key.stack.arn}"
+        );
+        for label in ["site", "logs"] {
+            assert_eq!(
+                sse(label)["sse_algorithm"],
+                "AES256",
+                "CloudFront reads {label}"
+            );
         }
         assert_eq!(
             res["aws_s3_bucket_lifecycle_configuration"]["logs"]["rule"][0]["expiration"][0]
@@ -417,6 +486,10 @@ mod tests {
         assert_eq!(
             res["aws_s3_bucket_logging"]["site"]["target_bucket"],
             "${aws_s3_bucket.logs.id}"
+        );
+        assert_eq!(
+            res["aws_s3_bucket_logging"]["site"]["depends_on"][0],
+            "aws_s3_bucket_policy.logs"
         );
         assert_eq!(
             buckets

@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use super::kms::Key;
 use crate::config::Stack;
 use crate::tf::{Block, Document, Expr, Ref};
 
@@ -12,6 +13,8 @@ pub struct Parameter {
     #[serde(rename = "type")]
     pub kind: &'static str,
     pub value: Expr,
+    /// The stack key (its ARN).
+    pub key_id: Expr,
 }
 
 impl Block for Parameter {
@@ -21,7 +24,11 @@ impl Block for Parameter {
 /// One parameter per EVE setting, from the one list both SSM and Kubernetes use. SSM rejects
 /// empty values, so an empty setting (e.g. no CORS origins) has no parameter and EVE uses its
 /// default, which is empty too.
-pub fn eve_parameters(doc: &mut Document, stack: &Stack) -> anyhow::Result<Vec<Ref<Parameter>>> {
+pub fn eve_parameters(
+    doc: &mut Document,
+    stack: &Stack,
+    key: &Ref<Key>,
+) -> anyhow::Result<Vec<Ref<Parameter>>> {
     let path = stack.ssm_path();
     stack
         .eve_settings()
@@ -33,10 +40,11 @@ pub fn eve_parameters(doc: &mut Document, stack: &Stack) -> anyhow::Result<Vec<R
                 Parameter {
                     name: format!("{path}{}", setting.name),
                     description: format!("EVE setting `{}` (docs/eve-settings.md)", setting.name),
-                    // Encrypted at rest either way (aws/ssm key); `secret` is for the Kubernetes
+                    // All encrypted with the stack key; `secret` is for the Kubernetes
                     // emitter, which must choose between a Secret and a ConfigMap.
                     kind: "SecureString",
                     value: Expr::lit(setting.value),
+                    key_id: key.arn(),
                 },
             )
         })
@@ -52,7 +60,8 @@ mod tests {
     fn every_setting_lives_under_the_stack_path() {
         let stack = test_stack();
         let mut doc = Document::default();
-        let params = eve_parameters(&mut doc, &stack).expect("params");
+        let key = crate::model::kms::test_key(&mut doc);
+        let params = eve_parameters(&mut doc, &stack, &key).expect("params");
         let non_empty = stack
             .eve_settings()
             .iter()
@@ -63,6 +72,7 @@ mod tests {
         let model = &json["resource"]["aws_ssm_parameter"]["model_id"];
         assert_eq!(model["name"], "/cloudforgex/test/model_id");
         assert_eq!(model["type"], "SecureString");
+        assert_eq!(model["key_id"], "${aws_kms_key.stack.arn}");
         assert_eq!(
             json["resource"]["aws_ssm_parameter"]["table_name"]["value"],
             "cloudforgex-test-conversations"

@@ -36,6 +36,12 @@ impl Expr {
         Expr::concat([self, &Expr::lit(suffix)])
     }
 
+    /// A JSON text whose string values are templates, itself as one template: JSON
+    /// punctuation never forms `${` or `%{`, so only the values' interpolations interpolate.
+    pub fn json_template(value: &Value) -> Self {
+        Expr(value.to_string())
+    }
+
     /// The template exactly as it appears in the JSON.
     pub fn as_template(&self) -> &str {
         &self.0
@@ -222,6 +228,18 @@ impl fmt::Display for DuplicateAddress {
 
 impl std::error::Error for DuplicateAddress {}
 
+/// Error when config names a resource the stack does not have.
+#[derive(Debug)]
+pub struct UnknownResource(pub String);
+
+impl fmt::Display for UnknownResource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the stack has no resource `{}`", self.0)
+    }
+}
+
+impl std::error::Error for UnknownResource {}
+
 impl Document {
     /// Adds a resource or data source under `name` and returns its typed handle.
     pub fn add<T: Block>(&mut self, name: &str, block: T) -> Result<Ref<T>, anyhow::Error> {
@@ -240,6 +258,21 @@ impl Document {
             return Err(DuplicateAddress(handle.address()).into());
         }
         Ok(handle)
+    }
+
+    /// Tells Terraform to ignore drift in `attributes` of the resource at `address`
+    /// (`lifecycle.ignore_changes`); errors when the stack has no such resource.
+    pub fn ignore_changes(
+        &mut self,
+        address: &str,
+        attributes: &[String],
+    ) -> Result<(), UnknownResource> {
+        let body = address
+            .split_once('.')
+            .and_then(|(kind, name)| self.resources.get_mut(kind)?.get_mut(name))
+            .ok_or_else(|| UnknownResource(address.to_string()))?;
+        body["lifecycle"]["ignore_changes"] = serde_json::json!(attributes);
+        Ok(())
     }
 
     /// The body of an added block, for hashing part of the model (e.g. API redeploy triggers).
