@@ -131,7 +131,7 @@ pub fn assemble(stack: &Stack) -> anyhow::Result<Assembly> {
     let repository = ecr::eve_server_repository(&mut doc, stack, &key)?;
     for (address, attributes) in &stack.aws.ignore_changes {
         doc.ignore_changes(address, attributes)
-            .with_context(|| format!("aws.ignore_changes in stacks/{}.toml", stack.name))?;
+            .with_context(|| format!("aws.ignore_changes of stack `{}`", stack.name))?;
     }
 
     let outputs = [
