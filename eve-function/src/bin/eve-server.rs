@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use eve_function::http::{router, RouterOptions};
+use eve_function::http::{listen, router, RouterOptions};
 use eve_function::startup;
 use std::io::Write;
 
@@ -73,8 +73,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             site_dir: args.site_dir,
         },
     );
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
+    let listener = listen(args.listen)
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
     let address = listener.local_addr()?;
     let shutdown = shutdown_signal()?;

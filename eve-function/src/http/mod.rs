@@ -38,6 +38,24 @@ use error::ApiError;
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
+/// Connections the kernel queues for `accept`; it caps this at `net.core.somaxconn`. Tokio's
+/// default of 128 overflowed when 1000 clients connected at once: the dropped SYNs were retried
+/// a second later, which was the whole tail of the load benchmark.
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// A listener on `address` with a [`LISTEN_BACKLOG`]-deep accept queue.
+pub fn listen(address: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if address.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    // As std and tokio do for listeners: a restart may rebind while old connections linger.
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// What differs between the front doors.
 #[derive(Debug, Clone, Default)]
 pub struct RouterOptions {

@@ -71,9 +71,8 @@ impl StubBedrock {
             .route("/model/{model}/converse", post(converse))
             .route("/model/{model}/converse-stream", post(converse_stream))
             .with_state(state);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind stub");
+        // EVE's own deep accept queue: the load benchmark opens 1000 model connections at once.
+        let listener = eve_function::http::listen(([127, 0, 0, 1], 0).into()).expect("bind stub");
         let address = listener.local_addr().expect("stub address");
         let server = tokio::spawn(async move {
             axum::serve(listener, app)
