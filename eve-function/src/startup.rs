@@ -157,6 +157,7 @@ pub fn init_logging() {
         .json()
         .with_env_filter(filter)
         .with_current_span(true)
+        .with_span_list(false)
         .with_writer(std::io::stderr)
         .try_init();
 }
