@@ -3,10 +3,14 @@
 //!
 //! 1. cold start — process spawn to the first answered `/api/chat`;
 //! 2. warm per-request latency — sequential requests on a kept-alive connection;
-//! 3. load — 1000 concurrent clients with the stub model delayed 850 ms.
+//! 3. load — 1000 concurrent clients with the stub model delayed 850 ms. Clients arrive spread
+//!    over one model latency, so from then on all 1000 are in flight at every moment;
+//! 4. burst — the worst case: the same 1000 clients released in the same instant, 1000 new
+//!    connections at once.
 //!
 //! Run: `cargo build --release -p eve-function --bins --examples && target/release/examples/bench`
-//! (`bench --quick` for a smaller run; `bench load` runs one phase: `cold`, `warm` or `load`).
+//! (`bench --quick` for a smaller run; `bench load` runs one phase: `cold`, `warm`, `load` or
+//! `burst`). `EVE_SERVER=path` benchmarks another build, e.g. `target/profiling/eve-server`.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -22,10 +26,16 @@ use support::{client, send, EveServer, HttpClient};
 const COLD_RUNS: usize = 20;
 const WARM_REQUESTS: usize = 1000;
 const CLIENTS: usize = 1000;
-const REQUESTS_PER_CLIENT: usize = 3;
+/// Requests each client sends back to back in the load phase (the burst sends 3).
+const REQUESTS_PER_CLIENT: usize = 6;
+const BURST_REQUESTS_PER_CLIENT: usize = 3;
 const MODEL_DELAY: Duration = Duration::from_millis(850);
 
+/// The `eve-server` next to this bench, or `$EVE_SERVER` (e.g. the `profiling` build under perf).
 fn server_binary() -> PathBuf {
+    if let Some(binary) = std::env::var_os("EVE_SERVER") {
+        return PathBuf::from(binary);
+    }
     let exe = std::env::current_exe().expect("own path");
     // target/<profile>/examples/bench → target/<profile>/eve-server
     let dir = exe.parent().and_then(|p| p.parent()).expect("target dir");
@@ -100,6 +110,10 @@ fn percentiles(mut samples: Vec<Duration>) -> (f64, f64, f64, f64) {
 
 fn report(label: &str, samples: Vec<Duration>) {
     let n = samples.len();
+    if n == 0 {
+        println!("{label:<44} no samples");
+        return;
+    }
     let (p50, p90, p99, max) = percentiles(samples);
     println!("{label:<44} n={n:<5} p50={p50:>8.2} ms  p90={p90:>8.2} ms  p99={p99:>8.2} ms  max={max:>8.2} ms");
 }
@@ -167,7 +181,12 @@ async fn warm(requests: usize) {
     report("warm: offline responder, BM25 (--offline)", samples);
 }
 
-async fn load(clients: usize, per_client: usize) {
+/// One client's requests: (started, finished, answered by the model).
+type Exchange = (Instant, Instant, bool);
+
+/// `clients` clients, client `c` starting `c / clients` of the way through `arrivals`, each
+/// sending `per_client` chats back to back on its own session.
+async fn load(label: &str, clients: usize, per_client: usize, arrivals: Duration) {
     let stub = StubBedrock::start(StubConfig {
         delay: MODEL_DELAY,
         ..StubConfig::default()
@@ -180,8 +199,10 @@ async fn load(clients: usize, per_client: usize) {
         .map(|c| {
             let client = client.clone();
             let url = server.url.clone();
+            let arrival = started + arrivals.mul_f64(c as f64 / clients as f64);
             tokio::spawn(async move {
-                let mut results = Vec::with_capacity(per_client);
+                tokio::time::sleep_until(arrival.into()).await;
+                let mut exchanges: Vec<Exchange> = Vec::with_capacity(per_client);
                 for r in 0..per_client {
                     let begun = Instant::now();
                     let outcome = chat(
@@ -195,42 +216,86 @@ async fn load(clients: usize, per_client: usize) {
                     if !ok && r == 0 {
                         eprintln!("client {c}: {outcome:?}");
                     }
-                    results.push((begun.elapsed(), ok));
+                    exchanges.push((begun, Instant::now(), ok));
                 }
-                results
+                exchanges
             })
         })
         .collect();
-    let mut samples = Vec::new();
+    let mut exchanges = Vec::new();
     let mut first_requests = Vec::new();
-    let mut errors = 0usize;
     for task in tasks {
-        for (round, (latency, ok)) in task.await.expect("client task").into_iter().enumerate() {
-            samples.push(latency);
-            if round == 0 {
-                first_requests.push(latency);
-            }
-            errors += usize::from(!ok);
+        let client_exchanges = task.await.expect("client task");
+        if let Some((begun, ended, _)) = client_exchanges.first() {
+            first_requests.push(*ended - *begun);
         }
+        exchanges.extend(client_exchanges);
     }
     let wall = started.elapsed();
-    let total = samples.len();
+    let errors = exchanges.iter().filter(|(_, _, ok)| !ok).count();
+    let total = exchanges.len();
+    let (mean_in_flight, max_in_flight) = in_flight(&exchanges);
     report(
-        "load: first request per client (new connections)",
+        &format!("{label}: first request per client (new connection)"),
         first_requests,
     );
     report(
+        &format!("{label}: inside eve-server (`chat reply` log)"),
+        server_latencies(&server.logs()),
+    );
+    report(
         &format!(
-            "load: {clients} concurrent clients, model +{} ms",
+            "{label}: {clients} clients, model +{} ms",
             MODEL_DELAY.as_millis()
         ),
-        samples,
+        exchanges
+            .iter()
+            .map(|(begun, ended, _)| *ended - *begun)
+            .collect(),
     );
     println!(
-        "load: {total} requests in {:.2} s ({:.0} req/s), errors or non-model answers: {errors}",
+        "{label}: {total} requests in {:.2} s ({:.0} req/s), in flight mean {mean_in_flight:.0} max {max_in_flight}, errors or non-model answers: {errors}",
         wall.as_secs_f64(),
         total as f64 / wall.as_secs_f64()
     );
+}
+
+/// Requests in flight, averaged over the time any was, and at most: what "concurrent" was.
+fn in_flight(exchanges: &[Exchange]) -> (f64, usize) {
+    let mut edges: Vec<(Instant, i64)> = exchanges
+        .iter()
+        .flat_map(|(begun, ended, _)| [(*begun, 1), (*ended, -1)])
+        .collect();
+    edges.sort();
+    let (mut current, mut max, mut weighted) = (0i64, 0i64, 0.0);
+    let mut busy = Duration::ZERO;
+    for pair in edges.windows(2) {
+        let ((at, step), (next, _)) = (pair[0], pair[1]);
+        current += step;
+        max = max.max(current);
+        let span = next - at;
+        if current > 0 {
+            weighted += current as f64 * span.as_secs_f64();
+            busy += span;
+        }
+    }
+    let mean = if busy.is_zero() {
+        0.0
+    } else {
+        weighted / busy.as_secs_f64()
+    };
+    (mean, usize::try_from(max).unwrap_or(0))
+}
+
+/// The `latency_ms` of every `chat reply` log line: EVE's own view, without the connection and
+/// queueing time the clients also see.
+fn server_latencies(logs: &str) -> Vec<Duration> {
+    logs.lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|entry| entry["fields"]["message"] == "chat reply")
+        .filter_map(|entry| entry["fields"]["latency_ms"].as_u64())
+        .map(Duration::from_millis)
+        .collect()
 }
 
 #[tokio::main]
@@ -251,6 +316,15 @@ async fn main() {
         warm(scale(WARM_REQUESTS)).await;
     }
     if runs("load") {
-        load(scale(CLIENTS), REQUESTS_PER_CLIENT).await;
+        load("load", scale(CLIENTS), REQUESTS_PER_CLIENT, MODEL_DELAY).await;
+    }
+    if runs("burst") {
+        load(
+            "burst",
+            scale(CLIENTS),
+            BURST_REQUESTS_PER_CLIENT,
+            Duration::ZERO,
+        )
+        .await;
     }
 }
