@@ -25,6 +25,8 @@ const STACK_BUCKETS: [&str; 3] = [
     "cloudforgex-local-certificates",
     "cloudforgex-local-logs",
 ];
+const KEY_ALIAS: &str = "alias/cloudforgex-local";
+const REPOSITORY: &str = "cloudforgex/local/eve-server";
 const CERTIFICATE_ID: &str = "hashicorp-terraform-associate";
 const CERTIFICATE_KEY: &str = "certificates/hashicorp-terraform-associate.pdf";
 const PDF: &[u8] = b"%PDF-1.4 terraform associate (e2e)";
@@ -72,7 +74,7 @@ fn local_stack_deploys_serves_replans_clean_and_destroys() {
         endpoint_url: Some(moto.endpoint.clone()),
     };
     let zip = std::fs::read(out.path().join("local/dist/eve-function.zip")).expect("zip");
-    block_on(check_deployed(&aws, &zip)).expect("runtime");
+    let stack_key_id = block_on(check_deployed(&aws, &zip)).expect("runtime");
 
     // Phase 3: eve-server against the deployed table, parameters and certificates bucket.
     block_on(async {
@@ -134,7 +136,7 @@ fn local_stack_deploys_serves_replans_clean_and_destroys() {
     // Phase 5: destroy leaves nothing of the stack behind.
     let destroy = run("destroy", &["--yes"]);
     assert!(destroy.status.success(), "destroy");
-    block_on(check_destroyed(&aws)).expect("runtime");
+    block_on(check_destroyed(&aws, &stack_key_id)).expect("runtime");
 }
 
 /// Builds eve-server from the workspace (cargo runs only what changed).
@@ -186,7 +188,8 @@ async fn check_conversation_stored(aws: &AwsTarget, session: &str) {
     );
 }
 
-async fn check_deployed(aws: &AwsTarget, zip: &[u8]) {
+/// Checks every deployed part; returns the stack key's id, which outlives its alias.
+async fn check_deployed(aws: &AwsTarget, zip: &[u8]) -> String {
     let sdk: SdkConfig = aws.sdk_config().await;
 
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
@@ -407,6 +410,8 @@ async fn check_deployed(aws: &AwsTarget, zip: &[u8]) {
         "an API key is attached to the plan"
     );
 
+    let stack_key_id = check_key_and_repository(aws);
+
     let alarms = describe_alarms(aws);
     assert_eq!(alarms.len(), 5, "five alarms: {alarms:?}");
     let sns = aws_sdk_sns::Client::new(&sdk);
@@ -425,6 +430,108 @@ async fn check_deployed(aws: &AwsTarget, zip: &[u8]) {
             );
         }
     }
+    stack_key_id
+}
+
+/// One call in the JSON protocol KMS and ECR speak, over plain HTTP: moto routes it by the
+/// credential scope and the target and does not check the signature. Returns (status, body).
+fn json_call(aws: &AwsTarget, scope: &str, target: &str, body: Value) -> (u16, Value) {
+    let endpoint = aws.endpoint_url.as_deref().expect("emulator endpoint");
+    let authorization = format!(
+        "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/{scope}/aws4_request, \
+         SignedHeaders=host, Signature=0"
+    );
+    let response = ureq::post(endpoint)
+        .set("Authorization", &authorization)
+        .set("X-Amz-Target", target)
+        .set("Content-Type", "application/x-amz-json-1.1")
+        .send_json(body);
+    let response = match response {
+        Ok(response) => response,
+        Err(ureq::Error::Status(_, response)) => response,
+        Err(error) => panic!("{target}: {error}"),
+    };
+    let status = response.status();
+    let body = response
+        .into_json()
+        .unwrap_or_else(|e| panic!("{target}: body is not JSON: {e}"));
+    (status, body)
+}
+
+fn key_metadata(aws: &AwsTarget, key_id: &str) -> Value {
+    let (_, key) = json_call(
+        aws,
+        "kms",
+        "TrentService.DescribeKey",
+        json!({ "KeyId": key_id }),
+    );
+    key["KeyMetadata"].clone()
+}
+
+/// The stack key behind its alias, as `DescribeKey` reports it.
+fn stack_key(aws: &AwsTarget) -> Value {
+    let (_, aliases) = json_call(aws, "kms", "TrentService.ListAliases", json!({}));
+    let key_id = aliases["Aliases"]
+        .as_array()
+        .expect("alias list")
+        .iter()
+        .find(|a| a["AliasName"] == KEY_ALIAS)
+        .and_then(|a| a["TargetKeyId"].as_str())
+        .unwrap_or_else(|| panic!("{KEY_ALIAS} points at a key: {aliases}"))
+        .to_string();
+    key_metadata(aws, &key_id)
+}
+
+/// The stack key (enabled, rotated) and the image repository; returns the key's id.
+fn check_key_and_repository(aws: &AwsTarget) -> String {
+    let key = stack_key(aws);
+    assert_eq!(key["KeyState"], "Enabled", "{key}");
+    let (_, rotation) = json_call(
+        aws,
+        "kms",
+        "TrentService.GetKeyRotationStatus",
+        json!({ "KeyId": key["KeyId"] }),
+    );
+    assert_eq!(rotation["KeyRotationEnabled"], true, "{rotation}");
+
+    let (status, found) = json_call(
+        aws,
+        "ecr",
+        "AmazonEC2ContainerRegistry_V20150921.DescribeRepositories",
+        json!({ "repositoryNames": [REPOSITORY] }),
+    );
+    assert_eq!(status, 200, "{found}");
+    let repository = &found["repositories"][0];
+    assert_eq!(
+        repository["imageTagMutability"], "IMMUTABLE",
+        "{repository}"
+    );
+    assert_eq!(
+        repository["imageScanningConfiguration"]["scanOnPush"], true,
+        "{repository}"
+    );
+    assert_eq!(
+        repository["encryptionConfiguration"]["kmsKey"], key["Arn"],
+        "images are encrypted with the stack key: {repository}"
+    );
+    let (_, lifecycle) = json_call(
+        aws,
+        "ecr",
+        "AmazonEC2ContainerRegistry_V20150921.GetLifecyclePolicy",
+        json!({ "repositoryName": REPOSITORY }),
+    );
+    let rules: Value = serde_json::from_str(
+        lifecycle["lifecyclePolicyText"]
+            .as_str()
+            .unwrap_or_else(|| panic!("a lifecycle policy: {lifecycle}")),
+    )
+    .expect("lifecycle policy is JSON");
+    assert_eq!(
+        rules["rules"].as_array().map(Vec::len),
+        Some(2),
+        "untagged images expire and tagged ones are capped: {rules}"
+    );
+    key["KeyId"].as_str().expect("key id").to_string()
 }
 
 /// The stack's alarms, one XML fragment each. moto 5.2 does not route the CBOR protocol the
@@ -452,7 +559,7 @@ fn describe_alarms(aws: &AwsTarget) -> Vec<String> {
         .collect()
 }
 
-async fn check_destroyed(aws: &AwsTarget) {
+async fn check_destroyed(aws: &AwsTarget, stack_key_id: &str) {
     let sdk = aws.sdk_config().await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
     assert!(dynamodb
@@ -499,6 +606,18 @@ async fn check_destroyed(aws: &AwsTarget) {
         .items()
         .is_empty());
     assert!(describe_alarms(aws).is_empty(), "no alarms left");
+    let (status, _) = json_call(
+        aws,
+        "ecr",
+        "AmazonEC2ContainerRegistry_V20150921.DescribeRepositories",
+        json!({ "repositoryNames": [REPOSITORY] }),
+    );
+    assert_eq!(status, 400, "the image repository is gone");
+    // KMS never deletes a key at once: it waits out the deletion window.
+    assert_eq!(
+        key_metadata(aws, stack_key_id)["KeyState"],
+        "PendingDeletion"
+    );
     let sns = aws_sdk_sns::Client::new(&sdk);
     assert!(sns
         .list_topics()
