@@ -433,16 +433,23 @@ async fn check_deployed(aws: &AwsTarget, zip: &[u8]) -> String {
     stack_key_id
 }
 
+/// A POST to the emulator that moto routes to the service of credential scope `scope`; the
+/// signature is a placeholder, as moto does not check it.
+fn unsigned_post(aws: &AwsTarget, scope: &str) -> ureq::Request {
+    let endpoint = aws.endpoint_url.as_deref().expect("emulator endpoint");
+    ureq::post(endpoint).set(
+        "Authorization",
+        &format!(
+            "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/{scope}/aws4_request, \
+             SignedHeaders=host, Signature=0"
+        ),
+    )
+}
+
 /// One call in the JSON protocol KMS and ECR speak, over plain HTTP: moto routes it by the
 /// credential scope and the target and does not check the signature. Returns (status, body).
 fn json_call(aws: &AwsTarget, scope: &str, target: &str, body: Value) -> (u16, Value) {
-    let endpoint = aws.endpoint_url.as_deref().expect("emulator endpoint");
-    let authorization = format!(
-        "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/{scope}/aws4_request, \
-         SignedHeaders=host, Signature=0"
-    );
-    let response = ureq::post(endpoint)
-        .set("Authorization", &authorization)
+    let response = unsigned_post(aws, scope)
         .set("X-Amz-Target", target)
         .set("Content-Type", "application/x-amz-json-1.1")
         .send_json(body);
@@ -538,13 +545,7 @@ fn check_key_and_repository(aws: &AwsTarget) -> String {
 /// Rust CloudWatch SDK speaks, so this asks with the Query protocol (moto routes by the
 /// credential scope and does not check the signature).
 fn describe_alarms(aws: &AwsTarget) -> Vec<String> {
-    let endpoint = aws.endpoint_url.as_deref().expect("emulator endpoint");
-    let xml = ureq::post(endpoint)
-        .set(
-            "Authorization",
-            "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/monitoring/aws4_request, \
-             SignedHeaders=host, Signature=0",
-        )
+    let xml = unsigned_post(aws, "monitoring")
         .send_form(&[
             ("Action", "DescribeAlarms"),
             ("Version", "2010-08-01"),
