@@ -1,7 +1,8 @@
 //! A Mermaid diagram of the synthesized stack: nodes are resources (or whole services), and an
-//! arrow goes from each node to every node it references.
+//! arrow goes from each node to every node it references — the typed references each block
+//! was built from, not a scan of its JSON.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
 use crate::tf::Entry;
@@ -17,28 +18,27 @@ pub enum Level {
 
 /// `flowchart LR` with an edge from each node to every node it references.
 pub fn mermaid(entries: &[Entry], level: Level) -> String {
-    let labels: Vec<String> = entries
-        .iter()
-        .map(|e| match level {
-            Level::Resources => e.address.clone(),
-            Level::Services => service_of(&e.address).to_string(),
-        })
-        .collect();
-    let nodes: Vec<&String> = labels.iter().collect::<BTreeSet<_>>().into_iter().collect();
-    let node_id = |label: &String| nodes.iter().position(|n| *n == label).unwrap_or(0);
-    let bodies: Vec<String> = entries.iter().map(|e| e.body.to_string()).collect();
+    let label = |address: &str| match level {
+        Level::Resources => address.to_string(),
+        Level::Services => service_of(address).to_string(),
+    };
+    let nodes: BTreeSet<String> = entries.iter().map(|e| label(&e.address)).collect();
+    let ids: BTreeMap<&String, usize> = nodes.iter().enumerate().map(|(i, n)| (n, i)).collect();
     let mut edges = BTreeSet::new();
-    for (from, body) in bodies.iter().enumerate() {
-        for (to, target) in entries.iter().enumerate() {
-            let (a, b) = (node_id(&labels[from]), node_id(&labels[to]));
-            if a != b && references(body, &target.address) {
-                edges.insert((a, b));
+    for entry in entries {
+        let from = label(&entry.address);
+        for target in &entry.references {
+            let to = label(target);
+            if let (Some(&a), Some(&b)) = (ids.get(&from), ids.get(&to)) {
+                if a != b {
+                    edges.insert((a, b));
+                }
             }
         }
     }
     let mut out = String::from("flowchart LR\n");
-    for (i, label) in nodes.iter().enumerate() {
-        let _ = writeln!(out, "  n{i}[\"{label}\"]");
+    for (i, node) in nodes.iter().enumerate() {
+        let _ = writeln!(out, "  n{i}[\"{node}\"]");
     }
     for (from, to) in edges {
         let _ = writeln!(out, "  n{from} --> n{to}");
@@ -46,8 +46,8 @@ pub fn mermaid(entries: &[Entry], level: Level) -> String {
     out
 }
 
-/// The AWS service a resource type belongs to (the model module it comes from).
-fn service_of(address: &str) -> &'static str {
+/// The AWS service a resource type belongs to (the construct module it comes from).
+pub fn service_of(address: &str) -> &'static str {
     let kind = address.trim_start_matches("data.");
     const SERVICES: &[(&str, &str)] = &[
         ("aws_s3_", "S3"),
@@ -61,7 +61,10 @@ fn service_of(address: &str) -> &'static str {
         ("aws_dynamodb_", "DynamoDB"),
         ("aws_ssm_", "SSM"),
         ("aws_cloudwatch_", "CloudWatch"),
-        ("aws_sns_", "CloudWatch"),
+        ("aws_sns_", "SNS"),
+        ("aws_sqs_", "SQS"),
+        ("aws_kms_", "KMS"),
+        ("aws_ecr_", "ECR"),
     ];
     SERVICES
         .iter()
@@ -69,40 +72,29 @@ fn service_of(address: &str) -> &'static str {
         .map_or("other", |(_, service)| service)
 }
 
-/// Whether a serialized body mentions `address` as a traversal (`addr.attr`) or dependency.
-fn references(body: &str, address: &str) -> bool {
-    body.match_indices(address).any(|(at, _)| {
-        let before = body[..at].chars().next_back();
-        let after = body[at + address.len()..].chars().next();
-        let starts_cleanly =
-            !matches!(before, Some(c) if c.is_ascii_alphanumeric() || c == '_' || c == '.');
-        starts_cleanly && matches!(after, Some('.') | Some('"'))
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
 
+    fn entry(address: &str, references: &[&str]) -> Entry {
+        Entry {
+            address: address.into(),
+            body: json!({}),
+            references: references.iter().map(|r| r.to_string()).collect(),
+        }
+    }
+
     fn entries() -> Vec<Entry> {
         vec![
-            Entry {
-                address: "aws_s3_bucket.site".into(),
-                body: json!({"bucket": "x"}),
-            },
-            Entry {
-                address: "aws_s3_bucket.site_logs".into(),
-                body: json!({"bucket": "y"}),
-            },
-            Entry {
-                address: "aws_s3_bucket_policy.site".into(),
-                body: json!({"bucket": "${aws_s3_bucket.site.id}"}),
-            },
-            Entry {
-                address: "data.aws_iam_policy_document.site".into(),
-                body: json!({"r": "${aws_s3_bucket.site_logs.arn}"}),
-            },
+            entry("aws_s3_bucket.site", &[]),
+            entry("aws_s3_bucket.site_logs", &[]),
+            entry("aws_s3_bucket_policy.site", &["aws_s3_bucket.site"]),
+            entry(
+                "data.aws_iam_policy_document.site",
+                &["aws_s3_bucket.site_logs"],
+            ),
+            entry("aws_kms_key.stack", &["data.aws_caller_identity.current"]),
         ]
     }
 
@@ -132,11 +124,14 @@ mod tests {
     }
 
     #[test]
-    fn services_collapse_resources() {
+    fn services_collapse_resources_and_every_service_is_named() {
         let graph = mermaid(&entries(), Level::Services);
         assert_eq!(
             graph,
-            "flowchart LR\n  n0[\"IAM\"]\n  n1[\"S3\"]\n  n0 --> n1\n"
+            "flowchart LR\n  n0[\"IAM\"]\n  n1[\"KMS\"]\n  n2[\"S3\"]\n  n0 --> n2\n  n1 --> n0\n"
         );
+        for address in ["aws_ecr_repository.x", "aws_sns_topic.x", "aws_sqs_queue.x"] {
+            assert_ne!(service_of(address), "other", "{address}");
+        }
     }
 }

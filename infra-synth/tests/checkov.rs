@@ -6,11 +6,14 @@ mod common;
 use std::process::Command;
 
 /// checkov's terraform_json parser cannot read a `terraform` block whose `required_version`
-/// is a plain string (it expects only nested blocks), so the scanned copy drops that block;
-/// it holds version constraints and the backend, no resources.
+/// is a plain string (it expects only nested blocks), nor a list of `moved` blocks, so the
+/// scanned copy drops both; they hold version constraints, the backend and state renames,
+/// no resources.
 fn without_terraform_block(main_tf_json: &str) -> String {
     let mut doc: serde_json::Value = serde_json::from_str(main_tf_json).expect("json");
-    doc.as_object_mut().expect("object").remove("terraform");
+    let root = doc.as_object_mut().expect("object");
+    root.remove("terraform");
+    root.remove("moved");
     serde_json::to_string_pretty(&doc).expect("json")
 }
 

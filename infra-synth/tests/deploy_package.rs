@@ -56,7 +56,7 @@ fn two_packages_of_unchanged_sources_have_the_same_hashes() {
     );
     assert_eq!(
         hashes(&stdout(&first)).0,
-        infra_synth::deploy::package::sha256_hex(&first_zip),
+        infra_synth::digest::sha256_hex(&first_zip),
         "the printed hash is the zip's"
     );
     // The default (`lambda`) profile is what ships; keep cold starts and uploads small.

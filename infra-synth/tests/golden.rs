@@ -99,3 +99,51 @@ fn manifest_lists_every_block_with_its_hash() {
         );
     }
 }
+
+/// Upgrading a deployed stack must replace nothing: every address prod had before the
+/// construct layer is still in the output, or is the `from` of a `moved` block to one that is.
+#[test]
+fn every_deployed_address_is_kept_or_moved() {
+    let deployed =
+        std::fs::read_to_string(common::fixtures().join("../golden/prod.deployed-addresses.txt"))
+            .expect("address list");
+    let synthesis = common::synth(&common::fixtures(), "prod");
+    let doc: serde_json::Value = serde_json::from_str(&synthesis.main_tf_json).expect("json");
+    let exists = |address: &str| {
+        address
+            .split_once('.')
+            .is_some_and(|(kind, name)| doc["resource"][kind].get(name).is_some())
+    };
+    let moved: Vec<(&str, &str)> = doc["moved"]
+        .as_array()
+        .map(|blocks| {
+            blocks
+                .iter()
+                .filter_map(|m| Some((m["from"].as_str()?, m["to"].as_str()?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut lost = Vec::new();
+    for address in deployed
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let kept = exists(address)
+            || moved
+                .iter()
+                .any(|(from, to)| *from == address && exists(to));
+        if !kept {
+            lost.push(address);
+        }
+    }
+    assert!(
+        lost.is_empty(),
+        "deployed addresses neither kept nor moved: {lost:?}"
+    );
+    for (from, to) in &moved {
+        assert!(
+            !exists(from),
+            "`{from}` is both declared and moved to `{to}`"
+        );
+    }
+}

@@ -14,11 +14,18 @@ fn base() -> String {
     )
 }
 
-/// Loads `text` as `test.toml` from a fresh stacks dir.
+/// Validates `text` as `test.toml` from a fresh stacks dir, as `validate` does: the file,
+/// then the checks over the tree it builds.
 fn load_text(text: &str) -> Result<config::Stack, Diagnostics> {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("test.toml"), text).expect("write");
-    config::load(dir.path(), "test")
+    validate(dir.path())
+}
+
+fn validate(dir: &std::path::Path) -> Result<config::Stack, Diagnostics> {
+    let stack = config::load(dir, "test")?;
+    infra_synth::synth::assemble(&stack)?;
+    Ok(stack)
 }
 
 fn load(extra: &str) -> Result<config::Stack, Diagnostics> {
@@ -124,7 +131,7 @@ fn ttl_days_positive() {
         "[eve]\nconversation_ttl_days = 0\n",
         "eve.conversation_ttl_days",
         6,
-        "must be a positive number of days",
+        "`0` is not allowed: EVE refuses it at start-up (expected a number from 1 to 3650)",
     );
 }
 
@@ -195,31 +202,31 @@ fn eve_settings_within_the_bounds_eve_enforces() {
         "[eve]\nmodel_timeout_ms = 30000\n",
         "eve.model_timeout_ms",
         6,
-        "EVE's model timeout (30000 ms) must be 100-25000 ms",
+        "`30000` is not allowed: EVE refuses it at start-up (expected a number from 100 to 25000)",
     );
     assert_error(
         "[eve]\nmax_tokens = 9000\n",
         "eve.max_tokens",
         6,
-        "9000 is not allowed: 1-8192",
+        "`9000` is not allowed: EVE refuses it at start-up (expected a number from 1 to 8192)",
     );
     assert_error(
         "[eve]\nhistory_turns = 51\n",
         "eve.history_turns",
         6,
-        "51 is not allowed: 0-50",
+        "`51` is not allowed: EVE refuses it at start-up (expected a number from 0 to 50)",
     );
     assert_error(
         "[eve]\nip_rate_per_minute = 0\n",
         "eve.ip_rate_per_minute",
         6,
-        "must be at least 1 request per minute",
+        "`0` is not allowed: EVE refuses it at start-up (expected a number from 1 to 1000000)",
     );
     assert_error(
         "[lambda]\ntimeout_s = 15\n",
         "lambda.timeout_s",
         6,
-        "EVE's model timeout (20000 ms) must be 100-25000 ms and below the function timeout (15000 ms)",
+        "EVE's model timeout (20000 ms) must be below the function timeout (15000 ms)",
     );
 }
 
@@ -262,12 +269,12 @@ fn iam_statements_have_no_wildcards() {
         "\"portfolio.toml\"",
     );
     std::fs::write(dir.path().join("test.toml"), stack).expect("write");
-    let errors = config::load(dir.path(), "test").expect_err("wildcard");
+    let errors = validate(dir.path()).expect_err("wildcard");
     assert_eq!(errors.len(), 1, "{errors}");
     assert_eq!(errors.0[0].key, "lambda");
     assert!(
         errors.0[0].message.contains(
-            "IAM statement `CertificateObjects` grants resource `${aws_s3_bucket.certificates.arn}/certificates/*.pdf`; use exact ARNs"
+            "test/eve: IAM statement `CertificatesObjects` grants resource `${aws_s3_bucket.certificates.arn}/certificates/*.pdf`; use exact ARNs"
         ),
         "{errors}"
     );
@@ -364,4 +371,64 @@ fn ignore_changes_names_resources_and_attribute_paths() {
         7,
         "no resource `aws_lambda_function.missing`",
     );
+}
+
+/// The settings contract: for every bounded number EVE reads, the first value past each bound
+/// is refused by `validate` at its file, line and key, and refused by EVE too; the values a
+/// valid stack writes are ones EVE starts with.
+#[test]
+fn a_value_eve_would_refuse_is_refused_by_validate() {
+    use eve_contract::settings::{Setting, ALL};
+    use eve_function::core::settings::Settings;
+    let eve_accepts = |name: &str, value: &str| {
+        let env = std::collections::BTreeMap::from([(
+            eve_contract::settings::env_name(name),
+            value.to_string(),
+        )]);
+        Settings::resolve(&env, &Default::default(), "").is_ok()
+    };
+    let mut checked = 0;
+    for setting in ALL {
+        let Setting::Integer(bounds) = setting else {
+            continue;
+        };
+        let past: Vec<u64> = [bounds.min.checked_sub(1), bounds.max.checked_add(1)]
+            .into_iter()
+            .flatten()
+            .filter(|v| *v <= u64::from(u32::MAX))
+            .collect();
+        for value in past {
+            let value = value.to_string();
+            assert!(
+                !eve_accepts(bounds.name, &value),
+                "EVE accepts {} = {value}",
+                bounds.name
+            );
+            assert_error(
+                &format!("[eve]\n{} = {value}\n", bounds.name),
+                &format!("eve.{}", bounds.name),
+                6,
+                &format!("`{value}` is not allowed: EVE refuses it at start-up"),
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 10, "only {checked} bounds checked");
+    // The case that once validated and then stopped EVE at start-up.
+    assert_error(
+        "[eve]\nconversation_ttl_days = 5000\n",
+        "eve.conversation_ttl_days",
+        6,
+        "(expected a number from 1 to 3650)",
+    );
+    for name in ["prod", "dev", "local"] {
+        let stack = config::load(&common::repo_stacks(), name).expect("repo stack is valid");
+        let stored = stack
+            .eve_settings()
+            .into_iter()
+            .map(|s| (s.name.to_string(), s.value))
+            .collect();
+        Settings::resolve(&Default::default(), &stored, "ssm:")
+            .expect("EVE starts with what the stack writes");
+    }
 }

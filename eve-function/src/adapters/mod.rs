@@ -1,6 +1,8 @@
-//! Port implementations: AWS services for deployments, memory for local runs and tests.
+//! Port implementations: AWS services for deployments, memory for local runs; doubles for tests.
 
 pub mod bedrock;
+#[cfg(test)]
+pub mod doubles;
 pub mod dynamodb;
 pub mod memory;
 pub mod s3;

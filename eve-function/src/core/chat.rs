@@ -159,14 +159,17 @@ impl Eve {
             latency_ms,
         )
         .await;
-        metrics::emit(&ChatMetrics {
-            stage: &self.deps.stage,
-            source: outcome.source.as_str(),
-            latency_ms,
-            input_tokens: outcome.usage.input_tokens,
-            output_tokens: outcome.usage.output_tokens,
-            model_errors: u64::from(outcome.model_failed),
-        });
+        metrics::emit(
+            &ChatMetrics {
+                stage: &self.deps.stage,
+                source: outcome.source.as_str(),
+                latency_ms,
+                input_tokens: outcome.usage.input_tokens,
+                output_tokens: outcome.usage.output_tokens,
+                model_errors: u64::from(outcome.model_failed),
+            },
+            unix_ms(),
+        );
         tracing::info!(
             session_id,
             source = outcome.source.as_str(),

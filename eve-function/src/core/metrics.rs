@@ -3,9 +3,8 @@
 
 use std::io::Write;
 
-use serde_json::json;
-
-pub const NAMESPACE: &str = "CloudForgeX/EVE";
+use eve_contract::metrics::{self as contract, DIMENSIONS, NAMESPACE, SOURCE, STAGE};
+use serde_json::{json, Map, Value};
 
 pub struct ChatMetrics<'a> {
     pub stage: &'a str,
@@ -16,33 +15,41 @@ pub struct ChatMetrics<'a> {
     pub model_errors: u64,
 }
 
-/// The EMF document for one chat, dimensioned by stage and by stage + source.
-pub fn document(m: &ChatMetrics<'_>, timestamp_ms: u64) -> serde_json::Value {
-    json!({
-        "_aws": {
+/// The EMF document for one chat, dimensioned as the contract says (stage, stage + source).
+pub fn document(m: &ChatMetrics<'_>, timestamp_ms: u64) -> Value {
+    let values = [
+        (contract::LATENCY, m.latency_ms),
+        (contract::INPUT_TOKENS, m.input_tokens),
+        (contract::OUTPUT_TOKENS, m.output_tokens),
+        (contract::MODEL_ERRORS, m.model_errors),
+    ];
+    let declared: Vec<Value> = values
+        .iter()
+        .map(|(metric, _)| json!({"Name": metric.name, "Unit": metric.unit}))
+        .collect();
+    let mut document = Map::new();
+    document.insert(
+        "_aws".into(),
+        json!({
             "Timestamp": timestamp_ms,
             "CloudWatchMetrics": [{
                 "Namespace": NAMESPACE,
-                "Dimensions": [["Stage"], ["Stage", "Source"]],
-                "Metrics": [
-                    {"Name": "Latency", "Unit": "Milliseconds"},
-                    {"Name": "InputTokens", "Unit": "Count"},
-                    {"Name": "OutputTokens", "Unit": "Count"},
-                    {"Name": "ModelErrors", "Unit": "Count"},
-                ],
+                "Dimensions": DIMENSIONS,
+                "Metrics": declared,
             }],
-        },
-        "Stage": m.stage,
-        "Source": m.source,
-        "Latency": m.latency_ms,
-        "InputTokens": m.input_tokens,
-        "OutputTokens": m.output_tokens,
-        "ModelErrors": m.model_errors,
-    })
+        }),
+    );
+    document.insert(STAGE.into(), m.stage.into());
+    document.insert(SOURCE.into(), m.source.into());
+    for (metric, value) in values {
+        document.insert(metric.name.into(), value.into());
+    }
+    Value::Object(document)
 }
 
-pub fn emit(m: &ChatMetrics<'_>) {
-    let line = document(m, super::chat::unix_ms()).to_string();
+/// Writes one chat's metrics line to stdout, stamped `now_ms`.
+pub fn emit(m: &ChatMetrics<'_>, now_ms: u64) {
+    let line = document(m, now_ms).to_string();
     let mut out = std::io::stdout().lock();
     // A closed stdout must not fail the request; metrics are best effort.
     let _ = writeln!(out, "{line}");
@@ -72,6 +79,8 @@ mod tests {
         for name in &declared {
             assert!(doc[name].is_u64(), "{name} has no value");
         }
+        let contract: Vec<&str> = contract::CHAT_METRICS.iter().map(|m| m.name).collect();
+        assert_eq!(declared, contract);
         assert_eq!(doc["Latency"], 812);
         assert_eq!(doc["Source"], "model");
     }

@@ -1,23 +1,20 @@
 //! EVE's settings: one lookup for every value — `EVE_<NAME>` from the environment, else the
-//! parameter store, else the default (contract: `docs/eve-settings.md`). Parameter-store values
-//! are cached for a TTL; a failed refresh keeps the last good settings.
+//! parameter store, else the default. Names, defaults and bounds come from
+//! [`eve_contract::settings`], the definition infra-synth validates stacks against.
+//! Parameter-store values are cached for a TTL; a failed refresh keeps the last good settings.
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::str::FromStr;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
+
+use eve_contract::settings::{self as contract, Decimal, Flag, Integer, List, Text};
+pub use eve_contract::settings::{env_name, MAX_PRESIGN_SECONDS, OFFLINE_MODEL_ID};
 
 use super::ports::{PortError, SettingsSource};
 
 /// How long parameter-store values are reused before they are fetched again.
 pub const SETTINGS_TTL: Duration = Duration::from_secs(60);
-
-/// S3 presigned URLs never live longer than this, whatever the settings say.
-pub const MAX_PRESIGN_SECONDS: u64 = 300;
-
-/// The model id that means "no model: answer with the offline responder".
-pub const OFFLINE_MODEL_ID: &str = "offline";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
@@ -57,26 +54,22 @@ impl Settings {
         };
         let settings = Settings {
             model_id: r
-                .text("model_id")
+                .text(&contract::MODEL_ID)
                 .unwrap_or_else(|| OFFLINE_MODEL_ID.into()),
-            max_tokens: r.number("max_tokens", 600, 1..=8192),
-            temperature: r.number("temperature", 0.3, 0.0..=1.0),
-            history_turns: r.number("history_turns", 6, 0..=50),
-            table_name: r.text("table_name"),
-            conversation_ttl_days: r.number("conversation_ttl_days", 30, 1..=3650),
-            certificates_bucket: r.text("certificates_bucket"),
-            presign_seconds: r.number(
-                "presign_seconds",
-                MAX_PRESIGN_SECONDS,
-                1..=MAX_PRESIGN_SECONDS,
-            ),
-            allowed_origins: r.list("allowed_origins"),
-            daily_token_budget: r.number("daily_token_budget", 200_000, 0..=u64::MAX),
-            session_rate_per_minute: r.number("session_rate_per_minute", 10, 1..=1_000_000),
-            ip_rate_per_minute: r.number("ip_rate_per_minute", 30, 1..=1_000_000),
-            log_user_messages: r.flag("log_user_messages"),
-            content_path: r.text("content_path"),
-            model_timeout_ms: r.number("model_timeout_ms", 20_000, 100..=25_000),
+            max_tokens: r.integer(&contract::MAX_TOKENS),
+            temperature: r.decimal(&contract::TEMPERATURE) as f32,
+            history_turns: r.integer(&contract::HISTORY_TURNS),
+            table_name: r.text(&contract::TABLE_NAME),
+            conversation_ttl_days: r.integer(&contract::CONVERSATION_TTL_DAYS),
+            certificates_bucket: r.text(&contract::CERTIFICATES_BUCKET),
+            presign_seconds: r.integer(&contract::PRESIGN_SECONDS),
+            allowed_origins: r.list(&contract::ALLOWED_ORIGINS),
+            daily_token_budget: r.integer(&contract::DAILY_TOKEN_BUDGET),
+            session_rate_per_minute: r.integer(&contract::SESSION_RATE_PER_MINUTE),
+            ip_rate_per_minute: r.integer(&contract::IP_RATE_PER_MINUTE),
+            log_user_messages: r.flag(&contract::LOG_USER_MESSAGES),
+            content_path: r.text(&contract::CONTENT_PATH),
+            model_timeout_ms: r.integer(&contract::MODEL_TIMEOUT_MS),
         };
         if r.problems.is_empty() {
             Ok(settings)
@@ -94,11 +87,6 @@ impl fmt::Display for SettingsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "invalid EVE settings: {}", self.0.join("; "))
     }
-}
-
-/// The environment variable that overrides setting `name`.
-pub fn env_name(name: &str) -> String {
-    format!("EVE_{}", name.to_ascii_uppercase())
 }
 
 struct Resolver<'a> {
@@ -124,54 +112,46 @@ impl Resolver<'_> {
         from_env.or_else(from_store).filter(|(v, _)| !v.is_empty())
     }
 
-    fn text(&mut self, name: &str) -> Option<String> {
-        self.raw(name).map(|(v, _)| v)
-    }
-
-    fn number<T>(&mut self, name: &str, default: T, range: std::ops::RangeInclusive<T>) -> T
-    where
-        T: FromStr + PartialOrd + fmt::Display + Copy,
-    {
+    /// The parsed value, or the default with the problem recorded.
+    fn parsed<T>(
+        &mut self,
+        name: &str,
+        default: T,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> T {
         let Some((value, origin)) = self.raw(name) else {
             return default;
         };
-        match value.parse::<T>() {
-            Ok(n) if range.contains(&n) => n,
-            _ => {
-                self.problems.push(format!(
-                    "{origin} = `{value}`: expected a number from {} to {}",
-                    range.start(),
-                    range.end()
-                ));
-                default
-            }
-        }
+        parse(&value).unwrap_or_else(|allowed| {
+            self.problems
+                .push(format!("{origin} = `{value}`: {allowed}"));
+            default
+        })
     }
 
-    fn flag(&mut self, name: &str) -> bool {
-        let Some((value, origin)) = self.raw(name) else {
-            return false;
-        };
-        match value.to_ascii_lowercase().as_str() {
-            "true" | "1" | "yes" => true,
-            "false" | "0" | "no" => false,
-            _ => {
-                self.problems
-                    .push(format!("{origin} = `{value}`: expected true or false"));
-                false
-            }
-        }
+    fn text(&mut self, setting: &Text) -> Option<String> {
+        self.raw(setting.name)
+            .map(|(v, _)| v)
+            .or_else(|| setting.default.map(String::from))
     }
 
-    fn list(&mut self, name: &str) -> Vec<String> {
-        self.raw(name)
-            .map(|(v, _)| {
-                v.split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(String::from)
-                    .collect()
-            })
+    /// A bounded integer in the type EVE uses; the contract's bounds fit every such type.
+    fn integer<T: TryFrom<u64> + Default>(&mut self, setting: &Integer) -> T {
+        let value = self.parsed(setting.name, setting.default, |raw| setting.parse(raw));
+        T::try_from(value).unwrap_or_default()
+    }
+
+    fn decimal(&mut self, setting: &Decimal) -> f64 {
+        self.parsed(setting.name, setting.default, |raw| setting.parse(raw))
+    }
+
+    fn flag(&mut self, setting: &Flag) -> bool {
+        self.parsed(setting.name, setting.default, |raw| setting.parse(raw))
+    }
+
+    fn list(&mut self, setting: &List) -> Vec<String> {
+        self.raw(setting.name)
+            .map(|(v, _)| setting.parse(&v))
             .unwrap_or_default()
     }
 }

@@ -13,11 +13,12 @@ use std::sync::Arc;
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::handler::Handler;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{on, MethodFilter};
 use axum::{Json, Router};
 use futures_util::{future, stream, Future, Stream, StreamExt};
 use lambda_http::request::RequestContext;
@@ -34,6 +35,7 @@ use tracing::Instrument;
 
 use crate::core::chat::{ChatAnswer, ChatError, ChatRequest, Eve};
 use error::ApiError;
+use eve_contract::routes::{self, Route};
 
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -66,15 +68,15 @@ pub struct RouterOptions {
 }
 
 pub fn router(eve: Arc<Eve>, options: RouterOptions) -> Router {
-    let mut api = Router::new()
-        .route("/api/chat", post(chat))
-        .route("/api/chat/stream", post(chat_stream))
-        .route("/api/certificates", get(certificates))
-        .route("/api/certificates/{*id}", get(certificate_link))
-        .route("/api/suggestions", get(suggestions))
-        .route("/api/health", get(health));
+    let mut api = Router::new();
+    api = serve(api, routes::CHAT, chat);
+    api = serve(api, routes::CHAT_STREAM, chat_stream);
+    api = serve(api, routes::CERTIFICATES, certificates);
+    api = serve(api, routes::CERTIFICATE_LINK, certificate_link);
+    api = serve(api, routes::SUGGESTIONS, suggestions);
+    api = serve(api, routes::HEALTH, health);
     if options.readiness {
-        api = api.route("/api/health/ready", get(ready));
+        api = serve(api, routes::READY, ready);
     }
     let api = api.method_not_allowed_fallback(|| async { ApiError::method_not_allowed() });
     let app = match options.site_dir {
@@ -102,9 +104,25 @@ pub fn router(eve: Arc<Eve>, options: RouterOptions) -> Router {
         .with_state(eve)
 }
 
+/// Adds one route of the contract (`eve_contract::routes`), at its path and method.
+fn serve<H, T>(router: Router<Arc<Eve>>, route: Route, handler: H) -> Router<Arc<Eve>>
+where
+    H: Handler<T, Arc<Eve>>,
+    T: 'static,
+{
+    let method = match route.method {
+        "POST" => MethodFilter::POST,
+        _ => MethodFilter::GET,
+    };
+    router.route(&route.router_path(), on(method, handler))
+}
+
 fn is_api(request: &Request) -> bool {
     let path = request.uri().path();
-    path == "/api" || path.starts_with("/api/")
+    path == routes::PREFIX
+        || path
+            .strip_prefix(routes::PREFIX)
+            .is_some_and(|rest| rest.starts_with('/'))
 }
 
 /// One span per request carrying the X-Ray trace id, which is echoed back to the caller.

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use crate::deploy::workflow::DeployArgs;
+use super::DeployArgs;
 
 /// Apply the plan saved by `plan`, then publish the site.
 ///
@@ -21,7 +21,7 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (deployment, terraform) = args.deploy.start()?;
     let planned = deployment.dir.load_fingerprint()?;
-    let assets = deployment.package(&args.deploy.package)?;
+    let assets = args.deploy.package.package(&deployment)?;
     let synthesis = deployment.synthesize()?;
     let stale = planned.stale_reasons(&deployment.fingerprint(&synthesis, &assets, false));
     if !stale.is_empty() {

@@ -2,9 +2,10 @@
 
 use std::process::ExitCode;
 
+use super::TargetArgs;
 use crate::deploy::aws::block_on;
 use crate::deploy::backend;
-use crate::deploy::workflow::{step, Deployment, TargetArgs};
+use crate::deploy::workflow::step;
 
 /// Create (or confirm) the S3 bucket for Terraform state and deploy assets — versioned,
 /// encrypted, private, TLS-only — as a CloudFormation stack, through a change set.
@@ -29,7 +30,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         println!("{}", backend::template());
         return Ok(ExitCode::SUCCESS);
     }
-    let deployment = Deployment::load(&args.target)?;
+    let deployment = args.target.deployment()?;
     let stack_name = deployment.backend_stack_name();
     let bucket = deployment.artifact_bucket();
     let outcome = step(&format!("CloudFormation stack {stack_name}"), || {

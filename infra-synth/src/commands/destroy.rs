@@ -5,9 +5,8 @@ use std::process::ExitCode;
 
 use anyhow::bail;
 
+use super::{TargetArgs, TerraformArgs};
 use crate::deploy::terraform::PlanOutcome;
-use crate::deploy::workflow::{Deployment, TargetArgs, TerraformArgs};
-use crate::model::lambda::PACKAGE_SHA256_VAR;
 
 /// Destroy every resource of the stack (the bootstrap bucket with state history stays).
 ///
@@ -27,12 +26,16 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let deployment = Deployment::load(&args.target)?;
-    let terraform = deployment.terraform(&args.terraform)?;
-    deployment.synthesize()?;
+    let deployment = args.target.deployment()?;
+    let terraform = args.terraform.locate(&deployment)?;
+    let synthesis = deployment.synthesize()?;
     deployment.init(&terraform)?;
-    // Destroying needs no package; the variable only has to be set.
-    let vars = [(PACKAGE_SHA256_VAR.to_owned(), String::new())];
+    // Destroying needs no package; the hash variables only have to be set.
+    let vars: Vec<(String, String)> = synthesis
+        .assets
+        .iter()
+        .map(|asset| (asset.sha256_variable.clone(), String::new()))
+        .collect();
     let (outcome, _) = deployment.plan(&terraform, &vars, true)?;
     if outcome == PlanOutcome::NoChanges {
         deployment.dir.forget_applied()?;

@@ -2,8 +2,8 @@
 
 use std::process::ExitCode;
 
+use super::TargetArgs;
 use crate::deploy::manifest_diff::ManifestDiff;
-use crate::deploy::workflow::{Deployment, TargetArgs};
 use crate::synth::synthesize;
 
 /// Compare the stack as configured now with what was last applied from this machine
@@ -21,7 +21,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let deployment = Deployment::load(&args.target)?;
+    let deployment = args.target.deployment()?;
     let desired = synthesize(&deployment.stack)?;
     let applied = deployment.dir.applied()?.unwrap_or_else(|| {
         eprintln!(

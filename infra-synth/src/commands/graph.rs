@@ -21,11 +21,10 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let stack = match args.stack.load() {
-        Ok(stack) => stack,
+    let assembly = match args.stack.load().and_then(|stack| assemble(&stack)) {
+        Ok(assembly) => assembly,
         Err(diagnostics) => return Ok(super::report(&diagnostics)),
     };
-    let assembly = assemble(&stack)?;
     print!(
         "{}",
         crate::graph::mermaid(&assembly.doc.entries(), args.level)

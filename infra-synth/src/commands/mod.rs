@@ -7,6 +7,8 @@ use clap::{Parser, Subcommand};
 use config_diagnostics::Diagnostics;
 
 use crate::config::{self, Stack, DEFAULT_STACKS_DIR};
+use crate::deploy::terraform::{Terraform, PLUGIN_DIR_ENV, PROGRAM_ENV};
+use crate::deploy::workflow::{Assets, Deployment};
 
 pub mod apply;
 pub mod bootstrap;
@@ -86,4 +88,81 @@ impl StackArgs {
 pub fn report(diagnostics: &Diagnostics) -> ExitCode {
     eprintln!("{diagnostics}");
     ExitCode::FAILURE
+}
+
+/// Where deploy commands write and which AWS they talk to.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TargetArgs {
+    #[command(flatten)]
+    pub stack: StackArgs,
+    /// Output directory; the stack's Terraform working directory is `<out>/<stack>`.
+    #[arg(long, value_name = "DIR", default_value = "out")]
+    pub out: PathBuf,
+    /// AWS endpoint for every service (an emulator such as moto); replaces the stack's
+    /// `[aws] endpoint`.
+    #[arg(long, value_name = "URL", env = "CFX_AWS_ENDPOINT")]
+    pub endpoint_url: Option<String>,
+}
+
+/// How Terraform is run.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TerraformArgs {
+    /// Terraform binary, searched on PATH (`terraform`, or `tofu` for OpenTofu).
+    #[arg(long = "terraform", value_name = "BIN", env = PROGRAM_ENV, default_value = "terraform")]
+    pub program: String,
+    /// Provider mirror for offline `terraform init -plugin-dir` (e.g. /opt/tf-plugins).
+    #[arg(long, value_name = "DIR", env = PLUGIN_DIR_ENV)]
+    pub plugin_dir: Option<PathBuf>,
+}
+
+/// How the Lambda package is built.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PackageArgs {
+    /// Cargo profile for the Lambda binary: `lambda` (the workspace's size-optimised profile,
+    /// the zip is about 6 MB) by default; `release` or `dev` build faster for emulator runs.
+    #[arg(long, value_name = "PROFILE", default_value = "lambda")]
+    pub cargo_profile: String,
+    /// The Cargo workspace holding `eve-function`.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub workspace: PathBuf,
+}
+
+/// Flags of the commands that package and run Terraform (`plan`, `apply`, `publish`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct DeployArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub terraform: TerraformArgs,
+    #[command(flatten)]
+    pub package: PackageArgs,
+}
+
+impl TargetArgs {
+    /// Loads and validates the stack; every config problem is reported with file and line.
+    pub fn deployment(&self) -> anyhow::Result<Deployment> {
+        let stack = self.stack.load().map_err(anyhow::Error::from)?;
+        Ok(Deployment::new(stack, self.endpoint_url.clone(), &self.out))
+    }
+}
+
+impl TerraformArgs {
+    pub fn locate(&self, deployment: &Deployment) -> anyhow::Result<Terraform> {
+        deployment.terraform(&self.program, self.plugin_dir.clone())
+    }
+}
+
+impl PackageArgs {
+    pub fn package(&self, deployment: &Deployment) -> anyhow::Result<Assets> {
+        deployment.package(&self.workspace, &self.cargo_profile)
+    }
+}
+
+impl DeployArgs {
+    /// Loads the stack and finds Terraform, failing before any packaging when it is missing.
+    pub fn start(&self) -> anyhow::Result<(Deployment, Terraform)> {
+        let deployment = self.target.deployment()?;
+        let terraform = self.terraform.locate(&deployment)?;
+        Ok((deployment, terraform))
+    }
 }

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use crate::deploy::workflow::{Deployment, PackageArgs, TargetArgs};
+use super::{PackageArgs, TargetArgs};
 
 /// Build `eve-function` for Lambda (provided.al2023, the stack's architecture) into a
 /// deterministic zip, and render the site. Hashes cover content only: unchanged sources give
@@ -22,8 +22,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let deployment = Deployment::load(&args.target)?;
-    let assets = deployment.package(&args.package)?;
+    let deployment = args.target.deployment()?;
+    let assets = args.package.package(&deployment)?;
     eprintln!("note: {}", assets.lambda.note);
     println!(
         "lambda {}  sha256 {}",

@@ -2,8 +2,8 @@
 
 use std::process::ExitCode;
 
+use super::DeployArgs;
 use crate::deploy::terraform::PlanOutcome;
-use crate::deploy::workflow::DeployArgs;
 
 /// Package the assets, synthesize the stack, `terraform init` with the backend from
 /// `bootstrap`, and save `terraform plan -out`; prints one line per changed resource.
@@ -24,10 +24,10 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (deployment, terraform) = args.deploy.start()?;
-    let assets = deployment.package(&args.deploy.package)?;
+    let assets = args.deploy.package.package(&deployment)?;
     let synthesis = deployment.synthesize()?;
     deployment.init(&terraform)?;
-    let vars = deployment.vars(&assets.lambda)?;
+    let vars = deployment.vars(&synthesis, &assets.lambda)?;
     let (outcome, _) = deployment.plan(&terraform, &vars, false)?;
     deployment
         .dir

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use crate::deploy::workflow::DeployArgs;
+use super::DeployArgs;
 
 /// Upload the Lambda zip to the artifact bucket keyed by its hash, and sync the site to the
 /// site bucket with Content-Type and Cache-Control (immutable for hashed assets, no-cache for
@@ -18,7 +18,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (deployment, terraform) = args.deploy.start()?;
-    let assets = deployment.package(&args.deploy.package)?;
+    let assets = args.deploy.package.package(&deployment)?;
     deployment.upload_lambda(&assets.lambda)?;
     deployment.publish_site(&terraform, &assets)?;
     Ok(ExitCode::SUCCESS)

@@ -5,7 +5,6 @@ use std::process::ExitCode;
 
 use super::StackArgs;
 use crate::emit::kubernetes;
-use crate::synth::synthesize;
 
 /// Synthesize a stack into `<out>/<stack>/main.tf.json` and `manifest.json`.
 ///
@@ -42,7 +41,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         println!("wrote {}", kubernetes::write(&stack, &args.out)?.display());
         return Ok(ExitCode::SUCCESS);
     }
-    let synthesis = synthesize(&stack)?;
+    let assembly = match crate::synth::assemble(&stack) {
+        Ok(assembly) => assembly,
+        Err(diagnostics) => return Ok(super::report(&diagnostics)),
+    };
+    let synthesis = crate::emit::terraform::render(
+        &stack.name,
+        &format!("stacks/{}.toml", stack.name),
+        assembly,
+    )?;
     let dir = synthesis.write(&args.out)?;
     println!(
         "wrote {} ({} resources, sha256 {})",

@@ -6,7 +6,8 @@ use serde_json::json;
 
 use super::StackArgs;
 
-/// Check a stack: names, region, Lambda limits, origins, model id, alarms, IAM wildcards.
+/// Check a stack: its file (names, region, limits, origins, EVE's settings as EVE reads them)
+/// and the tree it builds (IAM wildcards, encryption at rest, tags, region rules).
 ///
 /// Every problem is reported at once with file, line, key and what is allowed; exit code 1
 /// when there is any.
@@ -30,7 +31,11 @@ pub enum Format {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let result = args.stack.load();
+    // The config first; then the tree it builds, checked once (the same checks `synth` runs).
+    let result = args
+        .stack
+        .load()
+        .and_then(|stack| crate::synth::assemble(&stack).map(|_| stack));
     match (args.format, result) {
         (Format::Text, Ok(stack)) => {
             println!("ok: stack `{}` is valid", stack.name);

@@ -3,6 +3,7 @@
 //! Every field not set in a stack file takes the shared default defined here (serde defaults),
 //! so `dev.toml` and `prod.toml` only say where the environments differ.
 
+pub mod kubernetes;
 pub mod rules;
 mod schema;
 
@@ -33,11 +34,11 @@ pub fn load(stacks_dir: &Path, name: &str) -> Result<Stack, Diagnostics> {
     }
     let mut check = Checker::new(&source);
     rules::check_stack(&stack, &mut check);
-    rules::check_iam(&stack, &mut check);
-    crate::emit::kubernetes::check(&stack, &mut check);
+    kubernetes::check(&stack, &mut check);
     if let Err(errors) = check.finish() {
         diagnostics.extend(errors);
     }
+    stack.source = Some(std::sync::Arc::new(source));
     if diagnostics.is_empty() {
         Ok(stack)
     } else {
@@ -55,18 +56,4 @@ fn resolve_content_path(stack_file: &Path, content: &Path) -> PathBuf {
             .unwrap_or_else(|| Path::new("."))
             .join(content)
     }
-}
-
-/// A small valid stack for unit tests (one certificate object, default settings).
-#[cfg(test)]
-pub(crate) fn test_stack() -> Stack {
-    let source = TomlSource::parse(
-        "test.toml",
-        "env = \"test\"\nregion = \"eu-west-1\"\ndomain = \"example.com\"\n",
-    )
-    .expect("test stack parses");
-    let mut stack: Stack = source.deserialize().expect("test stack deserializes");
-    stack.name = "test".into();
-    stack.certificate_keys = vec!["certificates/a.pdf".into()];
-    stack
 }

@@ -2,9 +2,9 @@
 
 use config_diagnostics::Checker;
 
+use eve_contract::settings::Setting;
+
 use super::Stack;
-use crate::model::iam::Statement;
-use crate::tf::UnknownResource;
 
 /// Region ids AWS offers (commercial partition); a typo here would only fail at apply time.
 pub const AWS_REGIONS: &[&str] = &[
@@ -228,42 +228,21 @@ fn check_eve(stack: &Stack, check: &mut Checker<'_>) {
             || format!("`{region}` is not an AWS region id"),
         );
     }
-    check.check(
-        eve.conversation_ttl_days > 0,
-        "eve.conversation_ttl_days",
-        || {
-            format!(
-                "{} must be a positive number of days",
-                eve.conversation_ttl_days
-            )
-        },
-    );
-    check.check(
-        (1..=300).contains(&eve.presign_seconds),
-        "eve.presign_seconds",
-        || format!("{} is not allowed: 1-300 seconds", eve.presign_seconds),
-    );
-    check.check(
-        (0.0..=1.0).contains(&eve.temperature),
-        "eve.temperature",
-        || format!("{} is not allowed: 0.0-1.0", eve.temperature),
-    );
-    // Bounds EVE enforces at startup (docs/eve-settings.md): caught here, before a deploy.
-    check.check(
-        (1..=8192).contains(&eve.max_tokens),
-        "eve.max_tokens",
-        || format!("{} is not allowed: 1-8192", eve.max_tokens),
-    );
-    check.check(eve.history_turns <= 50, "eve.history_turns", || {
-        format!("{} is not allowed: 0-50", eve.history_turns)
-    });
-    for (key, rate) in [
-        ("eve.session_rate_per_minute", eve.session_rate_per_minute),
-        ("eve.ip_rate_per_minute", eve.ip_rate_per_minute),
-    ] {
-        check.check(rate >= 1, key, || {
-            "must be at least 1 request per minute".into()
-        });
+    // Every value EVE will read is checked with EVE's own rules (eve-contract), so a stack
+    // that validates is one EVE starts with.
+    for setting in stack.eve_settings() {
+        let Some(rule) = Setting::named(setting.name) else {
+            continue;
+        };
+        if let Err(allowed) = rule.check(&setting.value) {
+            check.error(
+                &format!("eve.{}", setting.name),
+                format!(
+                    "`{}` is not allowed: EVE refuses it at start-up ({allowed})",
+                    setting.value
+                ),
+            );
+        }
     }
     let function_ms = stack.lambda.timeout_s.saturating_mul(1000);
     // Point at whichever of the two the file actually sets.
@@ -274,12 +253,15 @@ fn check_eve(stack: &Stack, check: &mut Checker<'_>) {
     } else {
         "lambda.timeout_s"
     };
+    let within_contract = Setting::Integer(eve_contract::settings::MODEL_TIMEOUT_MS)
+        .check(&eve.model_timeout_ms.to_string())
+        .is_ok();
     check.check(
-        (100..=25_000).contains(&eve.model_timeout_ms) && eve.model_timeout_ms < function_ms,
+        !within_contract || eve.model_timeout_ms < function_ms,
         key,
         || {
             format!(
-                "EVE's model timeout ({} ms) must be 100-25000 ms and below the function timeout ({function_ms} ms)",
+                "EVE's model timeout ({} ms) must be below the function timeout ({function_ms} ms)",
                 eve.model_timeout_ms
             )
         },
@@ -354,49 +336,6 @@ fn check_api_and_alarms(stack: &Stack, check: &mut Checker<'_>) {
         "alarms.period_seconds",
         || format!("{period} is not allowed: 10, 30 or a multiple of 60"),
     );
-}
-
-/// Identity policies may not use wildcards: every action named, every resource an exact ARN.
-/// The one exception is `:log-stream:*` under the function's own log group, because Lambda
-/// names its streams at run time.
-pub fn check_iam(stack: &Stack, check: &mut Checker<'_>) {
-    match crate::synth::assemble(stack) {
-        Ok(assembly) => {
-            for statement in &assembly.execution_policy {
-                for problem in wildcard_problems(statement) {
-                    check.error("lambda", problem);
-                }
-            }
-        }
-        Err(e) => match e.downcast_ref::<UnknownResource>() {
-            // A malformed address already has its own error.
-            Some(UnknownResource(address)) if !is_resource_address(address) => {}
-            Some(unknown) => check.error("aws.ignore_changes", unknown.to_string()),
-            None => check.error("", format!("the stack cannot be synthesized: {e:#}")),
-        },
-    }
-}
-
-pub fn wildcard_problems(statement: &Statement) -> Vec<String> {
-    let mut problems = Vec::new();
-    for action in &statement.actions {
-        if action.contains('*') {
-            problems.push(format!(
-                "IAM statement `{}` allows action `{action}`; name every action (no `*`)",
-                statement.sid
-            ));
-        }
-    }
-    for resource in &statement.resources {
-        let text = resource.as_template();
-        if text.contains('*') && !text.ends_with(":log-stream:*") {
-            problems.push(format!(
-                "IAM statement `{}` grants resource `{text}`; use exact ARNs (no `*`)",
-                statement.sid
-            ));
-        }
-    }
-    problems
 }
 
 pub fn is_dns_name(name: &str) -> bool {

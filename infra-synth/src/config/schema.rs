@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use eve_contract::settings as contract;
 use serde::Deserialize;
 
 /// One environment's stack, as read from `stacks/<name>.toml`.
@@ -57,7 +58,11 @@ pub struct Stack {
     pub alarms: Alarms,
     /// eve-server on Kubernetes (`synth --target kubernetes`); defaults when absent.
     #[serde(default)]
-    pub kubernetes: crate::emit::kubernetes::Kubernetes,
+    pub kubernetes: super::kubernetes::Kubernetes,
+    /// The file as read, so problems found later (the checks over the built tree) can still
+    /// name its line and key.
+    #[serde(skip)]
+    pub source: Option<std::sync::Arc<config_diagnostics::TomlSource>>,
 }
 
 /// Where the AWS API lives; an endpoint points every service at a local emulator (moto).
@@ -233,10 +238,27 @@ pub enum Architecture {
 }
 
 impl Architecture {
+    /// Lambda's spelling.
     pub fn as_str(self) -> &'static str {
         match self {
             Architecture::Arm64 => "arm64",
             Architecture::X86_64 => "x86_64",
+        }
+    }
+
+    /// The glibc Rust target that matches Lambda's `provided.al2023` on this architecture.
+    pub fn rust_target(self) -> &'static str {
+        match self {
+            Architecture::X86_64 => "x86_64-unknown-linux-gnu",
+            Architecture::Arm64 => "aarch64-unknown-linux-gnu",
+        }
+    }
+
+    /// cargo-lambda's flag for it.
+    pub fn cargo_lambda_flag(self) -> &'static str {
+        match self {
+            Architecture::X86_64 => "--x86-64",
+            Architecture::Arm64 => "--arm64",
         }
     }
 }
@@ -377,6 +399,24 @@ pub struct EveSetting {
 }
 
 impl Stack {
+    /// A problem at `key` of this stack's file (its line when the file was read).
+    pub fn diagnostic(
+        &self,
+        key: &str,
+        message: impl Into<String>,
+    ) -> config_diagnostics::Diagnostic {
+        match &self.source {
+            Some(source) => source.diagnostic(key, message),
+            None => config_diagnostics::Diagnostic {
+                file: format!("{}.toml", self.name),
+                line: 0,
+                column: 0,
+                key: key.to_string(),
+                message: message.into(),
+            },
+        }
+    }
+
     /// `<app>-<env>`: the prefix of every resource name.
     pub fn prefix(&self) -> String {
         format!("{}-{}", self.app, self.env)
@@ -459,8 +499,8 @@ impl Stack {
         }
     }
 
-    /// Every EVE setting in the order of `docs/eve-settings.md`: one source for SSM and
-    /// the Kubernetes ConfigMap.
+    /// Every EVE setting this stack sets, named by the contract EVE reads them with: one
+    /// source for SSM and the Kubernetes ConfigMap.
     pub fn eve_settings(&self) -> Vec<EveSetting> {
         let eve = &self.eve;
         let plain = |name: &'static str, value: String| EveSetting {
@@ -469,26 +509,47 @@ impl Stack {
             secret: false,
         };
         vec![
-            plain("model_id", eve.model_id.clone()),
-            plain("max_tokens", eve.max_tokens.to_string()),
-            plain("temperature", eve.temperature.to_string()),
-            plain("history_turns", eve.history_turns.to_string()),
-            plain("table_name", self.table_name()),
+            plain(contract::MODEL_ID.name, eve.model_id.clone()),
+            plain(contract::MAX_TOKENS.name, eve.max_tokens.to_string()),
+            plain(contract::TEMPERATURE.name, eve.temperature.to_string()),
+            plain(contract::HISTORY_TURNS.name, eve.history_turns.to_string()),
+            plain(contract::TABLE_NAME.name, self.table_name()),
             plain(
-                "conversation_ttl_days",
+                contract::CONVERSATION_TTL_DAYS.name,
                 eve.conversation_ttl_days.to_string(),
             ),
-            plain("certificates_bucket", self.certificates_bucket_name()),
-            plain("presign_seconds", eve.presign_seconds.to_string()),
-            plain("allowed_origins", eve.allowed_origins.join(",")),
-            plain("daily_token_budget", eve.daily_token_budget.to_string()),
             plain(
-                "session_rate_per_minute",
+                contract::CERTIFICATES_BUCKET.name,
+                self.certificates_bucket_name(),
+            ),
+            plain(
+                contract::PRESIGN_SECONDS.name,
+                eve.presign_seconds.to_string(),
+            ),
+            plain(
+                contract::ALLOWED_ORIGINS.name,
+                eve.allowed_origins.join(","),
+            ),
+            plain(
+                contract::DAILY_TOKEN_BUDGET.name,
+                eve.daily_token_budget.to_string(),
+            ),
+            plain(
+                contract::SESSION_RATE_PER_MINUTE.name,
                 eve.session_rate_per_minute.to_string(),
             ),
-            plain("ip_rate_per_minute", eve.ip_rate_per_minute.to_string()),
-            plain("log_user_messages", eve.log_user_messages.to_string()),
-            plain("model_timeout_ms", eve.model_timeout_ms.to_string()),
+            plain(
+                contract::IP_RATE_PER_MINUTE.name,
+                eve.ip_rate_per_minute.to_string(),
+            ),
+            plain(
+                contract::LOG_USER_MESSAGES.name,
+                eve.log_user_messages.to_string(),
+            ),
+            plain(
+                contract::MODEL_TIMEOUT_MS.name,
+                eve.model_timeout_ms.to_string(),
+            ),
         ]
     }
 }
@@ -519,7 +580,7 @@ fn default_timeout_s() -> u32 {
     25
 }
 fn default_model_timeout_ms() -> u32 {
-    20_000
+    contract::MODEL_TIMEOUT_MS.default as u32
 }
 fn default_reserved_concurrency() -> u32 {
     10
@@ -538,31 +599,31 @@ fn default_daily_quota() -> u32 {
     10_000
 }
 fn default_model_id() -> String {
-    "offline".into()
+    contract::OFFLINE_MODEL_ID.into()
 }
 fn default_max_tokens() -> u32 {
-    600
+    contract::MAX_TOKENS.default as u32
 }
 fn default_temperature() -> f64 {
-    0.3
+    contract::TEMPERATURE.default
 }
 fn default_history_turns() -> u32 {
-    6
+    contract::HISTORY_TURNS.default as u32
 }
 fn default_ttl_days() -> i64 {
-    30
+    contract::CONVERSATION_TTL_DAYS.default as i64
 }
 fn default_presign_seconds() -> u32 {
-    300
+    contract::PRESIGN_SECONDS.default as u32
 }
 fn default_daily_token_budget() -> u64 {
-    200_000
+    contract::DAILY_TOKEN_BUDGET.default
 }
 fn default_session_rate() -> u32 {
-    10
+    contract::SESSION_RATE_PER_MINUTE.default as u32
 }
 fn default_ip_rate() -> u32 {
-    30
+    contract::IP_RATE_PER_MINUTE.default as u32
 }
 fn default_duration_ms() -> f64 {
     3000.0

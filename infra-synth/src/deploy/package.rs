@@ -9,6 +9,9 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
+
+use crate::constructs::CodeAsset;
+use crate::digest::sha256_hex;
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, DateTime, ZipWriter};
 
@@ -37,10 +40,6 @@ pub fn deterministic_zip(mut entries: Vec<ZipEntry>) -> Result<Vec<u8>> {
         writer.write_all(&entry.bytes)?;
     }
     Ok(writer.finish()?.into_inner())
-}
-
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
 }
 
 /// A digest of a directory tree from relative paths and file contents only (not times or modes),
@@ -78,39 +77,6 @@ pub fn relative_files(root: &Path) -> Result<Vec<String>> {
     Ok(files)
 }
 
-/// The Lambda CPU architecture, as written in the stack config.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Architecture {
-    X86_64,
-    Arm64,
-}
-
-impl Architecture {
-    /// Parses the stack's `x86_64` / `arm64` (Lambda's spelling).
-    pub fn parse(text: &str) -> Result<Self> {
-        match text {
-            "x86_64" => Ok(Self::X86_64),
-            "arm64" => Ok(Self::Arm64),
-            other => bail!("unknown Lambda architecture `{other}` (expected x86_64 or arm64)"),
-        }
-    }
-
-    /// The glibc Rust target that matches Lambda's `provided.al2023` on this architecture.
-    pub fn rust_target(self) -> &'static str {
-        match self {
-            Self::X86_64 => "x86_64-unknown-linux-gnu",
-            Self::Arm64 => "aarch64-unknown-linux-gnu",
-        }
-    }
-
-    fn cargo_lambda_flag(self) -> &'static str {
-        match self {
-            Self::X86_64 => "--x86-64",
-            Self::Arm64 => "--arm64",
-        }
-    }
-}
-
 /// The packaged Lambda function.
 #[derive(Debug, Clone)]
 pub struct LambdaPackage {
@@ -120,15 +86,17 @@ pub struct LambdaPackage {
     pub note: String,
 }
 
-/// Builds the `eve-function` `bootstrap` binary for Lambda and zips it deterministically into
-/// `out_dir/eve-function.zip`. Uses `cargo lambda` (zig cross-linking, portable glibc baseline)
-/// when it is installed, else the native toolchain for the architecture's Rust target.
+/// Builds a function's code asset (its package's Lambda `bootstrap` binary) and zips it
+/// deterministically into `out_dir/<package>.zip`. Uses `cargo lambda` (zig cross-linking,
+/// portable glibc baseline) when it is installed, else the native toolchain for the
+/// architecture's Rust target.
 pub fn build_lambda(
     workspace: &Path,
-    arch: Architecture,
+    asset: &CodeAsset,
     cargo_profile: &str,
     out_dir: &Path,
 ) -> Result<LambdaPackage> {
+    let arch = asset.architecture;
     let target = arch.rust_target();
     let target_dir = cargo_target_dir(workspace);
     let profile_dir = if cargo_profile == "dev" {
@@ -146,13 +114,16 @@ pub fn build_lambda(
                 cargo_profile,
                 arch.cargo_lambda_flag(),
                 "-p",
-                "eve-function",
+                asset.package,
                 "--bin",
-                "bootstrap",
+                asset.binary,
             ],
         )?;
         (
-            target_dir.join("lambda/bootstrap/bootstrap"),
+            target_dir
+                .join("lambda")
+                .join(asset.binary)
+                .join("bootstrap"),
             "built with cargo-lambda (zig linker; runs on provided.al2023)".to_owned(),
         )
     } else {
@@ -162,9 +133,9 @@ pub fn build_lambda(
             "--profile",
             cargo_profile,
             "-p",
-            "eve-function",
+            asset.package,
             "--bin",
-            "bootstrap",
+            asset.binary,
         ];
         // For the host's own target, build without --target so the workspace's existing
         // build cache is reused; the binary is the same.
@@ -179,7 +150,7 @@ pub fn build_lambda(
             target_dir.join(target).join(profile_dir)
         };
         (
-            binary_dir.join("bootstrap"),
+            binary_dir.join(asset.binary),
             format!(
                 "built with the native toolchain for {target}: the binary needs this host's glibc \
                  ({}) or older at runtime; provided.al2023 ships glibc 2.34 — install cargo-lambda \
@@ -197,7 +168,7 @@ pub fn build_lambda(
     }])?;
     std::fs::create_dir_all(out_dir)
         .with_context(|| format!("cannot create {}", out_dir.display()))?;
-    let zip_path = out_dir.join("eve-function.zip");
+    let zip_path = out_dir.join(format!("{}.zip", asset.package));
     std::fs::write(&zip_path, &zip)
         .with_context(|| format!("cannot write {}", zip_path.display()))?;
     Ok(LambdaPackage {
@@ -306,16 +277,6 @@ mod tests {
         assert_ne!(
             base,
             deterministic_zip(vec![entry(b"one", 0o644)]).expect("zip")
-        );
-    }
-
-    #[test]
-    fn unknown_architecture_is_named() {
-        let err = Architecture::parse("sparc").expect_err("must fail");
-        assert!(err.to_string().contains("`sparc`"));
-        assert_eq!(
-            Architecture::parse("arm64").expect("arm64").rust_target(),
-            "aarch64-unknown-linux-gnu"
         );
     }
 

@@ -15,7 +15,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use portfolio::render::{BuildReport, SiteFile};
 
 use super::aws::sdk_error;
-use super::package::sha256_hex;
+use crate::digest::sha256_hex;
 
 /// Object metadata key holding the sha256 of the body.
 const SHA256_METADATA: &str = "sha256";

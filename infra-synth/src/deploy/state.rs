@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use super::package::sha256_hex;
+use crate::digest::sha256_hex;
 
 /// What a plan was computed from; any difference makes the saved plan stale.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -11,72 +11,15 @@ use portfolio::Content;
 
 use super::aws::{block_on, AwsTarget};
 use super::backend;
-use super::package::{build_lambda, tree_digest, Architecture, LambdaPackage};
+use super::package::{build_lambda, tree_digest, LambdaPackage};
 use super::plan_summary::PlanSummary;
 use super::publish;
 use super::state::{config_sha256, DeployDir, Fingerprint};
-use super::terraform::{PlanOutcome, Terraform, PLUGIN_DIR_ENV, PROGRAM_ENV};
-use crate::commands::StackArgs;
+use super::terraform::{PlanOutcome, Terraform};
 use crate::config::{Backend, Stack};
-use crate::model::lambda::{ARTIFACT_BUCKET_VAR, PACKAGE_KEY_VAR, PACKAGE_SHA256_VAR};
-use crate::synth::{synthesize, Synthesis};
-
-/// Where deploy commands write and which AWS they talk to.
-#[derive(Debug, Clone, clap::Args)]
-pub struct TargetArgs {
-    #[command(flatten)]
-    pub stack: StackArgs,
-    /// Output directory; the stack's Terraform working directory is `<out>/<stack>`.
-    #[arg(long, value_name = "DIR", default_value = "out")]
-    pub out: PathBuf,
-    /// AWS endpoint for every service (an emulator such as moto); replaces the stack's
-    /// `[aws] endpoint`.
-    #[arg(long, value_name = "URL", env = "CFX_AWS_ENDPOINT")]
-    pub endpoint_url: Option<String>,
-}
-
-/// How Terraform is run.
-#[derive(Debug, Clone, clap::Args)]
-pub struct TerraformArgs {
-    /// Terraform binary, searched on PATH (`terraform`, or `tofu` for OpenTofu).
-    #[arg(long = "terraform", value_name = "BIN", env = PROGRAM_ENV, default_value = "terraform")]
-    pub program: String,
-    /// Provider mirror for offline `terraform init -plugin-dir` (e.g. /opt/tf-plugins).
-    #[arg(long, value_name = "DIR", env = PLUGIN_DIR_ENV)]
-    pub plugin_dir: Option<PathBuf>,
-}
-
-/// How the Lambda package is built.
-#[derive(Debug, Clone, clap::Args)]
-pub struct PackageArgs {
-    /// Cargo profile for the Lambda binary: `lambda` (the workspace's size-optimised profile,
-    /// the zip is about 6 MB) by default; `release` or `dev` build faster for emulator runs.
-    #[arg(long, value_name = "PROFILE", default_value = "lambda")]
-    pub cargo_profile: String,
-    /// The Cargo workspace holding `eve-function`.
-    #[arg(long, value_name = "DIR", default_value = ".")]
-    pub workspace: PathBuf,
-}
-
-/// Flags of the commands that package and run Terraform (`plan`, `apply`, `publish`).
-#[derive(Debug, Clone, clap::Args)]
-pub struct DeployArgs {
-    #[command(flatten)]
-    pub target: TargetArgs,
-    #[command(flatten)]
-    pub terraform: TerraformArgs,
-    #[command(flatten)]
-    pub package: PackageArgs,
-}
-
-impl DeployArgs {
-    /// Loads the stack and finds Terraform, failing before any packaging when it is missing.
-    pub fn start(&self) -> Result<(Deployment, Terraform)> {
-        let deployment = Deployment::load(&self.target)?;
-        let terraform = deployment.terraform(&self.terraform)?;
-        Ok((deployment, terraform))
-    }
-}
+use crate::constructs::CodeAsset;
+use crate::emit::terraform::Synthesis;
+use crate::synth::synthesize;
 
 /// Packaged assets with their content hashes.
 #[derive(Debug, Clone)]
@@ -96,24 +39,24 @@ pub struct Deployment {
 }
 
 impl Deployment {
-    /// Loads and validates the stack; every config problem is reported with file and line.
-    pub fn load(args: &TargetArgs) -> Result<Self> {
-        let mut stack = args.stack.load().map_err(anyhow::Error::from)?;
-        if let Some(endpoint) = &args.endpoint_url {
-            stack = stack.with_endpoint(endpoint.clone());
+    /// A validated stack, pointed at `endpoint_url` (an emulator) when given; deploy files go
+    /// under `out/<stack>`.
+    pub fn new(mut stack: Stack, endpoint_url: Option<String>, out: &Path) -> Self {
+        if let Some(endpoint) = endpoint_url {
+            stack = stack.with_endpoint(endpoint);
         }
         let target = AwsTarget {
             region: stack.region.clone(),
             endpoint_url: stack.aws.endpoint.clone(),
         };
-        let dir = DeployDir::new(&args.out, &stack.name);
-        Ok(Self { stack, target, dir })
+        let dir = DeployDir::new(out, &stack.name);
+        Self { stack, target, dir }
     }
 
-    /// Finds Terraform and binds it to this stack's working directory; with an emulator,
-    /// Terraform gets dummy credentials too.
-    pub fn terraform(&self, args: &TerraformArgs) -> Result<Terraform> {
-        let terraform = Terraform::locate(&args.program, self.dir.root(), args.plugin_dir.clone())?;
+    /// Finds Terraform (`program`, with an offline provider mirror) and binds it to this
+    /// stack's working directory; with an emulator, Terraform gets dummy credentials too.
+    pub fn terraform(&self, program: &str, plugin_dir: Option<PathBuf>) -> Result<Terraform> {
+        let terraform = Terraform::locate(program, self.dir.root(), plugin_dir)?;
         Ok(match &self.target.endpoint_url {
             Some(_) => terraform
                 .with_env("AWS_ACCESS_KEY_ID", "testing")
@@ -122,11 +65,12 @@ impl Deployment {
         })
     }
 
-    /// Builds the Lambda zip and renders the site, hashing both by content.
-    pub fn package(&self, args: &PackageArgs) -> Result<Assets> {
-        let arch = Architecture::parse(self.stack.lambda.architecture.as_str())?;
+    /// Builds the Lambda zip (with `cargo_profile`, from the Cargo `workspace`) and renders the
+    /// site, hashing both by content.
+    pub fn package(&self, workspace: &Path, cargo_profile: &str) -> Result<Assets> {
+        let asset = self.code_asset()?;
         let lambda = step("building the Lambda package", || {
-            build_lambda(&args.workspace, arch, &args.cargo_profile, &self.dir.dist())
+            build_lambda(workspace, &asset, cargo_profile, &self.dir.dist())
         })?;
         let site_dir = self.dir.root().join("site");
         let site = step("rendering the site", || self.render_site(&site_dir))?;
@@ -150,6 +94,27 @@ impl Deployment {
         let opts = BuildOptions::new(&self.stack.site_url())?.with_media_dir(media_dir);
         render::build(&content, &opts, site_dir)
             .with_context(|| format!("cannot build the site into {}", site_dir.display()))
+    }
+
+    /// The code package the stack's functions run, found from the model. Functions may share
+    /// one package; this deploy step builds one.
+    fn code_asset(&self) -> Result<CodeAsset> {
+        let synthesis = synthesize(&self.stack)?;
+        let mut assets = synthesis.assets.into_iter();
+        let first = assets
+            .next()
+            .context("the stack has no Lambda function, so there is nothing to package")?;
+        if let Some(other) = assets.find(|a| {
+            (a.package, a.binary, a.architecture)
+                != (first.package, first.binary, first.architecture)
+        }) {
+            anyhow::bail!(
+                "functions `{}` and `{}` run different code packages; the deploy step builds one",
+                first.function,
+                other.function
+            );
+        }
+        Ok(first)
     }
 
     /// Synthesizes `main.tf.json` into the working directory.
@@ -194,20 +159,28 @@ impl Deployment {
         backend::stack_name(&self.stack.app, &self.stack.env)
     }
 
-    /// The `-var` values naming the uploaded package.
-    pub fn vars(&self, lambda: &LambdaPackage) -> Result<Vec<(String, String)>> {
+    /// The `-var` values naming the uploaded package, for every function that runs it.
+    pub fn vars(
+        &self,
+        synthesis: &Synthesis,
+        lambda: &LambdaPackage,
+    ) -> Result<Vec<(String, String)>> {
         let digest = hex::decode(&lambda.sha256).context("package hash is not hex")?;
-        Ok(vec![
-            (ARTIFACT_BUCKET_VAR.to_owned(), self.artifact_bucket()),
-            (
-                PACKAGE_KEY_VAR.to_owned(),
-                publish::lambda_key(&lambda.sha256),
-            ),
-            (
-                PACKAGE_SHA256_VAR.to_owned(),
-                base64::engine::general_purpose::STANDARD.encode(digest),
-            ),
-        ])
+        let sha256 = base64::engine::general_purpose::STANDARD.encode(digest);
+        Ok(synthesis
+            .assets
+            .iter()
+            .flat_map(|asset| {
+                [
+                    (asset.bucket_variable.clone(), self.artifact_bucket()),
+                    (
+                        asset.key_variable.clone(),
+                        publish::lambda_key(&lambda.sha256),
+                    ),
+                    (asset.sha256_variable.clone(), sha256.clone()),
+                ]
+            })
+            .collect())
     }
 
     /// `terraform plan -out` into the stack's plan file, then prints the per-resource summary.

@@ -2,33 +2,63 @@
 //!
 //! Terraform JSON treats every string as a template, so a literal `${` would be evaluated.
 //! [`Expr::lit`] escapes literals once, here; references come only from [`Ref`] accessors, so
-//! no `"${...}"` string is ever written by hand elsewhere.
+//! no `"${...}"` string is ever written by hand elsewhere. Every expression also carries the
+//! addresses it refers to, so the dependency graph comes from the typed references themselves.
 
-use std::collections::BTreeMap;
+mod provider;
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::marker::PhantomData;
 
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
-/// A Terraform string template: escaped literal text and `${...}` interpolations.
+pub use provider::{Backend, DefaultTags, Emulator, Provider, RequiredProvider, Settings};
+
+/// A Terraform string template: escaped literal text and `${...}` interpolations, with the
+/// addresses of the blocks it refers to.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Expr(String);
+pub struct Expr {
+    template: String,
+    refs: Vec<String>,
+}
 
 impl Expr {
     /// Literal text, with `${` and `%{` escaped so Terraform keeps them verbatim.
     pub fn lit(text: impl AsRef<str>) -> Self {
-        Expr(text.as_ref().replace("${", "$${").replace("%{", "%%{"))
+        Expr {
+            template: text.as_ref().replace("${", "$${").replace("%{", "%%{"),
+            refs: Vec::new(),
+        }
     }
 
-    /// An interpolation of one Terraform expression, e.g. a function call over traversals.
+    /// An interpolation of one Terraform expression that refers to no block (e.g. `each.value`).
     pub fn code(expression: impl AsRef<str>) -> Self {
-        Expr(format!("${{{}}}", expression.as_ref()))
+        Expr {
+            template: format!("${{{}}}", expression.as_ref()),
+            refs: Vec::new(),
+        }
+    }
+
+    /// An interpolation of an expression over the blocks `over` (e.g. a `for` over a
+    /// resource's attribute); `over` is what the expression refers to.
+    pub fn code_over<T: Block>(expression: impl AsRef<str>, over: &Ref<T>) -> Self {
+        Expr {
+            template: format!("${{{}}}", expression.as_ref()),
+            refs: vec![over.address()],
+        }
     }
 
     /// Concatenation of templates (literal parts must already be `Expr::lit`).
     pub fn concat<'a>(parts: impl IntoIterator<Item = &'a Expr>) -> Self {
-        Expr(parts.into_iter().map(|p| p.0.as_str()).collect())
+        let mut out = Expr::lit("");
+        for part in parts {
+            out.template.push_str(&part.template);
+            out.refs.extend(part.refs.iter().cloned());
+        }
+        out
     }
 
     /// This template followed by literal text.
@@ -36,27 +66,63 @@ impl Expr {
         Expr::concat([self, &Expr::lit(suffix)])
     }
 
-    /// A JSON text whose string values are templates, itself as one template: JSON
-    /// punctuation never forms `${` or `%{`, so only the values' interpolations interpolate.
-    pub fn json_template(value: &Value) -> Self {
-        Expr(value.to_string())
+    /// A JSON text whose string values are the templates of `parts`, itself as one template:
+    /// JSON punctuation never forms `${` or `%{`, so only the values' interpolations
+    /// interpolate. `parts` are the expressions the JSON was built from (for their references).
+    pub fn json_template<'a>(value: &Value, parts: impl IntoIterator<Item = &'a Expr>) -> Self {
+        Expr {
+            template: value.to_string(),
+            refs: parts
+                .into_iter()
+                .flat_map(|p| p.refs.iter().cloned())
+                .collect(),
+        }
     }
 
     /// The template exactly as it appears in the JSON.
     pub fn as_template(&self) -> &str {
-        &self.0
+        &self.template
+    }
+
+    /// The addresses of the blocks this expression refers to.
+    pub fn references(&self) -> &[String] {
+        &self.refs
     }
 }
 
 impl fmt::Display for Expr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.template)
     }
+}
+
+thread_local! {
+    /// The references met while one block is serialized ([`Document::add`]).
+    static MET: RefCell<Option<BTreeSet<String>>> = const { RefCell::new(None) };
+}
+
+fn note_references<'a>(addresses: impl IntoIterator<Item = &'a String>) {
+    MET.with(|met| {
+        if let Some(met) = met.borrow_mut().as_mut() {
+            met.extend(addresses.into_iter().cloned());
+        }
+    });
+}
+
+/// Serializes `block` and returns the addresses its expressions and dependencies refer to.
+fn serialize_with_references<T: Serialize>(
+    block: &T,
+) -> Result<(Value, BTreeSet<String>), serde_json::Error> {
+    MET.with(|met| *met.borrow_mut() = Some(BTreeSet::new()));
+    let body = serde_json::to_value(block);
+    let met = MET.with(|met| met.borrow_mut().take()).unwrap_or_default();
+    Ok((body?, met))
 }
 
 impl Serialize for Expr {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0)
+        note_references(&self.refs);
+        s.serialize_str(&self.template)
     }
 }
 
@@ -78,7 +144,14 @@ pub struct Traversal(String);
 
 impl Traversal {
     pub fn expr(&self) -> Expr {
-        Expr::code(&self.0)
+        let address = self
+            .0
+            .split('.')
+            .take(if self.0.starts_with("data.") { 3 } else { 2 });
+        Expr {
+            template: format!("${{{}}}", self.0),
+            refs: vec![address.collect::<Vec<_>>().join(".")],
+        }
     }
 
     pub fn as_str(&self) -> &str {
@@ -111,6 +184,16 @@ impl<T> Clone for Ref<T> {
     fn clone(&self) -> Self {
         Ref {
             name: self.name.clone(),
+            kind: PhantomData,
+        }
+    }
+}
+
+impl<T> Ref<T> {
+    /// The handle of the block `name` of this type (whether or not it was added yet).
+    pub(crate) fn named(name: &str) -> Self {
+        Ref {
+            name: name.to_string(),
             kind: PhantomData,
         }
     }
@@ -150,19 +233,45 @@ impl<T: Block> Ref<T> {
 }
 
 /// An entry of `depends_on`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dependency(String);
 
-/// `lifecycle { create_before_destroy = true }`, the one lifecycle rule this stack needs.
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct CreateBeforeDestroy {
-    create_before_destroy: bool,
+impl Dependency {
+    /// A dependency on a block known by address before it is added (e.g. a role's policy,
+    /// written when the tree is finished).
+    pub(crate) fn on_address(address: String) -> Self {
+        Dependency(address)
+    }
 }
 
-pub const CREATE_BEFORE_DESTROY: CreateBeforeDestroy = CreateBeforeDestroy {
-    create_before_destroy: true,
-};
+impl Serialize for Dependency {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        note_references([&self.0]);
+        s.serialize_str(&self.0)
+    }
+}
+
+/// The `lifecycle` meta-argument, available on every resource ([`Document::set_lifecycle`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Lifecycle {
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub create_before_destroy: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub prevent_destroy: bool,
+    /// Attribute paths whose drift Terraform ignores.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ignore_changes: Vec<String>,
+}
+
+impl Lifecycle {
+    /// Replace by creating the new object first (names that must never be missing).
+    pub fn create_before_destroy() -> Self {
+        Lifecycle {
+            create_before_destroy: true,
+            ..Lifecycle::default()
+        }
+    }
+}
 
 /// A provider configuration a resource is bound to, e.g. `aws.us_east_1`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -173,6 +282,19 @@ impl ProviderRef {
     pub fn aws_alias(alias: &str) -> Self {
         ProviderRef(format!("aws.{alias}"))
     }
+
+    /// The alias, or `None` for the default `aws` provider.
+    pub fn alias(&self) -> Option<&str> {
+        self.0.strip_prefix("aws.")
+    }
+}
+
+/// A `moved` block: the resource once at `from` is now at `to`, so Terraform renames it in
+/// state instead of replacing it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Moved {
+    pub from: String,
+    pub to: String,
 }
 
 /// A typed Terraform output.
@@ -203,17 +325,27 @@ impl Variable {
 pub struct Entry {
     pub address: String,
     pub body: Value,
+    /// Addresses of the blocks this one refers to (typed references and `depends_on`).
+    pub references: BTreeSet<String>,
+}
+
+/// A block's body and what it refers to.
+#[derive(Debug, Clone)]
+struct Stored {
+    body: Value,
+    references: BTreeSet<String>,
 }
 
 /// The whole Terraform JSON file, ordered by type and name so output is byte-identical.
 #[derive(Debug, Default)]
 pub struct Document {
-    pub terraform: Value,
-    pub providers: BTreeMap<String, Vec<Value>>,
+    pub terraform: Settings,
+    pub providers: Vec<Provider>,
     pub variables: BTreeMap<String, Variable>,
-    resources: BTreeMap<&'static str, BTreeMap<String, Value>>,
-    data: BTreeMap<&'static str, BTreeMap<String, Value>>,
+    resources: BTreeMap<&'static str, BTreeMap<String, Stored>>,
+    data: BTreeMap<&'static str, BTreeMap<String, Stored>>,
     pub outputs: BTreeMap<String, Output>,
+    pub moved: Vec<Moved>,
 }
 
 /// Error when the model itself is inconsistent (a bug or a config the checks let through).
@@ -243,7 +375,20 @@ impl std::error::Error for UnknownResource {}
 impl Document {
     /// Adds a resource or data source under `name` and returns its typed handle.
     pub fn add<T: Block>(&mut self, name: &str, block: T) -> Result<Ref<T>, anyhow::Error> {
-        let body = serde_json::to_value(&block)?;
+        self.add_bound(name, block, None)
+    }
+
+    /// Adds a block bound to a provider configuration (`None`: the default provider).
+    pub fn add_bound<T: Block>(
+        &mut self,
+        name: &str,
+        block: T,
+        provider: Option<&ProviderRef>,
+    ) -> Result<Ref<T>, anyhow::Error> {
+        let (mut body, references) = serialize_with_references(&block)?;
+        if let (Some(provider), Value::Object(fields)) = (provider, &mut body) {
+            fields.insert("provider".into(), serde_json::to_value(provider)?);
+        }
         let table = if T::DATA {
             &mut self.data
         } else {
@@ -254,62 +399,136 @@ impl Document {
             name: name.to_string(),
             kind: PhantomData,
         };
-        if slot.insert(name.to_string(), body).is_some() {
+        if slot
+            .insert(name.to_string(), Stored { body, references })
+            .is_some()
+        {
             return Err(DuplicateAddress(handle.address()).into());
         }
         Ok(handle)
     }
 
-    /// Tells Terraform to ignore drift in `attributes` of the resource at `address`
-    /// (`lifecycle.ignore_changes`); errors when the stack has no such resource.
-    pub fn ignore_changes(
+    fn resource_mut(&mut self, address: &str) -> Option<&mut Stored> {
+        let (kind, name) = address.split_once('.')?;
+        self.resources.get_mut(kind)?.get_mut(name)
+    }
+
+    /// Sets the `lifecycle` of the resource at `address`, merging `ignore_changes` with what
+    /// is already there; errors when the stack has no such resource.
+    pub fn set_lifecycle(
         &mut self,
         address: &str,
-        attributes: &[String],
+        lifecycle: &Lifecycle,
     ) -> Result<(), UnknownResource> {
-        let body = address
-            .split_once('.')
-            .and_then(|(kind, name)| self.resources.get_mut(kind)?.get_mut(name))
+        let stored = self
+            .resource_mut(address)
             .ok_or_else(|| UnknownResource(address.to_string()))?;
-        body["lifecycle"]["ignore_changes"] = serde_json::json!(attributes);
+        let current = stored
+            .body
+            .get("lifecycle")
+            .cloned()
+            .and_then(|v| serde_json::from_value::<LifecycleRead>(v).ok())
+            .unwrap_or_default();
+        let merged = Lifecycle {
+            create_before_destroy: lifecycle.create_before_destroy || current.create_before_destroy,
+            prevent_destroy: lifecycle.prevent_destroy || current.prevent_destroy,
+            ignore_changes: current
+                .ignore_changes
+                .into_iter()
+                .chain(lifecycle.ignore_changes.iter().cloned())
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect(),
+        };
+        if let Value::Object(fields) = &mut stored.body {
+            fields.insert(
+                "lifecycle".into(),
+                serde_json::to_value(&merged).unwrap_or(Value::Null),
+            );
+        }
         Ok(())
+    }
+
+    /// Whether a resource or data source exists at `address`.
+    pub fn contains(&self, address: &str) -> bool {
+        let (table, rest) = match address.strip_prefix("data.") {
+            Some(rest) => (&self.data, rest),
+            None => (&self.resources, address),
+        };
+        rest.split_once('.')
+            .is_some_and(|(kind, name)| table.get(kind).is_some_and(|t| t.contains_key(name)))
     }
 
     /// The body of an added block, for hashing part of the model (e.g. API redeploy triggers).
     pub fn body<T: Block>(&self, handle: &Ref<T>) -> Option<&Value> {
         let table = if T::DATA { &self.data } else { &self.resources };
-        table.get(T::TYPE).and_then(|t| t.get(&handle.name))
+        table
+            .get(T::TYPE)
+            .and_then(|t| t.get(&handle.name))
+            .map(|stored| &stored.body)
     }
 
     /// Every resource and data source with its address, in output order.
     pub fn entries(&self) -> Vec<Entry> {
-        let data = self.data.iter().flat_map(|(kind, blocks)| {
-            blocks.iter().map(move |(name, body)| Entry {
-                address: format!("data.{kind}.{name}"),
-                body: body.clone(),
-            })
-        });
-        let resources = self.resources.iter().flat_map(|(kind, blocks)| {
-            blocks.iter().map(move |(name, body)| Entry {
-                address: format!("{kind}.{name}"),
-                body: body.clone(),
-            })
-        });
-        data.chain(resources).collect()
+        let list = |prefix: &'static str,
+                    table: &BTreeMap<&'static str, BTreeMap<String, Stored>>| {
+            table
+                .iter()
+                .flat_map(move |(kind, blocks)| {
+                    blocks.iter().map(move |(name, stored)| Entry {
+                        address: format!("{prefix}{kind}.{name}"),
+                        body: stored.body.clone(),
+                        references: stored.references.clone(),
+                    })
+                })
+                .collect::<Vec<_>>()
+        };
+        let mut entries = list("data.", &self.data);
+        entries.extend(list("", &self.resources));
+        entries
     }
 
     /// The JSON document, with a `"//"` banner marking it generated.
     pub fn to_json(&self, banner: &str) -> Result<Value, serde_json::Error> {
+        let bodies = |table: &BTreeMap<&'static str, BTreeMap<String, Stored>>| {
+            table
+                .iter()
+                .map(|(kind, blocks)| {
+                    let blocks: serde_json::Map<String, Value> = blocks
+                        .iter()
+                        .map(|(name, stored)| (name.clone(), stored.body.clone()))
+                        .collect();
+                    (kind.to_string(), Value::Object(blocks))
+                })
+                .collect::<serde_json::Map<String, Value>>()
+        };
         let mut root = serde_json::Map::new();
         root.insert("//".into(), Value::String(banner.to_string()));
-        root.insert("terraform".into(), self.terraform.clone());
-        root.insert("provider".into(), serde_json::to_value(&self.providers)?);
+        root.insert("terraform".into(), serde_json::to_value(&self.terraform)?);
+        root.insert(
+            "provider".into(),
+            serde_json::json!({ "aws": serde_json::to_value(&self.providers)? }),
+        );
         root.insert("variable".into(), serde_json::to_value(&self.variables)?);
-        root.insert("data".into(), serde_json::to_value(&self.data)?);
-        root.insert("resource".into(), serde_json::to_value(&self.resources)?);
+        root.insert("data".into(), Value::Object(bodies(&self.data)));
+        root.insert("resource".into(), Value::Object(bodies(&self.resources)));
         root.insert("output".into(), serde_json::to_value(&self.outputs)?);
+        if !self.moved.is_empty() {
+            root.insert("moved".into(), serde_json::to_value(&self.moved)?);
+        }
         Ok(Value::Object(root))
     }
+}
+
+/// A `lifecycle` as already written into a body, for merging.
+#[derive(Debug, Default, serde::Deserialize)]
+struct LifecycleRead {
+    #[serde(default)]
+    create_before_destroy: bool,
+    #[serde(default)]
+    prevent_destroy: bool,
+    #[serde(default)]
+    ignore_changes: Vec<String>,
 }
 
 #[cfg(test)]
@@ -341,6 +560,7 @@ mod tests {
         assert_eq!(thing.arn().as_template(), "${aws_thing.one.arn}");
         let joined = thing.arn().join_lit("/${literal}");
         assert_eq!(joined.as_template(), "${aws_thing.one.arn}/$${literal}");
+        assert_eq!(joined.references(), ["aws_thing.one"]);
         let lookup = doc.add("current", Lookup {}).expect("add");
         assert_eq!(lookup.address(), "data.aws_lookup.current");
     }
@@ -353,6 +573,48 @@ mod tests {
             .add("one", Thing { value: "y".into() })
             .expect_err("dup");
         assert!(err.to_string().contains("aws_thing.one"), "{err}");
+    }
+
+    #[test]
+    fn references_are_recorded_from_typed_handles() {
+        let mut doc = Document::default();
+        let one = doc.add("one", Thing { value: "x".into() }).expect("add");
+        let lookup = doc.add("current", Lookup {}).expect("add");
+        doc.add(
+            "two",
+            Thing {
+                value: Expr::concat([&one.arn(), &Expr::lit("/${x}"), &lookup.id()]),
+            },
+        )
+        .expect("add");
+        let two = doc
+            .entries()
+            .into_iter()
+            .find(|e| e.address == "aws_thing.two")
+            .expect("two");
+        let refs: Vec<&str> = two.references.iter().map(String::as_str).collect();
+        assert_eq!(refs, ["aws_thing.one", "data.aws_lookup.current"]);
+    }
+
+    #[test]
+    fn lifecycle_merges_ignore_changes() {
+        let mut doc = Document::default();
+        doc.add("one", Thing { value: "x".into() }).expect("add");
+        let ignore = |path: &str| Lifecycle {
+            ignore_changes: vec![path.into()],
+            ..Lifecycle::default()
+        };
+        doc.set_lifecycle("aws_thing.one", &Lifecycle::create_before_destroy())
+            .expect("known");
+        doc.set_lifecycle("aws_thing.one", &ignore("b"))
+            .expect("known");
+        doc.set_lifecycle("aws_thing.one", &ignore("a"))
+            .expect("known");
+        let json = doc.to_json("t").expect("json");
+        let lifecycle = &json["resource"]["aws_thing"]["one"]["lifecycle"];
+        assert_eq!(lifecycle["create_before_destroy"], true);
+        assert_eq!(lifecycle["ignore_changes"], serde_json::json!(["a", "b"]));
+        assert!(doc.set_lifecycle("aws_thing.two", &ignore("a")).is_err());
     }
 
     #[test]

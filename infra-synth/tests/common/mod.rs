@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use infra_synth::config;
-use infra_synth::synth::{synthesize, Synthesis};
+use infra_synth::emit::terraform::Synthesis;
+use infra_synth::synth::synthesize;
 
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

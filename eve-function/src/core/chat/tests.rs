@@ -7,7 +7,8 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::*;
-use crate::adapters::memory::{MemoryStore, ScriptedModel};
+use crate::adapters::doubles::ScriptedModel;
+use crate::adapters::memory::MemoryStore;
 
 fn settings(pairs: &[(&str, &str)]) -> Settings {
     let env: BTreeMap<String, String> = pairs

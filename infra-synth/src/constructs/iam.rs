@@ -3,7 +3,9 @@
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use crate::tf::{Block, Document, Expr, Ref};
+use super::core::{role_policy_dependency, Grantee, RoleGrants};
+use super::{Id, Scope};
+use crate::tf::{Block, Dependency, Expr, Ref};
 
 /// A policy document; Terraform renders it to JSON, so statements hold typed references.
 #[derive(Debug, Clone, Serialize)]
@@ -58,10 +60,19 @@ impl PolicyDocument {
             }
             Value::Object(out)
         });
-        Expr::json_template(&json!({
-            "Version": "2012-10-17",
-            "Statement": statements.collect::<Vec<_>>(),
-        }))
+        let parts = self.statement.iter().flat_map(|s| {
+            s.resources
+                .iter()
+                .chain(s.principals.iter().flat_map(|p| &p.identifiers))
+                .chain(s.condition.iter().flat_map(|c| &c.values))
+        });
+        Expr::json_template(
+            &json!({
+                "Version": "2012-10-17",
+                "Statement": statements.collect::<Vec<_>>(),
+            }),
+            parts,
+        )
     }
 }
 
@@ -148,23 +159,22 @@ impl Statement {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Role {
+pub struct RoleBlock {
     pub name: String,
     pub description: &'static str,
     pub assume_role_policy: Expr,
 }
 
-impl Block for Role {
+impl Block for RoleBlock {
     const TYPE: &'static str = "aws_iam_role";
 }
 
-impl Ref<Role> {
+impl Ref<RoleBlock> {
     pub fn name(&self) -> Expr {
         self.attr("name")
     }
 }
 
-/// An inline policy: lives and dies with its role.
 #[derive(Debug, Clone, Serialize)]
 pub struct RolePolicy {
     pub name: String,
@@ -186,7 +196,6 @@ impl Block for RolePolicyAttachment {
     const TYPE: &'static str = "aws_iam_role_policy_attachment";
 }
 
-/// The account running Terraform; ARNs that embed the account id use it.
 #[derive(Debug, Clone, Serialize)]
 pub struct CallerIdentity {}
 
@@ -201,83 +210,145 @@ impl Ref<CallerIdentity> {
     }
 }
 
-/// A role that only `service` (e.g. `lambda.amazonaws.com`) can assume.
-pub fn service_role(
-    doc: &mut Document,
-    label: &str,
-    name: String,
-    description: &'static str,
-    service: &str,
-) -> anyhow::Result<Ref<Role>> {
-    let trust = doc.add(
-        &format!("{label}_trust"),
-        PolicyDocument {
-            statement: vec![
-                Statement::allow("AssumeRole", &["sts:AssumeRole"], Vec::new())
-                    .principal("Service", service),
-            ],
-        },
-    )?;
-    doc.add(
-        label,
-        Role {
-            name,
-            description,
-            assume_role_policy: trust.json(),
-        },
-    )
+/// A role a service assumes.
+#[derive(Debug, Clone)]
+pub struct RoleProps {
+    /// The service principal allowed to assume it, e.g. `lambda.amazonaws.com`.
+    pub service: &'static str,
+    pub description: &'static str,
 }
 
-/// Attaches `statements` to `role` as one inline policy.
-pub fn inline_policy(
-    doc: &mut Document,
-    label: &str,
-    role: &Ref<Role>,
-    name: String,
-    statements: Vec<Statement>,
-) -> anyhow::Result<Ref<RolePolicy>> {
-    let policy = doc.add(
-        &format!("{label}_policy"),
-        PolicyDocument {
-            statement: statements,
-        },
-    )?;
-    doc.add(
-        label,
-        RolePolicy {
-            name,
-            role: role.id(),
-            policy: policy.json(),
-        },
-    )
+/// An IAM role whose inline policy is the union of what is granted to it: constructs call
+/// [`Role::grant`] (through their `grant_*` methods) and the policy is written once, with
+/// every statement, when the stack is finished.
+#[derive(Clone)]
+pub struct Role {
+    scope: Scope,
+    role: Ref<RoleBlock>,
+}
+
+impl Role {
+    pub fn new(scope: &Scope, id: impl Into<Id>, props: RoleProps) -> Role {
+        Role::in_scope(scope.child(id), props)
+    }
+
+    /// The role of a construct, at the construct's own address (`aws_iam_role.<fn>`).
+    pub(crate) fn in_scope(scope: Scope, props: RoleProps) -> Role {
+        let trust = scope.add_suffixed(
+            "trust",
+            PolicyDocument {
+                statement: vec![
+                    Statement::allow("AssumeRole", &["sts:AssumeRole"], Vec::new())
+                        .principal("Service", props.service),
+                ],
+            },
+        );
+        let role = scope.add(RoleBlock {
+            name: scope.physical_name(),
+            description: props.description,
+            assume_role_policy: trust.json(),
+        });
+        scope.with_tree(|tree| {
+            tree.roles.insert(
+                scope.address_name(),
+                RoleGrants {
+                    path: scope.path(),
+                    address: scope.address_name(),
+                    role: role.clone(),
+                    policy_name: scope.physical_name(),
+                    statements: Vec::new(),
+                },
+            )
+        });
+        Role { scope, role }
+    }
+
+    pub fn arn(&self) -> Expr {
+        self.role.arn()
+    }
+
+    pub fn name(&self) -> Expr {
+        self.role.name()
+    }
+
+    /// Adds a statement to the role's inline policy.
+    pub fn grant(&self, statement: Statement) {
+        let address = self.scope.address_name();
+        self.scope.with_tree(|tree| {
+            if let Some(grants) = tree.roles.get_mut(&address) {
+                grants.statements.push(statement);
+            }
+        });
+    }
+
+    /// Attaches an AWS managed policy (for services without resource-level permissions).
+    pub fn attach_managed_policy(
+        &self,
+        suffix: Option<&str>,
+        arn: &str,
+    ) -> Ref<RolePolicyAttachment> {
+        let attachment = RolePolicyAttachment {
+            role: self.role.name(),
+            policy_arn: Expr::lit(arn),
+        };
+        match suffix {
+            Some(suffix) => self.scope.add_suffixed(suffix, attachment),
+            None => self.scope.add(attachment),
+        }
+    }
+
+    /// What a resource that needs the inline policy in place depends on.
+    pub fn policy_dependency(&self) -> Dependency {
+        role_policy_dependency(&self.scope.address_name())
+    }
+}
+
+impl Grantee for Role {
+    fn grant_role(&self) -> &Role {
+        self
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::constructs::testing::{json_of, stack};
 
     #[test]
-    fn service_role_trusts_only_that_service() {
-        let mut doc = Document::default();
-        let role = service_role(
-            &mut doc,
+    fn a_role_trusts_only_its_service_and_its_policy_is_the_union_of_grants() {
+        let stack = stack();
+        let role = Role::new(
+            &stack,
             "fn",
-            "x-fn".into(),
-            "test",
-            "lambda.amazonaws.com",
-        )
-        .expect("role");
+            RoleProps {
+                service: "lambda.amazonaws.com",
+                description: "test",
+            },
+        );
+        role.grant(Statement::allow(
+            "A",
+            &["s3:GetObject"],
+            vec![Expr::lit("arn:aws:s3:::b/k")],
+        ));
+        role.grant(Statement::allow(
+            "B",
+            &["sqs:SendMessage"],
+            vec![Expr::lit("arn:aws:sqs:q")],
+        ));
         assert_eq!(role.name().as_template(), "${aws_iam_role.fn.name}");
-        let json = doc.to_json("t").expect("json");
+        let json = json_of(stack);
         let trust = &json["data"]["aws_iam_policy_document"]["fn_trust"]["statement"][0];
         assert_eq!(trust["actions"][0], "sts:AssumeRole");
         assert_eq!(
             trust["principals"][0]["identifiers"][0],
             "lambda.amazonaws.com"
         );
+        assert_eq!(json["resource"]["aws_iam_role"]["fn"]["name"], "test-fn");
+        let policy = &json["data"]["aws_iam_policy_document"]["fn_policy"]["statement"];
+        assert_eq!(policy.as_array().map(Vec::len), Some(2));
         assert_eq!(
-            json["resource"]["aws_iam_role"]["fn"]["assume_role_policy"],
-            "${data.aws_iam_policy_document.fn_trust.json}"
+            json["resource"]["aws_iam_role_policy"]["fn"]["policy"],
+            "${data.aws_iam_policy_document.fn_policy.json}"
         );
     }
 }

@@ -1,0 +1,11 @@
+//! The contract between the infrastructure and EVE, defined once for both sides.
+//!
+//! `infra-synth` writes EVE's settings (SSM parameters, a Kubernetes ConfigMap), routes
+//! (API Gateway methods) and alarms (over EVE's metrics); `eve-function` reads the settings,
+//! serves the routes and emits the metrics. Each of those lives here exactly once, so a stack
+//! that validates is a stack EVE accepts, and a route or metric cannot be renamed on one side
+//! only. This crate has no dependencies and knows nothing of AWS or HTTP libraries.
+
+pub mod metrics;
+pub mod routes;
+pub mod settings;

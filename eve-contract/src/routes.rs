@@ -1,0 +1,93 @@
+//! EVE's HTTP API: every route both front doors serve and API Gateway proxies.
+
+/// One route of EVE's API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    pub method: &'static str,
+    /// Path with `{param}` segments, as API Gateway writes them.
+    pub path: &'static str,
+    /// API Gateway requires the key CloudFront adds; health stays open for probes.
+    pub api_key_required: bool,
+}
+
+impl Route {
+    /// The router's form of the path: a final `{param}` captures the rest of the path
+    /// (`{*param}`), so an id with slashes reaches EVE's own validation (400, not 404).
+    pub fn router_path(&self) -> String {
+        match self.path.rsplit_once("/{") {
+            Some((head, param)) => format!("{head}/{{*{param}"),
+            None => self.path.to_string(),
+        }
+    }
+
+    /// The path parameters, e.g. `["id"]` for `/api/certificates/{id}`.
+    pub fn parameters(&self) -> impl Iterator<Item = &'static str> {
+        self.path
+            .split('/')
+            .filter_map(|part| part.strip_prefix('{')?.strip_suffix('}'))
+    }
+}
+
+pub const CHAT: Route = Route {
+    method: "POST",
+    path: "/api/chat",
+    api_key_required: true,
+};
+pub const CHAT_STREAM: Route = Route {
+    method: "POST",
+    path: "/api/chat/stream",
+    api_key_required: true,
+};
+pub const CERTIFICATES: Route = Route {
+    method: "GET",
+    path: "/api/certificates",
+    api_key_required: true,
+};
+pub const CERTIFICATE_LINK: Route = Route {
+    method: "GET",
+    path: "/api/certificates/{id}",
+    api_key_required: true,
+};
+pub const SUGGESTIONS: Route = Route {
+    method: "GET",
+    path: "/api/suggestions",
+    api_key_required: true,
+};
+pub const HEALTH: Route = Route {
+    method: "GET",
+    path: "/api/health",
+    api_key_required: false,
+};
+
+/// Readiness for container orchestrators; eve-server only, never behind API Gateway.
+pub const READY: Route = Route {
+    method: "GET",
+    path: "/api/health/ready",
+    api_key_required: false,
+};
+
+/// Every route behind API Gateway, in the order it lists them.
+pub const ROUTES: &[Route] = &[
+    CHAT,
+    CHAT_STREAM,
+    CERTIFICATES,
+    CERTIFICATE_LINK,
+    SUGGESTIONS,
+    HEALTH,
+];
+
+/// Where the API lives under the site's origin (CloudFront forwards it to API Gateway).
+pub const PREFIX: &str = "/api";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_trailing_parameter_captures_the_rest_for_the_router() {
+        assert_eq!(CERTIFICATE_LINK.router_path(), "/api/certificates/{*id}");
+        assert_eq!(CHAT.router_path(), "/api/chat");
+        assert_eq!(CERTIFICATE_LINK.parameters().collect::<Vec<_>>(), ["id"]);
+        assert!(ROUTES.iter().all(|r| r.path.starts_with(PREFIX)));
+    }
+}

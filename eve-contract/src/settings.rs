@@ -1,0 +1,268 @@
+//! EVE's settings: names, types, defaults and bounds.
+//!
+//! EVE resolves each setting from `EVE_<NAME>`, else the parameter store
+//! (`<EVE_SSM_PATH><name>`), else the default here; `infra-synth validate` checks the values a
+//! stack would write with the same [`Setting::check`] EVE applies at start-up, so a stack that
+//! validates is one EVE starts with. The human-readable table is `docs/eve-settings.md`.
+
+/// A whole number within bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Integer {
+    pub name: &'static str,
+    pub default: u64,
+    pub min: u64,
+    pub max: u64,
+}
+
+/// A decimal number within bounds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Decimal {
+    pub name: &'static str,
+    pub default: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+/// `true/false`, `1/0` or `yes/no`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Flag {
+    pub name: &'static str,
+    pub default: bool,
+}
+
+/// Free text; `default` `None` means the feature it names is off when unset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Text {
+    pub name: &'static str,
+    pub default: Option<&'static str>,
+}
+
+/// A comma-separated list (blank entries dropped).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct List {
+    pub name: &'static str,
+}
+
+impl Integer {
+    /// The value EVE would use for `raw`, or what it accepts instead.
+    pub fn parse(&self, raw: &str) -> Result<u64, String> {
+        raw.trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|n| (self.min..=self.max).contains(n))
+            .ok_or_else(|| format!("expected a number from {} to {}", self.min, self.max))
+    }
+}
+
+impl Decimal {
+    pub fn parse(&self, raw: &str) -> Result<f64, String> {
+        raw.trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|n| (self.min..=self.max).contains(n))
+            .ok_or_else(|| format!("expected a number from {} to {}", self.min, self.max))
+    }
+}
+
+impl Flag {
+    pub fn parse(&self, raw: &str) -> Result<bool, String> {
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" => Ok(true),
+            "false" | "0" | "no" => Ok(false),
+            _ => Err("expected true or false".into()),
+        }
+    }
+}
+
+impl List {
+    pub fn parse(&self, raw: &str) -> Vec<String> {
+        raw.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect()
+    }
+}
+
+/// Any setting, for code that treats them alike (validation, documentation, the ConfigMap).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Setting {
+    Integer(Integer),
+    Decimal(Decimal),
+    Flag(Flag),
+    Text(Text),
+    List(List),
+}
+
+impl Setting {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Setting::Integer(s) => s.name,
+            Setting::Decimal(s) => s.name,
+            Setting::Flag(s) => s.name,
+            Setting::Text(s) => s.name,
+            Setting::List(s) => s.name,
+        }
+    }
+
+    /// Whether EVE accepts `raw`; the error says what it accepts. Blank means unset.
+    pub fn check(&self, raw: &str) -> Result<(), String> {
+        if raw.trim().is_empty() {
+            return Ok(());
+        }
+        match self {
+            Setting::Integer(s) => s.parse(raw).map(drop),
+            Setting::Decimal(s) => s.parse(raw).map(drop),
+            Setting::Flag(s) => s.parse(raw).map(drop),
+            Setting::Text(_) | Setting::List(_) => Ok(()),
+        }
+    }
+
+    /// Looks a setting up by name.
+    pub fn named(name: &str) -> Option<Setting> {
+        ALL.iter().copied().find(|s| s.name() == name)
+    }
+}
+
+/// The environment variable that overrides setting `name`.
+pub fn env_name(name: &str) -> String {
+    format!("EVE_{}", name.to_ascii_uppercase())
+}
+
+/// The model id that means "no model: answer with the offline responder".
+pub const OFFLINE_MODEL_ID: &str = "offline";
+
+/// S3 presigned URLs never live longer than this, whatever the settings say.
+pub const MAX_PRESIGN_SECONDS: u64 = 300;
+
+pub const MODEL_ID: Text = Text {
+    name: "model_id",
+    default: Some(OFFLINE_MODEL_ID),
+};
+pub const MAX_TOKENS: Integer = Integer {
+    name: "max_tokens",
+    default: 600,
+    min: 1,
+    max: 8192,
+};
+pub const TEMPERATURE: Decimal = Decimal {
+    name: "temperature",
+    default: 0.3,
+    min: 0.0,
+    max: 1.0,
+};
+pub const HISTORY_TURNS: Integer = Integer {
+    name: "history_turns",
+    default: 6,
+    min: 0,
+    max: 50,
+};
+pub const TABLE_NAME: Text = Text {
+    name: "table_name",
+    default: None,
+};
+pub const CONVERSATION_TTL_DAYS: Integer = Integer {
+    name: "conversation_ttl_days",
+    default: 30,
+    min: 1,
+    max: 3650,
+};
+pub const CERTIFICATES_BUCKET: Text = Text {
+    name: "certificates_bucket",
+    default: None,
+};
+pub const PRESIGN_SECONDS: Integer = Integer {
+    name: "presign_seconds",
+    default: MAX_PRESIGN_SECONDS,
+    min: 1,
+    max: MAX_PRESIGN_SECONDS,
+};
+pub const ALLOWED_ORIGINS: List = List {
+    name: "allowed_origins",
+};
+pub const DAILY_TOKEN_BUDGET: Integer = Integer {
+    name: "daily_token_budget",
+    default: 200_000,
+    min: 0,
+    max: u64::MAX,
+};
+pub const SESSION_RATE_PER_MINUTE: Integer = Integer {
+    name: "session_rate_per_minute",
+    default: 10,
+    min: 1,
+    max: 1_000_000,
+};
+pub const IP_RATE_PER_MINUTE: Integer = Integer {
+    name: "ip_rate_per_minute",
+    default: 30,
+    min: 1,
+    max: 1_000_000,
+};
+pub const LOG_USER_MESSAGES: Flag = Flag {
+    name: "log_user_messages",
+    default: false,
+};
+pub const CONTENT_PATH: Text = Text {
+    name: "content_path",
+    default: None,
+};
+/// The whole model call including retries, so a request ends inside API Gateway's 29 s.
+pub const MODEL_TIMEOUT_MS: Integer = Integer {
+    name: "model_timeout_ms",
+    default: 20_000,
+    min: 100,
+    max: 25_000,
+};
+
+/// Every setting, in the order of `docs/eve-settings.md`.
+pub const ALL: &[Setting] = &[
+    Setting::Text(MODEL_ID),
+    Setting::Integer(MAX_TOKENS),
+    Setting::Decimal(TEMPERATURE),
+    Setting::Integer(HISTORY_TURNS),
+    Setting::Text(TABLE_NAME),
+    Setting::Integer(CONVERSATION_TTL_DAYS),
+    Setting::Text(CERTIFICATES_BUCKET),
+    Setting::Integer(PRESIGN_SECONDS),
+    Setting::List(ALLOWED_ORIGINS),
+    Setting::Integer(DAILY_TOKEN_BUDGET),
+    Setting::Integer(SESSION_RATE_PER_MINUTE),
+    Setting::Integer(IP_RATE_PER_MINUTE),
+    Setting::Flag(LOG_USER_MESSAGES),
+    Setting::Text(CONTENT_PATH),
+    Setting::Integer(MODEL_TIMEOUT_MS),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounds_are_inclusive_and_errors_say_what_is_allowed() {
+        assert_eq!(CONVERSATION_TTL_DAYS.parse("3650"), Ok(3650));
+        assert_eq!(
+            CONVERSATION_TTL_DAYS.parse("5000"),
+            Err("expected a number from 1 to 3650".into())
+        );
+        assert!(MAX_TOKENS.parse("-1").is_err());
+        assert!(TEMPERATURE.parse("1.5").is_err());
+        assert_eq!(LOG_USER_MESSAGES.parse("YES"), Ok(true));
+        assert!(
+            Setting::Integer(MAX_TOKENS).check("  ").is_ok(),
+            "blank is unset"
+        );
+    }
+
+    #[test]
+    fn names_are_unique_and_found() {
+        for (i, a) in ALL.iter().enumerate() {
+            assert!(
+                ALL[i + 1..].iter().all(|b| b.name() != a.name()),
+                "{}",
+                a.name()
+            );
+            assert_eq!(Setting::named(a.name()), Some(*a));
+        }
+        assert_eq!(env_name("max_tokens"), "EVE_MAX_TOKENS");
+    }
+}

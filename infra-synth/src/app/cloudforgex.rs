@@ -1,0 +1,557 @@
+//! CloudForgeX: the portfolio site and EVE, as one stack of constructs. This is the only code
+//! that reads [`config::Stack`]; it chooses props and wires grants, nothing more.
+
+use std::collections::BTreeMap;
+
+use eve_contract::routes as contract_routes;
+
+use crate::config::{self, ZoneSource};
+use crate::constructs::acm::{Certificate, CertificateProps};
+use crate::constructs::apigateway::{AccountLogging, RestApi, RestApiProps, Route};
+use crate::constructs::bedrock::Model;
+use crate::constructs::cloudfront::{ApiOrigin, Distribution, DistributionProps};
+use crate::constructs::cloudwatch::{
+    Alarm, AlarmProps, Dashboard, DashboardProps, LogGroup, LogGroupProps, Widget,
+};
+use crate::constructs::dynamodb::{Table, TableProps};
+use crate::constructs::ecr::{Repository, RepositoryProps};
+use crate::constructs::kms::{Key, KeyProps};
+use crate::constructs::lambda::{Code, Function, FunctionProps};
+use crate::constructs::route53::{alias_records, AliasTarget, HostedZone};
+use crate::constructs::s3::{Bucket, BucketProps, Encryption};
+use crate::constructs::sns::{Topic, TopicProps};
+use crate::constructs::ssm::{ParameterSet, ParameterSetProps};
+use crate::constructs::{Stack, StackProps};
+use crate::tf::{Expr, Lifecycle};
+
+/// The attribute EVE writes with each turn's expiry (epoch seconds; `docs/eve-settings.md`).
+pub const TTL_ATTRIBUTE: &str = "expires_at";
+
+/// The header CloudFront adds with the API key on the way to API Gateway.
+pub const API_KEY_HEADER: &str = "x-api-key";
+
+/// The Lambda package: `bootstrap` of the `eve-function` crate.
+const EVE_PACKAGE: &str = "eve-function";
+const EVE_BINARY: &str = "bootstrap";
+
+/// Builds the whole stack from its config.
+pub fn build(config: &config::Stack) -> Stack {
+    let stack = Stack::new(
+        &config.prefix(),
+        StackProps {
+            region: config.region.clone(),
+            tags: tags(config),
+            emulator_endpoint: config.aws.endpoint.clone(),
+            s3_backend: config.state.backend == config::Backend::S3,
+        },
+    );
+    let account_id = stack.account_id();
+    let key = Key::new(
+        &stack,
+        "stack",
+        KeyProps {
+            description: format!("{}: EVE's data, settings and logs", config.prefix()),
+            alias: Some(format!("alias/{}", config.prefix())),
+            allow_cloudwatch_logs: true,
+            allow_cloudwatch_alarms: true,
+        },
+    );
+
+    let bucket = |id: &str, name: String, encryption, ownership, expire_days| {
+        Bucket::new(
+            &stack,
+            id,
+            BucketProps {
+                name: Some(name),
+                encryption,
+                object_ownership: ownership,
+                expire_days,
+                force_destroy: config.buckets.force_destroy,
+                tls_only: config.features.tls_only_bucket_policies,
+                ..BucketProps::default()
+            },
+        )
+    };
+    // CloudFront's legacy log delivery writes with ACLs, so the log bucket keeps them on;
+    // the site bucket stays SSE-S3 because CloudFront reads it.
+    let logs = bucket(
+        "logs",
+        config.logs_bucket_name(),
+        Encryption::S3Managed,
+        "BucketOwnerPreferred",
+        Some(config.buckets.log_expiry_days),
+    );
+    let site = bucket(
+        "site",
+        config.site_bucket_name(),
+        Encryption::S3Managed,
+        "BucketOwnerEnforced",
+        None,
+    );
+    let certificates = bucket(
+        "certificates",
+        config.certificates_bucket_name(),
+        Encryption::Kms(key.clone()),
+        "BucketOwnerEnforced",
+        None,
+    );
+    site.log_to(&logs, account_id.clone());
+    certificates.log_to(&logs, account_id.clone());
+
+    let table = Table::new(
+        &stack,
+        "conversations",
+        TableProps {
+            partition_key: "pk",
+            sort_key: Some("sk"),
+            ttl_attribute: Some(TTL_ATTRIBUTE),
+            encryption_key: Some(key.clone()),
+            point_in_time_recovery: true,
+            deletion_protection: config.table.deletion_protection,
+        },
+    );
+    let settings = ParameterSet::new(
+        &stack,
+        "settings",
+        ParameterSetProps {
+            path: config.ssm_path(),
+            values: config
+                .eve_settings()
+                .into_iter()
+                .map(|s| {
+                    let description = format!("EVE setting `{}` (docs/eve-settings.md)", s.name);
+                    (s.name, s.value, description)
+                })
+                .collect(),
+            encryption_key: Some(key.clone()),
+        },
+    );
+
+    let eve = Function::new(
+        &stack,
+        "eve",
+        FunctionProps {
+            architecture: config.lambda.architecture,
+            memory_mb: config.lambda.memory_mb,
+            timeout_s: config.lambda.timeout_s,
+            reserved_concurrency: Some(config.lambda.reserved_concurrency),
+            environment: BTreeMap::from([
+                ("EVE_SSM_PATH", config.ssm_path()),
+                ("EVE_STAGE", config.env.clone()),
+            ]),
+            log_retention_days: config.lambda.log_retention_days,
+            encryption_key: Some(key.clone()),
+            tracing: true,
+            // EVE reads its settings by path, so nothing else orders them first.
+            depends_on: settings.dependencies(),
+            ..FunctionProps::new(
+                "EVE, the portfolio assistant",
+                Code {
+                    package: EVE_PACKAGE,
+                    binary: EVE_BINARY,
+                    artifact_bucket: config.artifact_bucket_name(),
+                },
+            )
+        },
+    );
+    table.grant_read_write(&eve);
+    settings.grant_read(&eve);
+    certificates.grant_read(&eve, &config.certificate_keys);
+    if config.eve.model_id != eve_contract::settings::OFFLINE_MODEL_ID {
+        Model {
+            id: config.eve.model_id.clone(),
+            regions: config.model_regions(),
+        }
+        .grant_invoke(&eve, &config.region, &account_id);
+    }
+
+    let api_logs = LogGroup::new(
+        &stack,
+        "api",
+        LogGroupProps {
+            name: Some(format!("/aws/apigateway/{}", config.api_name())),
+            retention_days: config.api.log_retention_days,
+            encryption_key: Some(key.clone()),
+        },
+    );
+    let api = RestApi::new(
+        &stack,
+        "eve",
+        RestApiProps {
+            name: Some(config.api_name()),
+            description: "EVE's API; reached through CloudFront under /api/*",
+            stage_name: config.stage_name().to_string(),
+            access_logs: api_logs,
+            account_logging: AccountLogging::new(&stack, "api-gateway-logs"),
+            routes: contract_routes::ROUTES
+                .iter()
+                .map(|route| (api_route(route), eve.clone()))
+                .collect(),
+            // One second past the function's timeout, within API Gateway's 29 s.
+            integration_timeout_ms: ((config.lambda.timeout_s + 1) * 1000).min(29_000),
+            throttle_rate_limit: config.api.throttle_rate_limit,
+            throttle_burst_limit: config.api.throttle_burst_limit,
+            daily_quota: config.api.daily_quota,
+        },
+    );
+    let api_key = api.add_api_key(
+        &stack,
+        "cloudfront",
+        "Sent by CloudFront as an origin header; never reaches a browser",
+    );
+
+    let zone = match config.dns.zone {
+        ZoneSource::Lookup => HostedZone::lookup(&stack, "site", config.zone_name()),
+        ZoneSource::Create => {
+            HostedZone::create(&stack, "site", config.zone_name(), "CloudForgeX site")
+        }
+    };
+    let certificate = Certificate::new(
+        &stack.in_region("us-east-1"),
+        "site",
+        CertificateProps {
+            domain_name: config.domain.clone(),
+            alternative_names: vec![config.www_domain()],
+            validate_in: config.features.certificate_validation.then(|| zone.clone()),
+        },
+    );
+    let distribution = Distribution::new(
+        &stack,
+        "site",
+        DistributionProps {
+            comment: format!("{} ({})", config.domain, config.env),
+            domain_names: vec![config.domain.clone(), config.www_domain()],
+            certificate,
+            price_class: config.cdn.price_class.as_str(),
+            site: site.clone(),
+            api: Some(ApiOrigin {
+                domain_name: api.domain_name(),
+                origin_path: format!("/{}", api.stage_name()),
+                path_pattern: "/api/*",
+                headers: vec![(API_KEY_HEADER, api_key)],
+            }),
+            access_logs: Some(logs),
+            security_headers: config.features.response_headers_policy,
+        },
+    );
+    let target = AliasTarget {
+        name: distribution.domain_name(),
+        zone_id: distribution.hosted_zone_id(),
+    };
+    alias_records(&stack, "apex", &zone, &config.domain, &target);
+    alias_records(&stack, "www", &zone, &config.www_domain(), &target);
+
+    monitoring(&stack, config, &key, &eve, &api, &table);
+    let repository = Repository::new(
+        &stack,
+        "eve-server",
+        RepositoryProps {
+            name: Some(config.container_repository_name()),
+            encryption_key: Some(key),
+            force_delete: config.buckets.force_destroy,
+        },
+    );
+
+    let outputs = [
+        (
+            "site_url",
+            "The site's address",
+            Expr::lit(config.site_url()),
+        ),
+        (
+            "api_url",
+            "API Gateway stage URL (needs the API key; browsers use <site_url>/api)",
+            api.invoke_url(),
+        ),
+        (
+            "distribution_id",
+            "CloudFront distribution id (for invalidations)",
+            distribution.id(),
+        ),
+        ("table_name", "DynamoDB conversations table", table.name()),
+        (
+            "function_name",
+            "EVE's Lambda function",
+            eve.function_name(),
+        ),
+        (
+            "site_bucket",
+            "Bucket the site is published to",
+            site.bucket(),
+        ),
+        (
+            "certificates_bucket",
+            "Bucket holding certificate PDFs",
+            certificates.bucket(),
+        ),
+        (
+            "container_repository_url",
+            "ECR repository for the eve-server image",
+            repository.repository_url(),
+        ),
+    ];
+    for (name, description, value) in outputs {
+        stack.output(name, description, value);
+    }
+    for (from, to) in moved_from_before_constructs() {
+        stack.moved(&from, &to);
+    }
+    stack
+}
+
+/// The lifecycle the config asks for on named resources (emulator stacks: what the emulator
+/// does not read back). Separate from [`build`] so an unknown address is reported against
+/// its config key.
+pub fn apply_ignore_changes(
+    stack: &Stack,
+    config: &config::Stack,
+) -> Result<(), crate::tf::UnknownResource> {
+    for (address, attributes) in &config.aws.ignore_changes {
+        stack.set_lifecycle(
+            address,
+            &Lifecycle {
+                ignore_changes: attributes.clone(),
+                ..Lifecycle::default()
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// The config key behind a construct path, for problems the checks find (`validate` points
+/// at the file, line and key).
+pub fn config_key(path: &str) -> &'static str {
+    let below_stack = path.split_once('/').map_or("", |(_, rest)| rest);
+    match below_stack.split('/').next().unwrap_or_default() {
+        "eve" => "lambda",
+        "eve-server" => "kubernetes",
+        "conversations" => "table",
+        "settings" => "eve",
+        "site" => "domain",
+        "logs" | "certificates" => "buckets",
+        "alarms" => "alarms",
+        _ => "",
+    }
+}
+
+fn tags(config: &config::Stack) -> BTreeMap<String, String> {
+    let mut tags = BTreeMap::from([
+        ("app".to_string(), config.app.clone()),
+        ("env".to_string(), config.env.clone()),
+    ]);
+    tags.extend(config.tags.clone());
+    tags
+}
+
+fn api_route(route: &contract_routes::Route) -> Route {
+    Route {
+        method: route.method,
+        path: route.path,
+        api_key_required: route.api_key_required,
+    }
+}
+
+/// The alarm topic, the five alarms of the design (each notifies on ALARM and on OK) and a
+/// dashboard of what they watch.
+fn monitoring(
+    stack: &Stack,
+    config: &config::Stack,
+    key: &Key,
+    eve: &Function,
+    api: &RestApi,
+    table: &Table,
+) {
+    let t = &config.alarms;
+    let period = t.period_seconds;
+    let topic = Topic::new(
+        stack,
+        "alarms",
+        TopicProps {
+            encryption_key: Some(key.clone()),
+        },
+    );
+    if let Some(email) = &t.email {
+        topic.subscribe_email("email", email);
+    }
+    let alarms = [
+        (
+            "lambda-duration",
+            AlarmProps {
+                description: format!(
+                    "EVE's average duration is above {} ms",
+                    t.lambda_duration_ms
+                ),
+                source: eve.metrics(),
+                metrics: vec![("duration", "Duration", "Average")],
+                expression: "duration",
+                threshold: t.lambda_duration_ms,
+                period_seconds: period,
+            },
+        ),
+        (
+            "lambda-error-rate",
+            AlarmProps::rate(
+                "of EVE's invocations fail",
+                eve.metrics(),
+                ("Errors", "Invocations"),
+                t.lambda_error_rate_percent,
+                period,
+            ),
+        ),
+        (
+            "api-4xx-rate",
+            AlarmProps::rate(
+                "of API requests get a 4xx",
+                api.metrics(),
+                ("4XXError", "Count"),
+                t.api_4xx_rate_percent,
+                period,
+            ),
+        ),
+        (
+            "api-5xx-rate",
+            AlarmProps::rate(
+                "of API requests get a 5xx",
+                api.metrics(),
+                ("5XXError", "Count"),
+                t.api_5xx_rate_percent,
+                period,
+            ),
+        ),
+        (
+            "dynamodb-throttles",
+            AlarmProps {
+                description: format!(
+                    "the conversations table throttled more than {} requests",
+                    t.dynamodb_throttled_requests
+                ),
+                source: table.metrics(),
+                metrics: vec![
+                    ("read_throttles", "ReadThrottleEvents", "Sum"),
+                    ("write_throttles", "WriteThrottleEvents", "Sum"),
+                ],
+                expression: "read_throttles + write_throttles",
+                threshold: t.dynamodb_throttled_requests,
+                period_seconds: period,
+            },
+        ),
+    ];
+    for (id, props) in alarms {
+        Alarm::new(stack, id, &topic, props);
+    }
+    let widget = |title, source, metrics: &[(&'static str, &'static str)]| Widget {
+        title,
+        source,
+        metrics: metrics.to_vec(),
+    };
+    Dashboard::new(
+        stack,
+        "main",
+        DashboardProps {
+            name: Some(config.prefix()),
+            period_seconds: period,
+            widgets: vec![
+                widget(
+                    "EVE duration (ms)",
+                    eve.metrics(),
+                    &[("Duration", "Average"), ("Duration", "p95")],
+                ),
+                widget(
+                    "EVE invocations and errors",
+                    eve.metrics(),
+                    &[
+                        ("Invocations", "Sum"),
+                        ("Errors", "Sum"),
+                        ("Throttles", "Sum"),
+                    ],
+                ),
+                widget(
+                    "API requests and errors",
+                    api.metrics(),
+                    &[("Count", "Sum"), ("4XXError", "Sum"), ("5XXError", "Sum")],
+                ),
+                widget(
+                    "API latency (ms)",
+                    api.metrics(),
+                    &[("Latency", "Average"), ("IntegrationLatency", "Average")],
+                ),
+                widget(
+                    "DynamoDB throttles",
+                    table.metrics(),
+                    &[
+                        ("ReadThrottleEvents", "Sum"),
+                        ("WriteThrottleEvents", "Sum"),
+                    ],
+                ),
+            ],
+        },
+    );
+}
+
+/// Addresses deployed before the construct layer, and where those resources are now: each is
+/// renamed in state, never replaced (`tests/golden.rs` holds every deployed address to this).
+/// Pairs whose new address the stack does not have (a setting left empty, no alarm email)
+/// are dropped when the stack is finished.
+fn moved_from_before_constructs() -> Vec<(String, String)> {
+    let mut moved: Vec<(String, String)> = [
+        (
+            "aws_api_gateway_account.current",
+            "aws_api_gateway_account.api_gateway_logs",
+        ),
+        (
+            "aws_api_gateway_method_settings.all",
+            "aws_api_gateway_method_settings.eve",
+        ),
+        (
+            "aws_api_gateway_request_validator.parameters",
+            "aws_api_gateway_request_validator.eve",
+        ),
+        (
+            "aws_lambda_permission.api_gateway",
+            "aws_lambda_permission.eve_invokes_eve",
+        ),
+        (
+            "aws_route53_record.certificate_validation",
+            "aws_route53_record.site_validation",
+        ),
+        (
+            "aws_sns_topic_subscription.alarm_email",
+            "aws_sns_topic_subscription.alarms_email",
+        ),
+    ]
+    .iter()
+    .map(|(from, to)| (from.to_string(), to.to_string()))
+    .collect();
+    for setting in eve_contract::settings::ALL {
+        let name = setting.name();
+        moved.push((
+            format!("aws_ssm_parameter.{name}"),
+            format!("aws_ssm_parameter.settings_{name}"),
+        ));
+    }
+    let label = |path: &str| {
+        path.trim_start_matches('/')
+            .replace(['{', '}'], "")
+            .replace('/', "_")
+    };
+    let mut resources = std::collections::BTreeSet::new();
+    for route in contract_routes::ROUTES {
+        let method = format!("{}_{}", route.method.to_lowercase(), label(route.path));
+        for kind in ["aws_api_gateway_method", "aws_api_gateway_integration"] {
+            moved.push((format!("{kind}.{method}"), format!("{kind}.eve_{method}")));
+        }
+        let mut prefix = String::new();
+        for part in route.path.trim_start_matches('/').split('/') {
+            prefix.push('/');
+            prefix.push_str(part);
+            resources.insert(label(&prefix));
+        }
+    }
+    for resource in resources {
+        moved.push((
+            format!("aws_api_gateway_resource.{resource}"),
+            format!("aws_api_gateway_resource.eve_{resource}"),
+        ));
+    }
+    moved
+}

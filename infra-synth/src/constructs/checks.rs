@@ -1,0 +1,201 @@
+//! Checks over the finished tree (CDK calls them aspects). `validate` and `synth` run the same
+//! ones on the one tree they build; a stack with any problem is not synthesized.
+
+use std::fmt;
+
+use super::core::Tree;
+use super::iam::Statement;
+
+/// One problem, at the construct it was found on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Construct path, e.g. `cloudforgex-prod/eve`.
+    pub path: String,
+    /// Which check found it.
+    pub check: &'static str,
+    pub message: String,
+}
+
+impl Problem {
+    pub(crate) fn building(path: &str, error: impl fmt::Display) -> Problem {
+        Problem {
+            path: path.to_string(),
+            check: "building",
+            message: error.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {} ({})", self.path, self.message, self.check)
+    }
+}
+
+/// Every check, in a fixed order so reports are stable.
+pub(crate) fn run(tree: &Tree) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    no_wildcards_in_identity_policies(tree, &mut problems);
+    encryption_at_rest(tree, &mut problems);
+    tags_on_every_resource(tree, &mut problems);
+    region_rules(tree, &mut problems);
+    problems
+}
+
+/// Identity policies name every action and grant exact ARNs. The one exception is
+/// `:log-stream:*` under a log group, because Lambda names its streams at run time.
+fn no_wildcards_in_identity_policies(tree: &Tree, problems: &mut Vec<Problem>) {
+    for role in tree.roles.values() {
+        for statement in &role.statements {
+            for message in wildcard_problems(statement) {
+                problems.push(Problem {
+                    path: role.path.clone(),
+                    check: "no IAM wildcards",
+                    message,
+                });
+            }
+        }
+    }
+}
+
+pub fn wildcard_problems(statement: &Statement) -> Vec<String> {
+    let mut found = Vec::new();
+    for action in &statement.actions {
+        if action.contains('*') {
+            found.push(format!(
+                "IAM statement `{}` allows action `{action}`; name every action (no `*`)",
+                statement.sid
+            ));
+        }
+    }
+    for resource in &statement.resources {
+        let text = resource.as_template();
+        if text.contains('*') && !text.ends_with(":log-stream:*") {
+            found.push(format!(
+                "IAM statement `{}` grants resource `{text}`; use exact ARNs (no `*`)",
+                statement.sid
+            ));
+        }
+    }
+    found
+}
+
+fn encryption_at_rest(tree: &Tree, problems: &mut Vec<Problem>) {
+    for store in tree.stores.iter().filter(|s| !s.encrypted) {
+        problems.push(Problem {
+            path: store.path.clone(),
+            check: "encryption at rest",
+            message: format!(
+                "`{}` is not encrypted at rest: give it a KMS key",
+                store.address
+            ),
+        });
+    }
+}
+
+/// Every resource is tagged through its provider's `default_tags`, so every provider needs
+/// tags and every resource a provider that exists.
+fn tags_on_every_resource(tree: &Tree, problems: &mut Vec<Problem>) {
+    for provider in &tree.doc.providers {
+        if provider.default_tags.tags.is_empty() {
+            problems.push(Problem {
+                path: tree.id.clone(),
+                check: "tags",
+                message: format!(
+                    "provider `{}` has no default tags, so its resources are untagged",
+                    provider.alias.as_deref().unwrap_or("aws")
+                ),
+            });
+        }
+    }
+    for entry in tree.doc.entries() {
+        let Some(alias) = entry.body.get("provider").and_then(|p| p.as_str()) else {
+            continue;
+        };
+        let known = tree.doc.providers.iter().any(|p| {
+            p.reference()
+                .is_some_and(|r| r.alias() == alias.strip_prefix("aws."))
+        });
+        if !known {
+            problems.push(Problem {
+                path: tree.id.clone(),
+                check: "tags",
+                message: format!(
+                    "`{}` uses provider `{alias}`, which the stack does not configure",
+                    entry.address
+                ),
+            });
+        }
+    }
+}
+
+/// Resources AWS reads in one region only (CloudFront's certificate and web ACL).
+fn region_rules(tree: &Tree, problems: &mut Vec<Problem>) {
+    for bound in tree.region_bound.iter().filter(|b| b.actual != b.required) {
+        problems.push(Problem {
+            path: bound.path.clone(),
+            check: "region",
+            message: format!(
+                "`{}` is {} and must be in {}, not {} (create it under `scope.in_region(\"{}\")`)",
+                bound.address, bound.what, bound.required, bound.actual, bound.required
+            ),
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::constructs::cloudwatch::{LogGroup, LogGroupProps};
+    use crate::constructs::iam::{Role, RoleProps};
+    use crate::constructs::testing::stack;
+    use crate::tf::Expr;
+
+    #[test]
+    fn wildcards_and_unencrypted_stores_are_reported_at_their_construct() {
+        let stack = crate::constructs::Stack::new(
+            "bare",
+            crate::constructs::StackProps {
+                region: "eu-west-1".into(),
+                ..Default::default()
+            },
+        );
+        let role = Role::new(
+            &stack,
+            "r",
+            RoleProps {
+                service: "lambda.amazonaws.com",
+                description: "t",
+            },
+        );
+        role.grant(Statement::allow(
+            "Bad",
+            &["s3:*"],
+            vec![Expr::lit("arn:aws:s3:::x/*")],
+        ));
+        crate::constructs::sns::Topic::new(&stack, "plain", Default::default());
+        let problems = stack.finish().problems;
+        let checks: Vec<&str> = problems.iter().map(|p| p.check).collect();
+        assert_eq!(
+            checks,
+            ["no IAM wildcards", "no IAM wildcards", "encryption at rest"],
+            "{problems:?}"
+        );
+        assert_eq!(problems[0].path, "bare/r");
+    }
+
+    #[test]
+    fn a_stack_of_secure_defaults_has_no_problems() {
+        let stack = stack();
+        let key = crate::constructs::kms::Key::new(&stack, "k", Default::default());
+        LogGroup::new(&stack, "logs", LogGroupProps::default());
+        crate::constructs::sns::Topic::new(
+            &stack,
+            "alarms",
+            crate::constructs::sns::TopicProps {
+                encryption_key: Some(key),
+            },
+        );
+        assert!(stack.finish().problems.is_empty());
+    }
+}

@@ -1,0 +1,517 @@
+//! CloudFront: the one front door. Static files from S3, `/api/*` to API Gateway with the key
+//! added at the edge, strict security headers on every response.
+
+use serde::Serialize;
+
+use super::acm::Certificate;
+use super::core::RegionBound;
+use super::iam::Statement;
+use super::s3::Bucket;
+use super::{Id, Scope};
+use crate::tf::{Block, Expr, Ref};
+
+/// AWS-managed cache policy `Managed-CachingOptimized`.
+pub const CACHING_OPTIMIZED: &str = "658327ea-f89d-4fab-a63d-7e88639e58f6";
+/// AWS-managed cache policy `Managed-CachingDisabled`.
+pub const CACHING_DISABLED: &str = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad";
+/// AWS-managed origin request policy `Managed-AllViewerExceptHostHeader` (API Gateway needs its own Host).
+pub const ALL_VIEWER_EXCEPT_HOST: &str = "b689b0a8-53d0-40ab-baf2-68738e2966ac";
+
+/// HSTS for two years, the preload list's minimum is one.
+pub const HSTS_MAX_AGE_SECONDS: u32 = 63_072_000;
+
+/// Browser features the site never uses.
+pub const PERMISSIONS_POLICY: &str =
+    "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), payment=(), usb=()";
+
+const SITE_ORIGIN: &str = "site";
+const API_ORIGIN: &str = "api";
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OriginAccessControl {
+    pub name: String,
+    pub description: &'static str,
+    pub origin_access_control_origin_type: &'static str,
+    pub signing_behavior: &'static str,
+    pub signing_protocol: &'static str,
+}
+
+impl Block for OriginAccessControl {
+    const TYPE: &'static str = "aws_cloudfront_origin_access_control";
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ResponseHeadersPolicy {
+    pub name: String,
+    pub comment: &'static str,
+    pub security_headers_config: SecurityHeaders,
+    pub custom_headers_config: CustomHeaders,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SecurityHeaders {
+    pub content_security_policy: Csp,
+    pub strict_transport_security: Hsts,
+    pub content_type_options: Override,
+    pub frame_options: FrameOptions,
+    pub referrer_policy: ReferrerPolicy,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Csp {
+    pub content_security_policy: &'static str,
+    #[serde(rename = "override")]
+    pub override_origin: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Hsts {
+    pub access_control_max_age_sec: u32,
+    pub include_subdomains: bool,
+    pub preload: bool,
+    #[serde(rename = "override")]
+    pub override_origin: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Override {
+    #[serde(rename = "override")]
+    pub override_origin: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FrameOptions {
+    pub frame_option: &'static str,
+    #[serde(rename = "override")]
+    pub override_origin: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ReferrerPolicy {
+    pub referrer_policy: &'static str,
+    #[serde(rename = "override")]
+    pub override_origin: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CustomHeaders {
+    pub items: Vec<CustomHeader>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CustomHeader {
+    pub header: &'static str,
+    pub value: &'static str,
+    #[serde(rename = "override")]
+    pub override_origin: bool,
+}
+
+impl Block for ResponseHeadersPolicy {
+    const TYPE: &'static str = "aws_cloudfront_response_headers_policy";
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DistributionBlock {
+    pub comment: String,
+    pub enabled: bool,
+    pub is_ipv6_enabled: bool,
+    pub http_version: &'static str,
+    pub price_class: &'static str,
+    pub default_root_object: &'static str,
+    pub aliases: Vec<String>,
+    pub origin: Vec<Origin>,
+    pub default_cache_behavior: CacheBehavior,
+    pub ordered_cache_behavior: Vec<CacheBehavior>,
+    pub custom_error_response: Vec<ErrorResponse>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logging_config: Option<LoggingConfig>,
+    pub restrictions: Restrictions,
+    pub viewer_certificate: ViewerCertificate,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Origin {
+    pub origin_id: &'static str,
+    pub domain_name: Expr,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin_access_control_id: Option<Expr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin_path: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub custom_origin_config: Vec<CustomOriginConfig>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub custom_header: Vec<OriginHeader>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CustomOriginConfig {
+    pub http_port: u16,
+    pub https_port: u16,
+    pub origin_protocol_policy: &'static str,
+    pub origin_ssl_protocols: Vec<&'static str>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OriginHeader {
+    pub name: &'static str,
+    pub value: Expr,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CacheBehavior {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path_pattern: Option<&'static str>,
+    pub target_origin_id: &'static str,
+    pub viewer_protocol_policy: &'static str,
+    pub allowed_methods: Vec<&'static str>,
+    pub cached_methods: Vec<&'static str>,
+    pub compress: bool,
+    pub cache_policy_id: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin_request_policy_id: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_headers_policy_id: Option<Expr>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ErrorResponse {
+    pub error_code: u16,
+    pub response_code: u16,
+    pub response_page_path: &'static str,
+    pub error_caching_min_ttl: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LoggingConfig {
+    pub bucket: Expr,
+    pub prefix: &'static str,
+    pub include_cookies: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Restrictions {
+    pub geo_restriction: GeoRestriction,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GeoRestriction {
+    pub restriction_type: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ViewerCertificate {
+    pub acm_certificate_arn: Expr,
+    pub ssl_support_method: &'static str,
+    pub minimum_protocol_version: &'static str,
+}
+
+impl Block for DistributionBlock {
+    const TYPE: &'static str = "aws_cloudfront_distribution";
+}
+
+/// A second origin for API paths: caching off, every method, the viewer's headers except
+/// Host, and headers CloudFront adds on the way (e.g. an API key no browser ever sees).
+#[derive(Debug, Clone)]
+pub struct ApiOrigin {
+    pub domain_name: Expr,
+    /// Prefix CloudFront adds to the path (e.g. API Gateway's `/<stage>`).
+    pub origin_path: String,
+    pub path_pattern: &'static str,
+    pub headers: Vec<(&'static str, Expr)>,
+}
+
+#[derive(Clone)]
+pub struct DistributionProps {
+    pub comment: String,
+    pub domain_names: Vec<String>,
+    /// Must be in us-east-1.
+    pub certificate: Certificate,
+    pub price_class: &'static str,
+    /// Static files, read through an origin access control; only this distribution may.
+    pub site: Bucket,
+    pub api: Option<ApiOrigin>,
+    /// Standard access logs into this bucket, under `cloudfront/`.
+    pub access_logs: Option<Bucket>,
+    /// The security-headers policy (CSP, HSTS, ...); an emulator may lack it.
+    pub security_headers: bool,
+}
+
+/// The site's one front door.
+#[derive(Clone)]
+pub struct Distribution {
+    distribution: Ref<DistributionBlock>,
+}
+
+impl Distribution {
+    pub fn new(scope: &Scope, id: impl Into<Id>, props: DistributionProps) -> Distribution {
+        let scope = scope.child(id);
+        let oac = scope.add(OriginAccessControl {
+            name: scope.physical_name(),
+            description: "CloudFront signs every request to the site bucket",
+            origin_access_control_origin_type: "s3",
+            signing_behavior: "always",
+            signing_protocol: "sigv4",
+        });
+        let headers = props
+            .security_headers
+            .then(|| security_headers(&scope).id());
+        let behavior = |path_pattern, target_origin_id, api: bool| CacheBehavior {
+            path_pattern,
+            target_origin_id,
+            viewer_protocol_policy: if api {
+                "https-only"
+            } else {
+                "redirect-to-https"
+            },
+            allowed_methods: if api {
+                vec!["DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"]
+            } else {
+                vec!["GET", "HEAD"]
+            },
+            cached_methods: vec!["GET", "HEAD"],
+            compress: true,
+            cache_policy_id: if api {
+                CACHING_DISABLED
+            } else {
+                CACHING_OPTIMIZED
+            },
+            origin_request_policy_id: api.then_some(ALL_VIEWER_EXCEPT_HOST),
+            response_headers_policy_id: headers.clone(),
+        };
+        // With OAC and no ListBucket, S3 answers 403 for a missing object: both mean "not found".
+        let not_found = |code| ErrorResponse {
+            error_code: code,
+            response_code: 404,
+            response_page_path: "/404.html",
+            error_caching_min_ttl: 60,
+        };
+        let mut origin = vec![Origin {
+            origin_id: SITE_ORIGIN,
+            domain_name: props.site.regional_domain_name(),
+            origin_access_control_id: Some(oac.id()),
+            origin_path: None,
+            custom_origin_config: Vec::new(),
+            custom_header: Vec::new(),
+        }];
+        let mut ordered_cache_behavior = Vec::new();
+        if let Some(api) = &props.api {
+            origin.push(Origin {
+                origin_id: API_ORIGIN,
+                domain_name: api.domain_name.clone(),
+                origin_access_control_id: None,
+                origin_path: Some(api.origin_path.clone()),
+                custom_origin_config: vec![CustomOriginConfig {
+                    http_port: 80,
+                    https_port: 443,
+                    origin_protocol_policy: "https-only",
+                    origin_ssl_protocols: vec!["TLSv1.2"],
+                }],
+                custom_header: api
+                    .headers
+                    .iter()
+                    .map(|(name, value)| OriginHeader {
+                        name,
+                        value: value.clone(),
+                    })
+                    .collect(),
+            });
+            ordered_cache_behavior.push(behavior(Some(api.path_pattern), API_ORIGIN, true));
+        }
+        let (cert_path, cert_address, cert_region) = props.certificate.placement();
+        let bound = RegionBound {
+            path: cert_path.to_string(),
+            address: cert_address.to_string(),
+            what: "a CloudFront certificate",
+            required: "us-east-1",
+            actual: cert_region.to_string(),
+        };
+        scope.with_tree(|tree| tree.region_bound.push(bound));
+        let distribution = scope.add(DistributionBlock {
+            comment: props.comment,
+            enabled: true,
+            is_ipv6_enabled: true,
+            http_version: "http2and3",
+            price_class: props.price_class,
+            default_root_object: "index.html",
+            aliases: props.domain_names,
+            origin,
+            default_cache_behavior: behavior(None, SITE_ORIGIN, false),
+            ordered_cache_behavior,
+            custom_error_response: vec![not_found(403), not_found(404)],
+            logging_config: props.access_logs.as_ref().map(|logs| LoggingConfig {
+                bucket: logs.domain_name(),
+                prefix: "cloudfront/",
+                include_cookies: false,
+            }),
+            restrictions: Restrictions {
+                geo_restriction: GeoRestriction {
+                    restriction_type: "none",
+                },
+            },
+            viewer_certificate: ViewerCertificate {
+                acm_certificate_arn: props.certificate.arn(),
+                ssl_support_method: "sni-only",
+                minimum_protocol_version: "TLSv1.2_2021",
+            },
+        });
+        // Only this distribution may read the site bucket (OAC signs as the CloudFront service).
+        props.site.add_to_resource_policy(
+            Statement::allow(
+                "CloudFrontRead",
+                &["s3:GetObject"],
+                vec![props.site.all_objects_arn()],
+            )
+            .principal("Service", "cloudfront.amazonaws.com")
+            .when("StringEquals", "AWS:SourceArn", distribution.arn()),
+        );
+        Distribution { distribution }
+    }
+
+    pub fn id(&self) -> Expr {
+        self.distribution.id()
+    }
+
+    pub fn domain_name(&self) -> Expr {
+        self.distribution.attr("domain_name")
+    }
+
+    pub fn hosted_zone_id(&self) -> Expr {
+        self.distribution.attr("hosted_zone_id")
+    }
+}
+
+/// CSP without unsafe-*, two-year HSTS with preload, no framing or sniffing.
+fn security_headers(scope: &Scope) -> Ref<ResponseHeadersPolicy> {
+    scope.add(ResponseHeadersPolicy {
+        name: format!("{}-security-headers", scope.physical_name()),
+        comment: "CSP without unsafe-*, two-year HSTS with preload, no framing or sniffing",
+        security_headers_config: SecurityHeaders {
+            content_security_policy: Csp {
+                content_security_policy: portfolio::CONTENT_SECURITY_POLICY,
+                override_origin: true,
+            },
+            strict_transport_security: Hsts {
+                access_control_max_age_sec: HSTS_MAX_AGE_SECONDS,
+                include_subdomains: true,
+                preload: true,
+                override_origin: true,
+            },
+            content_type_options: Override {
+                override_origin: true,
+            },
+            frame_options: FrameOptions {
+                frame_option: "DENY",
+                override_origin: true,
+            },
+            referrer_policy: ReferrerPolicy {
+                referrer_policy: "strict-origin-when-cross-origin",
+                override_origin: true,
+            },
+        },
+        custom_headers_config: CustomHeaders {
+            items: vec![CustomHeader {
+                header: "Permissions-Policy",
+                value: PERMISSIONS_POLICY,
+                override_origin: true,
+            }],
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::constructs::acm::CertificateProps;
+    use crate::constructs::s3::BucketProps;
+    use crate::constructs::testing::stack;
+
+    fn build(security_headers: bool, region: &str) -> crate::constructs::Assembly {
+        let stack = stack();
+        let site = Bucket::new(&stack, "site", BucketProps::default());
+        let certificate = Certificate::new(
+            &stack.in_region(region),
+            "site",
+            CertificateProps {
+                domain_name: "example.com".into(),
+                alternative_names: Vec::new(),
+                validate_in: None,
+            },
+        );
+        Distribution::new(
+            &stack,
+            "site",
+            DistributionProps {
+                comment: "test".into(),
+                domain_names: vec!["example.com".into()],
+                certificate,
+                price_class: "PriceClass_100",
+                site,
+                api: Some(ApiOrigin {
+                    domain_name: Expr::lit("api.example"),
+                    origin_path: "/test".into(),
+                    path_pattern: "/api/*",
+                    headers: vec![("x-api-key", Expr::lit("k"))],
+                }),
+                access_logs: None,
+                security_headers,
+            },
+        );
+        stack.finish()
+    }
+
+    #[test]
+    fn api_behind_cloudfront_with_key_header_and_strict_headers() {
+        let assembly = build(true, "us-east-1");
+        assert!(assembly.problems.is_empty(), "{:?}", assembly.problems);
+        let json = assembly.doc.to_json("t").expect("json");
+        let dist = &json["resource"]["aws_cloudfront_distribution"]["site"];
+        assert_eq!(
+            dist["viewer_certificate"]["minimum_protocol_version"],
+            "TLSv1.2_2021"
+        );
+        let api = &dist["origin"][1];
+        assert_eq!(api["custom_header"][0]["name"], "x-api-key");
+        assert_eq!(dist["ordered_cache_behavior"][0]["path_pattern"], "/api/*");
+        assert_eq!(
+            dist["ordered_cache_behavior"][0]["cache_policy_id"],
+            CACHING_DISABLED
+        );
+        assert_eq!(
+            dist["default_cache_behavior"]["viewer_protocol_policy"],
+            "redirect-to-https"
+        );
+        let headers = &json["resource"]["aws_cloudfront_response_headers_policy"]["site"]
+            ["security_headers_config"];
+        let csp = headers["content_security_policy"]["content_security_policy"]
+            .as_str()
+            .expect("csp");
+        assert_eq!(csp, portfolio::CONTENT_SECURITY_POLICY);
+        assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"));
+        assert_eq!(
+            headers["strict_transport_security"]["access_control_max_age_sec"],
+            63_072_000
+        );
+        assert_eq!(headers["frame_options"]["frame_option"], "DENY");
+        let read = &json["data"]["aws_iam_policy_document"]["site_policy"]["statement"][1];
+        assert_eq!(read["sid"], "CloudFrontRead");
+        assert_eq!(
+            read["condition"][0]["values"][0],
+            "${aws_cloudfront_distribution.site.arn}"
+        );
+    }
+
+    #[test]
+    fn headers_policy_can_be_turned_off_for_emulators() {
+        let json = build(false, "us-east-1").doc.to_json("t").expect("json");
+        assert!(json["resource"]
+            .get("aws_cloudfront_response_headers_policy")
+            .is_none());
+    }
+
+    #[test]
+    fn a_certificate_outside_us_east_1_is_refused() {
+        let problems = build(true, "eu-west-1").problems;
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].message.contains("us-east-1"), "{problems:?}");
+    }
+}

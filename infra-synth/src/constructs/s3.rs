@@ -1,0 +1,491 @@
+//! S3: buckets hardened alike (versioning, encryption, public access blocked, owner-enforced
+//! objects, TLS-only policy, lifecycle housekeeping, EventBridge notifications), with a
+//! resource policy written once from every statement added to it.
+
+use serde::Serialize;
+
+use super::core::{statement_id, Grantee, Store};
+use super::iam::{PolicyDocument, Statement};
+use super::kms::Key;
+use super::{Id, Scope};
+use crate::tf::{Block, Dependency, Expr, Ref};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BucketBlock {
+    pub bucket: String,
+    pub force_destroy: bool,
+}
+
+impl Block for BucketBlock {
+    const TYPE: &'static str = "aws_s3_bucket";
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Versioning {
+    pub bucket: Expr,
+    pub versioning_configuration: VersioningConfiguration,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct VersioningConfiguration {
+    pub status: &'static str,
+}
+
+impl Block for Versioning {
+    const TYPE: &'static str = "aws_s3_bucket_versioning";
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EncryptionConfiguration {
+    pub bucket: Expr,
+    pub rule: EncryptionRule,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EncryptionRule {
+    pub apply_server_side_encryption_by_default: EncryptionDefault,
+    pub bucket_key_enabled: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EncryptionDefault {
+    pub sse_algorithm: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kms_master_key_id: Option<Expr>,
+}
+
+impl Block for EncryptionConfiguration {
+    const TYPE: &'static str = "aws_s3_bucket_server_side_encryption_configuration";
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PublicAccessBlock {
+    pub bucket: Expr,
+    pub block_public_acls: bool,
+    pub block_public_policy: bool,
+    pub ignore_public_acls: bool,
+    pub restrict_public_buckets: bool,
+}
+
+impl Block for PublicAccessBlock {
+    const TYPE: &'static str = "aws_s3_bucket_public_access_block";
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OwnershipControls {
+    pub bucket: Expr,
+    pub rule: OwnershipRule,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OwnershipRule {
+    pub object_ownership: &'static str,
+}
+
+impl Block for OwnershipControls {
+    const TYPE: &'static str = "aws_s3_bucket_ownership_controls";
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BucketPolicy {
+    pub bucket: Expr,
+    pub policy: Expr,
+}
+
+impl Block for BucketPolicy {
+    const TYPE: &'static str = "aws_s3_bucket_policy";
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Logging {
+    pub bucket: Expr,
+    pub target_bucket: Expr,
+    pub target_prefix: String,
+    /// S3 rejects a logging target whose policy does not yet admit the logging service.
+    pub depends_on: Vec<Dependency>,
+}
+
+impl Block for Logging {
+    const TYPE: &'static str = "aws_s3_bucket_logging";
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Lifecycle {
+    pub bucket: Expr,
+    pub rule: Vec<LifecycleRule>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LifecycleRule {
+    pub id: &'static str,
+    pub status: &'static str,
+    pub filter: LifecycleFilter,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub expiration: Vec<Days>,
+    pub noncurrent_version_expiration: NoncurrentDays,
+    pub abort_incomplete_multipart_upload: AbortUpload,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LifecycleFilter {
+    pub prefix: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Days {
+    pub days: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NoncurrentDays {
+    pub noncurrent_days: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AbortUpload {
+    pub days_after_initiation: u32,
+}
+
+impl Block for Lifecycle {
+    const TYPE: &'static str = "aws_s3_bucket_lifecycle_configuration";
+}
+
+/// Object events go to EventBridge, so anyone can audit uploads without touching the stack.
+#[derive(Debug, Clone, Serialize)]
+pub struct Notification {
+    pub bucket: Expr,
+    pub eventbridge: bool,
+}
+
+impl Block for Notification {
+    const TYPE: &'static str = "aws_s3_bucket_notification";
+}
+
+/// How objects are encrypted at rest.
+#[derive(Clone, Default)]
+pub enum Encryption {
+    /// SSE-S3, where a service without KMS access must read or write objects (CloudFront).
+    #[default]
+    S3Managed,
+    /// SSE-KMS with a customer-managed key, for private documents.
+    Kms(Key),
+}
+
+#[derive(Clone)]
+pub struct BucketProps {
+    /// The bucket name (names are global); default the scope's physical name.
+    pub name: Option<String>,
+    pub encryption: Encryption,
+    /// `BucketOwnerEnforced` (ACLs off) unless a writer needs ACLs (CloudFront's legacy logs).
+    pub object_ownership: &'static str,
+    /// Current objects expire after this many days (logs).
+    pub expire_days: Option<u32>,
+    /// Days before superseded object versions are removed.
+    pub noncurrent_days: u32,
+    /// Let `destroy` delete a non-empty bucket (throwaway stacks only).
+    pub force_destroy: bool,
+    /// Deny every request without TLS (an emulator may need this off).
+    pub tls_only: bool,
+}
+
+impl Default for BucketProps {
+    fn default() -> Self {
+        BucketProps {
+            name: None,
+            encryption: Encryption::default(),
+            object_ownership: "BucketOwnerEnforced",
+            expire_days: None,
+            noncurrent_days: 30,
+            force_destroy: false,
+            tls_only: true,
+        }
+    }
+}
+
+/// A hardened bucket.
+#[derive(Clone)]
+pub struct Bucket {
+    scope: Scope,
+    bucket: Ref<BucketBlock>,
+    key: Option<Key>,
+    sid: String,
+}
+
+impl Bucket {
+    pub fn new(scope: &Scope, id: impl Into<Id>, props: BucketProps) -> Bucket {
+        let scope = scope.child(id);
+        let bucket = scope.add(BucketBlock {
+            bucket: props.name.unwrap_or_else(|| scope.physical_name()),
+            force_destroy: props.force_destroy,
+        });
+        let id = bucket.id();
+        scope.add(Versioning {
+            bucket: id.clone(),
+            versioning_configuration: VersioningConfiguration { status: "Enabled" },
+        });
+        let key = match props.encryption {
+            Encryption::S3Managed => None,
+            Encryption::Kms(key) => Some(key),
+        };
+        scope.add(EncryptionConfiguration {
+            bucket: id.clone(),
+            rule: EncryptionRule {
+                apply_server_side_encryption_by_default: EncryptionDefault {
+                    sse_algorithm: if key.is_some() { "aws:kms" } else { "AES256" },
+                    kms_master_key_id: key.as_ref().map(Key::arn),
+                },
+                bucket_key_enabled: true,
+            },
+        });
+        scope.add(PublicAccessBlock {
+            bucket: id.clone(),
+            block_public_acls: true,
+            block_public_policy: true,
+            ignore_public_acls: true,
+            restrict_public_buckets: true,
+        });
+        scope.add(OwnershipControls {
+            bucket: id.clone(),
+            rule: OwnershipRule {
+                object_ownership: props.object_ownership,
+            },
+        });
+        scope.add(Lifecycle {
+            bucket: id.clone(),
+            rule: vec![LifecycleRule {
+                id: "housekeeping",
+                status: "Enabled",
+                filter: LifecycleFilter { prefix: "" },
+                expiration: props
+                    .expire_days
+                    .map(|days| Days { days })
+                    .into_iter()
+                    .collect(),
+                noncurrent_version_expiration: NoncurrentDays {
+                    noncurrent_days: props.noncurrent_days,
+                },
+                abort_incomplete_multipart_upload: AbortUpload {
+                    days_after_initiation: 7,
+                },
+            }],
+        });
+        scope.add(Notification {
+            bucket: id,
+            eventbridge: true,
+        });
+        let address = scope.address_name();
+        scope.with_tree(|tree| {
+            tree.stores.push(Store {
+                path: scope.path(),
+                address: bucket.address(),
+                encrypted: true,
+            });
+            tree.bucket_policies.insert(
+                address,
+                super::core::ResourcePolicy {
+                    bucket: bucket.clone(),
+                    statements: Vec::new(),
+                    tls_only: props.tls_only,
+                },
+            );
+        });
+        Bucket {
+            sid: statement_id(&scope),
+            scope,
+            bucket,
+            key,
+        }
+    }
+
+    pub fn arn(&self) -> Expr {
+        self.bucket.arn()
+    }
+
+    /// The bucket name (its `id`).
+    pub fn bucket(&self) -> Expr {
+        self.bucket.attr("bucket")
+    }
+
+    pub fn regional_domain_name(&self) -> Expr {
+        self.bucket.attr("bucket_regional_domain_name")
+    }
+
+    pub fn domain_name(&self) -> Expr {
+        self.bucket.attr("bucket_domain_name")
+    }
+
+    /// The ARN of one object key (exact, no wildcard).
+    pub fn object_arn(&self, key: &str) -> Expr {
+        self.arn().join_lit(&format!("/{key}"))
+    }
+
+    /// Every object — only for resource policies (service principals, TLS-only denies).
+    pub fn all_objects_arn(&self) -> Expr {
+        self.arn().join_lit("/*")
+    }
+
+    /// Adds a statement to the bucket's policy (written when the stack is finished).
+    pub fn add_to_resource_policy(&self, statement: Statement) {
+        let address = self.scope.address_name();
+        self.scope.with_tree(|tree| {
+            if let Some(policy) = tree.bucket_policies.get_mut(&address) {
+                policy.statements.push(statement);
+            }
+        });
+    }
+
+    /// What must exist before anything that needs the bucket policy in force.
+    pub fn policy_dependency(&self) -> Dependency {
+        Dependency::on_address(format!(
+            "{}.{}",
+            BucketPolicy::TYPE,
+            self.scope.address_name()
+        ))
+    }
+
+    /// Read exactly `keys` (no prefix wildcards), decrypting with the bucket's key.
+    pub fn grant_read(&self, grantee: &impl Grantee, keys: &[String]) {
+        if keys.is_empty() {
+            return;
+        }
+        grantee.grant_role().grant(Statement::allow(
+            &format!("{}Objects", self.sid),
+            &["s3:GetObject"],
+            keys.iter().map(|key| self.object_arn(key)).collect(),
+        ));
+        if let Some(key) = &self.key {
+            key.grant_encrypt_decrypt(grantee);
+        }
+    }
+
+    /// S3 server access logs of this bucket go to `target` under `s3/<name>/`. The target's
+    /// policy must admit the logging service first, or S3 rejects the configuration.
+    pub fn log_to(&self, target: &Bucket, account_id: Expr) {
+        let name = self.scope.address_name();
+        let prefix = format!("s3/{name}/");
+        target.add_to_resource_policy(
+            Statement::allow(
+                &format!("S3ServerAccessLogs{}", self.sid),
+                &["s3:PutObject"],
+                vec![target.arn().join_lit(&format!("/{prefix}*"))],
+            )
+            .principal("Service", "logging.s3.amazonaws.com")
+            .when("StringEquals", "aws:SourceAccount", account_id)
+            .when("ArnLike", "aws:SourceArn", self.arn()),
+        );
+        self.scope.add(Logging {
+            bucket: self.bucket.id(),
+            target_bucket: target.bucket.id(),
+            target_prefix: prefix,
+            depends_on: vec![target.policy_dependency()],
+        });
+    }
+}
+
+/// Denies every request that does not use TLS.
+pub fn tls_only(bucket: &Ref<BucketBlock>) -> Statement {
+    Statement::deny(
+        "TlsOnly",
+        &["s3:*"],
+        vec![bucket.arn(), bucket.arn().join_lit("/*")],
+    )
+    .principal("*", "*")
+    .when("Bool", "aws:SecureTransport", "false")
+}
+
+/// Writes a bucket's one policy: TLS-only (unless turned off) plus what was added; none when
+/// that leaves no statement.
+pub(crate) fn write_policy(scope: &Scope, policy: super::core::ResourcePolicy) {
+    let statement: Vec<Statement> = policy
+        .tls_only
+        .then(|| tls_only(&policy.bucket))
+        .into_iter()
+        .chain(policy.statements)
+        .collect();
+    if statement.is_empty() {
+        return;
+    }
+    let document = scope.add_suffixed("policy", PolicyDocument { statement });
+    scope.add(BucketPolicy {
+        bucket: policy.bucket.id(),
+        policy: document.json(),
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::constructs::kms::KeyProps;
+    use crate::constructs::testing::{json_of, stack};
+
+    #[test]
+    fn buckets_are_hardened_and_logging_waits_for_the_target_policy() {
+        let stack = stack();
+        let key = Key::new(&stack, "stack", KeyProps::default());
+        let logs = Bucket::new(
+            &stack,
+            "logs",
+            BucketProps {
+                expire_days: Some(90),
+                ..BucketProps::default()
+            },
+        );
+        let private = Bucket::new(
+            &stack,
+            "certificates",
+            BucketProps {
+                encryption: Encryption::Kms(key),
+                ..BucketProps::default()
+            },
+        );
+        private.log_to(&logs, Expr::lit("123456789012"));
+        let json = json_of(stack);
+        let res = &json["resource"];
+        for label in ["certificates", "logs"] {
+            assert_eq!(
+                res["aws_s3_bucket_versioning"][label]["versioning_configuration"]["status"],
+                "Enabled"
+            );
+            assert_eq!(
+                res["aws_s3_bucket_public_access_block"][label]["restrict_public_buckets"],
+                true
+            );
+            assert!(
+                res["aws_s3_bucket_policy"][label].is_object(),
+                "{label} is TLS-only"
+            );
+        }
+        assert_eq!(res["aws_s3_bucket"]["logs"]["bucket"], "test-logs");
+        let sse = |label: &str| {
+            res["aws_s3_bucket_server_side_encryption_configuration"][label]["rule"]
+                ["apply_server_side_encryption_by_default"]
+                .clone()
+        };
+        assert_eq!(
+            sse("certificates")["kms_master_key_id"],
+            "${aws_kms_key.stack.arn}"
+        );
+        assert_eq!(sse("logs")["sse_algorithm"], "AES256");
+        assert_eq!(
+            res["aws_s3_bucket_lifecycle_configuration"]["logs"]["rule"][0]["expiration"][0]
+                ["days"],
+            90
+        );
+        let logging = &res["aws_s3_bucket_logging"]["certificates"];
+        assert_eq!(logging["target_bucket"], "${aws_s3_bucket.logs.id}");
+        assert_eq!(logging["depends_on"][0], "aws_s3_bucket_policy.logs");
+        let logs_policy = &json["data"]["aws_iam_policy_document"]["logs_policy"]["statement"];
+        assert_eq!(
+            logs_policy[1]["principals"][0]["identifiers"][0],
+            "logging.s3.amazonaws.com"
+        );
+    }
+
+    #[test]
+    fn tls_only_denies_insecure_transport() {
+        let json = serde_json::to_value(tls_only(&Ref::named("b"))).expect("json");
+        assert_eq!(json["effect"], "Deny");
+        assert_eq!(json["condition"][0]["variable"], "aws:SecureTransport");
+        assert_eq!(json["condition"][0]["values"][0], "false");
+    }
+}
