@@ -92,19 +92,6 @@ pub struct BuildReport {
     pub content_security_policy: String,
 }
 
-impl BuildReport {
-    /// Bytes of HTML, CSS and JS a first visit to `index.html` downloads, uncompressed.
-    pub fn first_load_bytes(&self) -> u64 {
-        self.files
-            .iter()
-            .filter(|f| {
-                f.path == "index.html" || f.path.ends_with(".css") || f.path.ends_with(".js")
-            })
-            .map(|f| f.bytes)
-            .sum()
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     #[error(

@@ -130,7 +130,7 @@ impl Key {
     /// behalf (DynamoDB, S3, SSM).
     pub fn grant_encrypt_decrypt(&self, grantee: &impl Grantee) {
         grantee.grant_role().grant(Statement::allow(
-            &format!("{}Key", self.sid),
+            &format!("{}EncryptDecrypt", self.sid),
             &[
                 "kms:Decrypt",
                 "kms:Encrypt",

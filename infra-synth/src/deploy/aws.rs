@@ -7,9 +7,6 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_cloudformation::config::Credentials;
 use aws_sdk_s3::error::ProvideErrorMetadata;
 
-/// Environment variable that overrides every AWS endpoint (the SDK's own convention).
-pub const ENDPOINT_ENV: &str = "AWS_ENDPOINT_URL";
-
 /// Which AWS to talk to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AwsTarget {

@@ -48,3 +48,70 @@ pub fn tool(test: &str, program: &str, version_arg: &str) -> Option<PathBuf> {
 pub fn infra_synth() -> Command {
     Command::new(env!("CARGO_BIN_EXE_infra-synth"))
 }
+
+/// Real `terraform validate` with the offline provider mirror.
+pub struct Validator {
+    terraform: PathBuf,
+    cli_config: tempfile::NamedTempFile,
+}
+
+impl Validator {
+    const TERRAFORM: &'static str = "/usr/local/bin/terraform";
+    const PLUGIN_DIR: &'static str = "/opt/tf-plugins";
+
+    /// Terraform and the plugin mirror, or `None` after one SKIP line naming what is missing.
+    pub fn find(test: &str) -> Option<Validator> {
+        let terraform = tool(test, Self::TERRAFORM, "version")?;
+        if !Path::new(Self::PLUGIN_DIR).is_dir() {
+            println!(
+                "SKIP: {test} needs the provider mirror at {}",
+                Self::PLUGIN_DIR
+            );
+            return None;
+        }
+        // An empty CLI config: no user settings leak in, and no "missing .terraformrc" warning.
+        let cli_config = tempfile::NamedTempFile::new().expect("cli config");
+        Some(Validator {
+            terraform,
+            cli_config,
+        })
+    }
+
+    /// `terraform init -backend=false` and `validate -json` in `dir`: valid, no warnings.
+    pub fn validate(&self, name: &str, dir: &Path) {
+        let run = |args: &[&str]| {
+            let output = Command::new(&self.terraform)
+                .args(args)
+                .current_dir(dir)
+                .env("TF_IN_AUTOMATION", "1")
+                .env("CHECKPOINT_DISABLE", "1")
+                .env("TF_CLI_CONFIG_FILE", self.cli_config.path())
+                .output()
+                .expect("terraform runs");
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+            assert!(
+                output.status.success(),
+                "{name}: terraform {args:?} failed:\n{text}"
+            );
+            text
+        };
+        let plugin_dir = format!("-plugin-dir={}", Self::PLUGIN_DIR);
+        run(&[
+            "init",
+            "-backend=false",
+            "-input=false",
+            "-no-color",
+            &plugin_dir,
+        ]);
+        let validated = run(&["validate", "-no-color", "-json"]);
+        let report: serde_json::Value = serde_json::from_str(&validated)
+            .unwrap_or_else(|e| panic!("{name}: validate -json is not JSON ({e}):\n{validated}"));
+        assert_eq!(report["valid"], true, "{name}: {validated}");
+        assert_eq!(report["error_count"], 0, "{name}: {validated}");
+        assert_eq!(report["warning_count"], 0, "{name}: {validated}");
+    }
+}
