@@ -45,7 +45,7 @@ pub fn build(config: &config::Stack) -> Stack {
             s3_backend: config.state.backend == config::Backend::S3,
         },
     );
-    let account_id = stack.account_id();
+    let account_id = crate::constructs::iam::account_id(&stack);
     let key = Key::new(
         &stack,
         "stack",

@@ -1,7 +1,7 @@
 //! Bedrock: the models a function may invoke. Models are not resources of the stack, so this
 //! module only grants.
 
-use super::core::Grantee;
+use super::iam::Grantee;
 use super::iam::Statement;
 use crate::tf::Expr;
 

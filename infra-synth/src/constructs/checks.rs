@@ -1,36 +1,8 @@
 //! Checks over the finished tree (CDK calls them aspects). `validate` and `synth` run the same
 //! ones on the one tree they build; a stack with any problem is not synthesized.
 
-use std::fmt;
-
+pub use super::core::Problem;
 use super::core::Tree;
-use super::iam::Statement;
-
-/// One problem, at the construct it was found on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    /// Construct path, e.g. `cloudforgex-prod/eve`.
-    pub path: String,
-    /// Which check found it.
-    pub check: &'static str,
-    pub message: String,
-}
-
-impl Problem {
-    pub(crate) fn building(path: &str, error: impl fmt::Display) -> Problem {
-        Problem {
-            path: path.to_string(),
-            check: "building",
-            message: error.to_string(),
-        }
-    }
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {} ({})", self.path, self.message, self.check)
-    }
-}
 
 /// Every check, in a fixed order so reports are stable.
 pub(crate) fn run(tree: &Tree) -> Vec<Problem> {
@@ -45,39 +17,27 @@ pub(crate) fn run(tree: &Tree) -> Vec<Problem> {
 /// Identity policies name every action and grant exact ARNs. The one exception is
 /// `:log-stream:*` under a log group, because Lambda names its streams at run time.
 fn no_wildcards_in_identity_policies(tree: &Tree, problems: &mut Vec<Problem>) {
-    for role in tree.roles.values() {
-        for statement in &role.statements {
-            for message in wildcard_problems(statement) {
-                problems.push(Problem {
-                    path: role.path.clone(),
-                    check: "no IAM wildcards",
-                    message,
-                });
+    for statement in &tree.identity_statements {
+        let problem = |message| Problem {
+            path: statement.path.clone(),
+            check: "no IAM wildcards",
+            message,
+        };
+        for action in statement.actions.iter().filter(|a| a.contains('*')) {
+            problems.push(problem(format!(
+                "IAM statement `{}` allows action `{action}`; name every action (no `*`)",
+                statement.sid
+            )));
+        }
+        for resource in &statement.resources {
+            if resource.contains('*') && !resource.ends_with(":log-stream:*") {
+                problems.push(problem(format!(
+                    "IAM statement `{}` grants resource `{resource}`; use exact ARNs (no `*`)",
+                    statement.sid
+                )));
             }
         }
     }
-}
-
-pub fn wildcard_problems(statement: &Statement) -> Vec<String> {
-    let mut found = Vec::new();
-    for action in &statement.actions {
-        if action.contains('*') {
-            found.push(format!(
-                "IAM statement `{}` allows action `{action}`; name every action (no `*`)",
-                statement.sid
-            ));
-        }
-    }
-    for resource in &statement.resources {
-        let text = resource.as_template();
-        if text.contains('*') && !text.ends_with(":log-stream:*") {
-            found.push(format!(
-                "IAM statement `{}` grants resource `{text}`; use exact ARNs (no `*`)",
-                statement.sid
-            ));
-        }
-    }
-    found
 }
 
 fn encryption_at_rest(tree: &Tree, problems: &mut Vec<Problem>) {
@@ -145,8 +105,8 @@ fn region_rules(tree: &Tree, problems: &mut Vec<Problem>) {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::constructs::cloudwatch::{LogGroup, LogGroupProps};
+    use crate::constructs::iam::Statement;
     use crate::constructs::iam::{Role, RoleProps};
     use crate::constructs::testing::stack;
     use crate::tf::Expr;

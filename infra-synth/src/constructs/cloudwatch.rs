@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::json;
 
-use super::core::{statement_id, Grantee, Store};
+use super::core::{statement_id, Store};
+use super::iam::Grantee;
 use super::iam::Statement;
 use super::kms::Key;
 use super::sns::Topic;

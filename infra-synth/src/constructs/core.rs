@@ -7,53 +7,34 @@
 //! deployed (renaming one needs a `moved` block instead: [`Stack::moved`]).
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
-use std::ops::Deref;
 use std::rc::Rc;
 
-use super::checks::{self, Problem};
-use super::iam::{CallerIdentity, PolicyDocument, RolePolicy, Statement};
-use crate::tf::{
-    Backend, Block, DefaultTags, Dependency, Document, Emulator, Expr, Lifecycle, Moved, Output,
-    Provider, ProviderRef, Ref, RequiredProvider, Settings, UnknownResource, Variable,
-};
+use crate::tf::{Block, Document, Expr, Lifecycle, ProviderRef, Ref, Variable};
 
-/// The Terraform releases the JSON is written for.
-pub const REQUIRED_VERSION: &str = ">= 1.10";
-/// AWS provider constraint (5.100 is what the plugin mirror and `terraform validate` use).
-pub const AWS_PROVIDER_VERSION: &str = "~> 5.100";
+/// One problem, at the construct it was found on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Construct path, e.g. `cloudforgex-prod/eve`.
+    pub path: String,
+    /// Which check found it.
+    pub check: &'static str,
+    pub message: String,
+}
 
-/// Every service a stack may call, pointed at the emulator when one is set.
-const EMULATED_SERVICES: &[&str] = &[
-    "acm",
-    "apigateway",
-    "cloudfront",
-    "cloudwatch",
-    "dynamodb",
-    "ecr",
-    "iam",
-    "kms",
-    "lambda",
-    "logs",
-    "route53",
-    "s3",
-    "sns",
-    "sqs",
-    "ssm",
-    "sts",
-];
+impl Problem {
+    pub(crate) fn building(path: &str, error: impl std::fmt::Display) -> Problem {
+        Problem {
+            path: path.to_string(),
+            check: "building",
+            message: error.to_string(),
+        }
+    }
+}
 
-/// How a stack is deployed: where, with which tags, and where its state lives.
-#[derive(Debug, Clone, Default)]
-pub struct StackProps {
-    /// Region of every construct not placed elsewhere with [`Scope::in_region`].
-    pub region: String,
-    /// Default tags of every provider (so of every taggable resource).
-    pub tags: BTreeMap<String, String>,
-    /// A local emulator (moto) for every service, with test credentials.
-    pub emulator_endpoint: Option<String>,
-    /// State in S3 (`terraform init -backend-config=...`); otherwise a local state file.
-    pub s3_backend: bool,
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {} ({})", self.path, self.message, self.check)
+    }
 }
 
 /// A Lambda code package the deploy step must build and upload before `plan`: the
@@ -71,22 +52,13 @@ pub struct CodeAsset {
     pub sha256_variable: String,
 }
 
-/// An IAM role and the statements granted to it, written as its inline policy at the end.
+/// One statement of an identity policy as written, for the checks.
 #[derive(Debug, Clone)]
-pub(crate) struct RoleGrants {
+pub(crate) struct GrantedStatement {
     pub path: String,
-    pub address: String,
-    pub role: Ref<super::iam::RoleBlock>,
-    pub policy_name: String,
-    pub statements: Vec<Statement>,
-}
-
-/// A bucket's policy, written once from every statement added to it.
-#[derive(Debug, Clone)]
-pub(crate) struct ResourcePolicy {
-    pub bucket: Ref<super::s3::BucketBlock>,
-    pub statements: Vec<Statement>,
-    pub tls_only: bool,
+    pub sid: String,
+    pub actions: Vec<String>,
+    pub resources: Vec<String>,
 }
 
 /// What a check needs to know about a data store.
@@ -107,19 +79,22 @@ pub(crate) struct RegionBound {
     pub actual: String,
 }
 
-#[derive(Debug, Default)]
+/// Work a construct leaves for when the tree is complete (e.g. a policy that is the union of
+/// grants made after the construct was created).
+pub(crate) type Finisher = Box<dyn FnOnce()>;
+
+#[derive(Default)]
 pub(crate) struct Tree {
     pub doc: Document,
     pub id: String,
     pub region: String,
-    pub roles: BTreeMap<String, RoleGrants>,
-    pub bucket_policies: BTreeMap<String, ResourcePolicy>,
+    pub identity_statements: Vec<GrantedStatement>,
     pub stores: Vec<Store>,
     pub region_bound: Vec<RegionBound>,
     pub assets: Vec<CodeAsset>,
     /// Problems met while building (e.g. two constructs with one address).
     pub problems: Vec<Problem>,
-    finished: bool,
+    pub finishers: Vec<Finisher>,
 }
 
 /// A construct's id under its scope, optionally pinned to a Terraform name that is already
@@ -253,18 +228,6 @@ impl Scope {
         &self.region
     }
 
-    /// The account the stack deploys to (one `aws_caller_identity` lookup per stack).
-    pub fn account_id(&self) -> Expr {
-        let identity = Ref::<CallerIdentity>::named("current");
-        let mut tree = self.tree.borrow_mut();
-        if !tree.doc.contains(&identity.address()) {
-            if let Err(error) = tree.doc.add("current", CallerIdentity {}) {
-                tree.problems.push(Problem::building(&self.path(), error));
-            }
-        }
-        identity.account_id()
-    }
-
     /// Adds `block` at this scope's address.
     pub(crate) fn add<T: Block>(&self, block: T) -> Ref<T> {
         self.add_named(&self.address_name(), block)
@@ -314,181 +277,29 @@ impl Scope {
     pub(crate) fn with_tree<R>(&self, f: impl FnOnce(&mut Tree) -> R) -> R {
         f(&mut self.tree.borrow_mut())
     }
-}
 
-/// The root of a construct tree: one Terraform root module.
-pub struct Stack {
-    scope: Scope,
-}
-
-impl Deref for Stack {
-    type Target = Scope;
-
-    fn deref(&self) -> &Scope {
-        &self.scope
+    /// Runs `finish` when the stack is finished, before the checks.
+    pub(crate) fn when_finished(&self, finish: impl FnOnce() + 'static) {
+        self.with_tree(|tree| tree.finishers.push(Box::new(finish)));
     }
-}
 
-/// What a finished stack hands the emitters and `validate`.
-#[derive(Debug)]
-pub struct Assembly {
-    pub doc: Document,
-    pub assets: Vec<CodeAsset>,
-    /// Every problem the checks found; `synth` refuses a stack with any.
-    pub problems: Vec<Problem>,
-}
-
-impl Stack {
-    /// A stack named `id` (the prefix of every AWS name in it, e.g. `cloudforgex-prod`).
-    pub fn new(id: &str, props: StackProps) -> Stack {
-        let mut tags: BTreeMap<String, Expr> = props
-            .tags
-            .iter()
-            .map(|(key, value)| (key.clone(), Expr::lit(value)))
-            .collect();
-        tags.entry("managed-by".into())
-            .or_insert_with(|| Expr::lit("infra-synth"));
-        let provider = Provider {
-            region: props.region.clone(),
-            default_tags: DefaultTags { tags },
-            alias: None,
-            emulator: props
-                .emulator_endpoint
-                .as_deref()
-                .map(|endpoint| Emulator::at(endpoint, EMULATED_SERVICES)),
-        };
-        let mut doc = Document::default();
-        doc.terraform = Settings {
-            required_version: REQUIRED_VERSION.into(),
-            required_providers: BTreeMap::from([(
-                "aws",
-                RequiredProvider {
-                    source: "hashicorp/aws",
-                    version: AWS_PROVIDER_VERSION.into(),
-                },
-            )]),
-            backend: props.s3_backend.then(Backend::s3),
-        };
-        doc.providers = vec![provider];
-        let tree = Tree {
-            doc,
-            id: id.to_string(),
-            region: props.region.clone(),
-            ..Tree::default()
-        };
-        Stack {
-            scope: Scope {
-                tree: Rc::new(RefCell::new(tree)),
-                stack_id: id.into(),
-                path: Vec::new(),
-                address: None,
-                provider: None,
-                region: props.region,
-            },
+    /// The root scope of a new tree (see [`super::Stack::new`]).
+    pub(crate) fn root(tree: Tree) -> Scope {
+        let region = tree.region.clone();
+        Scope {
+            stack_id: tree.id.as_str().into(),
+            tree: Rc::new(RefCell::new(tree)),
+            path: Vec::new(),
+            address: None,
+            provider: None,
+            region,
         }
     }
 
-    /// A stack output.
-    pub fn output(&self, name: &str, description: &'static str, value: Expr) {
-        self.with_tree(|tree| {
-            tree.doc
-                .outputs
-                .insert(name.to_string(), Output { description, value })
-        });
+    /// The whole tree, for the stack to take apart when finished.
+    pub(crate) fn take_tree(&self) -> Tree {
+        std::mem::take(&mut *self.tree.borrow_mut())
     }
-
-    /// Records that the resource once at `from` is now at `to`.
-    pub fn moved(&self, from: &str, to: &str) {
-        self.with_tree(|tree| {
-            tree.doc.moved.push(Moved {
-                from: from.into(),
-                to: to.into(),
-            })
-        });
-    }
-
-    /// Sets lifecycle options of the resource at `address` (e.g. `ignore_changes` for what an
-    /// emulator does not read back); errors when the stack has no such resource.
-    pub fn set_lifecycle(
-        &self,
-        address: &str,
-        lifecycle: &Lifecycle,
-    ) -> Result<(), UnknownResource> {
-        self.with_tree(|tree| tree.doc.set_lifecycle(address, lifecycle))
-    }
-
-    /// Writes what the constructs left for the end (each role's policy, the union of its
-    /// grants), runs every check over the finished tree, and hands the document over.
-    pub fn finish(self) -> Assembly {
-        self.write_policies();
-        let mut tree = self.scope.tree.borrow_mut();
-        let doc = &mut tree.doc;
-        let moved = std::mem::take(&mut doc.moved);
-        doc.moved = moved.into_iter().filter(|m| doc.contains(&m.to)).collect();
-        let mut problems = std::mem::take(&mut tree.problems);
-        problems.extend(checks::run(&tree));
-        Assembly {
-            doc: std::mem::take(&mut tree.doc),
-            assets: std::mem::take(&mut tree.assets),
-            problems,
-        }
-    }
-
-    fn write_policies(&self) {
-        let (roles, buckets) = self.with_tree(|tree| {
-            if tree.finished {
-                return (Vec::new(), Vec::new());
-            }
-            tree.finished = true;
-            (
-                tree.roles.values().cloned().collect::<Vec<_>>(),
-                std::mem::take(&mut tree.bucket_policies)
-                    .into_iter()
-                    .collect::<Vec<_>>(),
-            )
-        });
-        for (address, policy) in buckets {
-            super::s3::write_policy(&self.scope.clone().with_address(&address), policy);
-        }
-        for grants in roles {
-            if grants.statements.is_empty() {
-                continue;
-            }
-            let scope = self.scope.clone().with_address(&grants.address);
-            let mut statement: Vec<Statement> = Vec::new();
-            for granted in grants.statements {
-                // Grants of the same actions on one construct (e.g. two stores under one key)
-                // are one statement over the union of their resources.
-                match statement.iter_mut().find(|s| s.sid == granted.sid) {
-                    Some(existing) => {
-                        for resource in granted.resources {
-                            if !existing.resources.contains(&resource) {
-                                existing.resources.push(resource);
-                            }
-                        }
-                    }
-                    None => statement.push(granted),
-                }
-            }
-            let document = scope.add_suffixed("policy", PolicyDocument { statement });
-            scope.add(RolePolicy {
-                name: grants.policy_name.clone(),
-                role: grants.role.id(),
-                policy: document.json(),
-            });
-        }
-    }
-}
-
-/// Something permissions can be granted to (a role, or a construct that runs as one).
-pub trait Grantee {
-    /// The role that receives the statements.
-    fn grant_role(&self) -> &super::iam::Role;
-}
-
-/// The dependency on a role's inline policy, which is written when the stack is finished.
-pub(crate) fn role_policy_dependency(role_address: &str) -> Dependency {
-    Dependency::on_address(format!("{}.{role_address}", RolePolicy::TYPE))
 }
 
 /// A statement id naming the construct a grant is on: `certificates` → `Certificates`,

@@ -4,7 +4,8 @@
 use serde::Serialize;
 
 use super::cloudwatch::Source;
-use super::core::{statement_id, Grantee, Store};
+use super::core::{statement_id, Store};
+use super::iam::Grantee;
 use super::iam::Statement;
 use super::kms::Key;
 use super::{Id, Scope};

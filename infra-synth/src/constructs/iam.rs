@@ -3,7 +3,10 @@
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use super::core::{role_policy_dependency, Grantee, RoleGrants};
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use super::core::{GrantedStatement, Problem};
 use super::{Id, Scope};
 use crate::tf::{Block, Dependency, Expr, Ref};
 
@@ -218,6 +221,26 @@ pub struct RoleProps {
     pub description: &'static str,
 }
 
+/// Something permissions can be granted to (a role, or a construct that runs as one).
+pub trait Grantee {
+    /// The role that receives the statements.
+    fn grant_role(&self) -> &Role;
+}
+
+/// The account the stack deploys to (one `aws_caller_identity` lookup per stack).
+pub fn account_id(scope: &Scope) -> Expr {
+    let identity = Ref::<CallerIdentity>::named("current");
+    let path = scope.path();
+    scope.with_tree(|tree| {
+        if !tree.doc.contains(&identity.address()) {
+            if let Err(error) = tree.doc.add("current", CallerIdentity {}) {
+                tree.problems.push(Problem::building(&path, error));
+            }
+        }
+    });
+    identity.account_id()
+}
+
 /// An IAM role whose inline policy is the union of what is granted to it: constructs call
 /// [`Role::grant`] (through their `grant_*` methods) and the policy is written once, with
 /// every statement, when the stack is finished.
@@ -225,6 +248,7 @@ pub struct RoleProps {
 pub struct Role {
     scope: Scope,
     role: Ref<RoleBlock>,
+    statements: Rc<RefCell<Vec<Statement>>>,
 }
 
 impl Role {
@@ -248,19 +272,17 @@ impl Role {
             description: props.description,
             assume_role_policy: trust.json(),
         });
-        scope.with_tree(|tree| {
-            tree.roles.insert(
-                scope.address_name(),
-                RoleGrants {
-                    path: scope.path(),
-                    address: scope.address_name(),
-                    role: role.clone(),
-                    policy_name: scope.physical_name(),
-                    statements: Vec::new(),
-                },
-            )
+        let statements = Rc::new(RefCell::new(Vec::new()));
+        let finished = (scope.clone(), role.clone(), statements.clone());
+        scope.when_finished(move || {
+            let (scope, role, statements) = finished;
+            write_policy(&scope, &role, statements.take());
         });
-        Role { scope, role }
+        Role {
+            scope,
+            role,
+            statements,
+        }
     }
 
     pub fn arn(&self) -> Expr {
@@ -273,12 +295,7 @@ impl Role {
 
     /// Adds a statement to the role's inline policy.
     pub fn grant(&self, statement: Statement) {
-        let address = self.scope.address_name();
-        self.scope.with_tree(|tree| {
-            if let Some(grants) = tree.roles.get_mut(&address) {
-                grants.statements.push(statement);
-            }
-        });
+        self.statements.borrow_mut().push(statement);
     }
 
     /// Attaches an AWS managed policy (for services without resource-level permissions).
@@ -299,7 +316,11 @@ impl Role {
 
     /// What a resource that needs the inline policy in place depends on.
     pub fn policy_dependency(&self) -> Dependency {
-        role_policy_dependency(&self.scope.address_name())
+        Dependency::on_address(format!(
+            "{}.{}",
+            RolePolicy::TYPE,
+            self.scope.address_name()
+        ))
     }
 }
 
@@ -307,6 +328,48 @@ impl Grantee for Role {
     fn grant_role(&self) -> &Role {
         self
     }
+}
+
+/// The role's inline policy. Grants of the same actions on one construct (e.g. two stores
+/// under one key) are one statement over the union of their resources.
+fn write_policy(scope: &Scope, role: &Ref<RoleBlock>, granted: Vec<Statement>) {
+    let mut statement: Vec<Statement> = Vec::new();
+    for grant in granted {
+        match statement.iter_mut().find(|s| s.sid == grant.sid) {
+            Some(existing) => {
+                for resource in grant.resources {
+                    if !existing.resources.contains(&resource) {
+                        existing.resources.push(resource);
+                    }
+                }
+            }
+            None => statement.push(grant),
+        }
+    }
+    if statement.is_empty() {
+        return;
+    }
+    let path = scope.path();
+    scope.with_tree(|tree| {
+        tree.identity_statements.extend(statement.iter().map(|s| {
+            GrantedStatement {
+                path: path.clone(),
+                sid: s.sid.clone(),
+                actions: s.actions.clone(),
+                resources: s
+                    .resources
+                    .iter()
+                    .map(|r| r.as_template().to_string())
+                    .collect(),
+            }
+        }))
+    });
+    let document = scope.add_suffixed("policy", PolicyDocument { statement });
+    scope.add(RolePolicy {
+        name: scope.physical_name(),
+        role: role.id(),
+        policy: document.json(),
+    });
 }
 
 #[cfg(test)]

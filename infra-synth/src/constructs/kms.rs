@@ -3,7 +3,8 @@
 
 use serde::Serialize;
 
-use super::core::{statement_id, Grantee};
+use super::core::statement_id;
+use super::iam::Grantee;
 use super::iam::{PolicyDocument, Statement};
 use super::{Id, Scope};
 use crate::tf::{Block, Expr, Ref};
@@ -72,7 +73,7 @@ pub struct Key {
 impl Key {
     pub fn new(scope: &Scope, id: impl Into<Id>, props: KeyProps) -> Key {
         let scope = scope.child(id);
-        let account_id = scope.account_id();
+        let account_id = super::iam::account_id(&scope);
         let region = scope.region().to_string();
         let in_account = |prefix: &str, suffix: &str| {
             Expr::concat([&Expr::lit(prefix), &account_id, &Expr::lit(suffix)])

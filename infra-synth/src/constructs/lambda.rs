@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::cloudwatch::{LogGroup, LogGroupProps, Source};
-use super::core::{CodeAsset, Grantee};
+use super::core::CodeAsset;
+use super::iam::Grantee;
 use super::iam::{Role, RoleProps};
 use super::kms::Key;
 use super::{Id, Scope};

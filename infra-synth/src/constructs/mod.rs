@@ -24,10 +24,11 @@ pub mod sns;
 pub mod sqs;
 pub mod ssm;
 
-pub use self::core::{
-    Assembly, CodeAsset, Grantee, Id, Scope, Stack, StackProps, AWS_PROVIDER_VERSION,
-    REQUIRED_VERSION,
-};
+mod stack;
+
+pub use self::core::{CodeAsset, Id, Problem, Scope};
+pub use self::iam::Grantee;
+pub use self::stack::{Assembly, Stack, StackProps, AWS_PROVIDER_VERSION, REQUIRED_VERSION};
 
 #[cfg(test)]
 pub(crate) mod testing {

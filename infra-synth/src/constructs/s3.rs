@@ -2,9 +2,13 @@
 //! objects, TLS-only policy, lifecycle housekeeping, EventBridge notifications), with a
 //! resource policy written once from every statement added to it.
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use serde::Serialize;
 
-use super::core::{statement_id, Grantee, Store};
+use super::core::{statement_id, Store};
+use super::iam::Grantee;
 use super::iam::{PolicyDocument, Statement};
 use super::kms::Key;
 use super::{Id, Scope};
@@ -209,6 +213,8 @@ pub struct Bucket {
     bucket: Ref<BucketBlock>,
     key: Option<Key>,
     sid: String,
+    /// Statements of the bucket policy, written when the stack is finished.
+    policy: Rc<RefCell<Vec<Statement>>>,
 }
 
 impl Bucket {
@@ -273,27 +279,25 @@ impl Bucket {
             bucket: id,
             eventbridge: true,
         });
-        let address = scope.address_name();
         scope.with_tree(|tree| {
             tree.stores.push(Store {
                 path: scope.path(),
                 address: bucket.address(),
                 encrypted: true,
-            });
-            tree.bucket_policies.insert(
-                address,
-                super::core::ResourcePolicy {
-                    bucket: bucket.clone(),
-                    statements: Vec::new(),
-                    tls_only: props.tls_only,
-                },
-            );
+            })
+        });
+        let policy = Rc::new(RefCell::new(Vec::new()));
+        let finished = (scope.clone(), bucket.clone(), policy.clone());
+        scope.when_finished(move || {
+            let (scope, bucket, policy) = finished;
+            write_policy(&scope, &bucket, props.tls_only, policy.take());
         });
         Bucket {
             sid: statement_id(&scope),
             scope,
             bucket,
             key,
+            policy,
         }
     }
 
@@ -326,12 +330,7 @@ impl Bucket {
 
     /// Adds a statement to the bucket's policy (written when the stack is finished).
     pub fn add_to_resource_policy(&self, statement: Statement) {
-        let address = self.scope.address_name();
-        self.scope.with_tree(|tree| {
-            if let Some(policy) = tree.bucket_policies.get_mut(&address) {
-                policy.statements.push(statement);
-            }
-        });
+        self.policy.borrow_mut().push(statement);
     }
 
     /// What must exist before anything that needs the bucket policy in force.
@@ -395,19 +394,18 @@ pub fn tls_only(bucket: &Ref<BucketBlock>) -> Statement {
 
 /// Writes a bucket's one policy: TLS-only (unless turned off) plus what was added; none when
 /// that leaves no statement.
-pub(crate) fn write_policy(scope: &Scope, policy: super::core::ResourcePolicy) {
-    let statement: Vec<Statement> = policy
-        .tls_only
-        .then(|| tls_only(&policy.bucket))
+fn write_policy(scope: &Scope, bucket: &Ref<BucketBlock>, tls: bool, added: Vec<Statement>) {
+    let statement: Vec<Statement> = tls
+        .then(|| tls_only(bucket))
         .into_iter()
-        .chain(policy.statements)
+        .chain(added)
         .collect();
     if statement.is_empty() {
         return;
     }
     let document = scope.add_suffixed("policy", PolicyDocument { statement });
     scope.add(BucketPolicy {
-        bucket: policy.bucket.id(),
+        bucket: bucket.id(),
         policy: document.json(),
     });
 }

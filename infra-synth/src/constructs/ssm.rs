@@ -2,7 +2,8 @@
 
 use serde::Serialize;
 
-use super::core::{statement_id, Grantee, Store};
+use super::core::{statement_id, Store};
+use super::iam::Grantee;
 use super::iam::Statement;
 use super::kms::Key;
 use super::{Id, Scope};
@@ -79,7 +80,7 @@ impl ParameterSet {
             key: props.encryption_key,
             sid: statement_id(&scope),
             region: scope.region().to_string(),
-            account_id: scope.account_id(),
+            account_id: super::iam::account_id(&scope),
         }
     }
 

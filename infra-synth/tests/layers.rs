@@ -1,0 +1,85 @@
+//! The crate's layers import only downwards: commands → deploy → synth → emit / app →
+//! constructs → tf, with config at the bottom knowing nothing above it. Read from the source
+//! text, so a wrong import fails here before review.
+
+use std::path::Path;
+
+/// Every `crate::<module>` a source file names (in `use` lines or paths).
+fn crate_modules(file: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(file).expect("source");
+    text.match_indices("crate::")
+        .map(|(at, _)| {
+            text[at + "crate::".len()..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect()
+        })
+        .collect()
+}
+
+fn sources(dir: &str) -> Vec<std::path::PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src").join(dir);
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "rs"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// `layer`'s files name none of `above`.
+fn assert_imports_nothing_of(layer: &str, above: &[&str]) {
+    let mut wrong = Vec::new();
+    for file in sources(layer) {
+        for module in crate_modules(&file) {
+            if above.contains(&module.as_str()) {
+                wrong.push(format!("{} uses crate::{module}", file.display()));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "imports pointing up:\n{}", wrong.join("\n"));
+}
+
+#[test]
+fn config_knows_nothing_above_it() {
+    assert_imports_nothing_of(
+        "config",
+        &["tf", "constructs", "app", "emit", "synth", "graph", "deploy", "commands"],
+    );
+}
+
+#[test]
+fn the_document_layer_knows_no_construct() {
+    assert_imports_nothing_of(
+        "tf",
+        &["constructs", "app", "emit", "synth", "graph", "deploy", "commands", "config"],
+    );
+}
+
+#[test]
+fn constructs_know_no_app_emitter_or_command() {
+    assert_imports_nothing_of("constructs", &["app", "emit", "synth", "graph", "deploy", "commands"]);
+    // Constructs take props, never the stack file: only shared vocabulary comes from config.
+    for file in sources("constructs") {
+        let text = std::fs::read_to_string(&file).expect("source");
+        for (at, _) in text.match_indices("crate::config::") {
+            let name: String = text[at + "crate::config::".len()..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric())
+                .collect();
+            assert_eq!(name, "Architecture", "{} reads config::{name}", file.display());
+        }
+    }
+}
+
+#[test]
+fn the_app_only_maps_config_onto_constructs() {
+    assert_imports_nothing_of("app", &["emit", "synth", "graph", "deploy", "commands"]);
+}
+
+#[test]
+fn emitters_and_deploy_know_no_command() {
+    assert_imports_nothing_of("emit", &["synth", "deploy", "commands", "app"]);
+    assert_imports_nothing_of("deploy", &["commands"]);
+}
