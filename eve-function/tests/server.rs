@@ -180,3 +180,29 @@ fn sigterm_stops_the_server_cleanly() {
         s.logs()
     );
 }
+
+/// Every route of the contract API Gateway proxies (`eve_contract::routes`) is served at its
+/// method: a wrong method is 405 and the path is never an unknown route (404). A path
+/// parameter gets a value only the handler refuses (400 `invalid_id`), so it must be reached.
+#[tokio::test]
+async fn every_contract_route_is_served() {
+    let s = EveServer::spawn(binary(), &["--offline"], &[]).expect("starts");
+    for route in eve_contract::routes::ROUTES {
+        let path = route.path.replace("{id}", "Not_A_Slug");
+        let url = format!("{}{path}", s.url);
+        let (served, wrong_method) = match route.method {
+            "POST" => (
+                post_json(&url, &json!({ "message": "hello" })).await,
+                get(&url).await,
+            ),
+            _ => (get(&url).await, post_json(&url, &json!({})).await),
+        };
+        assert_ne!(served.status, 404, "{} {path} is not served", route.method);
+        assert_ne!(
+            served.status, 405,
+            "{} {path} refuses its method",
+            route.method
+        );
+        assert_eq!(wrong_method.status, 405, "{path} answers the wrong method");
+    }
+}

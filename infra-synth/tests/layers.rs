@@ -38,14 +38,27 @@ fn assert_imports_nothing_of(layer: &str, above: &[&str]) {
             }
         }
     }
-    assert!(wrong.is_empty(), "imports pointing up:\n{}", wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "imports pointing up:\n{}",
+        wrong.join("\n")
+    );
 }
 
 #[test]
 fn config_knows_nothing_above_it() {
     assert_imports_nothing_of(
         "config",
-        &["tf", "constructs", "app", "emit", "synth", "graph", "deploy", "commands"],
+        &[
+            "tf",
+            "constructs",
+            "app",
+            "emit",
+            "synth",
+            "graph",
+            "deploy",
+            "commands",
+        ],
     );
 }
 
@@ -53,13 +66,25 @@ fn config_knows_nothing_above_it() {
 fn the_document_layer_knows_no_construct() {
     assert_imports_nothing_of(
         "tf",
-        &["constructs", "app", "emit", "synth", "graph", "deploy", "commands", "config"],
+        &[
+            "constructs",
+            "app",
+            "emit",
+            "synth",
+            "graph",
+            "deploy",
+            "commands",
+            "config",
+        ],
     );
 }
 
 #[test]
 fn constructs_know_no_app_emitter_or_command() {
-    assert_imports_nothing_of("constructs", &["app", "emit", "synth", "graph", "deploy", "commands"]);
+    assert_imports_nothing_of(
+        "constructs",
+        &["app", "emit", "synth", "graph", "deploy", "commands"],
+    );
     // Constructs take props, never the stack file: only shared vocabulary comes from config.
     for file in sources("constructs") {
         let text = std::fs::read_to_string(&file).expect("source");
@@ -68,7 +93,12 @@ fn constructs_know_no_app_emitter_or_command() {
                 .chars()
                 .take_while(|c| c.is_ascii_alphanumeric())
                 .collect();
-            assert_eq!(name, "Architecture", "{} reads config::{name}", file.display());
+            assert_eq!(
+                name,
+                "Architecture",
+                "{} reads config::{name}",
+                file.display()
+            );
         }
     }
 }
