@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use serde_json::json;
 
 use super::core::{statement_id, Store};
 use super::iam::Grantee;
@@ -269,40 +268,82 @@ pub struct Dashboard {
     dashboard: Ref<DashboardBlock>,
 }
 
+/// A dashboard body in CloudWatch's own JSON shape.
+#[derive(Serialize)]
+struct DashboardBody<'a> {
+    widgets: Vec<WidgetJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct WidgetJson<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    x: usize,
+    y: usize,
+    width: u32,
+    height: u32,
+    properties: WidgetProperties<'a>,
+}
+
+#[derive(Serialize)]
+struct WidgetProperties<'a> {
+    title: &'static str,
+    region: &'a str,
+    view: &'static str,
+    period: u32,
+    metrics: Vec<Vec<LinePart<'a>>>,
+}
+
+/// One element of a metric line: `[namespace, name, dim, value, ..., {"stat": ...}]`.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum LinePart<'a> {
+    Text(&'a str),
+    Options { stat: &'static str },
+}
+
 impl Dashboard {
     pub fn new(scope: &Scope, id: impl Into<Id>, props: DashboardProps) -> Dashboard {
         let scope = scope.child(id);
-        let widgets: Vec<serde_json::Value> = props
+        let widgets = props
             .widgets
             .iter()
             .enumerate()
             .map(|(i, widget)| {
-                let lines: Vec<serde_json::Value> = widget
+                let metrics = widget
                     .metrics
                     .iter()
-                    .map(|(name, stat)| {
-                        let mut line = vec![json!(widget.source.namespace), json!(name)];
-                        for (key, value) in &widget.source.dimensions {
-                            line.push(json!(key));
-                            line.push(json!(value));
-                        }
-                        line.push(json!({ "stat": stat }));
-                        json!(line)
+                    .map(|&(name, stat)| {
+                        let source = &widget.source;
+                        std::iter::once(LinePart::Text(source.namespace))
+                            .chain(std::iter::once(LinePart::Text(name)))
+                            .chain(source.dimensions.iter().flat_map(|(key, value)| {
+                                [LinePart::Text(key), LinePart::Text(value.as_str())]
+                            }))
+                            .chain(std::iter::once(LinePart::Options { stat }))
+                            .collect()
                     })
                     .collect();
-                json!({
-                    "type": "metric", "x": (i % 2) * 12, "y": (i / 2) * 6, "width": 12, "height": 6,
-                    "properties": {
-                        "title": widget.title, "region": scope.region(), "view": "timeSeries",
-                        "period": props.period_seconds, "metrics": lines,
-                    }
-                })
+                WidgetJson {
+                    kind: "metric",
+                    x: (i % 2) * 12,
+                    y: (i / 2) * 6,
+                    width: 12,
+                    height: 6,
+                    properties: WidgetProperties {
+                        title: widget.title,
+                        region: scope.region(),
+                        view: "timeSeries",
+                        period: props.period_seconds,
+                        metrics,
+                    },
+                }
             })
             .collect();
-        let body = json!({ "widgets": widgets });
+        let body = serde_json::to_string(&DashboardBody { widgets }).unwrap_or_default();
         let dashboard = scope.add(DashboardBlock {
             dashboard_name: props.name.unwrap_or_else(|| scope.physical_name()),
-            dashboard_body: Expr::lit(body.to_string()),
+            dashboard_body: Expr::lit(body),
         });
         Dashboard { dashboard }
     }

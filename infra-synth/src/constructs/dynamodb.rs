@@ -7,7 +7,7 @@ use super::cloudwatch::Source;
 use super::core::{statement_id, Store};
 use super::iam::Grantee;
 use super::iam::Statement;
-use super::kms::Key;
+use super::kms::{grant_on_store, Key};
 use super::{Id, Scope};
 use crate::tf::{Block, Expr, Ref};
 
@@ -171,14 +171,11 @@ impl Table {
     }
 
     fn grant(&self, grantee: &impl Grantee, what: &str, actions: &[&str]) {
-        grantee.grant_role().grant(Statement::allow(
-            &format!("{}{what}", self.sid),
-            actions,
-            vec![self.arn()],
-        ));
-        if let Some(key) = &self.key {
-            key.grant_encrypt_decrypt(grantee);
-        }
+        grant_on_store(
+            grantee,
+            Statement::allow(&format!("{}{what}", self.sid), actions, vec![self.arn()]),
+            self.key.as_ref(),
+        );
     }
 }
 

@@ -2,7 +2,6 @@
 //! lifecycle policy.
 
 use serde::Serialize;
-use serde_json::json;
 
 use super::core::Store;
 use super::kms::Key;
@@ -43,6 +42,37 @@ pub struct LifecyclePolicy {
 
 impl Block for LifecyclePolicy {
     const TYPE: &'static str = "aws_ecr_lifecycle_policy";
+}
+
+/// An ECR lifecycle policy in ECR's own JSON shape.
+#[derive(Serialize)]
+struct LifecycleRules {
+    rules: Vec<LifecycleRule>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LifecycleRule {
+    rule_priority: u32,
+    description: String,
+    selection: Selection,
+    action: Action,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Selection {
+    tag_status: &'static str,
+    count_type: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    count_unit: Option<&'static str>,
+    count_number: u32,
+}
+
+#[derive(Serialize)]
+struct Action {
+    #[serde(rename = "type")]
+    kind: &'static str,
 }
 
 /// Untagged layers (superseded builds) go after a week; the newest images are kept so a
@@ -86,34 +116,35 @@ impl Repository {
                 encrypted: true,
             })
         });
-        let rules = json!({
-            "rules": [
-                {
-                    "rulePriority": 1,
-                    "description": format!("Expire untagged images after {UNTAGGED_DAYS} days"),
-                    "selection": {
-                        "tagStatus": "untagged",
-                        "countType": "sinceImagePushed",
-                        "countUnit": "days",
-                        "countNumber": UNTAGGED_DAYS,
+        let rules = LifecycleRules {
+            rules: vec![
+                LifecycleRule {
+                    rule_priority: 1,
+                    description: format!("Expire untagged images after {UNTAGGED_DAYS} days"),
+                    selection: Selection {
+                        tag_status: "untagged",
+                        count_type: "sinceImagePushed",
+                        count_unit: Some("days"),
+                        count_number: UNTAGGED_DAYS,
                     },
-                    "action": { "type": "expire" },
+                    action: Action { kind: "expire" },
                 },
-                {
-                    "rulePriority": 2,
-                    "description": format!("Keep the newest {KEEP_IMAGES} images"),
-                    "selection": {
-                        "tagStatus": "any",
-                        "countType": "imageCountMoreThan",
-                        "countNumber": KEEP_IMAGES,
+                LifecycleRule {
+                    rule_priority: 2,
+                    description: format!("Keep the newest {KEEP_IMAGES} images"),
+                    selection: Selection {
+                        tag_status: "any",
+                        count_type: "imageCountMoreThan",
+                        count_unit: None,
+                        count_number: KEEP_IMAGES,
                     },
-                    "action": { "type": "expire" },
+                    action: Action { kind: "expire" },
                 },
-            ]
-        });
+            ],
+        };
         scope.add(LifecyclePolicy {
             repository: repository.attr("name"),
-            policy: Expr::lit(rules.to_string()),
+            policy: Expr::lit(serde_json::to_string(&rules).unwrap_or_default()),
         });
         Repository { repository }
     }

@@ -1,10 +1,11 @@
 //! IAM: policy documents (as `aws_iam_policy_document` data sources), roles and policies.
 
-use serde::Serialize;
-use serde_json::{json, Map, Value};
-
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::rc::Rc;
+
+use serde::Serialize;
+use serde_json::Value;
 
 use super::core::{GrantedStatement, Problem};
 use super::{Id, Scope};
@@ -26,57 +27,80 @@ impl PolicyDocument {
     /// checkov judges `aws_iam_policy_document` data sources as identity policies, where a
     /// key policy's `*` resource (meaning "this key") would read as "every resource".
     pub fn inline_json(&self) -> Expr {
-        let template = |e: &Expr| Value::String(e.as_template().to_string());
-        let statements = self.statement.iter().map(|s| {
-            let mut out = Map::new();
-            out.insert("Sid".into(), s.sid.clone().into());
-            out.insert("Effect".into(), format!("{:?}", s.effect).into());
-            out.insert("Action".into(), s.actions.clone().into());
-            out.insert(
-                "Resource".into(),
-                s.resources.iter().map(template).collect(),
-            );
-            let principals: Map<String, Value> = s
-                .principals
-                .iter()
-                .map(|p| {
-                    (
-                        p.kind.to_string(),
-                        p.identifiers.iter().map(template).collect(),
-                    )
-                })
-                .collect();
-            if principals.contains_key("*") {
-                out.insert("Principal".into(), "*".into());
-            } else if !principals.is_empty() {
-                out.insert("Principal".into(), principals.into());
-            }
-            let mut conditions = Map::new();
-            for c in &s.condition {
-                let test = conditions
-                    .entry(c.test)
-                    .or_insert_with(|| Value::Object(Map::new()));
-                test[c.variable] = c.values.iter().map(template).collect();
-            }
-            if !conditions.is_empty() {
-                out.insert("Condition".into(), conditions.into());
-            }
-            Value::Object(out)
-        });
+        let text = |e: &'_ Expr| e.as_template().to_string();
+        let statement = self
+            .statement
+            .iter()
+            .map(|s| {
+                let principals: BTreeMap<&str, Vec<String>> = s
+                    .principals
+                    .iter()
+                    .map(|p| (p.kind, p.identifiers.iter().map(text).collect()))
+                    .collect();
+                let mut condition: BTreeMap<&str, BTreeMap<&str, Vec<String>>> = BTreeMap::new();
+                for c in &s.condition {
+                    condition
+                        .entry(c.test)
+                        .or_default()
+                        .insert(c.variable, c.values.iter().map(text).collect());
+                }
+                PolicyStatementJson {
+                    sid: &s.sid,
+                    effect: s.effect,
+                    action: &s.actions,
+                    resource: s.resources.iter().map(text).collect(),
+                    principal: if principals.contains_key("*") {
+                        Some(PrincipalJson::Anyone("*"))
+                    } else {
+                        (!principals.is_empty()).then_some(PrincipalJson::Of(principals))
+                    },
+                    condition,
+                }
+            })
+            .collect();
         let parts = self.statement.iter().flat_map(|s| {
             s.resources
                 .iter()
                 .chain(s.principals.iter().flat_map(|p| &p.identifiers))
                 .chain(s.condition.iter().flat_map(|c| &c.values))
         });
+        let document = PolicyJson {
+            version: "2012-10-17",
+            statement,
+        };
         Expr::json_template(
-            &json!({
-                "Version": "2012-10-17",
-                "Statement": statements.collect::<Vec<_>>(),
-            }),
+            &serde_json::to_value(&document).unwrap_or(Value::Null),
             parts,
         )
     }
+}
+
+/// An IAM policy in AWS's own JSON shape (for policies passed as a string).
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct PolicyJson<'a> {
+    version: &'static str,
+    statement: Vec<PolicyStatementJson<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct PolicyStatementJson<'a> {
+    sid: &'a str,
+    effect: Effect,
+    action: &'a [String],
+    resource: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    principal: Option<PrincipalJson<'a>>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    condition: BTreeMap<&'a str, BTreeMap<&'a str, Vec<String>>>,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum PrincipalJson<'a> {
+    Anyone(&'static str),
+    Of(BTreeMap<&'a str, Vec<String>>),
 }
 
 impl Ref<PolicyDocument> {

@@ -143,6 +143,15 @@ impl Key {
     }
 }
 
+/// Grants `statement` on a store, and the use of its key when it has one (a grant on an
+/// encrypted store is useless without it).
+pub fn grant_on_store(grantee: &impl Grantee, statement: Statement, key: Option<&Key>) {
+    grantee.grant_role().grant(statement);
+    if let Some(key) = key {
+        key.grant_encrypt_decrypt(grantee);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::core::{statement_id, Store};
 use super::iam::Grantee;
 use super::iam::{PolicyDocument, Statement};
-use super::kms::Key;
+use super::kms::{grant_on_store, Key};
 use super::{Id, Scope};
 use crate::tf::{Block, Dependency, Expr, Ref};
 
@@ -347,14 +347,15 @@ impl Bucket {
         if keys.is_empty() {
             return;
         }
-        grantee.grant_role().grant(Statement::allow(
-            &format!("{}Objects", self.sid),
-            &["s3:GetObject"],
-            keys.iter().map(|key| self.object_arn(key)).collect(),
-        ));
-        if let Some(key) = &self.key {
-            key.grant_encrypt_decrypt(grantee);
-        }
+        grant_on_store(
+            grantee,
+            Statement::allow(
+                &format!("{}Objects", self.sid),
+                &["s3:GetObject"],
+                keys.iter().map(|key| self.object_arn(key)).collect(),
+            ),
+            self.key.as_ref(),
+        );
     }
 
     /// S3 server access logs of this bucket go to `target` under `s3/<name>/`. The target's

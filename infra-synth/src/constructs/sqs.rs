@@ -1,12 +1,11 @@
 //! SQS: encrypted queues with a dead-letter queue, and grants to send or consume.
 
 use serde::Serialize;
-use serde_json::json;
 
 use super::core::{statement_id, Store};
 use super::iam::Grantee;
 use super::iam::Statement;
-use super::kms::Key;
+use super::kms::{grant_on_store, Key};
 use super::{Id, Scope};
 use crate::tf::{Block, Expr, Ref};
 
@@ -26,6 +25,14 @@ pub struct QueueBlock {
 
 impl Block for QueueBlock {
     const TYPE: &'static str = "aws_sqs_queue";
+}
+
+/// SQS's redrive policy JSON.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RedrivePolicy<'a> {
+    dead_letter_target_arn: &'a str,
+    max_receive_count: u32,
 }
 
 #[derive(Clone)]
@@ -72,13 +79,18 @@ impl Queue {
         let redrive = props.dead_letter_after.map(|max_receive_count| {
             let dead_letter = scope.add_suffixed(
                 "dead_letter",
-                encrypted(format!("{}-dead-letter", scope.physical_name()), 1_209_600, None),
+                encrypted(
+                    format!("{}-dead-letter", scope.physical_name()),
+                    1_209_600,
+                    None,
+                ),
             );
             let arn = dead_letter.arn();
-            Expr::json_template(
-                &json!({ "deadLetterTargetArn": arn.as_template(), "maxReceiveCount": max_receive_count }),
-                [&arn],
-            )
+            let policy = RedrivePolicy {
+                dead_letter_target_arn: arn.as_template(),
+                max_receive_count,
+            };
+            Expr::json_template(&serde_json::to_value(&policy).unwrap_or_default(), [&arn])
         });
         let queue = scope.add(encrypted(
             scope.physical_name(),
@@ -109,30 +121,32 @@ impl Queue {
     }
 
     pub fn grant_send(&self, grantee: &impl Grantee) {
-        grantee.grant_role().grant(Statement::allow(
-            &format!("{}Send", self.sid),
-            &["sqs:SendMessage", "sqs:GetQueueAttributes"],
-            vec![self.arn()],
-        ));
-        if let Some(key) = &self.key {
-            key.grant_encrypt_decrypt(grantee);
-        }
+        grant_on_store(
+            grantee,
+            Statement::allow(
+                &format!("{}Send", self.sid),
+                &["sqs:SendMessage", "sqs:GetQueueAttributes"],
+                vec![self.arn()],
+            ),
+            self.key.as_ref(),
+        );
     }
 
     pub fn grant_consume(&self, grantee: &impl Grantee) {
-        grantee.grant_role().grant(Statement::allow(
-            &format!("{}Consume", self.sid),
-            &[
-                "sqs:ReceiveMessage",
-                "sqs:DeleteMessage",
-                "sqs:ChangeMessageVisibility",
-                "sqs:GetQueueAttributes",
-            ],
-            vec![self.arn()],
-        ));
-        if let Some(key) = &self.key {
-            key.grant_encrypt_decrypt(grantee);
-        }
+        grant_on_store(
+            grantee,
+            Statement::allow(
+                &format!("{}Consume", self.sid),
+                &[
+                    "sqs:ReceiveMessage",
+                    "sqs:DeleteMessage",
+                    "sqs:ChangeMessageVisibility",
+                    "sqs:GetQueueAttributes",
+                ],
+                vec![self.arn()],
+            ),
+            self.key.as_ref(),
+        );
     }
 }
 

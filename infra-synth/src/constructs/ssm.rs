@@ -5,7 +5,7 @@ use serde::Serialize;
 use super::core::{statement_id, Store};
 use super::iam::Grantee;
 use super::iam::Statement;
-use super::kms::Key;
+use super::kms::{grant_on_store, Key};
 use super::{Id, Scope};
 use crate::tf::{Block, Dependency, Expr, Ref};
 
@@ -100,14 +100,15 @@ impl ParameterSet {
                 &Expr::lit(format!(":parameter{path}{suffix}")),
             ])
         };
-        grantee.grant_role().grant(Statement::allow(
-            &format!("{}ByPath", self.sid),
-            &["ssm:GetParametersByPath"],
-            vec![arn(""), arn("/")],
-        ));
-        if let Some(key) = &self.key {
-            key.grant_encrypt_decrypt(grantee);
-        }
+        grant_on_store(
+            grantee,
+            Statement::allow(
+                &format!("{}ByPath", self.sid),
+                &["ssm:GetParametersByPath"],
+                vec![arn(""), arn("/")],
+            ),
+            self.key.as_ref(),
+        );
     }
 }
 
