@@ -145,6 +145,23 @@ mod tests {
     }
 
     #[test]
+    fn two_constructs_at_one_address_are_a_problem_and_ids_keep_instances_apart() {
+        let stack = stack();
+        let dr = stack.child("dr");
+        crate::constructs::sqs::Queue::new(&stack, "jobs", Default::default());
+        crate::constructs::sqs::Queue::new(&dr, "jobs", Default::default());
+        crate::constructs::sqs::Queue::new(&stack, "jobs", Default::default());
+        let assembly = stack.finish();
+        assert_eq!(assembly.problems.len(), 2, "{:?}", assembly.problems);
+        assert!(assembly.problems[0].message.contains("aws_sqs_queue.jobs"));
+        let json = assembly.doc.to_json("t").expect("json");
+        assert_eq!(
+            json["resource"]["aws_sqs_queue"]["dr_jobs"]["name"],
+            "test-dr-jobs"
+        );
+    }
+
+    #[test]
     fn a_stack_of_secure_defaults_has_no_problems() {
         let stack = stack();
         let key = crate::constructs::kms::Key::new(&stack, "k", Default::default());
