@@ -80,7 +80,7 @@ fn orders_stack() -> Stack {
         &stack,
         "worker",
         FunctionProps {
-            timeout_s: 30,
+            timeout_s: 30.into(),
             encryption_key: Some(key.clone()),
             ..FunctionProps::new("Fulfils orders from the queue", code)
         },

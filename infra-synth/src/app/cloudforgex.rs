@@ -132,9 +132,9 @@ pub fn build(config: &config::Stack) -> Stack {
         "eve",
         FunctionProps {
             architecture: config.lambda.architecture,
-            memory_mb: config.lambda.memory_mb,
-            timeout_s: config.lambda.timeout_s,
-            reserved_concurrency: Some(config.lambda.reserved_concurrency),
+            memory_mb: config.lambda.memory_mb.into(),
+            timeout_s: config.lambda.timeout_s.into(),
+            reserved_concurrency: Some(config.lambda.reserved_concurrency.into()),
             environment: BTreeMap::from([
                 ("EVE_SSM_PATH", config.ssm_path()),
                 ("EVE_STAGE", config.env.clone()),

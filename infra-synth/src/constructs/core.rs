@@ -264,8 +264,8 @@ impl Scope {
         }
     }
 
-    /// Declares a string variable and returns a reference to it.
-    pub(crate) fn variable(&self, name: &str, variable: Variable) -> Expr {
+    /// Declares a variable of the stack and returns a reference to it.
+    pub fn variable(&self, name: &str, variable: Variable) -> Expr {
         self.tree
             .borrow_mut()
             .doc

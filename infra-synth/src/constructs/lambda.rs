@@ -11,7 +11,7 @@ use super::iam::{Role, RoleProps};
 use super::kms::Key;
 use super::{Id, Scope};
 pub use crate::config::Architecture;
-use crate::tf::{Block, Dependency, Expr, Ref, Variable};
+use crate::tf::{Block, Dependency, Expr, Field, Ref, Variable};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct FunctionBlock {
@@ -24,10 +24,10 @@ pub struct FunctionBlock {
     pub runtime: &'static str,
     pub handler: &'static str,
     pub architectures: Vec<&'static str>,
-    pub memory_size: u32,
-    pub timeout: u32,
+    pub memory_size: Field<u32>,
+    pub timeout: Field<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reserved_concurrent_executions: Option<u32>,
+    pub reserved_concurrent_executions: Option<Field<u32>>,
     pub s3_bucket: Expr,
     pub s3_key: Expr,
     pub source_code_hash: Expr,
@@ -92,10 +92,11 @@ pub struct FunctionProps {
     pub description: &'static str,
     pub code: Code,
     pub architecture: Architecture,
-    pub memory_mb: u32,
-    pub timeout_s: u32,
+    /// A number, or an expression (e.g. a variable) where the stack decides later.
+    pub memory_mb: Field<u32>,
+    pub timeout_s: Field<u32>,
     /// Caps concurrency (and so cost); `None` shares the account's pool.
-    pub reserved_concurrency: Option<u32>,
+    pub reserved_concurrency: Option<Field<u32>>,
     pub environment: BTreeMap<&'static str, String>,
     pub log_retention_days: u32,
     /// Encrypts the environment and the log group.
@@ -112,8 +113,8 @@ impl FunctionProps {
             description,
             code,
             architecture: Architecture::Arm64,
-            memory_mb: 512,
-            timeout_s: 10,
+            memory_mb: 512.into(),
+            timeout_s: 10.into(),
             reserved_concurrency: None,
             environment: BTreeMap::new(),
             log_retention_days: super::cloudwatch::DEFAULT_RETENTION_DAYS,
@@ -328,6 +329,26 @@ mod tests {
             "${aws_cloudwatch_log_group.worker.arn}:log-stream:*"
         );
         assert!(json["variable"]["worker_code_bucket"]["default"] == "test-artifacts");
+    }
+
+    #[test]
+    fn memory_can_come_from_a_variable() {
+        let stack = stack();
+        let memory = stack.variable(
+            "worker_memory",
+            Variable {
+                kind: "number",
+                description: "MB",
+                default: Some("256".into()),
+            },
+        );
+        let mut props = FunctionProps::new("test", code());
+        props.memory_mb = Field::expr(memory);
+        Function::new(&stack, "worker", props);
+        let json = json_of(stack);
+        let body = &json["resource"]["aws_lambda_function"]["worker"];
+        assert_eq!(body["memory_size"], "${var.worker_memory}");
+        assert_eq!(body["timeout"], 10);
     }
 
     #[test]

@@ -138,6 +138,36 @@ impl From<String> for Expr {
     }
 }
 
+/// An argument that takes a literal or, where Terraform allows, an expression: a variable or
+/// another block's attribute can feed `memory_size` as well as a number can.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Field<T> {
+    Lit(T),
+    Expr(Expr),
+}
+
+impl<T> From<T> for Field<T> {
+    fn from(value: T) -> Self {
+        Field::Lit(value)
+    }
+}
+
+impl<T> Field<T> {
+    /// An expression in place of a literal.
+    pub fn expr(expr: Expr) -> Self {
+        Field::Expr(expr)
+    }
+}
+
+impl<T: Serialize> Serialize for Field<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Field::Lit(value) => value.serialize(s),
+            Field::Expr(expr) => expr.serialize(s),
+        }
+    }
+}
+
 /// A Terraform traversal such as `aws_s3_bucket.site.arn` — the inside of `${...}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Traversal(String);
@@ -594,6 +624,26 @@ mod tests {
             .expect("two");
         let refs: Vec<&str> = two.references.iter().map(String::as_str).collect();
         assert_eq!(refs, ["aws_thing.one", "data.aws_lookup.current"]);
+    }
+
+    #[test]
+    fn a_field_is_a_literal_or_an_expression() {
+        #[derive(Serialize)]
+        struct Sized {
+            memory_size: Field<u32>,
+        }
+        let lit = serde_json::to_value(Sized {
+            memory_size: 512.into(),
+        })
+        .expect("json");
+        assert_eq!(lit["memory_size"], 512);
+        let var = Sized {
+            memory_size: Field::expr(Variable::reference("memory")),
+        };
+        assert_eq!(
+            serde_json::to_value(var).expect("json")["memory_size"],
+            "${var.memory}"
+        );
     }
 
     #[test]
