@@ -4,12 +4,12 @@
 
 use std::path::Path;
 
-/// Every `crate::<module>` a source file names (in `use` lines or paths).
-fn crate_modules(file: &Path) -> Vec<String> {
+/// Every name that follows `prefix` in a source file, e.g. each `crate::<module>` it uses.
+fn names_after(file: &Path, prefix: &str) -> Vec<String> {
     let text = std::fs::read_to_string(file).expect("source");
-    text.match_indices("crate::")
+    text.match_indices(prefix)
         .map(|(at, _)| {
-            text[at + "crate::".len()..]
+            text[at + prefix.len()..]
                 .chars()
                 .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
                 .collect()
@@ -32,7 +32,7 @@ fn sources(dir: &str) -> Vec<std::path::PathBuf> {
 fn assert_imports_nothing_of(layer: &str, above: &[&str]) {
     let mut wrong = Vec::new();
     for file in sources(layer) {
-        for module in crate_modules(&file) {
+        for module in names_after(&file, "crate::") {
             if above.contains(&module.as_str()) {
                 wrong.push(format!("{} uses crate::{module}", file.display()));
             }

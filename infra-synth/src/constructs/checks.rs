@@ -151,6 +151,8 @@ mod tests {
         crate::constructs::sqs::Queue::new(&stack, "jobs", Default::default());
         crate::constructs::sqs::Queue::new(&dr, "jobs", Default::default());
         crate::constructs::sqs::Queue::new(&stack, "jobs", Default::default());
+        let pinned = crate::constructs::Id::from("orders").at_address("legacy_orders");
+        crate::constructs::sqs::Queue::new(&stack, pinned, Default::default());
         let assembly = stack.finish();
         assert_eq!(assembly.problems.len(), 2, "{:?}", assembly.problems);
         assert!(assembly.problems[0].message.contains("aws_sqs_queue.jobs"));

@@ -1,10 +1,10 @@
-//! The construct tree: a [`Stack`] at the root, [`Scope`]s with ids below it, and the facts
-//! constructs record for the checks that run over the finished tree.
+//! The construct tree: a [`super::Stack`] at the root, [`Scope`]s with ids below it, and the
+//! facts constructs record for the checks that run over the finished tree.
 //!
 //! A construct's Terraform address and AWS names derive from its path, so two instances under
 //! different ids never collide: `site` under `dr` is `aws_s3_bucket.dr_site`, named
-//! `cloudforgex-prod-dr-site`. [`Scope::with_address`] pins an address that is already
-//! deployed (renaming one needs a `moved` block instead: [`Stack::moved`]).
+//! `cloudforgex-prod-dr-site`. [`Id::at_address`] pins an address that is already deployed
+//! (renaming one needs a `moved` block instead: [`super::Stack::moved`]).
 
 use std::cell::RefCell;
 use std::rc::Rc;
