@@ -161,12 +161,6 @@ impl Scope {
         }
     }
 
-    /// Pins this scope's Terraform name (a deployed address kept through a redesign).
-    pub fn with_address(mut self, name: &str) -> Scope {
-        self.address = Some(name.to_string());
-        self
-    }
-
     /// This scope in another region: its constructs use an aliased provider for it.
     pub fn in_region(&self, region: &str) -> Scope {
         let mut scope = self.clone();
