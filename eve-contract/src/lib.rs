@@ -6,6 +6,7 @@
 //! that validates is a stack EVE accepts, and a route or metric cannot be renamed on one side
 //! only. This crate has no dependencies and knows nothing of AWS or HTTP libraries.
 
+pub mod aws;
 pub mod metrics;
 pub mod routes;
 pub mod settings;

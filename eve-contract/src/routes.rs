@@ -6,7 +6,8 @@ pub struct Route {
     pub method: &'static str,
     /// Path with `{param}` segments, as API Gateway writes them.
     pub path: &'static str,
-    /// API Gateway requires the key CloudFront adds; health stays open for probes.
+    /// API Gateway requires the key CloudFront adds. Every EVE route needs it: uptime probes
+    /// reach health through CloudFront, which adds the key to every request.
     pub api_key_required: bool,
 }
 
@@ -56,7 +57,7 @@ pub const SUGGESTIONS: Route = Route {
 pub const HEALTH: Route = Route {
     method: "GET",
     path: "/api/health",
-    api_key_required: false,
+    api_key_required: true,
 };
 
 /// Readiness for container orchestrators; eve-server only, never behind API Gateway.

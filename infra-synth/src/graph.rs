@@ -65,6 +65,13 @@ pub fn service_of(address: &str) -> &'static str {
         ("aws_sqs_", "SQS"),
         ("aws_kms_", "KMS"),
         ("aws_ecr_", "ECR"),
+        ("aws_wafv2_", "WAF"),
+        ("aws_vpc", "VPC"),
+        ("aws_subnet", "VPC"),
+        ("aws_route_table", "VPC"),
+        ("aws_security_group", "VPC"),
+        ("aws_default_security_group", "VPC"),
+        ("aws_flow_log", "VPC"),
     ];
     SERVICES
         .iter()

@@ -432,3 +432,73 @@ fn a_value_eve_would_refuse_is_refused_by_validate() {
             .expect("EVE starts with what the stack writes");
     }
 }
+
+#[test]
+fn network_cidrs_are_private_inside_the_vpc_and_apart() {
+    assert_error(
+        "[network]\nvpc_cidr = \"8.8.0.0/16\"\n",
+        "network.vpc_cidr",
+        6,
+        "is not private",
+    );
+    assert_error(
+        "[network]\nprivate_subnets = [\"10.42.0.0/24\", \"10.43.1.0/24\"]\n",
+        "network.private_subnets",
+        6,
+        "`10.43.1.0/24` is not inside the VPC's `10.42.0.0/16`",
+    );
+    assert_error(
+        "[network]\nprivate_subnets = [\"10.42.0.0/23\", \"10.42.1.0/24\"]\n",
+        "network.private_subnets",
+        6,
+        "`10.42.1.0/24` overlaps `10.42.0.0/23`",
+    );
+    assert_error(
+        "[network]\nprivate_subnets = [\"10.42.0.1/24\", \"10.42.1.0/24\"]\n",
+        "network.private_subnets",
+        6,
+        "has host bits set",
+    );
+}
+
+#[test]
+fn network_needs_a_subnet_in_each_of_two_zones() {
+    let errors =
+        load("[network]\nprivate_subnets = [\"10.42.0.0/24\"]\n").expect_err("one zone is refused");
+    let keys: Vec<(&str, usize)> = errors.iter().map(|e| (e.key.as_str(), e.line)).collect();
+    assert!(keys.contains(&("network.private_subnets", 6)), "{errors}");
+    assert_error(
+        "[network]\navailability_zones = [\"eu-west-1a\", \"us-east-1b\"]\n",
+        "network.availability_zones",
+        6,
+        "`us-east-1b` is not a zone of eu-west-1",
+    );
+    assert_error(
+        "[network]\navailability_zones = [\"eu-west-1a\", \"eu-west-1a\"]\n",
+        "network.availability_zones",
+        6,
+        "lists a zone twice",
+    );
+}
+
+#[test]
+fn recovery_needs_another_real_region_and_waf_a_real_limit() {
+    assert_error(
+        "[dr]\nregion = \"eu-west-1\"\n",
+        "dr.region",
+        6,
+        "the stack's own region",
+    );
+    assert_error(
+        "[dr]\nregion = \"eu-west-9\"\n",
+        "dr.region",
+        6,
+        "not an AWS region",
+    );
+    assert_error(
+        "[waf]\napi_rate_limit = 5\n",
+        "waf.api_rate_limit",
+        6,
+        "below AWS WAF's minimum of 10",
+    );
+}

@@ -14,13 +14,15 @@ use crate::constructs::cloudwatch::{
     Alarm, AlarmProps, Dashboard, DashboardProps, LogGroup, LogGroupProps, Widget,
 };
 use crate::constructs::dynamodb::{Table, TableProps};
+use crate::constructs::ec2::{Vpc, VpcProps};
 use crate::constructs::ecr::{Repository, RepositoryProps};
 use crate::constructs::kms::{Key, KeyProps};
-use crate::constructs::lambda::{Code, Function, FunctionProps};
+use crate::constructs::lambda::{Code, Function, FunctionProps, Placement};
 use crate::constructs::route53::{alias_records, AliasTarget, HostedZone};
 use crate::constructs::s3::{Bucket, BucketProps, Encryption};
 use crate::constructs::sns::{Topic, TopicProps};
 use crate::constructs::ssm::{ParameterSet, ParameterSetProps};
+use crate::constructs::wafv2::{RateLimit, WebAcl, WebAclProps};
 use crate::constructs::{Stack, StackProps};
 use crate::tf::{Expr, Lifecycle};
 
@@ -54,6 +56,7 @@ pub fn build(config: &config::Stack) -> Stack {
             alias: Some(format!("alias/{}", config.prefix())),
             allow_cloudwatch_logs: true,
             allow_cloudwatch_alarms: true,
+            allow_cloudfront_reads: false,
         },
     );
 
@@ -97,6 +100,14 @@ pub fn build(config: &config::Stack) -> Stack {
     );
     site.log_to(&logs, account_id.clone());
     certificates.log_to(&logs, account_id.clone());
+    let recovery = config
+        .dr
+        .as_ref()
+        .map(|dr| recovery_region(&stack, config, dr, &account_id));
+    if let (Some(dr), Some(recovery)) = (&config.dr, &recovery) {
+        site.replicate_to(&recovery.site, dr.replication_time_control);
+        certificates.replicate_to(&recovery.certificates, dr.replication_time_control);
+    }
 
     let table = Table::new(
         &stack,
@@ -108,6 +119,12 @@ pub fn build(config: &config::Stack) -> Stack {
             encryption_key: Some(key.clone()),
             point_in_time_recovery: true,
             deletion_protection: config.table.deletion_protection,
+            replicas: match (&config.dr, &recovery) {
+                (Some(dr), Some(recovery)) if dr.table_replica => {
+                    vec![(dr.region.clone(), recovery.key.clone())]
+                }
+                _ => Vec::new(),
+            },
         },
     );
     let settings = ParameterSet::new(
@@ -144,6 +161,7 @@ pub fn build(config: &config::Stack) -> Stack {
             tracing: true,
             // EVE reads its settings by path, so nothing else orders them first.
             depends_on: settings.dependencies(),
+            network: private_network(&stack, config, &key),
             ..FunctionProps::new(
                 "EVE, the portfolio assistant",
                 Code {
@@ -206,6 +224,7 @@ pub fn build(config: &config::Stack) -> Stack {
             HostedZone::create(&stack, "site", config.zone_name(), "CloudForgeX site")
         }
     };
+    let web_acl = config.waf.enabled.then(|| edge_firewall(&stack, config));
     let certificate = Certificate::new(
         &stack.in_region("us-east-1"),
         "site",
@@ -224,6 +243,11 @@ pub fn build(config: &config::Stack) -> Stack {
             certificate,
             price_class: config.cdn.price_class.as_str(),
             site: site.clone(),
+            site_replica: recovery
+                .as_ref()
+                .filter(|_| config.features.origin_failover)
+                .map(|r| r.site.clone()),
+            web_acl: web_acl.clone(),
             api: Some(ApiOrigin {
                 domain_name: api.domain_name(),
                 origin_path: format!("/{}", api.stage_name()),
@@ -330,8 +354,167 @@ pub fn config_key(path: &str) -> &'static str {
         "site" => "domain",
         "logs" | "certificates" => "buckets",
         "alarms" => "alarms",
+        "dr" => "dr",
+        "edge" => "waf",
+        "network" => "network",
         _ => "",
     }
+}
+
+/// What the recovery region holds: replicas of the site and certificates (encrypted with a
+/// key of that region, which CloudFront may use for the site) and the access logs of both.
+struct RecoveryRegion {
+    key: Key,
+    site: Bucket,
+    certificates: Bucket,
+}
+
+fn recovery_region(
+    stack: &Stack,
+    config: &config::Stack,
+    dr: &config::resilience::Dr,
+    account_id: &Expr,
+) -> RecoveryRegion {
+    let scope = stack.child("dr").in_region(&dr.region);
+    let key = Key::new(
+        &scope,
+        "key",
+        KeyProps {
+            description: format!("{}: replicas in the recovery region", config.prefix()),
+            alias: None,
+            allow_cloudwatch_logs: false,
+            allow_cloudwatch_alarms: false,
+            allow_cloudfront_reads: true,
+        },
+    );
+    let bucket = |role: &str, encryption, expire_days| {
+        Bucket::new(
+            &scope,
+            role,
+            BucketProps {
+                name: Some(config.replica_bucket_name(role, &dr.region)),
+                encryption,
+                expire_days,
+                force_destroy: config.buckets.force_destroy,
+                tls_only: config.features.tls_only_bucket_policies,
+                ..BucketProps::default()
+            },
+        )
+    };
+    // S3 server access logs can only go to an SSE-S3 bucket.
+    let logs = bucket(
+        "logs",
+        Encryption::S3Managed,
+        Some(config.buckets.log_expiry_days),
+    );
+    let site = bucket("site", Encryption::Kms(key.clone()), None);
+    let certificates = bucket("certificates", Encryption::Kms(key.clone()), None);
+    site.log_to(&logs, account_id.clone());
+    certificates.log_to(&logs, account_id.clone());
+    RecoveryRegion {
+        key,
+        site,
+        certificates,
+    }
+}
+
+/// EVE's VPC (`[network]`): private subnets, an endpoint for every service EVE calls
+/// (`eve_contract::aws`), and EVE's group, which may reach those endpoints and nothing else.
+fn private_network(stack: &Stack, config: &config::Stack, key: &Key) -> Option<Placement> {
+    use eve_contract::aws::{Endpoint, SERVICES};
+    let network = &config.network;
+    if !network.enabled {
+        return None;
+    }
+    let vpc = Vpc::new(
+        stack,
+        "network",
+        VpcProps {
+            cidr: network.vpc_cidr.clone(),
+            private_subnets: config
+                .availability_zones()
+                .into_iter()
+                .zip(network.private_subnets.iter().cloned())
+                .collect(),
+            flow_log_retention_days: network.flow_log_retention_days,
+            encryption_key: Some(key.clone()),
+        },
+    );
+    let eve = vpc.security_group("eve", "EVE's function: HTTPS to its endpoints only");
+    let offline = config.eve.model_id == eve_contract::settings::OFFLINE_MODEL_ID;
+    let services = SERVICES
+        .iter()
+        .filter(|service| !(service.only_with_model && offline));
+    let mut interface = Vec::new();
+    for service in services {
+        match service.endpoint {
+            Endpoint::Gateway => vpc.add_gateway_endpoint(service.endpoint_service, &eve),
+            Endpoint::Interface => interface.push(service.endpoint_service),
+        }
+    }
+    vpc.add_interface_endpoints(&interface, &eve);
+    Some(Placement {
+        subnet_ids: vpc.subnet_ids(),
+        security_group: eve,
+    })
+}
+
+/// The web ACL in front of CloudFront (`[waf]`), in us-east-1 as AWS requires, with its
+/// encrypted logs and an alarm on blocked-request spikes. The alarm's topic is in us-east-1
+/// too (an alarm notifies only topics in its own region) and has the stack's subscribers.
+fn edge_firewall(stack: &Stack, config: &config::Stack) -> WebAcl {
+    let edge = stack.child("edge").in_region("us-east-1");
+    let key = Key::new(
+        &edge,
+        "key",
+        KeyProps {
+            description: format!("{}: the edge firewall's logs and alarms", config.prefix()),
+            alias: None,
+            allow_cloudwatch_logs: true,
+            allow_cloudwatch_alarms: true,
+            allow_cloudfront_reads: false,
+        },
+    );
+    let acl = WebAcl::new(
+        &edge,
+        "acl",
+        WebAclProps {
+            description: "Managed rules and a per-IP rate limit on the API, before CloudFront",
+            rate_limits: vec![RateLimit {
+                path_prefix: "/api/",
+                limit: config.waf.api_rate_limit,
+            }],
+            log_retention_days: config.waf.log_retention_days,
+            encryption_key: Some(key.clone()),
+        },
+    );
+    let topic = Topic::new(
+        &edge,
+        "alarms",
+        TopicProps {
+            encryption_key: Some(key),
+        },
+    );
+    if let Some(email) = &config.alarms.email {
+        topic.subscribe_email("email", email);
+    }
+    Alarm::new(
+        &edge,
+        "blocked-requests",
+        &topic,
+        AlarmProps {
+            description: format!(
+                "the web ACL blocked more than {} requests",
+                config.waf.blocked_requests_alarm
+            ),
+            source: acl.metrics(),
+            metrics: vec![("blocked", "BlockedRequests", "Sum")],
+            expression: "blocked",
+            threshold: config.waf.blocked_requests_alarm,
+            period_seconds: config.alarms.period_seconds,
+        },
+    );
+    acl
 }
 
 fn tags(config: &config::Stack) -> BTreeMap<String, String> {

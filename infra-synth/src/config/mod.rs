@@ -4,6 +4,7 @@
 //! so `dev.toml` and `prod.toml` only say where the environments differ.
 
 pub mod kubernetes;
+pub mod resilience;
 pub mod rules;
 mod schema;
 
@@ -35,6 +36,7 @@ pub fn load(stacks_dir: &Path, name: &str) -> Result<Stack, Diagnostics> {
     let mut check = Checker::new(&source);
     rules::check_stack(&stack, &mut check);
     kubernetes::check(&stack, &mut check);
+    resilience::check(&stack, &mut check);
     if let Err(errors) = check.finish() {
         diagnostics.extend(errors);
     }

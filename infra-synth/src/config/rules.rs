@@ -159,12 +159,20 @@ fn check_names(stack: &Stack, check: &mut Checker<'_>) {
     } else {
         "app"
     };
+    let replicas = stack.dr.iter().flat_map(|dr| {
+        super::RECOVERY_BUCKETS
+            .iter()
+            .map(|role| stack.replica_bucket_name(role, &dr.region))
+    });
     for name in [
         stack.site_bucket_name(),
         stack.certificates_bucket_name(),
         stack.logs_bucket_name(),
         stack.artifact_bucket_name(),
-    ] {
+    ]
+    .into_iter()
+    .chain(replicas)
+    {
         if let Err(why) = check_bucket_name(&name) {
             check.error(
                 bucket_key,

@@ -56,6 +56,13 @@ pub struct Stack {
     pub eve: Eve,
     #[serde(default)]
     pub alarms: Alarms,
+    /// Cross-region recovery; off unless the section names a region.
+    #[serde(default)]
+    pub dr: Option<super::resilience::Dr>,
+    #[serde(default)]
+    pub waf: super::resilience::Waf,
+    #[serde(default)]
+    pub network: super::resilience::Network,
     /// eve-server on Kubernetes (`synth --target kubernetes`); defaults when absent.
     #[serde(default)]
     pub kubernetes: super::kubernetes::Kubernetes,
@@ -113,6 +120,10 @@ pub struct Features {
     /// a Deny whose condition does not hold as a denial, so on moto it blocks every upload.
     #[serde(default = "yes")]
     pub tls_only_bucket_policies: bool,
+    /// CloudFront's origin group that fails the site over to its `[dr]` replica. moto drops
+    /// origin groups, then refuses the behaviour that targets one.
+    #[serde(default = "yes")]
+    pub origin_failover: bool,
 }
 
 impl Default for Features {
@@ -121,6 +132,7 @@ impl Default for Features {
             response_headers_policy: true,
             certificate_validation: true,
             tls_only_bucket_policies: true,
+            origin_failover: true,
         }
     }
 }
@@ -389,6 +401,10 @@ impl Default for Alarms {
     }
 }
 
+/// Buckets in the recovery region (`[dr]`): replicas of the site and certificates, and the
+/// access logs of both.
+pub const RECOVERY_BUCKETS: &[&str] = &["site", "certificates", "logs"];
+
 /// One EVE setting as stored in SSM (and a Kubernetes ConfigMap as `EVE_<NAME>`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EveSetting {
@@ -437,6 +453,11 @@ impl Stack {
 
     pub fn logs_bucket_name(&self) -> String {
         self.bucket_name("logs")
+    }
+
+    /// A bucket's replica in the recovery region, e.g. `<prefix>-site-eu-west-2`.
+    pub fn replica_bucket_name(&self, role: &str, region: &str) -> String {
+        self.bucket_name(&format!("{role}-{region}"))
     }
 
     /// Default of the `artifact_bucket` variable (the deploy step creates and fills it).

@@ -14,10 +14,16 @@ pub(crate) fn run(tree: &Tree) -> Vec<Problem> {
     problems
 }
 
-/// Identity policies name every action and grant exact ARNs. The one exception is
-/// `:log-stream:*` under a log group, because Lambda names its streams at run time.
+/// Identity policies name every action and grant exact ARNs. The exceptions are
+/// `:log-stream:*` under a log group, because Lambda names its streams at run time, and
+/// `<bucket>/*` in the statements a replication construct declared, because replication
+/// copies every object.
 fn no_wildcards_in_identity_policies(tree: &Tree, problems: &mut Vec<Problem>) {
     for statement in &tree.identity_statements {
+        let whole_bucket = tree
+            .whole_bucket_grants
+            .iter()
+            .any(|(path, sid)| *path == statement.path && *sid == statement.sid);
         let problem = |message| Problem {
             path: statement.path.clone(),
             check: "no IAM wildcards",
@@ -30,7 +36,9 @@ fn no_wildcards_in_identity_policies(tree: &Tree, problems: &mut Vec<Problem>) {
             )));
         }
         for resource in &statement.resources {
-            if resource.contains('*') && !resource.ends_with(":log-stream:*") {
+            let allowed = resource.ends_with(":log-stream:*")
+                || (whole_bucket && resource.matches('*').count() == 1 && resource.ends_with("/*"));
+            if resource.contains('*') && !allowed {
                 problems.push(problem(format!(
                     "IAM statement `{}` grants resource `{resource}`; use exact ARNs (no `*`)",
                     statement.sid

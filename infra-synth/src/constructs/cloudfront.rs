@@ -7,6 +7,7 @@ use super::acm::Certificate;
 use super::core::RegionBound;
 use super::iam::Statement;
 use super::s3::Bucket;
+use super::wafv2::WebAcl;
 use super::{Id, Scope};
 use crate::tf::{Block, Expr, Ref};
 
@@ -25,7 +26,14 @@ pub const PERMISSIONS_POLICY: &str =
     "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), payment=(), usb=()";
 
 const SITE_ORIGIN: &str = "site";
+const SITE_REPLICA_ORIGIN: &str = "site-replica";
+/// The site bucket first, its replica when the first answers with one of [`FAILOVER_STATUS_CODES`].
+const SITE_FAILOVER_GROUP: &str = "site-failover";
 const API_ORIGIN: &str = "api";
+
+/// Answers from the primary site bucket that send CloudFront to the replica: server errors,
+/// and 403/404, which S3 gives through OAC for an object that is not (yet) there.
+pub const FAILOVER_STATUS_CODES: &[u16] = &[403, 404, 500, 502, 503, 504];
 
 #[derive(Debug, Clone, Serialize)]
 pub struct OriginAccessControl {
@@ -120,6 +128,8 @@ pub struct DistributionBlock {
     pub default_root_object: &'static str,
     pub aliases: Vec<String>,
     pub origin: Vec<Origin>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub origin_group: Vec<OriginGroup>,
     pub default_cache_behavior: CacheBehavior,
     pub ordered_cache_behavior: Vec<CacheBehavior>,
     pub custom_error_response: Vec<ErrorResponse>,
@@ -127,6 +137,25 @@ pub struct DistributionBlock {
     pub logging_config: Option<LoggingConfig>,
     pub restrictions: Restrictions,
     pub viewer_certificate: ViewerCertificate,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub web_acl_id: Option<Expr>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OriginGroup {
+    pub origin_id: &'static str,
+    pub failover_criteria: FailoverCriteria,
+    pub member: Vec<OriginGroupMember>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FailoverCriteria {
+    pub status_codes: Vec<u16>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OriginGroupMember {
+    pub origin_id: &'static str,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -229,6 +258,10 @@ pub struct DistributionProps {
     pub price_class: &'static str,
     /// Static files, read through an origin access control; only this distribution may.
     pub site: Bucket,
+    /// The site bucket's replica in another region, which CloudFront fails over to.
+    pub site_replica: Option<Bucket>,
+    /// A WAFv2 web ACL in front of every request (us-east-1, CLOUDFRONT scope).
+    pub web_acl: Option<WebAcl>,
     pub api: Option<ApiOrigin>,
     /// Standard access logs into this bucket, under `cloudfront/`.
     pub access_logs: Option<Bucket>,
@@ -285,14 +318,36 @@ impl Distribution {
             response_page_path: "/404.html",
             error_caching_min_ttl: 60,
         };
-        let mut origin = vec![Origin {
-            origin_id: SITE_ORIGIN,
-            domain_name: props.site.regional_domain_name(),
-            origin_access_control_id: Some(oac.id()),
-            origin_path: None,
-            custom_origin_config: Vec::new(),
-            custom_header: Vec::new(),
-        }];
+        let sites = std::iter::once((SITE_ORIGIN, &props.site))
+            .chain(props.site_replica.iter().map(|r| (SITE_REPLICA_ORIGIN, r)));
+        let mut origin: Vec<Origin> = sites
+            .map(|(origin_id, bucket)| Origin {
+                origin_id,
+                domain_name: bucket.regional_domain_name(),
+                origin_access_control_id: Some(oac.id()),
+                origin_path: None,
+                custom_origin_config: Vec::new(),
+                custom_header: Vec::new(),
+            })
+            .collect();
+        let origin_group: Vec<OriginGroup> = props
+            .site_replica
+            .iter()
+            .map(|_| OriginGroup {
+                origin_id: SITE_FAILOVER_GROUP,
+                failover_criteria: FailoverCriteria {
+                    status_codes: FAILOVER_STATUS_CODES.to_vec(),
+                },
+                member: [SITE_ORIGIN, SITE_REPLICA_ORIGIN]
+                    .map(|origin_id| OriginGroupMember { origin_id })
+                    .to_vec(),
+            })
+            .collect();
+        let site_target = if origin_group.is_empty() {
+            SITE_ORIGIN
+        } else {
+            SITE_FAILOVER_GROUP
+        };
         let mut ordered_cache_behavior = Vec::new();
         if let Some(api) = &props.api {
             origin.push(Origin {
@@ -335,7 +390,8 @@ impl Distribution {
             default_root_object: "index.html",
             aliases: props.domain_names,
             origin,
-            default_cache_behavior: behavior(None, SITE_ORIGIN, false),
+            origin_group,
+            default_cache_behavior: behavior(None, site_target, false),
             ordered_cache_behavior,
             custom_error_response: vec![not_found(403), not_found(404)],
             logging_config: props.access_logs.as_ref().map(|logs| LoggingConfig {
@@ -353,17 +409,21 @@ impl Distribution {
                 ssl_support_method: "sni-only",
                 minimum_protocol_version: "TLSv1.2_2021",
             },
+            web_acl_id: props.web_acl.as_ref().map(WebAcl::arn),
         });
-        // Only this distribution may read the site bucket (OAC signs as the CloudFront service).
-        props.site.add_to_resource_policy(
-            Statement::allow(
-                "CloudFrontRead",
-                &["s3:GetObject"],
-                vec![props.site.all_objects_arn()],
-            )
-            .principal("Service", "cloudfront.amazonaws.com")
-            .when("StringEquals", "AWS:SourceArn", distribution.arn()),
-        );
+        // Only this distribution may read the site bucket and its replica (OAC signs as the
+        // CloudFront service).
+        for bucket in std::iter::once(&props.site).chain(&props.site_replica) {
+            bucket.add_to_resource_policy(
+                Statement::allow(
+                    "CloudFrontRead",
+                    &["s3:GetObject"],
+                    vec![bucket.all_objects_arn()],
+                )
+                .principal("Service", "cloudfront.amazonaws.com")
+                .when("StringEquals", "AWS:SourceArn", distribution.arn()),
+            );
+        }
         Distribution { distribution }
     }
 
@@ -426,8 +486,23 @@ mod tests {
     use crate::constructs::testing::stack;
 
     fn build(security_headers: bool, region: &str) -> crate::constructs::Assembly {
+        build_with(security_headers, region, false)
+    }
+
+    fn build_with(
+        security_headers: bool,
+        region: &str,
+        failover: bool,
+    ) -> crate::constructs::Assembly {
         let stack = stack();
         let site = Bucket::new(&stack, "site", BucketProps::default());
+        let site_replica = failover.then(|| {
+            Bucket::new(
+                &stack.child("dr").in_region("eu-west-2"),
+                "site",
+                BucketProps::default(),
+            )
+        });
         let certificate = Certificate::new(
             &stack.in_region(region),
             "site",
@@ -454,6 +529,8 @@ mod tests {
                 }),
                 access_logs: None,
                 security_headers,
+                site_replica,
+                web_acl: None,
             },
         );
         stack.finish()
@@ -498,6 +575,41 @@ mod tests {
             read["condition"][0]["values"][0],
             "${aws_cloudfront_distribution.site.arn}"
         );
+    }
+
+    #[test]
+    fn the_site_fails_over_to_its_replica_which_only_this_distribution_reads() {
+        let json = build_with(true, "us-east-1", true)
+            .doc
+            .to_json("t")
+            .expect("json");
+        let dist = &json["resource"]["aws_cloudfront_distribution"]["site"];
+        assert_eq!(dist["origin"][1]["origin_id"], "site-replica");
+        assert_eq!(
+            dist["origin"][1]["domain_name"],
+            "${aws_s3_bucket.dr_site.bucket_regional_domain_name}"
+        );
+        let group = &dist["origin_group"][0];
+        assert_eq!(group["member"][0]["origin_id"], "site");
+        assert_eq!(group["member"][1]["origin_id"], "site-replica");
+        assert_eq!(
+            group["failover_criteria"]["status_codes"],
+            serde_json::json!([403, 404, 500, 502, 503, 504])
+        );
+        assert_eq!(
+            dist["default_cache_behavior"]["target_origin_id"],
+            "site-failover"
+        );
+        let read = &json["data"]["aws_iam_policy_document"]["dr_site_policy"]["statement"][1];
+        assert_eq!(read["sid"], "CloudFrontRead");
+        assert_eq!(
+            read["condition"][0]["values"][0],
+            "${aws_cloudfront_distribution.site.arn}"
+        );
+        let single = build(true, "us-east-1").doc.to_json("t").expect("json");
+        let dist = &single["resource"]["aws_cloudfront_distribution"]["site"];
+        assert!(dist.get("origin_group").is_none());
+        assert_eq!(dist["default_cache_behavior"]["target_origin_id"], "site");
     }
 
     #[test]

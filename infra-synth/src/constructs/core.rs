@@ -92,6 +92,9 @@ pub(crate) struct Tree {
     pub stores: Vec<Store>,
     pub region_bound: Vec<RegionBound>,
     pub assets: Vec<CodeAsset>,
+    /// (role path, statement sid) of statements that must name every object of a bucket
+    /// (replication), which the wildcard check accepts.
+    pub whole_bucket_grants: Vec<(String, String)>,
     /// Problems met while building (e.g. two constructs with one address).
     pub problems: Vec<Problem>,
     pub finishers: Vec<Finisher>,

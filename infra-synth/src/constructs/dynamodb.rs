@@ -24,6 +24,21 @@ pub struct TableBlock {
     pub point_in_time_recovery: Enabled,
     pub server_side_encryption: Encryption,
     pub deletion_protection_enabled: bool,
+    /// Global-table replicas need the stream; off otherwise (streams cost per read).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub stream_enabled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream_view_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub replica: Vec<Replica>,
+}
+
+/// A global-table replica in another region, with its own key and PITR.
+#[derive(Debug, Clone, Serialize)]
+pub struct Replica {
+    pub region_name: String,
+    pub kms_key_arn: Expr,
+    pub point_in_time_recovery: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -66,6 +81,8 @@ pub struct TableProps {
     pub encryption_key: Option<Key>,
     pub point_in_time_recovery: bool,
     pub deletion_protection: bool,
+    /// Global-table replicas, each with a key in its region.
+    pub replicas: Vec<(String, Key)>,
 }
 
 impl Default for TableProps {
@@ -77,6 +94,7 @@ impl Default for TableProps {
             encryption_key: None,
             point_in_time_recovery: true,
             deletion_protection: true,
+            replicas: Vec::new(),
         }
     }
 }
@@ -115,6 +133,17 @@ impl Table {
                 kms_key_arn: props.encryption_key.as_ref().map(Key::arn),
             },
             deletion_protection_enabled: props.deletion_protection,
+            stream_enabled: !props.replicas.is_empty(),
+            stream_view_type: (!props.replicas.is_empty()).then_some("NEW_AND_OLD_IMAGES"),
+            replica: props
+                .replicas
+                .iter()
+                .map(|(region, key)| Replica {
+                    region_name: region.clone(),
+                    kms_key_arn: key.arn(),
+                    point_in_time_recovery: props.point_in_time_recovery,
+                })
+                .collect(),
         });
         scope.with_tree(|tree| {
             tree.stores.push(Store {

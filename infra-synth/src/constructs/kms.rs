@@ -58,6 +58,9 @@ pub struct KeyProps {
     pub allow_cloudwatch_logs: bool,
     /// CloudWatch alarms may publish to topics encrypted with it.
     pub allow_cloudwatch_alarms: bool,
+    /// CloudFront distributions of this account may decrypt objects with it (an origin bucket
+    /// encrypted with the key; the bucket policy still names the one distribution).
+    pub allow_cloudfront_reads: bool,
 }
 
 /// A rotated customer-managed key. The policy delegates to IAM (the account administers
@@ -103,6 +106,13 @@ impl Key {
                 )
                 .principal("Service", "cloudwatch.amazonaws.com")
                 .when("StringEquals", "aws:SourceAccount", account_id.clone()),
+            );
+        }
+        if props.allow_cloudfront_reads {
+            statement.push(
+                Statement::allow("CloudFrontReads", &["kms:Decrypt"], this_key())
+                    .principal("Service", "cloudfront.amazonaws.com")
+                    .when("StringEquals", "aws:SourceAccount", account_id.clone()),
             );
         }
         let key = scope.add(KeyBlock {

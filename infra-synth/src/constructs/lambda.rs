@@ -35,7 +35,15 @@ pub struct FunctionBlock {
     pub tracing_config: Option<TracingConfig>,
     pub logging_config: LoggingConfig,
     pub environment: Environment,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vpc_config: Option<VpcConfig>,
     pub depends_on: Vec<Dependency>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct VpcConfig {
+    pub subnet_ids: Vec<Expr>,
+    pub security_group_ids: Vec<Expr>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -87,6 +95,18 @@ pub struct Code {
 /// instead of a statement of ours with a `*` resource.
 pub const XRAY_WRITE_POLICY_ARN: &str = "arn:aws:iam::aws:policy/AWSXRayDaemonWriteAccess";
 
+/// Creating and deleting the function's network interfaces needs `ec2:Describe*` on `*`;
+/// AWS's managed policy holds exactly those actions.
+pub const VPC_ACCESS_POLICY_ARN: &str =
+    "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole";
+
+/// Where a function runs inside a VPC.
+#[derive(Clone)]
+pub struct Placement {
+    pub subnet_ids: Vec<Expr>,
+    pub security_group: super::ec2::SecurityGroup,
+}
+
 #[derive(Clone)]
 pub struct FunctionProps {
     pub description: &'static str,
@@ -105,6 +125,8 @@ pub struct FunctionProps {
     pub tracing: bool,
     /// What must exist before the first invocation (e.g. settings read by path).
     pub depends_on: Vec<Dependency>,
+    /// Private subnets and a security group; `None` runs in Lambda's own network.
+    pub network: Option<Placement>,
 }
 
 impl FunctionProps {
@@ -121,6 +143,7 @@ impl FunctionProps {
             encryption_key: None,
             tracing: true,
             depends_on: Vec::new(),
+            network: None,
         }
     }
 }
@@ -162,6 +185,12 @@ impl Function {
                     .dependency(),
             );
         }
+        if props.network.is_some() {
+            depends_on.push(
+                role.attach_managed_policy(Some("vpc"), VPC_ACCESS_POLICY_ARN)
+                    .dependency(),
+            );
+        }
         depends_on.extend(props.depends_on);
         let asset = code_asset(&scope, &props.code, props.architecture);
         let function = scope.add(FunctionBlock {
@@ -186,6 +215,10 @@ impl Function {
             environment: Environment {
                 variables: props.environment,
             },
+            vpc_config: props.network.map(|placement| VpcConfig {
+                subnet_ids: placement.subnet_ids,
+                security_group_ids: vec![placement.security_group.id()],
+            }),
             depends_on,
         });
         Function {

@@ -14,6 +14,7 @@ pub mod cloudfront;
 pub mod cloudwatch;
 mod core;
 pub mod dynamodb;
+pub mod ec2;
 pub mod ecr;
 pub mod iam;
 pub mod kms;
@@ -23,6 +24,7 @@ pub mod s3;
 pub mod sns;
 pub mod sqs;
 pub mod ssm;
+pub mod wafv2;
 
 mod stack;
 

@@ -23,6 +23,7 @@ const EMULATED_SERVICES: &[&str] = &[
     "cloudfront",
     "cloudwatch",
     "dynamodb",
+    "ec2",
     "ecr",
     "iam",
     "kms",
@@ -34,6 +35,7 @@ const EMULATED_SERVICES: &[&str] = &[
     "sqs",
     "ssm",
     "sts",
+    "wafv2",
 ];
 
 /// How a stack is deployed: where, with which tags, and where its state lives.
