@@ -10,3 +10,4 @@ pub mod aws;
 pub mod metrics;
 pub mod routes;
 pub mod settings;
+pub mod store;

@@ -75,6 +75,7 @@ fn local_stack_deploys_serves_replans_clean_and_destroys() {
     };
     let zip = std::fs::read(out.path().join("local/dist/eve-function.zip")).expect("zip");
     let stack_key_id = block_on(check_deployed(&aws, &zip)).expect("runtime");
+    block_on(check_resilience(&aws)).expect("runtime");
 
     // Phase 3: eve-server against the deployed table, parameters and certificates bucket.
     block_on(async {
@@ -111,6 +112,16 @@ fn local_stack_deploys_serves_replans_clean_and_destroys() {
     let server = ChildGuard(server);
     let session = converse(&url);
     block_on(check_conversation_stored(&aws, &session)).expect("runtime");
+    let drill = |format: &str| {
+        let mut args = vec!["dr", "drill"];
+        args.extend_from_slice(&target);
+        args.extend_from_slice(&["--format", format]);
+        infra_synth(&args, &envs)
+    };
+    let drilled = drill("json");
+    assert_eq!(drilled.status.code(), Some(0), "the drill passes");
+    let report: Value = serde_json::from_str(&stdout(&drilled)).expect("drill report is JSON");
+    check_drill_report(&report, &session);
     let link: Value = ureq::get(&format!("{url}/api/certificates/{CERTIFICATE_ID}"))
         .call()
         .expect("certificate link")
@@ -133,10 +144,299 @@ fn local_stack_deploys_serves_replans_clean_and_destroys() {
     let diff = run("diff", &[]);
     assert_eq!(diff.status.code(), Some(0));
 
+    // A drill that finds replication gone fails and says so.
+    block_on(async {
+        aws.s3()
+            .await
+            .delete_bucket_replication()
+            .bucket("cloudforgex-local-site")
+            .send()
+            .await
+            .expect("remove the site's replication")
+    })
+    .expect("runtime");
+    let broken = drill("text");
+    assert_eq!(broken.status.code(), Some(1), "{}", stdout(&broken));
+    assert!(
+        stdout(&broken)
+            .contains("cloudforgex-local-site -> cloudforgex-local-site-us-west-2  NOT CONFIGURED"),
+        "{}",
+        stdout(&broken)
+    );
+
     // Phase 5: destroy leaves nothing of the stack behind.
     let destroy = run("destroy", &["--yes"]);
     assert!(destroy.status.success(), "destroy");
     block_on(check_destroyed(&aws, &stack_key_id)).expect("runtime");
+}
+
+/// The drill restored the table, found the conversation just held in the restore, saw both
+/// buckets replicate, and deleted its scratch table and probe objects.
+fn check_drill_report(report: &Value, session: &str) {
+    assert_eq!(report["passed"], true, "{report}");
+    assert_eq!(report["recovery_region"], "us-west-2");
+    let scratch = report["restore"]["scratch_table"]
+        .as_str()
+        .expect("scratch table");
+    assert!(scratch.starts_with(&format!("{TABLE}-drill-")), "{report}");
+    assert!(
+        report["restore"]["restore_seconds"].as_f64().is_some(),
+        "{report}"
+    );
+    let sessions = report["sessions"].as_array().expect("sessions");
+    let ours = sessions
+        .iter()
+        .find(|s| s["session"] == session)
+        .unwrap_or_else(|| panic!("session {session} compared: {report}"));
+    assert!(ours["source"].as_u64().unwrap_or(0) >= 2, "{report}");
+    assert_eq!(ours["source"], ours["restored"], "{report}");
+    let replicated: Vec<(&str, &str)> = report["replication"]
+        .as_array()
+        .expect("replication")
+        .iter()
+        .map(|r| {
+            assert_eq!(r["configured"], true, "{r}");
+            assert_eq!(r["time_control"], true, "{r}");
+            // moto keeps no replication status, so the probe cannot be followed there.
+            assert_eq!(r["probe"]["status"], "not_observable", "{r}");
+            (
+                r["bucket"].as_str().unwrap_or_default(),
+                r["replica"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        replicated,
+        [
+            ("cloudforgex-local-site", "cloudforgex-local-site-us-west-2"),
+            (
+                "cloudforgex-local-certificates",
+                "cloudforgex-local-certificates-us-west-2"
+            ),
+        ]
+    );
+    let cleaned: Vec<&str> = report["cleaned_up"]
+        .as_array()
+        .expect("cleaned up")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        cleaned.contains(&format!("table {scratch}").as_str()),
+        "{report}"
+    );
+    assert_eq!(
+        cleaned.iter().filter(|c| c.contains("/dr-drill/")).count(),
+        2
+    );
+}
+
+/// One EC2 Query API call (moto does not check the signature); the response XML.
+fn ec2_query(aws: &AwsTarget, params: &[(&str, &str)]) -> String {
+    let mut form = vec![("Action", params[0].1), ("Version", "2016-11-15")];
+    form.extend_from_slice(&params[1..]);
+    unsigned_post(aws, "ec2")
+        .send_form(&form)
+        .unwrap_or_else(|e| panic!("{}: {e}", params[0].1))
+        .into_string()
+        .expect("EC2 answers text")
+}
+
+/// The text of every `<tag>` element in an XML answer.
+fn xml_values(xml: &str, tag: &str) -> Vec<String> {
+    let open = format!("<{tag}>");
+    xml.split(&open)
+        .skip(1)
+        .filter_map(|rest| rest.split('<').next())
+        .map(str::to_string)
+        .collect()
+}
+
+/// EVE's network, the edge firewall and the recovery-region replicas, as the emulator holds them.
+async fn check_resilience(aws: &AwsTarget) {
+    let vpcs = ec2_query(
+        aws,
+        &[
+            ("Action", "DescribeVpcs"),
+            ("Filter.1.Name", "cidr"),
+            ("Filter.1.Value.1", "10.42.0.0/16"),
+        ],
+    );
+    let vpc = xml_values(&vpcs, "vpcId").pop().expect("EVE's VPC");
+    let in_vpc = |action| {
+        ec2_query(
+            aws,
+            &[
+                ("Action", action),
+                ("Filter.1.Name", "vpc-id"),
+                ("Filter.1.Value.1", vpc.as_str()),
+            ],
+        )
+    };
+    let subnets = in_vpc("DescribeSubnets");
+    let mut zones = xml_values(&subnets, "availabilityZone");
+    zones.sort();
+    assert_eq!(zones, ["us-east-1a", "us-east-1b"], "{subnets}");
+    assert!(xml_values(&subnets, "mapPublicIpOnLaunch")
+        .iter()
+        .all(|v| v == "false"));
+    let endpoints = in_vpc("DescribeVpcEndpoints");
+    let mut services = xml_values(&endpoints, "serviceName");
+    services.sort();
+    assert_eq!(
+        services,
+        [
+            "com.amazonaws.us-east-1.dynamodb",
+            "com.amazonaws.us-east-1.s3",
+            "com.amazonaws.us-east-1.ssm"
+        ],
+        "{endpoints}"
+    );
+    let gateways = in_vpc("DescribeInternetGateways");
+    assert!(
+        xml_values(&gateways, "internetGatewayId").is_empty(),
+        "no way out"
+    );
+    let flow_logs = ec2_query(aws, &[("Action", "DescribeFlowLogs")]);
+    assert!(
+        xml_values(&flow_logs, "resourceId").contains(&vpc),
+        "{flow_logs}"
+    );
+
+    let sdk: SdkConfig = aws.sdk_config().await;
+    let function = aws_sdk_lambda::Client::new(&sdk)
+        .get_function()
+        .function_name(FUNCTION)
+        .send()
+        .await
+        .expect("function");
+    let placement = function
+        .configuration()
+        .and_then(|c| c.vpc_config())
+        .expect("EVE runs in the VPC");
+    assert_eq!(placement.subnet_ids().len(), 2);
+    assert_eq!(placement.security_group_ids().len(), 1);
+
+    let (_, acls) = json_call(
+        aws,
+        "wafv2",
+        "AWSWAF_20190729.ListWebACLs",
+        json!({"Scope": "CLOUDFRONT"}),
+    );
+    let acl = acls["WebACLs"]
+        .as_array()
+        .and_then(|list| {
+            list.iter()
+                .find(|a| a["Name"] == "cloudforgex-local-edge-acl")
+        })
+        .unwrap_or_else(|| panic!("the edge web ACL: {acls}"))
+        .clone();
+    let (_, described) = json_call(
+        aws,
+        "wafv2",
+        "AWSWAF_20190729.GetWebACL",
+        json!({"Name": acl["Name"], "Scope": "CLOUDFRONT", "Id": acl["Id"]}),
+    );
+    let rules: Vec<&str> = described["WebACL"]["Rules"]
+        .as_array()
+        .expect("rules")
+        .iter()
+        .filter_map(|r| r["Name"].as_str())
+        .collect();
+    assert_eq!(
+        rules,
+        [
+            "AWSManagedRulesCommonRuleSet",
+            "AWSManagedRulesKnownBadInputsRuleSet",
+            "AWSManagedRulesAmazonIpReputationList",
+            "AWSManagedRulesAnonymousIpList",
+            "rate-api"
+        ],
+        "{described}"
+    );
+    let (_, logging) = json_call(
+        aws,
+        "wafv2",
+        "AWSWAF_20190729.GetLoggingConfiguration",
+        json!({"ResourceArn": acl["ARN"]}),
+    );
+    let destination = logging["LoggingConfiguration"]["LogDestinationConfigs"][0]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        destination.contains(":log-group:aws-waf-logs-cloudforgex-local-edge-acl"),
+        "{logging}"
+    );
+
+    // CloudFront's access logs: standard logging v2 into the log bucket.
+    let (_, deliveries) = json_call(aws, "logs", "Logs_20140328.DescribeDeliveries", json!({}));
+    let delivery = deliveries["deliveries"]
+        .as_array()
+        .and_then(|list| {
+            list.iter()
+                .find(|d| d["deliverySourceName"] == "cloudforgex-local-site-access-logs")
+        })
+        .unwrap_or_else(|| panic!("CloudFront's log delivery: {deliveries}"));
+    let fields = delivery["recordFields"].as_array().expect("record fields");
+    assert!(fields.contains(&json!("c-ip")), "{delivery}");
+    assert!(
+        !fields.contains(&json!("cs(Cookie)")),
+        "no cookies in logs: {delivery}"
+    );
+    let (_, destination) = json_call(
+        aws,
+        "logs",
+        "Logs_20140328.GetDeliveryDestination",
+        json!({"name": "cloudforgex-local-site-access-logs"}),
+    );
+    assert_eq!(
+        destination["deliveryDestination"]["deliveryDestinationConfiguration"]
+            ["destinationResourceArn"],
+        "arn:aws:s3:::cloudforgex-local-logs",
+        "{delivery} {destination}"
+    );
+
+    let s3 = aws.s3().await;
+    let recovery = AwsTarget {
+        region: "us-west-2".into(),
+        endpoint_url: aws.endpoint_url.clone(),
+    }
+    .s3()
+    .await;
+    for (bucket, replica) in [
+        ("cloudforgex-local-site", "cloudforgex-local-site-us-west-2"),
+        (
+            "cloudforgex-local-certificates",
+            "cloudforgex-local-certificates-us-west-2",
+        ),
+    ] {
+        let replication = s3
+            .get_bucket_replication()
+            .bucket(bucket)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{bucket} replicates: {e}"));
+        let rule = &replication
+            .replication_configuration()
+            .expect("configuration")
+            .rules()[0];
+        assert_eq!(
+            rule.destination().map(|d| d.bucket()),
+            Some(format!("arn:aws:s3:::{replica}").as_str())
+        );
+        let encryption = recovery
+            .get_bucket_encryption()
+            .bucket(replica)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{replica} exists: {e}"));
+        let sse = encryption
+            .server_side_encryption_configuration()
+            .map(|c| c.rules()[0].clone())
+            .and_then(|r| r.apply_server_side_encryption_by_default().cloned())
+            .expect("default encryption");
+        assert_eq!(sse.sse_algorithm().as_str(), "aws:kms", "{replica}");
+    }
 }
 
 /// Builds eve-server from the workspace (cargo runs only what changed).
@@ -412,16 +712,30 @@ async fn check_deployed(aws: &AwsTarget, zip: &[u8]) -> String {
 
     let stack_key_id = check_key_and_repository(aws);
 
-    let alarms = describe_alarms(aws);
+    // The stack's five, and the edge firewall's, which notifies the edge topic.
+    let (edge, alarms): (Vec<String>, Vec<String>) = describe_alarms(aws)
+        .into_iter()
+        .partition(|a| a.starts_with("cloudforgex-local-edge-"));
     assert_eq!(alarms.len(), 5, "five alarms: {alarms:?}");
+    assert_eq!(edge.len(), 1, "one edge alarm: {edge:?}");
     let sns = aws_sdk_sns::Client::new(&sdk);
     let topics = sns.list_topics().send().await.expect("topics");
-    let topic = topics
-        .topics()
-        .iter()
-        .filter_map(|t| t.topic_arn())
-        .find(|arn| arn.ends_with(":cloudforgex-local-alarms"))
-        .expect("alarm topic");
+    let topic = |name: &str| {
+        topics
+            .topics()
+            .iter()
+            .filter_map(|t| t.topic_arn())
+            .find(|arn| arn.ends_with(&format!(":{name}")))
+            .unwrap_or_else(|| panic!("topic {name}"))
+            .to_string()
+    };
+    let edge_topic = topic("cloudforgex-local-edge-alarms");
+    assert!(
+        edge[0].starts_with("cloudforgex-local-edge-blocked-requests<")
+            && edge[0].contains(&format!("<AlarmActions><member>{edge_topic}</member>")),
+        "{edge:?}"
+    );
+    let topic = topic("cloudforgex-local-alarms");
     for alarm in &alarms {
         for actions in ["AlarmActions", "OKActions"] {
             assert!(

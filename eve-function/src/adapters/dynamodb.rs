@@ -1,8 +1,8 @@
 //! Conversations and the daily token counter in one DynamoDB table.
 //!
-//! Table shape (infra-synth creates it): partition key `pk` (S), sort key `sk` (S), TTL
-//! attribute `expires_at`. Turns: `pk` = session id, `sk` = `<at_ms, 16 digits>#<role>`, so
-//! a query returns them in time order. Token counters: `pk` = `budget#<stage>`, `sk` = UTC day,
+//! Table shape (infra-synth creates it; `eve_contract::store`): partition key `pk` (S), sort
+//! key `sk` (S), TTL attribute `expires_at`. Turns: `pk` = session id, `sk` =
+//! `<at_ms, 16 digits>#<role>`, so a query returns them in time order. Token counters: `pk` = `budget#<stage>`, `sk` = UTC day,
 //! attribute `tokens` incremented with an atomic `ADD`.
 
 use std::collections::HashMap;
@@ -45,7 +45,7 @@ fn n(value: u64) -> AttributeValue {
 }
 
 pub fn sort_key(turn: &Turn) -> String {
-    format!("{:016}#{}", turn.at_ms, turn.role.as_str())
+    eve_contract::store::turn_sort_key(turn.at_ms, turn.role.as_str())
 }
 
 fn budget_key(stage: &str) -> String {

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use eve_contract::routes as contract_routes;
+use eve_contract::store;
 
 use crate::config::{self, ZoneSource};
 use crate::constructs::acm::{Certificate, CertificateProps};
@@ -25,9 +26,6 @@ use crate::constructs::ssm::{ParameterSet, ParameterSetProps};
 use crate::constructs::wafv2::{RateLimit, WebAcl, WebAclProps};
 use crate::constructs::{Stack, StackProps};
 use crate::tf::{Expr, Lifecycle};
-
-/// The attribute EVE writes with each turn's expiry (epoch seconds; `docs/eve-settings.md`).
-pub const TTL_ATTRIBUTE: &str = "expires_at";
 
 /// The header CloudFront adds with the API key on the way to API Gateway.
 pub const API_KEY_HEADER: &str = "x-api-key";
@@ -60,14 +58,13 @@ pub fn build(config: &config::Stack) -> Stack {
         },
     );
 
-    let bucket = |id: &str, name: String, encryption, ownership, expire_days| {
+    let bucket = |id: &str, name: String, encryption, expire_days| {
         Bucket::new(
             &stack,
             id,
             BucketProps {
                 name: Some(name),
                 encryption,
-                object_ownership: ownership,
                 expire_days,
                 force_destroy: config.buckets.force_destroy,
                 tls_only: config.features.tls_only_bucket_policies,
@@ -75,27 +72,24 @@ pub fn build(config: &config::Stack) -> Stack {
             },
         )
     };
-    // CloudFront's legacy log delivery writes with ACLs, so the log bucket keeps them on;
-    // the site bucket stays SSE-S3 because CloudFront reads it.
+    // S3 server access logs only go to an SSE-S3 bucket; the site bucket stays SSE-S3 for
+    // the objects published before CloudFront had a key to read them with.
     let logs = bucket(
         "logs",
         config.logs_bucket_name(),
         Encryption::S3Managed,
-        "BucketOwnerPreferred",
         Some(config.buckets.log_expiry_days),
     );
     let site = bucket(
         "site",
         config.site_bucket_name(),
         Encryption::S3Managed,
-        "BucketOwnerEnforced",
         None,
     );
     let certificates = bucket(
         "certificates",
         config.certificates_bucket_name(),
         Encryption::Kms(key.clone()),
-        "BucketOwnerEnforced",
         None,
     );
     site.log_to(&logs, account_id.clone());
@@ -113,9 +107,9 @@ pub fn build(config: &config::Stack) -> Stack {
         &stack,
         "conversations",
         TableProps {
-            partition_key: "pk",
-            sort_key: Some("sk"),
-            ttl_attribute: Some(TTL_ATTRIBUTE),
+            partition_key: store::PARTITION_KEY,
+            sort_key: Some(store::SORT_KEY),
+            ttl_attribute: Some(store::TTL_ATTRIBUTE),
             encryption_key: Some(key.clone()),
             point_in_time_recovery: true,
             deletion_protection: config.table.deletion_protection,

@@ -15,6 +15,7 @@ pub mod bootstrap;
 pub mod destroy;
 pub mod dev;
 pub mod diff;
+pub mod dr;
 pub mod graph;
 pub mod package;
 pub mod plan;
@@ -45,6 +46,7 @@ enum Command {
     Destroy(destroy::Args),
     Diff(diff::Args),
     Dev(dev::Args),
+    Dr(dr::Args),
 }
 
 impl Cli {
@@ -62,6 +64,7 @@ impl Cli {
             Command::Destroy(args) => destroy::run(args),
             Command::Diff(args) => diff::run(args),
             Command::Dev(args) => dev::run(args),
+            Command::Dr(args) => dr::run(args),
         }
     }
 }

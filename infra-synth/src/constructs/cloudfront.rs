@@ -133,8 +133,6 @@ pub struct DistributionBlock {
     pub default_cache_behavior: CacheBehavior,
     pub ordered_cache_behavior: Vec<CacheBehavior>,
     pub custom_error_response: Vec<ErrorResponse>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub logging_config: Option<LoggingConfig>,
     pub restrictions: Restrictions,
     pub viewer_certificate: ViewerCertificate,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -210,11 +208,46 @@ pub struct ErrorResponse {
     pub error_caching_min_ttl: u32,
 }
 
+/// Standard logging (v2): CloudWatch Logs' vended-log delivery, which writes to a bucket with
+/// ACLs disabled (the legacy `logging_config` needs them on).
 #[derive(Debug, Clone, Serialize)]
-pub struct LoggingConfig {
-    pub bucket: Expr,
-    pub prefix: &'static str,
-    pub include_cookies: bool,
+pub struct LogDeliverySource {
+    pub name: String,
+    pub log_type: &'static str,
+    pub resource_arn: Expr,
+}
+
+impl Block for LogDeliverySource {
+    const TYPE: &'static str = "aws_cloudwatch_log_delivery_source";
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LogDeliveryDestination {
+    pub name: String,
+    pub output_format: &'static str,
+    pub delivery_destination_configuration: Vec<DeliveryDestinationConfiguration>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DeliveryDestinationConfiguration {
+    pub destination_resource_arn: Expr,
+}
+
+impl Block for LogDeliveryDestination {
+    const TYPE: &'static str = "aws_cloudwatch_log_delivery_destination";
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LogDelivery {
+    pub delivery_source_name: Expr,
+    pub delivery_destination_arn: Expr,
+    pub record_fields: &'static [&'static str],
+    /// The delivery service writes only once the bucket policy admits it.
+    pub depends_on: Vec<crate::tf::Dependency>,
+}
+
+impl Block for LogDelivery {
+    const TYPE: &'static str = "aws_cloudwatch_log_delivery";
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -263,7 +296,7 @@ pub struct DistributionProps {
     /// A WAFv2 web ACL in front of every request (us-east-1, CLOUDFRONT scope).
     pub web_acl: Option<WebAcl>,
     pub api: Option<ApiOrigin>,
-    /// Standard access logs into this bucket, under `cloudfront/`.
+    /// Standard access logs (v2) into this bucket, under `AWSLogs/<account>/CloudFront/`.
     pub access_logs: Option<Bucket>,
     /// The security-headers policy (CSP, HSTS, ...); an emulator may lack it.
     pub security_headers: bool,
@@ -394,11 +427,6 @@ impl Distribution {
             default_cache_behavior: behavior(None, site_target, false),
             ordered_cache_behavior,
             custom_error_response: vec![not_found(403), not_found(404)],
-            logging_config: props.access_logs.as_ref().map(|logs| LoggingConfig {
-                bucket: logs.domain_name(),
-                prefix: "cloudfront/",
-                include_cookies: false,
-            }),
             restrictions: Restrictions {
                 geo_restriction: GeoRestriction {
                     restriction_type: "none",
@@ -424,6 +452,9 @@ impl Distribution {
                 .when("StringEquals", "AWS:SourceArn", distribution.arn()),
             );
         }
+        if let Some(logs) = &props.access_logs {
+            deliver_access_logs(&scope, &distribution, logs);
+        }
         Distribution { distribution }
     }
 
@@ -438,6 +469,101 @@ impl Distribution {
     pub fn hosted_zone_id(&self) -> Expr {
         self.distribution.attr("hosted_zone_id")
     }
+}
+
+/// Every field of CloudFront's standard log but `cs(Cookie)`: visitors' cookies stay out of
+/// the logs, as `include_cookies = false` kept them out of the legacy ones.
+pub const ACCESS_LOG_FIELDS: &[&str] = &[
+    "date",
+    "time",
+    "x-edge-location",
+    "sc-bytes",
+    "c-ip",
+    "cs-method",
+    "cs(Host)",
+    "cs-uri-stem",
+    "sc-status",
+    "cs(Referer)",
+    "cs(User-Agent)",
+    "cs-uri-query",
+    "x-edge-result-type",
+    "x-edge-request-id",
+    "x-host-header",
+    "cs-protocol",
+    "cs-bytes",
+    "time-taken",
+    "x-forwarded-for",
+    "ssl-protocol",
+    "ssl-cipher",
+    "x-edge-response-result-type",
+    "cs-protocol-version",
+    "fle-status",
+    "fle-encrypted-fields",
+    "c-port",
+    "time-to-first-byte",
+    "x-edge-detailed-result-type",
+    "sc-content-type",
+    "sc-content-len",
+    "sc-range-start",
+    "sc-range-end",
+];
+
+/// Access logs through CloudWatch Logs' delivery (in us-east-1, where CloudFront's logs are
+/// sourced) into `logs`, whose policy admits the delivery service for this source only.
+fn deliver_access_logs(scope: &Scope, distribution: &Ref<DistributionBlock>, logs: &Bucket) {
+    let edge = scope.in_region("us-east-1");
+    let account_id = super::iam::account_id(scope);
+    let name = format!("{}-access-logs", scope.physical_name());
+    // The ARN as CloudFront documents it (global: no region), built from the id: moto's
+    // `arn` attribute drops the empty region field, which the delivery source refuses.
+    let distribution_arn = Expr::concat([
+        &Expr::lit("arn:aws:cloudfront::"),
+        &account_id,
+        &Expr::lit(":distribution/"),
+        &distribution.id(),
+    ]);
+    let source = edge.add_suffixed(
+        "access_logs",
+        LogDeliverySource {
+            name: name.clone(),
+            log_type: "ACCESS_LOGS",
+            resource_arn: distribution_arn,
+        },
+    );
+    let destination = edge.add_suffixed(
+        "access_logs",
+        LogDeliveryDestination {
+            name,
+            output_format: "json",
+            delivery_destination_configuration: vec![DeliveryDestinationConfiguration {
+                destination_resource_arn: logs.arn(),
+            }],
+        },
+    );
+    logs.add_to_resource_policy(
+        Statement::allow(
+            "CloudFrontLogDelivery",
+            &["s3:PutObject"],
+            vec![Expr::concat([
+                &logs.arn(),
+                &Expr::lit("/AWSLogs/"),
+                &account_id,
+                &Expr::lit("/CloudFront/*"),
+            ])],
+        )
+        .principal("Service", "delivery.logs.amazonaws.com")
+        .when("StringEquals", "aws:SourceAccount", account_id.clone())
+        .when("ArnLike", "aws:SourceArn", source.arn()),
+    );
+    edge.add_suffixed(
+        "access_logs",
+        LogDelivery {
+            delivery_source_name: source.attr("name"),
+            delivery_destination_arn: destination.arn(),
+            record_fields: ACCESS_LOG_FIELDS,
+            depends_on: vec![logs.policy_dependency()],
+        },
+    );
 }
 
 /// CSP without unsafe-*, two-year HSTS with preload, no framing or sniffing.
@@ -610,6 +736,56 @@ mod tests {
         let dist = &single["resource"]["aws_cloudfront_distribution"]["site"];
         assert!(dist.get("origin_group").is_none());
         assert_eq!(dist["default_cache_behavior"]["target_origin_id"], "site");
+    }
+
+    #[test]
+    fn access_logs_go_through_standard_logging_v2_without_cookies() {
+        let stack = stack();
+        let site = Bucket::new(&stack, "site", BucketProps::default());
+        let logs = Bucket::new(&stack, "logs", BucketProps::default());
+        let certificate = Certificate::new(
+            &stack.in_region("us-east-1"),
+            "site",
+            CertificateProps {
+                domain_name: "example.com".into(),
+                alternative_names: Vec::new(),
+                validate_in: None,
+            },
+        );
+        Distribution::new(
+            &stack,
+            "site",
+            DistributionProps {
+                comment: "test".into(),
+                domain_names: vec!["example.com".into()],
+                certificate,
+                price_class: "PriceClass_100",
+                site,
+                site_replica: None,
+                web_acl: None,
+                api: None,
+                access_logs: Some(logs),
+                security_headers: true,
+            },
+        );
+        let json = crate::constructs::testing::json_of(stack);
+        let res = &json["resource"];
+        assert!(res["aws_cloudfront_distribution"]["site"]
+            .get("logging_config")
+            .is_none());
+        let source = &res["aws_cloudwatch_log_delivery_source"]["site_access_logs"];
+        assert_eq!(source["provider"], "aws.us_east_1");
+        assert_eq!(source["log_type"], "ACCESS_LOGS");
+        let delivery = &res["aws_cloudwatch_log_delivery"]["site_access_logs"];
+        let fields = delivery["record_fields"].as_array().expect("fields");
+        assert!(!fields.contains(&serde_json::json!("cs(Cookie)")));
+        assert_eq!(delivery["depends_on"][0], "aws_s3_bucket_policy.logs");
+        let policy = &json["data"]["aws_iam_policy_document"]["logs_policy"]["statement"][1];
+        assert_eq!(policy["sid"], "CloudFrontLogDelivery");
+        assert_eq!(
+            policy["principals"][0]["identifiers"][0],
+            "delivery.logs.amazonaws.com"
+        );
     }
 
     #[test]

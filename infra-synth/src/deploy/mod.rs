@@ -4,6 +4,7 @@
 
 pub mod aws;
 pub mod backend;
+pub mod drill;
 pub mod manifest_diff;
 pub mod package;
 pub mod plan_summary;
