@@ -337,12 +337,15 @@ async fn check_resilience(aws: &AwsTarget) {
         "AWSWAF_20190729.GetWebACL",
         json!({"Name": acl["Name"], "Scope": "CLOUDFRONT", "Id": acl["Id"]}),
     );
-    let rules: Vec<&str> = described["WebACL"]["Rules"]
+    // Rules are a set; their priorities give the order WAF evaluates them in.
+    let mut by_priority: Vec<(u64, &str)> = described["WebACL"]["Rules"]
         .as_array()
         .expect("rules")
         .iter()
-        .filter_map(|r| r["Name"].as_str())
+        .filter_map(|r| Some((r["Priority"].as_u64()?, r["Name"].as_str()?)))
         .collect();
+    by_priority.sort();
+    let rules: Vec<&str> = by_priority.iter().map(|(_, name)| *name).collect();
     assert_eq!(
         rules,
         [

@@ -2,3 +2,4 @@
 //! repository deploys; `infra-synth/examples/` has others.
 
 pub mod cloudforgex;
+pub mod recovery;

@@ -16,6 +16,17 @@ pub struct Args {
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     Drill(DrillArgs),
+    Objectives(ObjectivesArgs),
+}
+
+/// Print the recovery objectives (RTO/RPO per part) the stack's config gives, as a Markdown
+/// table (the README's is this command's output for prod).
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  infra-synth dr objectives --stack prod")]
+pub struct ObjectivesArgs {
+    #[command(flatten)]
+    pub stack: super::StackArgs,
 }
 
 /// Restore the conversations table to its latest restorable time into a scratch table and
@@ -45,7 +56,19 @@ pub struct DrillArgs {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let Command::Drill(args) = args.command;
+    match args.command {
+        Command::Drill(args) => drill(args),
+        Command::Objectives(args) => match args.stack.load() {
+            Ok(stack) => {
+                print!("{}", crate::app::recovery::markdown(&stack));
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(diagnostics) => Ok(super::report(&diagnostics)),
+        },
+    }
+}
+
+fn drill(args: DrillArgs) -> anyhow::Result<ExitCode> {
     let deployment = args.target.deployment()?;
     let options = DrillOptions {
         sample: usize::from(args.sample),

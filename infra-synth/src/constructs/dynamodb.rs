@@ -215,6 +215,34 @@ mod tests {
     use crate::constructs::testing::{json_of, stack};
 
     #[test]
+    fn a_replica_in_another_region_turns_the_stream_on_and_keeps_pitr() {
+        let stack = stack();
+        let key = Key::new(
+            &stack.child("dr").in_region("eu-west-2"),
+            "key",
+            KeyProps::default(),
+        );
+        Table::new(
+            &stack,
+            "conversations",
+            TableProps {
+                replicas: vec![("eu-west-2".into(), key)],
+                ..TableProps::default()
+            },
+        );
+        let json = json_of(stack);
+        let table = &json["resource"]["aws_dynamodb_table"]["conversations"];
+        assert_eq!(table["stream_enabled"], true);
+        assert_eq!(table["stream_view_type"], "NEW_AND_OLD_IMAGES");
+        assert_eq!(table["replica"][0]["region_name"], "eu-west-2");
+        assert_eq!(
+            table["replica"][0]["kms_key_arn"],
+            "${aws_kms_key.dr_key.arn}"
+        );
+        assert_eq!(table["replica"][0]["point_in_time_recovery"], true);
+    }
+
+    #[test]
     fn table_has_keys_ttl_recovery_and_encryption() {
         let stack = stack();
         let key = Key::new(&stack, "stack", KeyProps::default());

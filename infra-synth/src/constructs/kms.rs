@@ -177,6 +177,7 @@ mod tests {
                 description: "test".into(),
                 allow_cloudwatch_logs: true,
                 allow_cloudwatch_alarms: true,
+                allow_cloudfront_reads: true,
                 ..KeyProps::default()
             },
         );
@@ -186,7 +187,13 @@ mod tests {
         let policy: serde_json::Value =
             serde_json::from_str(key["policy"].as_str().expect("policy string")).expect("json");
         let statements = policy["Statement"].as_array().expect("statements");
-        assert_eq!(statements.len(), 3);
+        assert_eq!(statements.len(), 4);
+        assert_eq!(statements[3]["Sid"], "CloudFrontReads");
+        assert_eq!(statements[3]["Action"], serde_json::json!(["kms:Decrypt"]));
+        assert_eq!(
+            statements[3]["Condition"]["StringEquals"]["aws:SourceAccount"][0],
+            "${data.aws_caller_identity.current.account_id}"
+        );
         assert_eq!(
             statements[0]["Principal"]["AWS"][0],
             "arn:aws:iam::${data.aws_caller_identity.current.account_id}:root"

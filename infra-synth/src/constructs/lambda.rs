@@ -336,6 +336,59 @@ mod tests {
     }
 
     #[test]
+    fn a_function_in_a_vpc_gets_its_subnets_group_and_the_eni_policy() {
+        let stack = stack();
+        let vpc = crate::constructs::ec2::Vpc::new(
+            &stack,
+            "network",
+            crate::constructs::ec2::VpcProps {
+                cidr: "10.0.0.0/16".into(),
+                private_subnets: vec![
+                    ("eu-west-1a".into(), "10.0.0.0/24".into()),
+                    ("eu-west-1b".into(), "10.0.1.0/24".into()),
+                ],
+                flow_log_retention_days: 30,
+                encryption_key: None,
+            },
+        );
+        let group = vpc.security_group("worker", "t");
+        Function::new(
+            &stack,
+            "worker",
+            FunctionProps {
+                network: Some(Placement {
+                    subnet_ids: vpc.subnet_ids(),
+                    security_group: group,
+                }),
+                ..FunctionProps::new("test", code())
+            },
+        );
+        let json = json_of(stack);
+        let res = &json["resource"];
+        let body = &res["aws_lambda_function"]["worker"];
+        assert_eq!(
+            body["vpc_config"]["subnet_ids"],
+            serde_json::json!([
+                "${aws_subnet.network_private_0.id}",
+                "${aws_subnet.network_private_1.id}"
+            ])
+        );
+        assert_eq!(
+            body["vpc_config"]["security_group_ids"][0],
+            "${aws_security_group.network_worker.id}"
+        );
+        assert_eq!(
+            res["aws_iam_role_policy_attachment"]["worker_vpc"]["policy_arn"],
+            VPC_ACCESS_POLICY_ARN
+        );
+        assert!(body["depends_on"]
+            .as_array()
+            .is_some_and(|d| d.contains(&serde_json::json!(
+                "aws_iam_role_policy_attachment.worker_vpc"
+            ))));
+    }
+
+    #[test]
     fn a_function_has_its_log_group_role_and_code_variables() {
         let stack = stack();
         let function = Function::new(&stack, "worker", FunctionProps::new("test", code()));

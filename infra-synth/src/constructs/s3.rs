@@ -665,6 +665,96 @@ mod tests {
     }
 
     #[test]
+    fn replication_copies_everything_as_a_role_limited_to_the_two_buckets_and_keys() {
+        let stack = stack();
+        let key = Key::new(&stack, "stack", KeyProps::default());
+        let source = Bucket::new(
+            &stack,
+            "certificates",
+            BucketProps {
+                encryption: Encryption::Kms(key),
+                ..BucketProps::default()
+            },
+        );
+        let dr = stack.child("dr").in_region("eu-west-2");
+        let replica_key = Key::new(&dr, "key", KeyProps::default());
+        let replica = Bucket::new(
+            &dr,
+            "certificates",
+            BucketProps {
+                encryption: Encryption::Kms(replica_key),
+                ..BucketProps::default()
+            },
+        );
+        source.replicate_to(&replica, true);
+        let json = json_of(stack);
+        let res = &json["resource"];
+        let config = &res["aws_s3_bucket_replication_configuration"]["certificates_replication"];
+        assert_eq!(config["bucket"], "${aws_s3_bucket.certificates.id}");
+        let rule = &config["rule"][0];
+        assert_eq!(rule["delete_marker_replication"]["status"], "Enabled");
+        assert_eq!(
+            rule["source_selection_criteria"]["sse_kms_encrypted_objects"]["status"],
+            "Enabled"
+        );
+        let destination = &rule["destination"];
+        assert_eq!(
+            destination["bucket"],
+            "${aws_s3_bucket.dr_certificates.arn}"
+        );
+        assert_eq!(
+            destination["encryption_configuration"]["replica_kms_key_id"],
+            "${aws_kms_key.dr_key.arn}"
+        );
+        assert_eq!(destination["replication_time"]["time"]["minutes"], 15);
+        assert_eq!(
+            res["aws_s3_bucket"]["dr_certificates"]["provider"],
+            "aws.eu_west_2"
+        );
+        let statements = &json["data"]["aws_iam_policy_document"]
+            ["certificates_replication_policy"]["statement"];
+        let resources = |sid: &str| {
+            statements
+                .as_array()
+                .and_then(|list| list.iter().find(|s| s["sid"] == sid))
+                .map(|s| s["resources"].clone())
+                .unwrap_or_else(|| panic!("statement {sid}: {statements}"))
+        };
+        assert_eq!(
+            resources("ReadVersionsForReplication")[0],
+            "${aws_s3_bucket.certificates.arn}/*"
+        );
+        assert_eq!(
+            resources("WriteReplicas")[0],
+            "${aws_s3_bucket.dr_certificates.arn}/*"
+        );
+        assert_eq!(resources("DecryptSource")[0], "${aws_kms_key.stack.arn}");
+        assert_eq!(resources("EncryptReplica")[0], "${aws_kms_key.dr_key.arn}");
+    }
+
+    #[test]
+    fn a_whole_bucket_grant_outside_replication_is_still_refused() {
+        let stack = stack();
+        let bucket = Bucket::new(&stack, "site", BucketProps::default());
+        let role = Role::new(
+            &stack,
+            "reader",
+            RoleProps {
+                service: "lambda.amazonaws.com",
+                description: "t",
+            },
+        );
+        role.grant(Statement::allow(
+            "ReadVersionsForReplication",
+            &["s3:GetObject"],
+            vec![bucket.all_objects_arn()],
+        ));
+        let problems = stack.finish().problems;
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].message.contains("/*"), "{problems:?}");
+    }
+
+    #[test]
     fn tls_only_denies_insecure_transport() {
         let json = serde_json::to_value(tls_only(&Ref::named("b"))).expect("json");
         assert_eq!(json["effect"], "Deny");

@@ -12,6 +12,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, BillingMode, Select, SseSpecificat
 use eve_contract::store;
 use serde::Serialize;
 
+use aws_sdk_s3::error::ProvideErrorMetadata;
+
 use super::aws::{sdk_error, AwsTarget};
 use super::workflow::step;
 use crate::config::{resilience::Dr, Stack};
@@ -335,14 +337,21 @@ async fn check_replication(
             stack.replica_bucket_name("certificates", &dr.region),
         ),
     ] {
-        let configuration = primary
+        // No configuration at all is a finding of the drill, not an error running it.
+        let configuration = match primary
             .get_bucket_replication()
             .bucket(&bucket)
             .send()
             .await
-            .map_err(sdk_error)
-            .with_context(|| format!("reading the replication of bucket {bucket}"))?;
-        let rule = configuration.replication_configuration().and_then(|c| {
+        {
+            Ok(output) => output.replication_configuration().cloned(),
+            Err(error) if error.code() == Some("ReplicationConfigurationNotFoundError") => None,
+            Err(error) => {
+                return Err(sdk_error(error))
+                    .with_context(|| format!("reading the replication of bucket {bucket}"))
+            }
+        };
+        let rule = configuration.as_ref().and_then(|c| {
             c.rules().iter().find(|rule| {
                 rule.status().as_str() == "Enabled"
                     && rule
@@ -492,7 +501,7 @@ pub fn run_with_progress(
 ) -> Result<DrillReport> {
     step(
         &format!(
-            "drilling recovery of stack `{}` (restore, compare, replication)",
+            "running the recovery drill of stack `{}` (restore, compare, replication)",
             stack.name
         ),
         || super::aws::block_on(run(stack, target, options))?,
@@ -507,10 +516,15 @@ impl fmt::Display for DrillReport {
             self.stack, self.region, self.recovery_region
         )?;
         let r = &self.restore;
+        let point = aws_sdk_dynamodb::primitives::DateTime::from_millis(
+            i64::try_from(r.restored_to_ms).unwrap_or(i64::MAX),
+        )
+        .fmt(aws_sdk_dynamodb::primitives::DateTimeFormat::DateTime)
+        .unwrap_or_else(|_| format!("{} ms", r.restored_to_ms));
         writeln!(
             f,
-            "  restore   {} -> {} in {:.1} s (point in time {} ms)",
-            r.source_table, r.scratch_table, r.restore_seconds, r.restored_to_ms
+            "  restore   {} -> {} in {:.1} s (to {point})",
+            r.source_table, r.scratch_table, r.restore_seconds
         )?;
         if !self.sessions.iter().any(|s| s.source > 0) {
             writeln!(
