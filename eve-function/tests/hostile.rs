@@ -96,6 +96,43 @@ async fn malformed_bodies_are_400_with_a_code() {
 }
 
 #[tokio::test]
+async fn only_a_json_object_is_a_request_and_errors_are_in_our_words() {
+    let s = server(&[]);
+    let json = Some("application/json");
+    for body in [
+        r#"["hello"]"#,
+        r#"["hello", "abcdefgh"]"#,
+        r#""hello""#,
+        "5",
+        "null",
+        "true",
+        "[]",
+        r#"{"message": null}"#,
+        r#"{"message": ["hi"]}"#,
+    ] {
+        let reply = chat_raw(&s, json, body.as_bytes().to_vec()).await;
+        assert_eq!(reply.status, 400, "{body}: {}", reply.text());
+        assert_eq!(reply.error_code(), "invalid_request", "{body}");
+        let text = reply.text().to_lowercase();
+        for serde_words in ["struct", "chatbody", "invalid type", "expected", "line 1"] {
+            assert!(!text.contains(serde_words), "{body}: {text}");
+        }
+    }
+    let reply = chat_raw(&s, json, b"{\"message\":".to_vec()).await;
+    assert!(!reply.text().contains("EOF"), "{}", reply.text());
+    for invisible in ["\u{200B}\u{200B}", "\u{FEFF}\u{200D} \u{2060}", "\u{00AD}"] {
+        let body = json!({ "message": invisible }).to_string().into_bytes();
+        let reply = chat_raw(&s, json, body).await;
+        assert_eq!(
+            (reply.status, reply.error_code().as_str()),
+            (400, "message_empty"),
+            "{invisible:?}: {}",
+            reply.text()
+        );
+    }
+}
+
+#[tokio::test]
 async fn wrong_media_types_are_415() {
     let s = server(&[]);
     for content_type in [
@@ -261,6 +298,21 @@ async fn cors_allows_exactly_the_configured_origins() {
         (403, "origin_not_allowed")
     );
     assert_eq!(refused.header("access-control-allow-origin"), None);
+    // Preflight answers are responses like any other: the security headers are on both.
+    for reply in [&ok, &refused] {
+        assert_eq!(
+            reply.header("x-content-type-options"),
+            Some("nosniff"),
+            "{}",
+            reply.status
+        );
+        assert_eq!(
+            reply.header("referrer-policy"),
+            Some("strict-origin-when-cross-origin"),
+            "{}",
+            reply.status
+        );
+    }
 }
 
 #[tokio::test]

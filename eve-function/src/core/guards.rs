@@ -20,8 +20,24 @@ pub enum GuardError {
     InvalidSessionId,
 }
 
+/// Characters that show nothing: zero-width spaces and joiners, the word joiner and other
+/// invisible operators, the byte-order mark, the soft hyphen and direction marks.
+fn is_invisible(c: char) -> bool {
+    c.is_whitespace()
+        || matches!(
+            c,
+            '\u{00AD}'
+                | '\u{180E}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{FEFF}'
+        )
+}
+
 pub fn check_message(message: &str) -> Result<&str, GuardError> {
-    let trimmed = message.trim();
+    let trimmed = message.trim_matches(is_invisible);
     if trimmed.is_empty() {
         Err(GuardError::EmptyMessage)
     } else if trimmed.chars().count() > MAX_MESSAGE_CHARS {
@@ -79,6 +95,11 @@ mod tests {
     fn messages_are_trimmed_and_bounded() {
         assert_eq!(check_message("  hi  "), Ok("hi"));
         assert_eq!(check_message(" \n\t "), Err(GuardError::EmptyMessage));
+        assert_eq!(
+            check_message("\u{200B}\u{200D}\u{FEFF}\u{2060} \u{200B}"),
+            Err(GuardError::EmptyMessage)
+        );
+        assert_eq!(check_message("\u{200B}hi\u{200B}"), Ok("hi"));
         assert_eq!(
             check_message(&"é".repeat(MAX_MESSAGE_CHARS)).map(str::len),
             Ok(MAX_MESSAGE_CHARS * 2)

@@ -94,8 +94,9 @@ pub fn router(eve: Arc<Eve>, options: RouterOptions) -> Router {
         }
         None => api.fallback(|| async { ApiError::not_found() }),
     };
-    app.layer(middleware::from_fn(site::security_headers))
-        .layer(middleware::from_fn_with_state(eve.clone(), cors::cors))
+    // Security headers wrap CORS, so the preflight answers CORS gives itself carry them too.
+    app.layer(middleware::from_fn_with_state(eve.clone(), cors::cors))
+        .layer(middleware::from_fn(site::security_headers))
         .layer(middleware::from_fn(trace))
         // A bug must still answer with the JSON error shape, never a dropped connection.
         .layer(CatchPanicLayer::custom(|_| {
@@ -190,7 +191,7 @@ struct ChatBody {
 }
 
 /// Reads a JSON body within [`MAX_BODY_BYTES`], mapping every failure to its status.
-async fn json_body<T: DeserializeOwned>(request: Request) -> Result<T, ApiError> {
+async fn json_body<T: RequestBody>(request: Request) -> Result<T, ApiError> {
     let content_type = request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -234,13 +235,30 @@ async fn json_body<T: DeserializeOwned>(request: Request) -> Result<T, ApiError>
                 )
             }
         })?;
-    serde_json::from_slice(&bytes).map_err(|e| {
-        let code = match e.classify() {
-            serde_json::error::Category::Data => "invalid_request",
-            _ => "invalid_json",
-        };
-        ApiError::new(StatusCode::BAD_REQUEST, code, e.to_string())
-    })
+    // Only an object is a request (serde would read a struct from an array by position), and
+    // what is wrong is said in our words, never serde's (which name Rust types).
+    let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            "the body is not valid JSON",
+        )
+    })?;
+    let shape = || ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", T::SHAPE);
+    if !value.is_object() {
+        return Err(shape());
+    }
+    T::deserialize(value).map_err(|_| shape())
+}
+
+/// A request body, with the words that describe its shape to a client that got it wrong.
+trait RequestBody: DeserializeOwned {
+    const SHAPE: &'static str;
+}
+
+impl RequestBody for ChatBody {
+    const SHAPE: &'static str =
+        "the body must be a JSON object with a string `message` and an optional string `session_id`";
 }
 
 async fn chat_request(request: Request) -> Result<ChatRequest, ApiError> {
