@@ -3,17 +3,11 @@
 
 mod common;
 
-#[test]
-fn the_readme_diagram_is_the_current_graph() {
+/// What `infra-synth <args> --stack prod` prints, over the repository's stacks.
+fn prod_output(args: &[&str]) -> String {
     let output = common::infra_synth()
-        .args([
-            "graph",
-            "--stack",
-            "prod",
-            "--level",
-            "services",
-            "--stacks-dir",
-        ])
+        .args(args)
+        .args(["--stack", "prod", "--stacks-dir"])
         .arg(common::repo_stacks())
         .output()
         .expect("runs");
@@ -22,8 +16,17 @@ fn the_readme_diagram_is_the_current_graph() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let graph = String::from_utf8(output.stdout).expect("utf-8");
-    let readme = std::fs::read_to_string(common::repo_root().join("README.md")).expect("README");
+    String::from_utf8(output.stdout).expect("utf-8")
+}
+
+fn readme() -> String {
+    std::fs::read_to_string(common::repo_root().join("README.md")).expect("README")
+}
+
+#[test]
+fn the_readme_diagram_is_the_current_graph() {
+    let graph = prod_output(&["graph", "--level", "services"]);
+    let readme = readme();
     let block = readme
         .split("```mermaid\n")
         .nth(1)
@@ -39,18 +42,8 @@ fn the_readme_diagram_is_the_current_graph() {
 #[test]
 fn the_readme_recovery_table_is_the_current_objectives() {
     const MARKER: &str = "<!-- infra-synth dr objectives --stack prod -->\n";
-    let output = common::infra_synth()
-        .args(["dr", "objectives", "--stack", "prod", "--stacks-dir"])
-        .arg(common::repo_stacks())
-        .output()
-        .expect("runs");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let table = String::from_utf8(output.stdout).expect("utf-8");
-    let readme = std::fs::read_to_string(common::repo_root().join("README.md")).expect("README");
+    let table = prod_output(&["dr", "objectives"]);
+    let readme = readme();
     let block = readme
         .split(MARKER)
         .nth(1)

@@ -59,18 +59,7 @@ pub fn build(config: &config::Stack) -> Stack {
     );
 
     let bucket = |id: &str, name: String, encryption, expire_days| {
-        Bucket::new(
-            &stack,
-            id,
-            BucketProps {
-                name: Some(name),
-                encryption,
-                expire_days,
-                force_destroy: config.buckets.force_destroy,
-                tls_only: config.features.tls_only_bucket_policies,
-                ..BucketProps::default()
-            },
-        )
+        stack_bucket(&stack, config, id, name, encryption, expire_days)
     };
     // S3 server access logs only go to an SSE-S3 bucket; the site bucket stays SSE-S3 for
     // the objects published before CloudFront had a key to read them with.
@@ -355,6 +344,30 @@ pub fn config_key(path: &str) -> &'static str {
     }
 }
 
+/// A bucket as every bucket of this stack is: named from the config, destroyable only where
+/// the config allows, TLS-only unless the emulator cannot take it.
+fn stack_bucket(
+    scope: &crate::constructs::Scope,
+    config: &config::Stack,
+    id: &str,
+    name: String,
+    encryption: Encryption,
+    expire_days: Option<u32>,
+) -> Bucket {
+    Bucket::new(
+        scope,
+        id,
+        BucketProps {
+            name: Some(name),
+            encryption,
+            expire_days,
+            force_destroy: config.buckets.force_destroy,
+            tls_only: config.features.tls_only_bucket_policies,
+            ..BucketProps::default()
+        },
+    )
+}
+
 /// What the recovery region holds: replicas of the site and certificates (encrypted with a
 /// key of that region, which CloudFront may use for the site) and the access logs of both.
 struct RecoveryRegion {
@@ -382,18 +395,8 @@ fn recovery_region(
         },
     );
     let bucket = |role: &str, encryption, expire_days| {
-        Bucket::new(
-            &scope,
-            role,
-            BucketProps {
-                name: Some(config.replica_bucket_name(role, &dr.region)),
-                encryption,
-                expire_days,
-                force_destroy: config.buckets.force_destroy,
-                tls_only: config.features.tls_only_bucket_policies,
-                ..BucketProps::default()
-            },
-        )
+        let name = config.replica_bucket_name(role, &dr.region);
+        stack_bucket(&scope, config, role, name, encryption, expire_days)
     };
     // S3 server access logs can only go to an SSE-S3 bucket.
     let logs = bucket(
