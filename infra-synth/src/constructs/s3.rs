@@ -387,10 +387,6 @@ impl Bucket {
         self.bucket.attr("bucket_regional_domain_name")
     }
 
-    pub fn domain_name(&self) -> Expr {
-        self.bucket.attr("bucket_domain_name")
-    }
-
     /// The ARN of one object key (exact, no wildcard).
     pub fn object_arn(&self, key: &str) -> Expr {
         self.arn().join_lit(&format!("/{key}"))

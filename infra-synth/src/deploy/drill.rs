@@ -493,7 +493,7 @@ fn now_ms() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// The drill under a spinner per long step is the command's; this is its report.
+/// [`run`] under a spinner on stderr (a real restore takes minutes).
 pub fn run_with_progress(
     stack: &Stack,
     target: &AwsTarget,
