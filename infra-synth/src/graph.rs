@@ -72,6 +72,7 @@ pub fn service_of(address: &str) -> &'static str {
         ("aws_security_group", "VPC"),
         ("aws_default_security_group", "VPC"),
         ("aws_flow_log", "VPC"),
+        ("aws_budgets_", "Budgets"),
     ];
     SERVICES
         .iter()

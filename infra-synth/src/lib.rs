@@ -43,7 +43,8 @@
 //! - [`commands`]: one module per CLI command, with its clap arguments.
 //! - [`deploy`]: packaging, the state backend and the Terraform runner behind plan/apply.
 //! - [`synth`]: config → app → checks → emitter, shared by the commands.
-//! - [`emit`]: Terraform JSON and Kubernetes manifests; [`graph`]: a Mermaid diagram.
+//! - [`emit`]: Terraform JSON and Kubernetes manifests; [`graph`]: a Mermaid diagram;
+//!   [`cost`]: the model priced from the table shipped with the crate.
 //! - [`app`]: CloudForgeX, the only code that reads [`config::Stack`] and maps it onto props.
 //! - [`constructs`]: one module per AWS service: props, handles, grants; and the checks.
 //! - [`tf`]: the Terraform document: blocks, typed references, escaping, providers, `moved`.
@@ -53,6 +54,7 @@ pub mod app;
 pub mod commands;
 pub mod config;
 pub mod constructs;
+pub mod cost;
 pub mod deploy;
 pub mod digest;
 pub mod emit;

@@ -1,11 +1,12 @@
 //! From a stack file to Terraform: load → the CloudForgeX app → checks → the emitter. What
 //! `validate`, `synth`, `graph` and the deploy commands share, so each builds the tree once.
 
-use config_diagnostics::Diagnostics;
+use config_diagnostics::{Diagnostic, Diagnostics};
 
 use crate::app::cloudforgex;
 use crate::config::Stack;
 use crate::constructs::Assembly;
+use crate::cost;
 use crate::emit::terraform::{self, Synthesis};
 
 /// Builds the stack's tree and runs the checks; every problem comes back at its config key.
@@ -20,11 +21,72 @@ pub fn assemble(config: &Stack) -> Result<Assembly, Diagnostics> {
         diagnostics
             .push(config.diagnostic(cloudforgex::config_key(&problem.path), problem.to_string()));
     }
+    if let Some(ceiling) = config.cost.monthly_ceiling_usd {
+        diagnostics.extend(check_ceiling(config, &assembly, ceiling));
+    }
     if diagnostics.is_empty() {
         Ok(assembly)
     } else {
         Err(Diagnostics(diagnostics))
     }
+}
+
+/// The stack's worst case against its `[cost] monthly_ceiling_usd`: a problem at the ceiling
+/// when it is over (or cannot be priced), and one at each key whose limit pushes it over.
+fn check_ceiling(config: &Stack, assembly: &Assembly, ceiling: f64) -> Vec<Diagnostic> {
+    const KEY: &str = "cost.monthly_ceiling_usd";
+    let estimate = match cost::price_stack(config, &assembly.doc, None, cost::Options::default()) {
+        Ok(estimate) => estimate,
+        Err(error) => {
+            return vec![config.diagnostic(KEY, format!("cannot price the stack: {error:#}"))]
+        }
+    };
+    if let Some(unpriced) = estimate.unpriced.first() {
+        return vec![config.diagnostic(
+            KEY,
+            format!(
+                "cannot hold the stack to the ceiling: {} resource(s) are unpriced, first `{}` ({})",
+                estimate.unpriced.len(),
+                unpriced.address,
+                unpriced.reason
+            ),
+        )];
+    }
+    if estimate.worst_case_usd <= ceiling {
+        return Vec::new();
+    }
+    let over = estimate.drivers_over(ceiling);
+    let keys: Vec<String> = over
+        .iter()
+        .map(|d| format!("`{}` (+${:.2})", d.key, d.worst_case_usd))
+        .collect();
+    let mut found = vec![config.diagnostic(
+        KEY,
+        format!(
+            "the worst month the limits allow costs ${:.2}, above the ceiling of ${ceiling:.2} \
+             (the estimate is ${:.2}); pushed over by {}: lower them or raise the ceiling \
+             (`infra-synth cost --stack {}` shows every line)",
+            estimate.worst_case_usd,
+            estimate.total_usd,
+            if keys.is_empty() {
+                "fixed costs alone".to_string()
+            } else {
+                keys.join(", ")
+            },
+            config.name
+        ),
+    )];
+    found.extend(over.iter().map(|d| {
+        config.diagnostic(
+            d.key,
+            format!(
+                "allows ${:.2} a month above the estimate, which takes the worst case over \
+                 `{KEY}` = {ceiling}",
+                d.worst_case_usd
+            ),
+        )
+    }));
+    found
 }
 
 /// Synthesizes the stack; the same config always gives byte-identical output.

@@ -64,6 +64,12 @@ fn local_stack_deploys_serves_replans_clean_and_destroys() {
     let plan = run("plan", &[]);
     assert_eq!(plan.status.code(), Some(2), "first plan has changes");
     assert!(stdout(&plan).contains("+ aws_dynamodb_table.conversations"));
+    // Nothing is deployed yet: the whole stack's cost is the change.
+    assert!(
+        stdout(&plan).contains("monthly cost: $0.00 → $"),
+        "the plan prices its change: {}",
+        stdout(&plan)
+    );
     let apply = run("apply", &[]);
     assert!(apply.status.success(), "apply");
     assert!(stdout(&apply).contains("site s3://cloudforgex-local-site:"));
@@ -141,6 +147,11 @@ fn local_stack_deploys_serves_replans_clean_and_destroys() {
     let replan = run("plan", &[]);
     assert_eq!(replan.status.code(), Some(0), "second plan is a no-op");
     assert!(stdout(&replan).contains("No changes."));
+    assert!(
+        stdout(&replan).contains("(+$0.00); worst case"),
+        "an empty plan changes no cost: {}",
+        stdout(&replan)
+    );
     let diff = run("diff", &[]);
     assert_eq!(diff.status.code(), Some(0));
 

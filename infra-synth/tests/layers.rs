@@ -1,4 +1,4 @@
-//! The crate's layers import only downwards: commands → deploy → synth → emit / app →
+//! The crate's layers import only downwards: commands → deploy → synth → emit / cost / app →
 //! constructs → tf, with config at the bottom knowing nothing above it. Read from the source
 //! text, so a wrong import fails here before review.
 
@@ -56,6 +56,7 @@ fn config_knows_nothing_above_it() {
             "emit",
             "synth",
             "graph",
+            "cost",
             "deploy",
             "commands",
         ],
@@ -72,6 +73,7 @@ fn the_document_layer_knows_no_construct() {
             "emit",
             "synth",
             "graph",
+            "cost",
             "deploy",
             "commands",
             "config",
@@ -83,7 +85,9 @@ fn the_document_layer_knows_no_construct() {
 fn constructs_know_no_app_emitter_or_command() {
     assert_imports_nothing_of(
         "constructs",
-        &["app", "emit", "synth", "graph", "deploy", "commands"],
+        &[
+            "app", "emit", "synth", "graph", "cost", "deploy", "commands",
+        ],
     );
     // Constructs take props, never the stack file: only shared vocabulary comes from config.
     for file in sources("constructs") {
@@ -105,11 +109,16 @@ fn constructs_know_no_app_emitter_or_command() {
 
 #[test]
 fn the_app_only_maps_config_onto_constructs() {
-    assert_imports_nothing_of("app", &["emit", "synth", "graph", "deploy", "commands"]);
+    assert_imports_nothing_of(
+        "app",
+        &["emit", "synth", "graph", "cost", "deploy", "commands"],
+    );
 }
 
 #[test]
 fn emitters_and_deploy_know_no_command() {
     assert_imports_nothing_of("emit", &["synth", "deploy", "commands", "app"]);
+    // The cost model reads the finished model like an emitter: never the app or what is above.
+    assert_imports_nothing_of("cost", &["synth", "deploy", "commands", "app"]);
     assert_imports_nothing_of("deploy", &["commands"]);
 }

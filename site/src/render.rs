@@ -139,6 +139,33 @@ pub fn build(
     opts: &BuildOptions,
     out_dir: &Path,
 ) -> Result<BuildReport, BuildError> {
+    let (outputs, report) = render(content, opts)?;
+    remove_stale(out_dir, &report);
+    for output in &outputs {
+        write(&out_dir.join(&output.path), &output.body)?;
+    }
+    write(
+        &out_dir.join(CSP_FILE),
+        format!("{CONTENT_SECURITY_POLICY}\n").as_bytes(),
+    )?;
+    write(
+        &out_dir.join(REPORT_FILE),
+        &serde_json::to_vec_pretty(&report)?,
+    )?;
+    Ok(report)
+}
+
+/// What [`build`] would write, without writing it: the files and their sizes (what a visit
+/// downloads, for `infra-synth cost`).
+pub fn report(content: &Content, opts: &BuildOptions) -> Result<BuildReport, BuildError> {
+    render(content, opts).map(|(_, report)| report)
+}
+
+/// Every file of the site, sorted by path, and the report listing them.
+fn render(
+    content: &Content,
+    opts: &BuildOptions,
+) -> Result<(Vec<Output>, BuildReport), BuildError> {
     let assets = assets::hashed();
     let mut outputs = pages::render_all(content, opts, &assets)?;
     outputs.extend(assets.files());
@@ -156,7 +183,6 @@ pub fn build(
         });
     }
     outputs.sort_by(|a, b| a.path.cmp(&b.path));
-
     let report = BuildReport {
         files: outputs
             .iter()
@@ -169,20 +195,7 @@ pub fn build(
             .collect(),
         content_security_policy: CONTENT_SECURITY_POLICY.to_string(),
     };
-
-    remove_stale(out_dir, &report);
-    for output in &outputs {
-        write(&out_dir.join(&output.path), &output.body)?;
-    }
-    write(
-        &out_dir.join(CSP_FILE),
-        format!("{CONTENT_SECURITY_POLICY}\n").as_bytes(),
-    )?;
-    write(
-        &out_dir.join(REPORT_FILE),
-        &serde_json::to_vec_pretty(&report)?,
-    )?;
-    Ok(report)
+    Ok((outputs, report))
 }
 
 /// Deletes files the previous build listed that this build no longer writes (old hashed assets).

@@ -12,6 +12,7 @@ use crate::deploy::workflow::{Assets, Deployment};
 
 pub mod apply;
 pub mod bootstrap;
+pub mod cost;
 pub mod destroy;
 pub mod dev;
 pub mod diff;
@@ -36,6 +37,7 @@ pub struct Cli {
 enum Command {
     Validate(validate::Args),
     Synth(synth::Args),
+    Cost(cost::Args),
     Graph(graph::Args),
     Site(site::Args),
     Package(package::Args),
@@ -54,6 +56,7 @@ impl Cli {
         match self.command {
             Command::Validate(args) => validate::run(args),
             Command::Synth(args) => synth::run(args),
+            Command::Cost(args) => cost::run(args),
             Command::Graph(args) => graph::run(args),
             Command::Site(args) => site::run(args),
             Command::Package(args) => package::run(args),

@@ -63,12 +63,7 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
     let base_url = args
         .base_url
         .unwrap_or_else(|| format!("https://{}", stack.domain));
-    let media_dir = stack
-        .content_path
-        .parent()
-        .map(PathBuf::from)
-        .unwrap_or_default();
-    let opts = BuildOptions::new(&base_url)?.with_media_dir(media_dir);
+    let opts = BuildOptions::new(&base_url)?.with_media_dir(stack.media_dir());
     let out = args
         .out
         .unwrap_or_else(|| PathBuf::from("out").join(&stack.name).join("site"));

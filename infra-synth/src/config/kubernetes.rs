@@ -72,6 +72,18 @@ impl Default for Kubernetes {
     }
 }
 
+impl Resources {
+    /// The CPU request in cores; `None` when it is not a valid quantity (validate says so).
+    pub fn cpu_request_cores(&self) -> Option<f64> {
+        parse_quantity(&self.cpu_request, Unit::Cpu)
+    }
+
+    /// The memory request in bytes.
+    pub fn memory_request_bytes(&self) -> Option<f64> {
+        parse_quantity(&self.memory_request, Unit::Memory)
+    }
+}
+
 impl Default for Resources {
     fn default() -> Self {
         Resources {

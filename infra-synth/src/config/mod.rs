@@ -3,6 +3,7 @@
 //! Every field not set in a stack file takes the shared default defined here (serde defaults),
 //! so `dev.toml` and `prod.toml` only say where the environments differ.
 
+pub mod cost;
 pub mod kubernetes;
 pub mod resilience;
 pub mod rules;
@@ -37,6 +38,7 @@ pub fn load(stacks_dir: &Path, name: &str) -> Result<Stack, Diagnostics> {
     rules::check_stack(&stack, &mut check);
     kubernetes::check(&stack, &mut check);
     resilience::check(&stack, &mut check);
+    cost::check(&stack, &mut check);
     if let Err(errors) = check.finish() {
         diagnostics.extend(errors);
     }

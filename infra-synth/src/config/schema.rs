@@ -63,6 +63,12 @@ pub struct Stack {
     pub waf: super::resilience::Waf,
     #[serde(default)]
     pub network: super::resilience::Network,
+    /// What a month of visitors does, for `infra-synth cost`; defaults when absent.
+    #[serde(default)]
+    pub traffic: super::cost::Traffic,
+    /// The monthly ceiling `validate` enforces; none when absent.
+    #[serde(default)]
+    pub cost: super::cost::Cost,
     /// eve-server on Kubernetes (`synth --target kubernetes`); defaults when absent.
     #[serde(default)]
     pub kubernetes: super::kubernetes::Kubernetes,
@@ -490,6 +496,15 @@ impl Stack {
     /// `/<app>/<env>/`, the SSM path EVE reads (`EVE_SSM_PATH`).
     pub fn ssm_path(&self) -> String {
         format!("/{}/{}/", self.app, self.env)
+    }
+
+    /// The folder media named in the content (the profile photo) is read from: the content
+    /// file's own.
+    pub fn media_dir(&self) -> PathBuf {
+        self.content_path
+            .parent()
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_default()
     }
 
     /// The Route 53 zone the site's records go in.

@@ -18,6 +18,7 @@ use super::state::{config_sha256, DeployDir, Fingerprint};
 use super::terraform::{PlanOutcome, Terraform};
 use crate::config::{Backend, Stack};
 use crate::constructs::CodeAsset;
+use crate::cost::CostChange;
 use crate::emit::terraform::Synthesis;
 use crate::synth::synthesize;
 
@@ -85,13 +86,8 @@ impl Deployment {
 
     fn render_site(&self, site_dir: &Path) -> Result<BuildReport> {
         let content = Content::load(&self.stack.content_path).map_err(anyhow::Error::from)?;
-        let media_dir = self
-            .stack
-            .content_path
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_default();
-        let opts = BuildOptions::new(&self.stack.site_url())?.with_media_dir(media_dir);
+        let opts =
+            BuildOptions::new(&self.stack.site_url())?.with_media_dir(self.stack.media_dir());
         render::build(&content, &opts, site_dir)
             .with_context(|| format!("cannot build the site into {}", site_dir.display()))
     }
@@ -192,8 +188,15 @@ impl Deployment {
     ) -> Result<(PlanOutcome, PlanSummary)> {
         let plan_file = self.dir.plan_file();
         let outcome = terraform.plan(vars, &plan_file, destroy)?;
-        let summary = PlanSummary::parse(&terraform.show_json(&plan_file)?)?;
+        let show_json = terraform.show_json(&plan_file)?;
+        let summary = PlanSummary::parse(&show_json)?;
         println!("{summary}");
+        // The cost change is advice beside the plan: a stack the table cannot price still plans.
+        let plan: serde_json::Value = serde_json::from_str(&show_json)?;
+        match CostChange::of_plan(&self.stack, &plan) {
+            Ok(change) => println!("{change}"),
+            Err(error) => eprintln!("warning: cannot price the plan: {error:#}"),
+        }
         Ok((outcome, summary))
     }
 
