@@ -10,6 +10,7 @@ use crate::config::{self, ZoneSource};
 use crate::constructs::acm::{Certificate, CertificateProps};
 use crate::constructs::apigateway::{AccountLogging, RestApi, RestApiProps, Route};
 use crate::constructs::bedrock::Model;
+use crate::constructs::budgets::{Budget, BudgetProps, WARN_AND_FORECAST};
 use crate::constructs::cloudfront::{ApiOrigin, Distribution, DistributionProps};
 use crate::constructs::cloudwatch::{
     Alarm, AlarmProps, Dashboard, DashboardProps, LogGroup, LogGroupProps, Widget,
@@ -29,6 +30,9 @@ use crate::tf::{Expr, Lifecycle};
 
 /// The header CloudFront adds with the API key on the way to API Gateway.
 pub const API_KEY_HEADER: &str = "x-api-key";
+
+/// The tag every resource carries with `<app>-<env>`, which the `[cost]` budget selects.
+pub const STACK_TAG: &str = "stack";
 
 /// The Lambda package: `bootstrap` of the `eve-function` crate.
 const EVE_PACKAGE: &str = "eve-function";
@@ -54,6 +58,7 @@ pub fn build(config: &config::Stack) -> Stack {
             alias: Some(format!("alias/{}", config.prefix())),
             allow_cloudwatch_logs: true,
             allow_cloudwatch_alarms: true,
+            allow_budgets: config.cost.monthly_ceiling_usd.is_some(),
             allow_cloudfront_reads: false,
         },
     );
@@ -340,6 +345,7 @@ pub fn config_key(path: &str) -> &'static str {
         "dr" => "dr",
         "edge" => "waf",
         "network" => "network",
+        "monthly" => "cost",
         _ => "",
     }
 }
@@ -391,6 +397,7 @@ fn recovery_region(
             alias: None,
             allow_cloudwatch_logs: false,
             allow_cloudwatch_alarms: false,
+            allow_budgets: false,
             allow_cloudfront_reads: true,
         },
     );
@@ -469,6 +476,7 @@ fn edge_firewall(stack: &Stack, config: &config::Stack) -> WebAcl {
             alias: None,
             allow_cloudwatch_logs: true,
             allow_cloudwatch_alarms: true,
+            allow_budgets: false,
             allow_cloudfront_reads: false,
         },
     );
@@ -518,6 +526,8 @@ fn tags(config: &config::Stack) -> BTreeMap<String, String> {
     let mut tags = BTreeMap::from([
         ("app".to_string(), config.app.clone()),
         ("env".to_string(), config.env.clone()),
+        // The cost allocation tag the stack's budget filters on: one value per stack.
+        (STACK_TAG.to_string(), config.prefix()),
     ]);
     tags.extend(config.tags.clone());
     tags
@@ -552,6 +562,23 @@ fn monitoring(
     );
     if let Some(email) = &t.email {
         topic.subscribe_email("email", email);
+    }
+    if let Some(ceiling) = config.cost.monthly_ceiling_usd {
+        let budget = Budget::new(
+            stack,
+            "monthly",
+            BudgetProps {
+                limit_usd: ceiling,
+                tag: (STACK_TAG.to_string(), config.prefix()),
+                alerts: WARN_AND_FORECAST.to_vec(),
+                topic: topic.clone(),
+            },
+        );
+        stack.output(
+            "budget_name",
+            "The AWS Budget holding the stack to `[cost] monthly_ceiling_usd`",
+            budget.name(),
+        );
     }
     let alarms = [
         (

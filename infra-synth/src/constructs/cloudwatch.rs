@@ -237,6 +237,7 @@ impl Alarm {
             ok_actions: vec![topic.arn()],
             metric_query: queries,
         });
+        topic.grant_publish_to_service("cloudwatch.amazonaws.com");
         Alarm { alarm }
     }
 

@@ -58,6 +58,8 @@ pub struct KeyProps {
     pub allow_cloudwatch_logs: bool,
     /// CloudWatch alarms may publish to topics encrypted with it.
     pub allow_cloudwatch_alarms: bool,
+    /// AWS Budgets may publish its alerts to topics encrypted with it.
+    pub allow_budgets: bool,
     /// CloudFront distributions of this account may decrypt objects with it (an origin bucket
     /// encrypted with the key; the bucket policy still names the one distribution).
     pub allow_cloudfront_reads: bool,
@@ -105,6 +107,17 @@ impl Key {
                     this_key(),
                 )
                 .principal("Service", "cloudwatch.amazonaws.com")
+                .when("StringEquals", "aws:SourceAccount", account_id.clone()),
+            );
+        }
+        if props.allow_budgets {
+            statement.push(
+                Statement::allow(
+                    "BudgetsAlerts",
+                    &["kms:Decrypt", "kms:GenerateDataKey*"],
+                    this_key(),
+                )
+                .principal("Service", "budgets.amazonaws.com")
                 .when("StringEquals", "aws:SourceAccount", account_id.clone()),
             );
         }

@@ -9,6 +9,7 @@
 pub mod acm;
 pub mod apigateway;
 pub mod bedrock;
+pub mod budgets;
 pub mod checks;
 pub mod cloudfront;
 pub mod cloudwatch;
