@@ -1,13 +1,17 @@
-//! The README's generated parts (stack diagram, recovery table) are the tools' output, not
-//! text that drifts.
+//! The README's generated parts (stack diagram, recovery table, cost tables) are the tools'
+//! output, not text that drifts.
 
 mod common;
 
 /// What `infra-synth <args> --stack prod` prints, over the repository's stacks.
 fn prod_output(args: &[&str]) -> String {
+    stack_output("prod", args)
+}
+
+fn stack_output(stack: &str, args: &[&str]) -> String {
     let output = common::infra_synth()
         .args(args)
-        .args(["--stack", "prod", "--stacks-dir"])
+        .args(["--stack", stack, "--stacks-dir"])
         .arg(common::repo_stacks())
         .output()
         .expect("runs");
@@ -38,20 +42,42 @@ fn the_readme_diagram_is_the_current_graph() {
     );
 }
 
+/// The block under `<!-- infra-synth <command> -->` in the README equals what the command prints.
+fn assert_block_is_output(stack: &str, args: &[&str]) {
+    let words = args.iter().take_while(|a| !a.starts_with("--")).count();
+    let flags: String = args[words..].iter().map(|a| format!(" {a}")).collect();
+    let command = format!(
+        "infra-synth {} --stack {stack}{flags}",
+        args[..words].join(" ")
+    );
+    let marker = format!("<!-- {command} -->\n");
+    let output = stack_output(stack, args);
+    let readme = readme();
+    let block = readme
+        .split(&marker)
+        .nth(1)
+        .and_then(|rest| rest.split("\n\n").next())
+        .unwrap_or_else(|| panic!("no block under {marker} in the README"));
+    assert_eq!(
+        format!("{block}\n"),
+        output,
+        "README.md's block is stale: paste `{command}`"
+    );
+}
+
 /// The README's RTO/RPO table is `dr objectives` for prod, not a table that drifts from config.
 #[test]
 fn the_readme_recovery_table_is_the_current_objectives() {
-    const MARKER: &str = "<!-- infra-synth dr objectives --stack prod -->\n";
-    let table = prod_output(&["dr", "objectives"]);
-    let readme = readme();
-    let block = readme
-        .split(MARKER)
-        .nth(1)
-        .and_then(|rest| rest.split("\n\n").next())
-        .expect("the recovery table in the README");
-    assert_eq!(
-        format!("{block}\n"),
-        table,
-        "README.md's recovery table is stale: paste `infra-synth dr objectives --stack prod`"
+    assert_block_is_output("prod", &["dr", "objectives"]);
+}
+
+/// The README's estimates and the container comparison are what `cost` computes today.
+#[test]
+fn the_readme_cost_tables_are_the_current_estimates() {
+    assert_block_is_output("prod", &["cost", "--format", "markdown"]);
+    assert_block_is_output("dev", &["cost", "--format", "markdown"]);
+    assert_block_is_output(
+        "prod",
+        &["cost", "--format", "markdown", "--compare", "kubernetes"],
     );
 }
