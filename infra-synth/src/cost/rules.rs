@@ -278,18 +278,30 @@ impl Rules<'_> {
                 key: api_max.key,
             }),
         );
+        let (requests, bound) = self.edge_requests();
         self.add_in(
             "HTTPS requests",
             r,
             "cloudfront.https_requests",
             GLOBAL,
-            u.site_requests() + api,
-            Worst::Bounded(Bound {
-                quantity: u.site_requests() + api_max.quantity,
-                key: api_max.key,
-            }),
+            requests,
+            bound,
         );
         self.note_unbounded("CloudFront", "page and asset requests");
+    }
+
+    /// Requests reaching the edge (pages, assets and the API) and their bound: the API's
+    /// requests are bounded, the pages' are counted at their estimate.
+    fn edge_requests(&self) -> (f64, Worst) {
+        let (api, api_max) = self.api();
+        let site = self.usage.site_requests();
+        (
+            site + api,
+            Worst::Bounded(Bound {
+                quantity: site + api_max.quantity,
+                key: api_max.key,
+            }),
+        )
     }
 
     /// Records a usage no configured limit bounds: the worst case counts it at its estimate.
@@ -672,22 +684,18 @@ impl Rules<'_> {
     }
 
     fn web_acl(&mut self, r: &Resource) {
-        let u = self.usage;
-        let (api, api_max) = self.api();
         self.add_in("web ACL", r, "waf.web_acl", GLOBAL, 1.0, Worst::Fixed);
         self.note_unbounded("WAF", "inspected page and asset requests");
         let rules = block_count(&r.values, "rule") as f64;
         self.add_in("rules", r, "waf.rule", GLOBAL, rules, Worst::Fixed);
+        let (requests, bound) = self.edge_requests();
         self.add_in(
             "inspected requests",
             r,
             "waf.requests",
             GLOBAL,
-            u.site_requests() + api,
-            Worst::Bounded(Bound {
-                quantity: u.site_requests() + api_max.quantity,
-                key: api_max.key,
-            }),
+            requests,
+            bound,
         );
     }
 
@@ -706,10 +714,17 @@ impl Rules<'_> {
                 Worst::Fixed,
             );
         }
+        // One endpoint network interface per subnet; in a plan that creates the subnets their
+        // ids are not known yet, so the subnets it refers to are counted.
         let zones = match &r.values["subnet_ids"] {
-            Value::Array(subnets) => subnets.len() as f64,
-            _ => 1.0,
-        };
+            Value::Array(subnets) => subnets.len(),
+            _ => r
+                .references
+                .iter()
+                .filter(|a| a.starts_with("aws_subnet."))
+                .count(),
+        }
+        .max(1) as f64;
         self.add(
             "interface endpoint hours",
             r,

@@ -502,3 +502,24 @@ fn an_empty_model_costs_nothing_and_says_so_without_a_sign() {
     assert_eq!(e.total_usd.to_string(), "0");
     assert_eq!(format!("{:.2}", e.worst_case_usd), "0.00");
 }
+
+/// In a plan that creates the subnets too, an endpoint's `subnet_ids` are unknown: the subnets
+/// it refers to count instead of one zone.
+#[test]
+fn an_endpoint_whose_subnets_are_not_known_yet_counts_the_subnets_it_refers_to() {
+    let mut endpoint = resource(
+        "aws_vpc_endpoint.network_ssm",
+        "eu-west-1",
+        json!({"service_name": "com.amazonaws.eu-west-1.ssm", "vpc_endpoint_type": "Interface"}),
+    );
+    endpoint.references = vec![
+        "aws_security_group.network_endpoints".into(),
+        "aws_subnet.network_private_0".into(),
+        "aws_subnet.network_private_1".into(),
+    ];
+    let e = priced(&stack(""), vec![endpoint], Options::default());
+    close(
+        line(&e, "VPC", "interface endpoint hours").monthly_usd,
+        2.0 * 730.0 * 0.011,
+    );
+}
