@@ -123,13 +123,16 @@ impl AwsConfig {
     }
 }
 
-/// Bedrock gets longer attempts than storage; the core's `model_timeout_ms` bounds the total.
+/// Bedrock gets longer attempts than storage, and no operation timeout of its own: the core's
+/// `model_timeout_ms` bounds the whole call. (A builder made from the shared configuration
+/// keeps every timeout not set here, so the storage clients' 6 s would otherwise apply.)
 fn bedrock_client(sdk: &SdkConfig) -> aws_sdk_bedrockruntime::Client {
     let config = aws_sdk_bedrockruntime::config::Builder::from(sdk)
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(2))
                 .operation_attempt_timeout(Duration::from_secs(20))
+                .disable_operation_timeout()
                 .build(),
         )
         .retry_config(

@@ -123,6 +123,19 @@ async fn model_failures_fall_back_to_offline_answers() {
     );
 }
 
+/// `model_timeout_ms` is the model's whole budget: the storage clients' 6 s operation timeout
+/// (shared SDK configuration) must not cut a model off before it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_model_slower_than_the_storage_timeouts_answers_within_model_timeout_ms() {
+    let slow = StubConfig {
+        delay: Duration::from_secs(7),
+        ..StubConfig::default()
+    };
+    let (stub, reply) = ask(slow, &[("EVE_MODEL_TIMEOUT_MS", "12000")], "/api/chat").await;
+    assert_eq!(reply.json()["source"], "model", "{}", reply.text());
+    assert_eq!(stub.requests().len(), 1, "one attempt, not retried");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_slow_model_is_cut_off_by_the_timeout() {
     let slow = StubConfig {
