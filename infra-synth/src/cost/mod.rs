@@ -126,14 +126,19 @@ pub fn price_stack(
     visitors: Option<f64>,
     options: Options,
 ) -> anyhow::Result<Estimate> {
-    let table = PriceTable::shipped()?;
-    let usage = Usage::new(stack, SiteWeight::measure(stack)?, visitors);
+    let (table, site) = table_and_site(stack)?;
+    let usage = Usage::new(stack, site, visitors);
     Ok(estimate(
         &table,
         &Model::from_document(doc),
         &usage,
         options,
     ))
+}
+
+/// What pricing any model of `stack` needs: the shipped table and the site's weight.
+fn table_and_site(stack: &crate::config::Stack) -> anyhow::Result<(PriceTable, SiteWeight)> {
+    Ok((PriceTable::shipped()?, SiteWeight::measure(stack)?))
 }
 
 /// What a plan changes in the monthly cost: the deployed model (`prior_state`) and the
@@ -147,8 +152,8 @@ pub struct CostChange {
 impl CostChange {
     /// Prices both sides of `terraform show -json <plan>`.
     pub fn of_plan(stack: &crate::config::Stack, plan: &serde_json::Value) -> anyhow::Result<Self> {
-        let table = PriceTable::shipped()?;
-        let usage = Usage::new(stack, SiteWeight::measure(stack)?, None);
+        let (table, site) = table_and_site(stack)?;
+        let usage = Usage::new(stack, site, None);
         let side = |side| {
             let model = Model::from_plan(plan, side, &stack.region);
             estimate(&table, &model, &usage, Options::default())
@@ -215,7 +220,8 @@ pub fn estimate(
     let estimate_billed = billed(&estimate_quantities);
     let worst_billed = billed(&worst_quantities);
 
-    let mut by_service: BTreeMap<usize, ServiceCost> = BTreeMap::new();
+    // In SERVICES order; services it does not list follow, each under its own name.
+    let mut by_service: BTreeMap<(usize, &'static str), ServiceCost> = BTreeMap::new();
     let mut drivers: BTreeMap<&'static str, f64> = BTreeMap::new();
     for (i, draft) in drafts.iter().enumerate() {
         let unit_usd = draft.price.unit_usd();
@@ -228,12 +234,14 @@ pub fn estimate(
             .iter()
             .position(|s| *s == draft.service)
             .unwrap_or(SERVICES.len());
-        let service = by_service.entry(order).or_insert_with(|| ServiceCost {
-            service: draft.service,
-            monthly_usd: 0.0,
-            worst_case_usd: 0.0,
-            lines: Vec::new(),
-        });
+        let service = by_service
+            .entry((order, draft.service))
+            .or_insert_with(|| ServiceCost {
+                service: draft.service,
+                monthly_usd: 0.0,
+                worst_case_usd: 0.0,
+                lines: Vec::new(),
+            });
         service.monthly_usd += monthly;
         service.worst_case_usd += worst;
         service.lines.push(Line {
