@@ -2,7 +2,7 @@
 //! is only touched when a setting needs it, so offline and local runs start in milliseconds.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -96,6 +96,41 @@ pub async fn build(env: BTreeMap<String, String>, offline: bool) -> anyhow::Resu
         signer,
         stage,
     })))
+}
+
+/// How often a watched content file is checked for changes.
+const WATCH_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Reloads EVE's knowledge whenever the content file at `path` changes (development: edit the
+/// file, ask EVE). A file that no longer loads is reported and the last good knowledge kept.
+pub fn watch_content(eve: Arc<Eve>, path: PathBuf) {
+    let stamp = |path: &Path| {
+        std::fs::metadata(path)
+            .ok()
+            .map(|m| (m.modified().ok(), m.len()))
+    };
+    tokio::spawn(async move {
+        let mut seen = stamp(&path);
+        loop {
+            tokio::time::sleep(WATCH_INTERVAL).await;
+            let now = stamp(&path);
+            if now == seen {
+                continue;
+            }
+            seen = now;
+            match Content::load(&path) {
+                Ok(content) => {
+                    eve.replace_knowledge(Knowledge::new(content));
+                    tracing::info!(path = %path.display(), "content reloaded");
+                }
+                Err(diagnostics) => tracing::warn!(
+                    path = %path.display(),
+                    error = %diagnostics,
+                    "content not reloaded; EVE keeps what it knew"
+                ),
+            }
+        }
+    });
 }
 
 /// The shared SDK configuration, loaded on first use. It honours `AWS_ENDPOINT_URL` (local

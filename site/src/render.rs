@@ -18,6 +18,9 @@ pub const CSP_FILE: &str = "_csp.txt";
 /// The build report as JSON; a rebuild reads it to delete files the previous build wrote.
 pub const REPORT_FILE: &str = "_build.json";
 
+/// Where the templates live in the workspace (what `BuildOptions::with_templates_dir` reads).
+pub const DEFAULT_TEMPLATES_DIR: &str = "site/templates";
+
 /// What the rendered pages need to know about where they will be served.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BuildOptions {
@@ -27,6 +30,9 @@ pub struct BuildOptions {
     base_url: String,
     /// Folder that site-relative media named in the content (the profile photo) is copied from.
     pub media_dir: Option<PathBuf>,
+    /// Read the templates from this folder (laid out like `site/templates/`) instead of the
+    /// copies compiled in.
+    pub templates_dir: Option<PathBuf>,
 }
 
 impl BuildOptions {
@@ -48,11 +54,17 @@ impl BuildOptions {
         Ok(Self {
             base_url: trimmed.to_string(),
             media_dir: None,
+            templates_dir: None,
         })
     }
 
     pub fn with_media_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.media_dir = Some(dir.into());
+        self
+    }
+
+    pub fn with_templates_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.templates_dir = Some(dir.into());
         self
     }
 
@@ -100,6 +112,12 @@ pub enum BuildError {
     BaseUrl(String),
     #[error("template error: {0}")]
     Template(#[from] Box<handlebars::TemplateError>),
+    #[error("cannot read the template {path}: {source}")]
+    TemplateFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot render {page}: {source}")]
     Render {
         page: String,

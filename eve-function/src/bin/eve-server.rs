@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use anyhow::Context;
 use clap::Parser;
 use eve_function::http::{listen, router, RouterOptions};
 use eve_function::startup;
@@ -35,6 +36,10 @@ struct Args {
     /// No AWS at all: in-memory conversations and offline answers.
     #[arg(long)]
     offline: bool,
+    /// Reload EVE's knowledge when the content file (`EVE_CONTENT_PATH`) changes, without a
+    /// restart (`infra-synth dev --watch`).
+    #[arg(long)]
+    watch_content: bool,
     /// Probe `GET /api/health` on the `--listen` address and exit 0 on 200, else 1: the
     /// container HEALTHCHECK, since the runtime image has no curl.
     #[arg(long)]
@@ -66,6 +71,15 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         );
     }
     let eve = startup::build(startup::eve_environment(), args.offline).await?;
+    if args.watch_content {
+        let path = eve
+            .settings()
+            .await
+            .content_path
+            .clone()
+            .context("--watch-content needs the content file named by EVE_CONTENT_PATH")?;
+        startup::watch_content(eve.clone(), path.into());
+    }
     let app = router(
         eve,
         RouterOptions {

@@ -52,8 +52,8 @@ impl Eve {
         if !portfolio::content::is_slug(id) {
             return Err(CertificateError::InvalidId);
         }
-        let certificate = self
-            .knowledge()
+        let knowledge = self.knowledge();
+        let certificate = knowledge
             .content()
             .certificate(id)
             .ok_or(CertificateError::NotFound)?;

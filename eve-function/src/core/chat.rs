@@ -1,7 +1,7 @@
 //! The chat service: guards, curated answers, the model with its offline fallback, memory and
 //! the daily token budget. Both front doors call [`Eve::chat`].
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
@@ -66,6 +66,7 @@ pub enum ChatError {
 
 /// Everything the core is wired to; adapters are chosen by the front door's startup.
 pub struct Dependencies {
+    /// What EVE knows at start; [`Eve::replace_knowledge`] swaps it while serving.
     pub knowledge: Arc<Knowledge>,
     pub settings: Arc<SettingsProvider>,
     pub store: Arc<dyn ConversationStore>,
@@ -77,6 +78,7 @@ pub struct Dependencies {
 
 pub struct Eve {
     pub(crate) deps: Dependencies,
+    knowledge: RwLock<Arc<Knowledge>>,
     sessions: RateLimiter,
     clients: RateLimiter,
 }
@@ -93,14 +95,28 @@ struct Outcome {
 impl Eve {
     pub fn new(deps: Dependencies) -> Self {
         Self {
+            knowledge: RwLock::new(Arc::clone(&deps.knowledge)),
             deps,
             sessions: RateLimiter::default(),
             clients: RateLimiter::default(),
         }
     }
 
-    pub fn knowledge(&self) -> &Knowledge {
-        &self.deps.knowledge
+    /// What EVE knows now; a request keeps the knowledge it started with.
+    pub fn knowledge(&self) -> Arc<Knowledge> {
+        match self.knowledge.read() {
+            Ok(knowledge) => Arc::clone(&knowledge),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Serves new knowledge from the next request on (an edited content file in development).
+    pub fn replace_knowledge(&self, knowledge: Knowledge) {
+        let knowledge = Arc::new(knowledge);
+        match self.knowledge.write() {
+            Ok(mut current) => *current = knowledge,
+            Err(poisoned) => *poisoned.into_inner() = knowledge,
+        }
     }
 
     pub async fn settings(&self) -> Arc<Settings> {
@@ -192,11 +208,11 @@ impl Eve {
         message: &str,
         deltas: Option<&mpsc::Sender<String>>,
     ) -> Outcome {
-        let knowledge = &self.deps.knowledge;
+        let knowledge = self.knowledge();
         if let Some(answer) = knowledge.curated(message) {
             return Outcome::local(answer.to_string(), Source::Curated);
         }
-        let offline = || Outcome::local(offline::answer(knowledge, message), Source::Offline);
+        let offline = || Outcome::local(offline::answer(&knowledge, message), Source::Offline);
         let Some(model) = self.deps.model.as_deref().filter(|_| settings.uses_model()) else {
             return offline();
         };
@@ -275,10 +291,11 @@ impl Eve {
             role: Role::User,
             text: message.to_string(),
         });
-        let relevant = self.deps.knowledge.relevant(message, PROMPT_ENTRIES);
+        let knowledge = self.knowledge();
+        let relevant = knowledge.relevant(message, PROMPT_ENTRIES);
         ModelRequest {
             model_id: settings.model_id.clone(),
-            system: prompt::system_prompt(&self.deps.knowledge, &relevant),
+            system: prompt::system_prompt(&knowledge, &relevant),
             messages,
             max_tokens: settings.max_tokens,
             temperature: settings.temperature,

@@ -8,26 +8,28 @@ use super::assets::{AssetUrls, HashedAssets};
 use super::{BuildError, BuildOptions, Output};
 use crate::Content;
 
-/// Template name → source. `layout` and the `partials/` are used by the pages.
-const TEMPLATES: [(&str, &str); 9] = [
-    ("layout", include_str!("../../templates/layout.hbs")),
-    (
-        "partials/chat",
-        include_str!("../../templates/partials/chat.hbs"),
-    ),
-    (
-        "partials/contact",
-        include_str!("../../templates/partials/contact.hbs"),
-    ),
-    (
-        "partials/skills",
-        include_str!("../../templates/partials/skills.hbs"),
-    ),
-    ("index", include_str!("../../templates/index.hbs")),
-    ("resume", include_str!("../../templates/resume.hbs")),
-    ("404", include_str!("../../templates/404.hbs")),
-    ("sitemap", include_str!("../../templates/sitemap.xml.hbs")),
-    ("robots", include_str!("../../templates/robots.txt.hbs")),
+/// One template: its name, its file under `site/templates/`, and that file compiled in.
+macro_rules! template {
+    ($name:literal, $file:literal) => {
+        (
+            $name,
+            $file,
+            include_str!(concat!("../../templates/", $file)),
+        )
+    };
+}
+
+/// Template name → file → source. `layout` and the `partials/` are used by the pages.
+const TEMPLATES: [(&str, &str, &str); 9] = [
+    template!("layout", "layout.hbs"),
+    template!("partials/chat", "partials/chat.hbs"),
+    template!("partials/contact", "partials/contact.hbs"),
+    template!("partials/skills", "partials/skills.hbs"),
+    template!("index", "index.hbs"),
+    template!("resume", "resume.hbs"),
+    template!("404", "404.hbs"),
+    template!("sitemap", "sitemap.xml.hbs"),
+    template!("robots", "robots.txt.hbs"),
 ];
 
 /// One page: which template, where it goes, and whether search engines should list it.
@@ -103,13 +105,23 @@ fn human_date_text(date: &str) -> String {
     }
 }
 
-fn registry() -> Result<Handlebars<'static>, BuildError> {
+/// The templates compiled in, or read from `opts.templates_dir` (so `dev --watch` renders an
+/// edited template without a rebuild).
+fn registry(opts: &BuildOptions) -> Result<Handlebars<'static>, BuildError> {
     let mut hb = Handlebars::new();
     hb.set_strict_mode(true);
     hb.register_helper("human_date", Box::new(human_date));
-    for (name, source) in TEMPLATES {
-        hb.register_template_string(name, source)
-            .map_err(Box::new)?;
+    for (name, file, embedded) in TEMPLATES {
+        match &opts.templates_dir {
+            Some(dir) => {
+                let path = dir.join(file);
+                let source = std::fs::read_to_string(&path)
+                    .map_err(|source| BuildError::TemplateFile { path, source })?;
+                hb.register_template_string(name, source)
+            }
+            None => hb.register_template_string(name, embedded),
+        }
+        .map_err(Box::new)?;
     }
     Ok(hb)
 }
@@ -119,7 +131,7 @@ pub(super) fn render_all(
     opts: &BuildOptions,
     assets: &HashedAssets,
 ) -> Result<Vec<Output>, BuildError> {
-    let hb = registry()?;
+    let hb = registry(opts)?;
     let base_url = opts.base_url();
     let json_ld = script_safe_json(&person_json_ld(content, base_url));
     let mut out = Vec::new();

@@ -1,0 +1,136 @@
+//! `infra-synth dev --watch`: starts, serves the site and the API on one origin, answers a chat,
+//! picks up an edited content file and an edited template without a restart, and stops on
+//! SIGTERM together with the eve-server it started.
+
+mod deploy_support;
+
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use deploy_support::{wait_for_line, workspace, ChildGuard};
+use serde_json::{json, Value};
+
+/// Copies `from` into `to`, file by file.
+fn copy_tree(from: &Path, to: &Path) {
+    for entry in walkdir::WalkDir::new(from) {
+        let entry = entry.expect("walk");
+        let target = to.join(entry.path().strip_prefix(from).expect("inside"));
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&target).expect("mkdir");
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+/// Polls `check` until it holds or 20 s pass.
+fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !check() {
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not happen within 20 s"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn page(url: &str) -> String {
+    ureq::get(url)
+        .call()
+        .map(|r| r.into_string().unwrap_or_default())
+        .unwrap_or_default()
+}
+
+fn chat(url: &str, message: &str) -> Value {
+    ureq::post(&format!("{url}/api/chat"))
+        .send_json(json!({ "message": message }))
+        .expect("chat answers")
+        .into_json()
+        .expect("json")
+}
+
+#[test]
+fn dev_serves_watches_and_stops_on_sigterm() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let content_dir = work.path().join("content");
+    copy_tree(&workspace().join("site/content"), &content_dir);
+    let templates = work.path().join("templates");
+    copy_tree(&workspace().join("site/templates"), &templates);
+    let content = content_dir.join("portfolio.toml");
+    let site_dir = work.path().join("site");
+
+    let mut dev = Command::new(env!("CARGO_BIN_EXE_infra-synth"))
+        .args(["dev", "--watch", "--listen", "127.0.0.1:0"])
+        .arg("--content")
+        .arg(&content)
+        .arg("--templates")
+        .arg(&templates)
+        .arg("--site-dir")
+        .arg(&site_dir)
+        .current_dir(workspace())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start dev");
+    let banner = wait_for_line(&mut dev, "CloudForgeX dev: ", Duration::from_secs(600));
+    let url = banner
+        .split_whitespace()
+        .next()
+        .expect("url first")
+        .to_owned();
+    let pid = dev.id();
+    let dev = ChildGuard(dev);
+
+    // The site and the API, from one origin.
+    assert!(page(&url).contains("<html"), "the site is served");
+    let first = chat(&url, "What projects has Alex built?");
+    assert!(
+        first["reply"].as_str().is_some_and(|r| !r.is_empty()),
+        "{first}"
+    );
+
+    // A project added to the content file: the page shows it and EVE knows it.
+    let original = std::fs::read_to_string(&content).expect("content");
+    let project = "\n[[projects]]\nid = \"quokka-ledger\"\nname = \"Quokka Ledger\"\nsummary = \"A quokkaledger double-entry bookkeeping engine.\"\nstack = [\"Rust\"]\n";
+    std::fs::write(&content, format!("{original}{project}")).expect("edit content");
+    eventually("the page showing the new project", || {
+        page(&url).contains("Quokka Ledger")
+    });
+    eventually("EVE knowing the new project", || {
+        chat(&url, "Tell me about quokkaledger")["reply"]
+            .as_str()
+            .is_some_and(|r| r.contains("Quokka Ledger"))
+    });
+
+    // An edited template, rendered without a restart.
+    let index = templates.join("index.hbs");
+    let template = std::fs::read_to_string(&index).expect("index.hbs");
+    std::fs::write(&index, format!("{template}<!-- dev-watch-marker -->\n")).expect("edit");
+    eventually("the edited template", || {
+        page(&url).contains("dev-watch-marker")
+    });
+
+    // SIGTERM stops dev, and eve-server with it.
+    let address = url.trim_start_matches("http://").to_owned();
+    let status = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let mut dev = dev;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let exit = loop {
+        if let Some(exit) = dev.0.try_wait().expect("wait") {
+            break exit;
+        }
+        assert!(Instant::now() < deadline, "dev did not stop within 15 s");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(exit.success(), "dev exits cleanly on SIGTERM: {exit}");
+    eventually("eve-server stopping", || {
+        TcpStream::connect(&address).is_err()
+    });
+}
