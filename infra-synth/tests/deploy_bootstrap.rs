@@ -20,7 +20,7 @@ fn bootstrap_is_idempotent_through_change_sets() {
         "local",
         "--endpoint-url",
         &moto.endpoint,
-        "--out",
+        "--out-dir",
         out_dir,
     ];
 

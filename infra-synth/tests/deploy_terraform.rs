@@ -5,7 +5,7 @@ mod deploy_support;
 
 use deploy_support::{infra_synth, skip, stderr, terraform_available};
 use infra_synth::deploy::plan_summary::{Action, PlanSummary};
-use infra_synth::deploy::terraform::{BackendConfig, PlanOutcome, Terraform};
+use infra_synth::deploy::terraform::{BackendConfig, PlanMode, PlanOutcome, Terraform};
 
 #[test]
 fn missing_terraform_is_a_clear_error_before_any_work() {
@@ -55,7 +55,7 @@ fn plan_summary_of_a_real_plan_counts_each_kind_of_change() {
     );
     terraform.init(&no_backend).expect("init");
     assert_eq!(
-        terraform.plan(&[], &plan, false).expect("plan"),
+        terraform.plan(&[], &plan, PlanMode::Apply).expect("plan"),
         PlanOutcome::Changes
     );
     let first = PlanSummary::parse(&terraform.show_json(&plan).expect("show")).expect("parse");
@@ -66,7 +66,7 @@ fn plan_summary_of_a_real_plan_counts_each_kind_of_change() {
         dir.path(),
         r#""kept":{"input":"k"},"changed":{"input":"v2"},"replaced":{"triggers_replace":["b"]},"added":{"input":"n"}"#,
     );
-    terraform.plan(&[], &plan, false).expect("plan");
+    terraform.plan(&[], &plan, PlanMode::Apply).expect("plan");
     let second = PlanSummary::parse(&terraform.show_json(&plan).expect("show")).expect("parse");
     let actions: Vec<(&str, Action)> = second
         .changes
@@ -84,7 +84,7 @@ fn plan_summary_of_a_real_plan_counts_each_kind_of_change() {
     );
     terraform.apply(&plan).expect("apply");
     assert_eq!(
-        terraform.plan(&[], &plan, false).expect("plan"),
+        terraform.plan(&[], &plan, PlanMode::Apply).expect("plan"),
         PlanOutcome::NoChanges,
         "applied config plans clean"
     );

@@ -47,7 +47,7 @@ fn local_stack_deploys_serves_replans_clean_and_destroys() {
     let target = [
         "--stack",
         "local",
-        "--out",
+        "--out-dir",
         out_dir,
         "--endpoint-url",
         moto.endpoint.as_str(),

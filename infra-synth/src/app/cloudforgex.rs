@@ -160,6 +160,13 @@ pub fn build(config: &config::Stack) -> Stack {
             )
         },
     );
+    eve.set_by("memory_size", "lambda.memory_mb")
+        .set_by("timeout", "lambda.timeout_s")
+        .set_by(
+            "reserved_concurrent_executions",
+            "lambda.reserved_concurrency",
+        )
+        .set_by("architectures", "lambda.architecture");
     table.grant_read_write(&eve);
     settings.grant_read(&eve);
     certificates.grant_read(&eve, &config.certificate_keys);

@@ -1,41 +1,100 @@
-//! `infra-synth apply`: apply the saved plan (refusing a stale one), then publish.
+//! `infra-synth apply`: apply a plan bundle (refusing one planned from anything else), then
+//! publish.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use super::DeployArgs;
+use crate::deploy::bundle::PlanBundle;
 
-/// Apply the plan saved by `plan`, then publish the site.
+/// Apply a plan bundle made by `plan` (by default `<out-dir>/<stack>/plan.cfxplan`), then
+/// publish the site.
 ///
-/// Refuses a stale plan: the config and assets are re-synthesized and re-hashed, and any
-/// difference from what was planned stops the apply. The Lambda zip is uploaded (keyed by its
-/// hash) before Terraform runs; the applied manifest is recorded only when Terraform succeeds.
+/// The bundle may come from another machine (a CI plan job's artifact). Before Terraform runs,
+/// the config, the Lambda package, the site and the provider lock are rebuilt here and compared
+/// with the bundle's fingerprint; any difference stops the apply and is named. The Lambda zip
+/// is uploaded (keyed by its hash) before Terraform runs; the applied record is written only
+/// when Terraform succeeds.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   infra-synth plan --stack prod && infra-synth apply --stack prod
+  infra-synth apply --stack prod --plan prod.cfxplan --require-rehearsal
   infra-synth apply --stack local --endpoint-url http://127.0.0.1:5000")]
 pub struct Args {
     #[command(flatten)]
     pub deploy: DeployArgs,
+    /// The plan bundle to apply (written by `infra-synth plan --out FILE`).
+    #[arg(long, value_name = "FILE")]
+    pub plan: Option<PathBuf>,
+    /// Refuse a bundle without a passed rehearsal of exactly this plan (`infra-synth rehearse`).
+    #[arg(long)]
+    pub require_rehearsal: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (deployment, terraform) = args.deploy.start()?;
-    let planned = deployment.dir.load_fingerprint()?;
+    let path = args
+        .plan
+        .clone()
+        .unwrap_or_else(|| deployment.dir.bundle_file());
+    let bundle = PlanBundle::read(&path)?;
+    println!("applying {}:\n{}", path.display(), bundle.summary);
+    let rehearsed = match &bundle.rehearsal {
+        Some(record) if record.fingerprint != bundle.fingerprint => {
+            println!("rehearsal: recorded for another plan, so it does not count");
+            false
+        }
+        Some(record) if record.passed() => {
+            println!("rehearsal: passed ({} steps)", record.steps.len());
+            true
+        }
+        Some(_) => {
+            println!("rehearsal: FAILED (run `infra-synth rehearse` to see why)");
+            false
+        }
+        None => {
+            println!("rehearsal: none");
+            false
+        }
+    };
+    if args.require_rehearsal && !rehearsed {
+        eprintln!(
+            "error: --require-rehearsal: {} has no passed rehearsal of this plan; run \
+             `infra-synth rehearse --stack {} --plan {}` first",
+            path.display(),
+            deployment.stack.name,
+            path.display()
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+
     let assets = args.deploy.package.package(&deployment)?;
     let synthesis = deployment.synthesize()?;
-    let stale = planned.stale_reasons(&deployment.fingerprint(&synthesis, &assets, false));
+    deployment.init(&terraform)?;
+    let current = deployment.fingerprint(&synthesis, &assets, false)?;
+    let stale = bundle.fingerprint.stale_reasons(&current);
     if !stale.is_empty() {
-        eprintln!("error: the saved plan is stale; run `infra-synth plan` again:");
+        eprintln!(
+            "error: {} was planned from something else; plan again (`infra-synth plan --stack {}`):",
+            path.display(),
+            deployment.stack.name
+        );
         for reason in stale {
             eprintln!("  - {reason}");
         }
         return Ok(ExitCode::FAILURE);
     }
 
+    let plan_file = deployment.dir.plan_file();
+    std::fs::write(&plan_file, &bundle.tfplan)?;
     deployment.upload_lambda(&assets.lambda)?;
-    terraform.apply(&deployment.dir.plan_file())?;
-    deployment.dir.record_applied(&synthesis.main_tf_json)?;
-    deployment.dir.discard_plan()?;
-    deployment.publish_site(&terraform, &assets)?;
+    terraform.apply(&plan_file)?;
+    deployment.record_applied(&synthesis)?;
+    // A plan applies once; a bundle the caller named stays theirs to keep or delete.
+    std::fs::remove_file(&plan_file)?;
+    if args.plan.is_none() {
+        deployment.dir.discard_plan()?;
+    }
+    println!("{}", deployment.publish_site(&terraform, &assets)?);
     Ok(ExitCode::SUCCESS)
 }

@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use anyhow::bail;
 
 use super::{TargetArgs, TerraformArgs};
-use crate::deploy::terraform::PlanOutcome;
+use crate::deploy::terraform::{PlanMode, PlanOutcome};
+use crate::deploy::workflow::Deployment;
 
 /// Destroy every resource of the stack (the bootstrap bucket with state history stays).
 ///
@@ -30,15 +31,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let terraform = args.terraform.locate(&deployment)?;
     let synthesis = deployment.synthesize()?;
     deployment.init(&terraform)?;
-    // Destroying needs no package; the hash variables only have to be set.
-    let vars: Vec<(String, String)> = synthesis
-        .assets
-        .iter()
-        .map(|asset| (asset.sha256_variable.clone(), String::new()))
-        .collect();
-    let (outcome, _) = deployment.plan(&terraform, &vars, true)?;
+    let vars = Deployment::placeholder_vars(&synthesis);
+    let (outcome, summary) = deployment.plan(&terraform, &vars, PlanMode::Destroy)?;
+    println!("{summary}");
     if outcome == PlanOutcome::NoChanges {
-        deployment.dir.forget_applied()?;
+        deployment.forget_applied()?;
         println!("nothing to destroy");
         return Ok(ExitCode::SUCCESS);
     }
@@ -48,7 +45,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     terraform.apply(&deployment.dir.plan_file())?;
-    deployment.dir.forget_applied()?;
+    deployment.forget_applied()?;
     deployment.dir.discard_plan()?;
     println!("destroyed stack {}", deployment.stack.name);
     Ok(ExitCode::SUCCESS)

@@ -17,10 +17,12 @@ pub mod destroy;
 pub mod dev;
 pub mod diff;
 pub mod dr;
+pub mod drift;
 pub mod graph;
 pub mod package;
 pub mod plan;
 pub mod publish;
+pub mod rehearse;
 pub mod site;
 pub mod synth;
 pub mod validate;
@@ -46,7 +48,9 @@ enum Command {
     Plan(plan::Args),
     Apply(apply::Args),
     Destroy(destroy::Args),
+    Rehearse(rehearse::Args),
     Diff(diff::Args),
+    Drift(drift::Args),
     Dev(dev::Args),
     Dr(dr::Args),
 }
@@ -65,12 +69,17 @@ impl Cli {
             Command::Plan(args) => plan::run(args),
             Command::Apply(args) => apply::run(args),
             Command::Destroy(args) => destroy::run(args),
+            Command::Rehearse(args) => rehearse::run(args),
             Command::Diff(args) => diff::run(args),
+            Command::Drift(args) => drift::run(args),
             Command::Dev(args) => dev::run(args),
             Command::Dr(args) => dr::run(args),
         }
     }
 }
+
+/// The emulator stack whose switches `rehearse` applies (`stacks/local.toml`).
+pub const EMULATOR_STACK: &str = "local";
 
 /// Which stack a command works on; shared by every command that reads `stacks/<name>.toml`.
 #[derive(Debug, Clone, clap::Args)]
@@ -101,9 +110,9 @@ pub fn report(diagnostics: &Diagnostics) -> ExitCode {
 pub struct TargetArgs {
     #[command(flatten)]
     pub stack: StackArgs,
-    /// Output directory; the stack's Terraform working directory is `<out>/<stack>`.
+    /// Working directory root; the stack's Terraform working directory is `<out-dir>/<stack>`.
     #[arg(long, value_name = "DIR", default_value = "out")]
-    pub out: PathBuf,
+    pub out_dir: PathBuf,
     /// AWS endpoint for every service (an emulator such as moto); replaces the stack's
     /// `[aws] endpoint`.
     #[arg(long, value_name = "URL", env = "CFX_AWS_ENDPOINT")]
@@ -148,7 +157,11 @@ impl TargetArgs {
     /// Loads and validates the stack; every config problem is reported with file and line.
     pub fn deployment(&self) -> anyhow::Result<Deployment> {
         let stack = self.stack.load().map_err(anyhow::Error::from)?;
-        Ok(Deployment::new(stack, self.endpoint_url.clone(), &self.out))
+        Ok(Deployment::new(
+            stack,
+            self.endpoint_url.clone(),
+            &self.out_dir,
+        ))
     }
 }
 

@@ -20,6 +20,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (deployment, terraform) = args.deploy.start()?;
     let assets = args.deploy.package.package(&deployment)?;
     deployment.upload_lambda(&assets.lambda)?;
-    deployment.publish_site(&terraform, &assets)?;
+    println!("{}", deployment.publish_site(&terraform, &assets)?);
     Ok(ExitCode::SUCCESS)
 }

@@ -526,6 +526,27 @@ impl Stack {
         self
     }
 
+    /// This stack's model as it deploys to an emulator (a rehearsal): the emulator stack's
+    /// switches for what the emulator cannot do (`emulator` is `local.toml`) applied on top,
+    /// everything else as this stack has it, pointed at `endpoint`.
+    pub fn with_emulator_switches(mut self, emulator: &Stack, endpoint: impl Into<String>) -> Self {
+        let (ours, theirs) = (&mut self.features, &emulator.features);
+        ours.response_headers_policy &= theirs.response_headers_policy;
+        ours.certificate_validation &= theirs.certificate_validation;
+        ours.tls_only_bucket_policies &= theirs.tls_only_bucket_policies;
+        ours.origin_failover &= theirs.origin_failover;
+        self.aws.ignore_changes = emulator.aws.ignore_changes.clone();
+        self.state.backend = emulator.state.backend;
+        self.dns.zone = emulator.dns.zone;
+        // The emulator runs the code on this machine's architecture, and is thrown away after.
+        self.lambda.architecture = emulator.lambda.architecture;
+        self.buckets.force_destroy = true;
+        self.table.deletion_protection = false;
+        // No Budgets on the emulator (see local.toml): the ceiling stays a `validate` check.
+        self.cost = emulator.cost.clone();
+        self.with_endpoint(endpoint)
+    }
+
     /// Regions whose foundation models EVE may invoke.
     pub fn model_regions(&self) -> Vec<String> {
         if self.eve.model_regions.is_empty() {

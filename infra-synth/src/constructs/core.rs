@@ -79,6 +79,16 @@ pub(crate) struct RegionBound {
     pub actual: String,
 }
 
+/// A resource attribute whose value comes from one key of the stack file, so that `drift` can
+/// say which key to look at when the deployed value moved.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AttributeSource {
+    pub address: String,
+    pub attribute: String,
+    /// The stack file key, dotted (`lambda.memory_mb`).
+    pub key: String,
+}
+
 /// Work a construct leaves for when the tree is complete (e.g. a policy that is the union of
 /// grants made after the construct was created).
 pub(crate) type Finisher = Box<dyn FnOnce()>;
@@ -98,6 +108,7 @@ pub(crate) struct Tree {
     /// Problems met while building (e.g. two constructs with one address).
     pub problems: Vec<Problem>,
     pub finishers: Vec<Finisher>,
+    pub sources: Vec<AttributeSource>,
 }
 
 /// A construct's id under its scope, optionally pinned to a Terraform name that is already
@@ -259,6 +270,17 @@ impl Scope {
         if let Err(error) = tree.doc.set_lifecycle(&handle.address(), lifecycle) {
             tree.problems.push(Problem::building(&path, error));
         }
+    }
+
+    /// Records that the stack file's `key` sets `attribute` of `handle`.
+    pub(crate) fn record_source<T: Block>(&self, handle: &Ref<T>, attribute: &str, key: &str) {
+        self.with_tree(|tree| {
+            tree.sources.push(AttributeSource {
+                address: handle.address(),
+                attribute: attribute.to_owned(),
+                key: key.to_owned(),
+            })
+        });
     }
 
     /// Declares a variable of the stack and returns a reference to it.

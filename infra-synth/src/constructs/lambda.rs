@@ -241,6 +241,13 @@ impl Function {
         self.function.attr("invoke_arn")
     }
 
+    /// Records that the stack file's `key` sets the function's `attribute` (a Terraform
+    /// argument of `aws_lambda_function`), so `drift` names the key when that value moves.
+    pub fn set_by(&self, attribute: &str, key: &str) -> &Self {
+        self.scope.record_source(&self.function, attribute, key);
+        self
+    }
+
     /// The Terraform name of the function's blocks.
     pub(crate) fn address_name(&self) -> String {
         self.scope.address_name()

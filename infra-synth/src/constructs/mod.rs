@@ -29,7 +29,7 @@ pub mod wafv2;
 
 mod stack;
 
-pub use self::core::{CodeAsset, Id, Problem, Scope};
+pub use self::core::{AttributeSource, CodeAsset, Id, Problem, Scope};
 pub use self::iam::Grantee;
 pub use self::stack::{Assembly, Stack, StackProps, AWS_PROVIDER_VERSION, REQUIRED_VERSION};
 

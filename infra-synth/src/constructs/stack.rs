@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::ops::Deref;
 
 use super::checks;
-use super::core::{CodeAsset, Problem, Scope, Tree};
+use super::core::{AttributeSource, CodeAsset, Problem, Scope, Tree};
 use crate::tf::{
     Backend, DefaultTags, Document, Emulator, Expr, Lifecycle, Moved, Output, Provider,
     RequiredProvider, Settings, UnknownResource,
@@ -71,6 +71,8 @@ pub struct Assembly {
     pub assets: Vec<CodeAsset>,
     /// Every problem the checks found; `synth` refuses a stack with any.
     pub problems: Vec<Problem>,
+    /// Which stack file key sets which attribute, as the app recorded it.
+    pub sources: Vec<AttributeSource>,
 }
 
 impl Stack {
@@ -169,6 +171,7 @@ impl Stack {
             doc: tree.doc,
             assets: tree.assets,
             problems,
+            sources: tree.sources,
         }
     }
 }

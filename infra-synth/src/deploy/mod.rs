@@ -4,11 +4,17 @@
 
 pub mod aws;
 pub mod backend;
+pub mod bundle;
+pub mod drift;
 pub mod drill;
+pub mod emulator;
+pub mod local_lambda;
 pub mod manifest_diff;
 pub mod package;
 pub mod plan_summary;
 pub mod publish;
+pub mod record;
+pub mod rehearsal;
 pub mod state;
 pub mod terraform;
 pub mod workflow;

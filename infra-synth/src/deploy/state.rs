@@ -1,9 +1,10 @@
-//! Local deploy state under `out/<stack>/`: the saved plan with the fingerprint of what it was
-//! planned from, and the manifest of the last successful apply.
+//! Local deploy state under `out/<stack>/`: Terraform's working files, the default plan bundle,
+//! and the local copy of the last successful apply's manifest.
 //!
-//! `apply` refuses a plan whose fingerprint no longer matches the current config and assets,
-//! because applying it would deploy something nobody reviewed. The applied manifest is replaced
-//! atomically and only after Terraform succeeded, so a failed apply leaves it as it was.
+//! `apply` refuses a plan whose fingerprint no longer matches the current config, assets and
+//! provider lock, because applying it would deploy something nobody reviewed. The applied
+//! manifest is replaced atomically and only after Terraform succeeded, so a failed apply leaves
+//! it as it was.
 
 use std::path::{Path, PathBuf};
 
@@ -20,6 +21,8 @@ pub struct Fingerprint {
     pub config_sha256: String,
     pub lambda_package_sha256: String,
     pub site_sha256: String,
+    /// sha256 of `.terraform.lock.hcl` after init: the provider versions and their hashes.
+    pub provider_lock_sha256: String,
     /// True for a plan made by `destroy`.
     pub destroy: bool,
 }
@@ -41,6 +44,11 @@ impl Fingerprint {
             &current.lambda_package_sha256,
         );
         compare("site", &self.site_sha256, &current.site_sha256);
+        compare(
+            "provider lock (.terraform.lock.hcl)",
+            &self.provider_lock_sha256,
+            &current.provider_lock_sha256,
+        );
         if self.destroy != current.destroy {
             reasons.push("the plan is a destroy plan".to_owned());
         }
@@ -75,37 +83,24 @@ impl DeployDir {
         self.root.join("cfx.tfplan")
     }
 
-    fn fingerprint_file(&self) -> PathBuf {
-        self.root.join("cfx.tfplan.json")
+    /// Where `plan` saves its bundle unless told otherwise.
+    pub fn bundle_file(&self) -> PathBuf {
+        self.root.join("plan.cfxplan")
     }
 
-    fn applied_file(&self) -> PathBuf {
+    /// The provider lock `terraform init` writes.
+    pub fn provider_lock(&self) -> PathBuf {
+        self.root.join(".terraform.lock.hcl")
+    }
+
+    pub fn applied_file(&self) -> PathBuf {
         // Not `*.tf.json`: Terraform would load it beside main.tf.json as duplicate config.
         self.root.join("last-applied.json")
     }
 
-    pub fn save_fingerprint(&self, fingerprint: &Fingerprint) -> Result<()> {
-        write_atomically(
-            &self.fingerprint_file(),
-            serde_json::to_string_pretty(fingerprint)?.as_bytes(),
-        )
-    }
-
-    /// The fingerprint of the saved plan, or a hint to run `plan` when there is none.
-    pub fn load_fingerprint(&self) -> Result<Fingerprint> {
-        let path = self.fingerprint_file();
-        let text = std::fs::read_to_string(&path).with_context(|| {
-            format!(
-                "no saved plan at {}; run `infra-synth plan` first",
-                path.display()
-            )
-        })?;
-        serde_json::from_str(&text).with_context(|| format!("{} is corrupt", path.display()))
-    }
-
     /// Forgets the saved plan once it has been applied (a plan can only be applied once).
     pub fn discard_plan(&self) -> Result<()> {
-        for path in [self.plan_file(), self.fingerprint_file()] {
+        for path in [self.plan_file(), self.bundle_file()] {
             if path.exists() {
                 std::fs::remove_file(&path)
                     .with_context(|| format!("cannot remove {}", path.display()))?;
@@ -146,7 +141,7 @@ pub fn config_sha256(main_tf_json: &str) -> String {
 }
 
 /// Writes through a temporary file and a rename, so readers never see half a file.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("cannot create {}", parent.display()))?;
@@ -166,6 +161,7 @@ mod tests {
             config_sha256: "c1".into(),
             lambda_package_sha256: "l1".into(),
             site_sha256: "s1".into(),
+            provider_lock_sha256: "p1".into(),
             destroy: false,
         }
     }
@@ -182,17 +178,5 @@ mod tests {
             planned.stale_reasons(&current),
             vec!["Lambda package changed since the plan (l1 → l2)"]
         );
-    }
-
-    #[test]
-    fn fingerprint_round_trips_and_is_discarded() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let deploy = DeployDir::new(dir.path(), "local");
-        assert!(deploy.load_fingerprint().is_err());
-        deploy.save_fingerprint(&fingerprint()).expect("save");
-        assert_eq!(deploy.load_fingerprint().expect("load"), fingerprint());
-        deploy.discard_plan().expect("discard");
-        let err = deploy.load_fingerprint().expect_err("gone");
-        assert!(format!("{err:#}").contains("run `infra-synth plan` first"));
     }
 }

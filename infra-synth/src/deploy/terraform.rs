@@ -39,6 +39,17 @@ impl BackendConfig {
     }
 }
 
+/// Which kind of plan to make.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlanMode {
+    /// Make the infrastructure match the configuration.
+    Apply,
+    /// Remove everything.
+    Destroy,
+    /// Only read what is deployed now (`-refresh-only`), to compare it with the state.
+    RefreshOnly,
+}
+
 /// What `terraform plan -detailed-exitcode` found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PlanOutcome {
@@ -105,15 +116,17 @@ impl Terraform {
         &self,
         vars: &[(String, String)],
         out: &Path,
-        destroy: bool,
+        mode: PlanMode,
     ) -> Result<PlanOutcome> {
         let mut args: Vec<String> = vec![
             "plan".into(),
             "-detailed-exitcode".into(),
             format!("-out={}", out.display()),
         ];
-        if destroy {
-            args.push("-destroy".into());
+        match mode {
+            PlanMode::Apply => {}
+            PlanMode::Destroy => args.push("-destroy".into()),
+            PlanMode::RefreshOnly => args.push("-refresh-only".into()),
         }
         args.extend(var_args(vars));
         match self.streamed(&args)? {

@@ -11,14 +11,17 @@ use portfolio::Content;
 
 use super::aws::{block_on, AwsTarget};
 use super::backend;
+use super::bundle::PlanBundle;
 use super::package::{build_lambda, tree_digest, LambdaPackage};
 use super::plan_summary::PlanSummary;
 use super::publish;
+use super::record;
 use super::state::{config_sha256, DeployDir, Fingerprint};
-use super::terraform::{PlanOutcome, Terraform};
+use super::terraform::{PlanMode, PlanOutcome, Terraform};
 use crate::config::{Backend, Stack};
 use crate::constructs::CodeAsset;
 use crate::cost::CostChange;
+use crate::digest::sha256_hex;
 use crate::emit::terraform::Synthesis;
 use crate::synth::synthesize;
 
@@ -132,23 +135,84 @@ impl Deployment {
 
     /// `terraform init` against the backend `bootstrap` made (checked to exist first).
     pub fn init(&self, terraform: &Terraform) -> Result<()> {
-        let backend = match self.stack.state.backend {
-            Backend::Local => super::terraform::BackendConfig {
+        let backend = match self.state_bucket()? {
+            None => super::terraform::BackendConfig {
                 settings: Vec::new(),
             },
-            Backend::S3 => {
-                let bucket = block_on(async {
-                    let cfn = self.target.cloudformation().await;
-                    backend::state_bucket(&cfn, &self.backend_stack_name()).await
-                })??;
-                backend::backend_config(
-                    &bucket,
-                    &backend::state_key(&self.stack.app, &self.stack.env),
-                    &self.target,
-                )
-            }
+            Some(bucket) => backend::backend_config(&bucket, &self.state_key(), &self.target),
         };
         step("terraform init", || terraform.init(&backend))
+    }
+
+    /// The bucket `bootstrap` made for the state, or `None` for a stack with local state.
+    fn state_bucket(&self) -> Result<Option<String>> {
+        match self.stack.state.backend {
+            Backend::Local => Ok(None),
+            Backend::S3 => block_on(async {
+                let cfn = self.target.cloudformation().await;
+                backend::state_bucket(&cfn, &self.backend_stack_name()).await
+            })?
+            .map(Some),
+        }
+    }
+
+    fn state_key(&self) -> String {
+        backend::state_key(&self.stack.app, &self.stack.env)
+    }
+
+    /// Records what is now deployed: beside the state in the state bucket, and in the local
+    /// deploy directory (the copy `diff` uses without credentials).
+    pub fn record_applied(&self, synthesis: &Synthesis) -> Result<()> {
+        self.dir.record_applied(&synthesis.main_tf_json)?;
+        if let Some(bucket) = self.state_bucket()? {
+            let key = record::record_key(&self.state_key());
+            block_on(record::put(
+                &self.target,
+                &bucket,
+                &key,
+                &synthesis.main_tf_json,
+            ))??;
+        }
+        Ok(())
+    }
+
+    /// Forgets the applied record after a destroy, in the bucket and locally.
+    pub fn forget_applied(&self) -> Result<()> {
+        if let Some(bucket) = self.state_bucket()? {
+            let key = record::record_key(&self.state_key());
+            block_on(record::delete(&self.target, &bucket, &key))??;
+        }
+        self.dir.forget_applied()
+    }
+
+    /// The last applied `main.tf.json` and where it was read from. Read from the state bucket;
+    /// the local copy is used only when there are no AWS credentials, and the answer says so.
+    pub fn applied(&self) -> Result<(Option<String>, String)> {
+        let local = || -> Result<(Option<String>, String)> {
+            Ok((
+                self.dir.applied()?,
+                format!(
+                    "{} (applied from this machine)",
+                    self.dir.applied_file().display()
+                ),
+            ))
+        };
+        if self.stack.state.backend == Backend::Local {
+            return local();
+        }
+        if !block_on(record::has_credentials(&self.target))? {
+            let (record, source) = local()?;
+            return Ok((
+                record,
+                format!("{source}: no AWS credentials to read the state bucket"),
+            ));
+        }
+        let bucket = self
+            .state_bucket()?
+            .context("the stack keeps its state in S3")?;
+        let key = record::record_key(&self.state_key());
+        let record = block_on(record::get(&self.target, &bucket, &key))??;
+        Ok((record, format!("s3://{bucket}/{key}")))
     }
 
     pub fn backend_stack_name(&self) -> String {
@@ -179,25 +243,55 @@ impl Deployment {
             .collect())
     }
 
-    /// `terraform plan -out` into the stack's plan file, then prints the per-resource summary.
+    /// `terraform plan -out` into the stack's plan file; returns the per-resource summary and
+    /// the cost change, which is what a reviewer of the plan reads.
     pub fn plan(
         &self,
         terraform: &Terraform,
         vars: &[(String, String)],
-        destroy: bool,
-    ) -> Result<(PlanOutcome, PlanSummary)> {
+        mode: PlanMode,
+    ) -> Result<(PlanOutcome, String)> {
         let plan_file = self.dir.plan_file();
-        let outcome = terraform.plan(vars, &plan_file, destroy)?;
+        let outcome = terraform.plan(vars, &plan_file, mode)?;
         let show_json = terraform.show_json(&plan_file)?;
-        let summary = PlanSummary::parse(&show_json)?;
-        println!("{summary}");
+        let mut summary = PlanSummary::parse(&show_json)?.to_string();
         // The cost change is advice beside the plan: a stack the table cannot price still plans.
         let plan: serde_json::Value = serde_json::from_str(&show_json)?;
         match CostChange::of_plan(&self.stack, &plan) {
-            Ok(change) => println!("{change}"),
+            Ok(change) => summary = format!("{summary}\n{change}"),
             Err(error) => eprintln!("warning: cannot price the plan: {error:#}"),
         }
         Ok((outcome, summary))
+    }
+
+    /// Values for the package variables when no package is built (destroy, drift): those
+    /// plans never deploy code, but Terraform needs every variable without a default set.
+    pub fn placeholder_vars(synthesis: &Synthesis) -> Vec<(String, String)> {
+        synthesis
+            .assets
+            .iter()
+            .map(|asset| (asset.sha256_variable.clone(), String::new()))
+            .collect()
+    }
+
+    /// Bundles the plan just made with its fingerprint and summary into `path`.
+    pub fn save_bundle(
+        &self,
+        path: &Path,
+        fingerprint: Fingerprint,
+        summary: String,
+    ) -> Result<PlanBundle> {
+        let plan_file = self.dir.plan_file();
+        let tfplan = std::fs::read(&plan_file)
+            .with_context(|| format!("cannot read {}", plan_file.display()))?;
+        let bundle = PlanBundle {
+            fingerprint,
+            summary,
+            tfplan,
+            rehearsal: None,
+        };
+        bundle.write(path)?;
+        Ok(bundle)
     }
 
     /// Uploads the Lambda zip to the artifact bucket under its hash (skipped when present).
@@ -213,8 +307,9 @@ impl Deployment {
         .map(drop)
     }
 
-    /// Syncs the rendered site to the bucket Terraform reports as `site_bucket`.
-    pub fn publish_site(&self, terraform: &Terraform, assets: &Assets) -> Result<()> {
+    /// Syncs the rendered site to the bucket Terraform reports as `site_bucket`; returns what
+    /// it did, for the caller to print.
+    pub fn publish_site(&self, terraform: &Terraform, assets: &Assets) -> Result<String> {
         let outputs = terraform.outputs()?;
         let site_bucket = outputs["site_bucket"]["value"]
             .as_str()
@@ -224,29 +319,38 @@ impl Deployment {
             let s3 = self.target.s3().await;
             publish::sync_site(&s3, &site_bucket, &assets.site_dir, &assets.site).await
         })??;
-        println!(
+        let mut done = format!(
             "site s3://{site_bucket}: {} uploaded, {} unchanged, {} removed",
             sync.uploaded, sync.unchanged, sync.deleted
         );
         if let Some(url) = outputs["site_url"]["value"].as_str() {
-            println!("site_url = {url}");
+            done.push_str(&format!("\nsite_url = {url}"));
         }
-        Ok(())
+        Ok(done)
     }
 
+    /// What a plan made now would be planned from; needs `init` to have written the lock.
     pub fn fingerprint(
         &self,
         synthesis: &Synthesis,
         assets: &Assets,
         destroy: bool,
-    ) -> Fingerprint {
-        Fingerprint {
+    ) -> Result<Fingerprint> {
+        let lock = self.dir.provider_lock();
+        let lock = std::fs::read(&lock).with_context(|| {
+            format!(
+                "cannot read the provider lock {}; `terraform init` writes it",
+                lock.display()
+            )
+        })?;
+        Ok(Fingerprint {
             stack: self.stack.name.clone(),
             config_sha256: config_sha256(&synthesis.main_tf_json),
             lambda_package_sha256: assets.lambda.sha256.clone(),
             site_sha256: assets.site_sha256.clone(),
+            provider_lock_sha256: sha256_hex(&lock),
             destroy,
-        }
+        })
     }
 }
 

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde::Serialize;
 
-use crate::constructs::{Assembly, CodeAsset};
+use crate::constructs::{Assembly, AttributeSource, CodeAsset};
 use crate::digest::sha256_hex;
 
 /// What `synth` writes for one stack.
@@ -31,6 +31,8 @@ pub struct Manifest {
     pub resource_count: usize,
     pub resources: Vec<ManifestEntry>,
     pub outputs: Vec<String>,
+    /// Attributes set from one stack file key each (what `drift` names).
+    pub sources: Vec<AttributeSource>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -70,6 +72,7 @@ pub fn render(name: &str, source: &str, assembly: Assembly) -> anyhow::Result<Sy
         resource_count: resources.len(),
         resources,
         outputs: assembly.doc.outputs.keys().cloned().collect(),
+        sources: assembly.sources,
     };
     Ok(Synthesis {
         stack: name.to_string(),

@@ -3,10 +3,10 @@
 #![allow(dead_code)] // each test binary uses a different part
 
 use std::io::{BufRead, BufReader};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The workspace root (tests run the CLI from there, like a developer would).
 pub fn workspace() -> PathBuf {
@@ -61,53 +61,14 @@ impl Drop for ChildGuard {
     }
 }
 
-/// A moto server on a free loopback port.
-pub struct Moto {
-    pub endpoint: String,
-    _child: ChildGuard,
-}
-
-/// moto's own `moto_server` always serves on threads, and some of its backends rebuild lists
-/// without a lock (two concurrent Route 53 record deletions can lose one), which Terraform's
-/// parallel applies trigger. The tests serve the same application on one thread instead.
-const SERIAL_MOTO: &str = "import sys
-from werkzeug.serving import run_simple
-from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-run_simple(sys.argv[1], int(sys.argv[2]), DomainDispatcherApplication(create_backend_app), threaded=False)";
+/// A moto server on a free loopback port (the one `rehearse` starts), or None when moto is not
+/// installed.
+pub struct Moto;
 
 impl Moto {
-    /// Starts moto, or returns None when it is not installed.
-    pub fn start() -> Option<Moto> {
-        let moto_server = find_tool(
-            "moto_server",
-            &["/root/.cache/cloudforgex/venv/bin/moto_server"],
-        )?;
-        // The interpreter moto is installed in sits beside its `moto_server` script.
-        let bin = moto_server.parent()?;
-        let python = ["python", "python3"]
-            .iter()
-            .map(|name| bin.join(name))
-            .find(|p| p.is_file())?;
-        let port = free_port();
-        let child = Command::new(python)
-            .args(["-c", SERIAL_MOTO, "127.0.0.1", &port.to_string()])
-            .env("MOTO_PORT", port.to_string())
-            // The stack attaches AWS managed policies (X-Ray, API Gateway logging).
-            .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn moto");
-        let guard = ChildGuard(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "moto did not listen within 30 s");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Some(Moto {
-            endpoint: format!("http://127.0.0.1:{port}"),
-            _child: guard,
-        })
+    pub fn start() -> Option<infra_synth::deploy::emulator::Moto> {
+        let moto_server = infra_synth::deploy::emulator::find_moto()?;
+        Some(infra_synth::deploy::emulator::Moto::start(&moto_server).expect("start moto"))
     }
 }
 

@@ -1,0 +1,159 @@
+//! A plan bundle: one file holding a saved Terraform plan, the fingerprint of everything it was
+//! planned from and the summary a reviewer read, so that another machine applies exactly it.
+//!
+//! The bundle is a zip of `terraform.tfplan`, `fingerprint.json`, `summary.txt` and, once the
+//! plan was proven on the emulator, `rehearsal.json`. Entries are written in a fixed order with a
+//! fixed timestamp, so equal plans give equal bundles.
+
+use std::io::{Cursor, Read, Write};
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use zip::write::SimpleFileOptions;
+use zip::{CompressionMethod, DateTime, ZipArchive, ZipWriter};
+
+use super::rehearsal::RehearsalRecord;
+use super::state::{write_atomically, Fingerprint};
+
+const PLAN_ENTRY: &str = "terraform.tfplan";
+const FINGERPRINT_ENTRY: &str = "fingerprint.json";
+const SUMMARY_ENTRY: &str = "summary.txt";
+const REHEARSAL_ENTRY: &str = "rehearsal.json";
+
+/// A saved plan and what it was planned from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanBundle {
+    pub fingerprint: Fingerprint,
+    /// The per-resource summary and cost change, as `plan` printed them.
+    pub summary: String,
+    /// Terraform's binary plan file.
+    pub tfplan: Vec<u8>,
+    /// The rehearsal that proved this plan on the emulator, once one passed or failed.
+    pub rehearsal: Option<RehearsalRecord>,
+}
+
+impl PlanBundle {
+    /// Writes the bundle through a temporary file, so a reader never sees half of one.
+    pub fn write(&self, path: &Path) -> Result<()> {
+        let mut writer = ZipWriter::new(Cursor::new(Vec::new()));
+        let options = SimpleFileOptions::default()
+            .compression_method(CompressionMethod::Deflated)
+            .last_modified_time(DateTime::DEFAULT)
+            .unix_permissions(0o644);
+        let mut entries = vec![
+            (
+                FINGERPRINT_ENTRY,
+                serde_json::to_vec_pretty(&self.fingerprint)?,
+            ),
+            (SUMMARY_ENTRY, self.summary.as_bytes().to_vec()),
+            (PLAN_ENTRY, self.tfplan.clone()),
+        ];
+        if let Some(rehearsal) = &self.rehearsal {
+            entries.push((REHEARSAL_ENTRY, serde_json::to_vec_pretty(rehearsal)?));
+        }
+        for (name, bytes) in entries {
+            writer.start_file(name, options)?;
+            writer.write_all(&bytes)?;
+        }
+        let bytes = writer.finish()?.into_inner();
+        write_atomically(path, &bytes)
+    }
+
+    /// Reads a bundle, naming the file and the entry when it is not one.
+    pub fn read(path: &Path) -> Result<PlanBundle> {
+        let bytes = std::fs::read(path).with_context(|| {
+            format!(
+                "cannot read the plan bundle {}; run `infra-synth plan` to make one",
+                path.display()
+            )
+        })?;
+        let not_a_bundle = || {
+            format!(
+                "{} is not a plan bundle written by `infra-synth plan`",
+                path.display()
+            )
+        };
+        let mut archive = ZipArchive::new(Cursor::new(bytes)).with_context(not_a_bundle)?;
+        let mut entry = |name: &str| -> Result<Option<Vec<u8>>> {
+            let mut file = match archive.by_name(name) {
+                Ok(file) => file,
+                Err(zip::result::ZipError::FileNotFound) => return Ok(None),
+                Err(error) => return Err(error).with_context(not_a_bundle),
+            };
+            let mut bytes = Vec::new();
+            file.read_to_end(&mut bytes)
+                .with_context(|| format!("{}: cannot read `{name}`", path.display()))?;
+            Ok(Some(bytes))
+        };
+        let required = |bytes: Option<Vec<u8>>, name: &str| {
+            bytes.with_context(|| format!("{}: the bundle has no `{name}`", not_a_bundle()))
+        };
+        let fingerprint = required(entry(FINGERPRINT_ENTRY)?, FINGERPRINT_ENTRY)?;
+        let summary = required(entry(SUMMARY_ENTRY)?, SUMMARY_ENTRY)?;
+        let tfplan = required(entry(PLAN_ENTRY)?, PLAN_ENTRY)?;
+        let rehearsal = entry(REHEARSAL_ENTRY)?;
+        let json = |name: &str| format!("{}: `{name}` is corrupt", path.display());
+        let bundle = PlanBundle {
+            fingerprint: serde_json::from_slice(&fingerprint)
+                .with_context(|| json(FINGERPRINT_ENTRY))?,
+            summary: String::from_utf8(summary).with_context(|| json(SUMMARY_ENTRY))?,
+            tfplan,
+            rehearsal: rehearsal
+                .map(|bytes| serde_json::from_slice(&bytes))
+                .transpose()
+                .with_context(|| json(REHEARSAL_ENTRY))?,
+        };
+        if bundle.tfplan.is_empty() {
+            bail!("{}: the saved Terraform plan is empty", not_a_bundle());
+        }
+        Ok(bundle)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bundle() -> PlanBundle {
+        PlanBundle {
+            fingerprint: Fingerprint {
+                stack: "local".into(),
+                config_sha256: "c".into(),
+                lambda_package_sha256: "l".into(),
+                site_sha256: "s".into(),
+                provider_lock_sha256: "p".into(),
+                destroy: false,
+            },
+            summary: "+ aws_s3_bucket.site\n".into(),
+            tfplan: b"PK plan".to_vec(),
+            rehearsal: None,
+        }
+    }
+
+    #[test]
+    fn a_bundle_round_trips_and_equal_plans_give_equal_bytes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (a, b) = (dir.path().join("a.cfxplan"), dir.path().join("b.cfxplan"));
+        bundle().write(&a).expect("write");
+        bundle().write(&b).expect("write");
+        assert_eq!(std::fs::read(&a).ok(), std::fs::read(&b).ok());
+        assert_eq!(PlanBundle::read(&a).expect("read"), bundle());
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_bundle_is_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("plan.cfxplan");
+        std::fs::write(&path, "not a zip").expect("write");
+        let error = format!("{:#}", PlanBundle::read(&path).expect_err("refused"));
+        assert!(
+            error.contains("plan.cfxplan is not a plan bundle"),
+            "{error}"
+        );
+        let missing = format!(
+            "{:#}",
+            PlanBundle::read(&dir.path().join("none")).expect_err("refused")
+        );
+        assert!(missing.contains("run `infra-synth plan`"), "{missing}");
+    }
+}
