@@ -4,12 +4,16 @@
 Rules (issue 6): AWS access only through OIDC (`role-to-assume`, `id-token: write` on that job,
 never long-lived keys); every action pinned to a version; least `permissions:` declared at the top;
 a `concurrency` group; Terraform pinned to the version the project tests with.
+Rules (issue 14): `infra-synth apply` only applies a reviewed bundle (`--plan`) from a job behind
+an `environment:`; ci.yml runs on pull requests and main and runs every step of `.ci/test`;
+terraform.yml applies prod only after dev and only with a rehearsal required.
 
     check-workflows.py [DIR]      # default .github/workflows (+ ../actions); exit 1 on any violation
     check-workflows.py --self-test  # proves each rule fires on a bad workflow
 """
 import pathlib
 import re
+import subprocess
 import sys
 
 import yaml
@@ -53,6 +57,7 @@ def violations(name, text):
         for index, step in enumerate(job.get("steps") or []):
             where = f"{name}: jobs.{job_id}.steps[{index}]"
             found += step_violations(where, step, env)
+            found += apply_violations(where, step, job)
             uses = step.get("uses") or ""
             if uses.startswith("aws-actions/configure-aws-credentials@"):
                 if "role-to-assume" not in (step.get("with") or {}):
@@ -76,6 +81,58 @@ def step_violations(where, step, env):
             version = str(env.get("TF_VERSION", ""))
         if version != TERRAFORM_VERSION:
             found.append(f"{where}: terraform_version must be {TERRAFORM_VERSION}, got `{version}`")
+    return found
+
+
+APPLY = re.compile(r"infra-synth\S*\s+apply\b([^\n]*)")
+
+
+def apply_violations(where, step, job):
+    """An apply applies the bundle a reviewer approved, from a job behind an environment."""
+    found = []
+    for match in APPLY.finditer(str(step.get("run") or "")):
+        if "--plan" not in match.group(1):
+            found.append(f"{where}: `infra-synth apply` without `--plan BUNDLE` applies an unreviewed plan")
+        if "environment" not in job:
+            found.append(f"{where}: `infra-synth apply` in a job without `environment:` (no reviewers)")
+    return found
+
+
+def triggers(doc):
+    return doc.get("on", doc.get(True)) or {}
+
+
+def ci_violations(name, text, steps):
+    """ci.yml: on every pull request and on main, every step of .ci/test run by some job."""
+    doc = yaml.safe_load(text) or {}
+    on = triggers(doc)
+    found = []
+    if not isinstance(on, dict) or "pull_request" not in on or "main" not in str(on.get("push")):
+        found.append(f"{name}: must run on pull_request and on push to main")
+    runs = [str(step.get("run") or "") for job in (doc.get("jobs") or {}).values()
+            for step in job.get("steps") or []]
+    named = {word for run in runs for line in run.splitlines() if ".ci/test" in line
+             for word in line.split()}
+    for step in steps:
+        if step not in named:
+            found.append(f"{name}: the .ci/test step `{step}` runs in no job")
+    return found
+
+
+def delivery_violations(name, text):
+    """terraform.yml: prod is applied after dev (`needs`) and only with a rehearsal required."""
+    jobs = (yaml.safe_load(text) or {}).get("jobs") or {}
+    by_stack = {str((job.get("with") or {}).get("stack")): (job_id, job) for job_id, job in jobs.items()}
+    if "dev" not in by_stack or "prod" not in by_stack:
+        return [f"{name}: needs one job applying `dev` and one applying `prod`"]
+    dev_id, _ = by_stack["dev"]
+    prod_id, prod = by_stack["prod"]
+    needs = prod.get("needs") or []
+    found = []
+    if dev_id not in ([needs] if isinstance(needs, str) else needs):
+        found.append(f"{name}: jobs.{prod_id} must `needs: {dev_id}` (a failed dev stops prod)")
+    if (prod.get("with") or {}).get("require-rehearsal") is not True:
+        found.append(f"{name}: jobs.{prod_id} must set `require-rehearsal: true`")
     return found
 
 
@@ -107,10 +164,25 @@ jobs:
 """
 
 
+BAD_DELIVERY = """
+on: {pull_request: {}}
+jobs:
+  apply:
+    runs-on: ubuntu-24.04
+    steps:
+      - run: ./target/release/infra-synth apply --stack prod
+  dev: {uses: ./.github/workflows/stack.yml, with: {stack: dev}}
+  prod: {uses: ./.github/workflows/stack.yml, with: {stack: prod}}
+"""
+
+
 def self_test():
-    found = "\n".join(violations("bad.yml", BAD_WORKFLOW))
+    found = "\n".join(violations("bad.yml", BAD_WORKFLOW) + violations("bad.yml", BAD_DELIVERY)
+                      + ci_violations("ci.yml", BAD_DELIVERY, ["fmt"])
+                      + delivery_violations("terraform.yml", BAD_DELIVERY))
     expected = ["explicit map", "concurrency", "long-lived", "not pinned", "terraform_version",
-                "role-to-assume", "id-token"]
+                "role-to-assume", "id-token", "without `--plan", "without `environment:`",
+                "push to main", "`fmt` runs in no job", "needs: dev", "require-rehearsal"]
     missing = [rule for rule in expected if rule not in found]
     if missing:
         print(f"self-test FAILED: rules that did not fire: {missing}\n{found}")
@@ -130,6 +202,14 @@ def main(argv):
     found = []
     for path in files:
         found += violations(str(path), path.read_text())
+        if path.name == "ci.yml":
+            steps = subprocess.run(["bash", ".ci/test", "--list"], capture_output=True, text=True,
+                                   check=True).stdout.split()
+            found += ci_violations(str(path), path.read_text(), steps)
+        if path.name == "terraform.yml":
+            found += delivery_violations(str(path), path.read_text())
+    if not any(path.name == "ci.yml" for path in files):
+        found.append(f"{directory}: no ci.yml running the whole suite")
     actions = sorted(directory.parent.glob("actions/*/action.yml"))
     for path in actions:
         found += action_violations(str(path), path.read_text())
