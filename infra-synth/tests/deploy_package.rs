@@ -39,7 +39,7 @@ fn touch_all(dir: &Path) {
 fn two_packages_of_unchanged_sources_have_the_same_hashes() {
     let out = tempfile::tempdir().expect("tempdir");
     let out_dir = out.path().to_str().expect("utf-8");
-    let args = ["package", "--stack", "local", "--out", out_dir];
+    let args = ["package", "--stack", "local", "--out-dir", out_dir];
     let first = infra_synth(&args, &[]);
     assert!(first.status.success());
     let zip = out.path().join("local/dist/eve-function.zip");
@@ -94,7 +94,7 @@ fn a_missing_rust_target_is_named_with_its_install_command() {
             "package",
             "--stack",
             "prod",
-            "--out",
+            "--out-dir",
             out.path().to_str().expect("utf-8"),
         ],
         &[],
@@ -104,5 +104,90 @@ fn a_missing_rust_target_is_named_with_its_install_command() {
         stderr(&output).contains("rustup target add aarch64-unknown-linux-gnu"),
         "{}",
         stderr(&output)
+    );
+}
+
+/// A copy of the workspace (what git tracks or would) under `dir`.
+fn checkout(dir: &Path) {
+    let listed = std::process::Command::new("git")
+        .args([
+            "ls-files",
+            "-z",
+            "--cached",
+            "--others",
+            "--exclude-standard",
+        ])
+        .current_dir(deploy_support::workspace())
+        .output()
+        .expect("git ls-files");
+    assert!(listed.status.success(), "git ls-files");
+    for file in listed.stdout.split(|b| *b == 0).filter(|f| !f.is_empty()) {
+        let file = String::from_utf8_lossy(file).into_owned();
+        let from = deploy_support::workspace().join(&file);
+        if !from.is_file() {
+            continue; // deleted in the working tree
+        }
+        let to = dir.join(&file);
+        std::fs::create_dir_all(to.parent().expect("parent")).expect("mkdir");
+        std::fs::copy(&from, &to).expect("copy");
+    }
+}
+
+/// Two machines, as far as paths go: checkouts at different depths, each with its own target
+/// dir, and cargo's home spelled differently (a symlinked registry). The Lambda zips must be the
+/// same bytes. Built with the `release` profile at opt-level 0: like the shipped `lambda`
+/// profile it keeps panic locations (cargo's home, the target dir) and the C `__FILE__`s of
+/// `ring` and `aws-lc` and has no debug info, and it compiles twice in minutes, not tens.
+#[test]
+fn two_checkouts_on_two_paths_build_the_same_zip() {
+    if deploy_support::find_tool("git", &[]).is_none() {
+        return skip("two_checkouts_on_two_paths_build_the_same_zip", "git");
+    }
+    let root = tempfile::tempdir().expect("tempdir");
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(env!("HOME")).join(".cargo"));
+    let other_home = root.path().join("elsewhere/cargo-home");
+    std::fs::create_dir_all(&other_home).expect("mkdir");
+    std::os::unix::fs::symlink(cargo_home.join("registry"), other_home.join("registry"))
+        .expect("symlink the registry");
+    let machines = [
+        (root.path().join("a"), cargo_home.clone()),
+        (root.path().join("b/deeper/checkout"), other_home),
+    ];
+    let mut zips = Vec::new();
+    for (dir, home) in &machines {
+        checkout(dir);
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_infra-synth"))
+            .args(["package", "--stack", "local", "--cargo-profile", "release"])
+            .arg("--workspace")
+            .arg(dir)
+            .arg("--stacks-dir")
+            .arg(dir.join("stacks"))
+            .arg("--out-dir")
+            .arg(dir.join("out"))
+            .current_dir(dir)
+            .env("CARGO_HOME", home)
+            .env("CARGO_TARGET_DIR", dir.join("target"))
+            .env("CARGO_NET_OFFLINE", "true")
+            .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "0")
+            .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "16")
+            .env("CARGO_PROFILE_RELEASE_LTO", "false")
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .output()
+            .expect("run package");
+        assert!(
+            output.status.success(),
+            "package in {}: {}",
+            dir.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        zips.push(std::fs::read(dir.join("out/local/dist/eve-function.zip")).expect("zip"));
+    }
+    assert_eq!(
+        infra_synth::digest::sha256_hex(&zips[0]),
+        infra_synth::digest::sha256_hex(&zips[1]),
+        "the same sources build the same zip wherever they are checked out"
     );
 }

@@ -2,6 +2,8 @@
 //!
 //! A hash that changes when nothing changed makes every plan dirty, so the zip has sorted
 //! entries, a fixed timestamp and fixed modes, and the site digest covers paths and bytes only.
+//! The binary itself is built with every machine-specific path mapped to a fixed name, so two
+//! checkouts on two machines build the same bytes: a plan bundle made on one applies on another.
 
 use std::io::{Cursor, Write};
 use std::path::{Path, PathBuf};
@@ -104,21 +106,20 @@ pub fn build_lambda(
     } else {
         cargo_profile
     };
+    let environment = reproducible_env(workspace, &target_dir)?;
+    let build = |args: &[&str]| run_cargo_with(workspace, args, &environment);
     let (binary, note) = if has_cargo_lambda() {
-        run_cargo(
-            workspace,
-            &[
-                "lambda",
-                "build",
-                "--profile",
-                cargo_profile,
-                arch.cargo_lambda_flag(),
-                "-p",
-                asset.package,
-                "--bin",
-                asset.binary,
-            ],
-        )?;
+        build(&[
+            "lambda",
+            "build",
+            "--profile",
+            cargo_profile,
+            arch.cargo_lambda_flag(),
+            "-p",
+            asset.package,
+            "--bin",
+            asset.binary,
+        ])?;
         (
             target_dir
                 .join("lambda")
@@ -143,7 +144,7 @@ pub fn build_lambda(
         if !native {
             cargo_args.extend(["--target", target]);
         }
-        run_cargo(workspace, &cargo_args)?;
+        build(&cargo_args)?;
         let binary_dir = if native {
             target_dir.join(profile_dir)
         } else {
@@ -210,11 +211,94 @@ fn ensure_rust_target(target: &str) -> Result<()> {
     Ok(())
 }
 
+/// The machine-specific directories of a build (cargo's home, the toolchain, the checkout, the
+/// target dir) and the fixed name each is written as in the binary, so panic locations, C
+/// `__FILE__`s and debug info name `/cargo`, `/rustc-sysroot`, `/workspace` and `/target` on
+/// every machine. Both spellings of a directory reached through a symlink are mapped; the more
+/// specific maps come last, because the compilers apply the last one that matches.
+fn path_maps(workspace: &Path, target_dir: &Path) -> Result<Vec<(PathBuf, &'static str)>> {
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cargo")));
+    let sysroot = Command::new("rustc")
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    let absolute = |path: &Path| {
+        std::path::absolute(path).with_context(|| format!("cannot resolve {}", path.display()))
+    };
+    let mut maps = Vec::new();
+    for (from, to) in [
+        (cargo_home, "/cargo"),
+        (sysroot, "/rustc-sysroot"),
+        (Some(absolute(workspace)?), "/workspace"),
+        (Some(absolute(target_dir)?), "/target"),
+    ] {
+        let Some(from) = from else { continue };
+        if let Ok(real) = from.canonicalize() {
+            if real != from {
+                maps.push((real, to));
+            }
+        }
+        maps.push((from, to));
+    }
+    Ok(maps)
+}
+
+/// The environment that makes the build path-independent: the flags already set for rustc
+/// (`CARGO_ENCODED_RUSTFLAGS`, else `RUSTFLAGS`) and for C (`CFLAGS`, `CXXFLAGS`, which the `cc`
+/// crate reads for `ring` and `aws-lc`) plus one prefix map per [`path_maps`] entry.
+fn reproducible_env(workspace: &Path, target_dir: &Path) -> Result<Vec<(&'static str, String)>> {
+    const SEPARATOR: &str = "\x1f";
+    let maps = path_maps(workspace, target_dir)?;
+    let mut rust: Vec<String> = match std::env::var("CARGO_ENCODED_RUSTFLAGS") {
+        Ok(encoded) => encoded
+            .split(SEPARATOR)
+            .filter(|f| !f.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        Err(_) => std::env::var("RUSTFLAGS")
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect(),
+    };
+    rust.extend(
+        maps.iter()
+            .map(|(from, to)| format!("--remap-path-prefix={}={to}", from.display())),
+    );
+    let c_maps: Vec<String> = maps
+        .iter()
+        .map(|(from, to)| format!("-ffile-prefix-map={}={to}", from.display()))
+        .collect();
+    let c_flags = |name: &str| {
+        let mut flags = std::env::var(name).unwrap_or_default();
+        for map in &c_maps {
+            flags.push(' ');
+            flags.push_str(map);
+        }
+        flags.trim().to_owned()
+    };
+    Ok(vec![
+        ("CARGO_ENCODED_RUSTFLAGS", rust.join(SEPARATOR)),
+        ("CFLAGS", c_flags("CFLAGS")),
+        ("CXXFLAGS", c_flags("CXXFLAGS")),
+    ])
+}
+
 /// Runs cargo in `workspace` with its output on stderr (our stdout stays a summary).
 pub fn run_cargo(workspace: &Path, args: &[&str]) -> Result<()> {
+    run_cargo_with(workspace, args, &[])
+}
+
+/// [`run_cargo`] with extra environment variables.
+fn run_cargo_with(workspace: &Path, args: &[&str], envs: &[(&str, String)]) -> Result<()> {
     let status = Command::new("cargo")
         .args(args)
         .current_dir(workspace)
+        .envs(envs.iter().map(|(k, v)| (*k, v)))
         .stdout(std::io::stderr())
         .status()
         .context("cannot run cargo")?;
