@@ -12,8 +12,7 @@ use deploy_support::{
     infra_synth, plugin_dir, skip, stderr, stdout, terraform_available, workspace, Moto,
 };
 use infra_synth::deploy::aws::{block_on, AwsTarget};
-use infra_synth::deploy::bundle::PlanBundle;
-use infra_synth::deploy::rehearsal::{RehearsalRecord, RehearsalStep};
+use infra_synth::deploy::bundle::{PlanBundle, RehearsalRecord, RehearsalStep};
 
 /// A copy of `stacks/<name>.toml` in `dir` with `lambda_extra` added to its `[lambda]` table.
 fn write_stack(dir: &Path, name: &str, lambda_extra: &str) {

@@ -53,32 +53,23 @@ fn prod_rehearses_on_the_emulator_and_the_bundle_records_it() {
     let plugins = plugin_dir().unwrap_or_default();
     let envs = [("CFX_TF_PLUGIN_DIR", plugins.as_str())];
 
+    let rehearse = |bundle: &std::path::Path| {
+        let bundle = bundle.to_str().expect("utf-8");
+        let args = [
+            "rehearse",
+            "--stack",
+            "prod",
+            "--out-dir",
+            out_dir,
+            "--plan",
+            bundle,
+        ];
+        infra_synth(&args, &envs)
+    };
+
     let stale = out.path().join("stale.cfxplan");
     prod_bundle("0".repeat(64)).write(&stale).expect("write");
-    let refused = infra_synth(
-        &[
-            "rehearse",
-            "--stack",
-            "prod",
-            "--out-dir",
-            out_dir,
-            "--plan",
-        ],
-        &envs,
-    );
-    assert_eq!(refused.status.code(), Some(2), "--plan needs a value");
-    let refused = infra_synth(
-        &[
-            "rehearse",
-            "--stack",
-            "prod",
-            "--out-dir",
-            out_dir,
-            "--plan",
-            stale.to_str().expect("utf-8"),
-        ],
-        &envs,
-    );
+    let refused = rehearse(&stale);
     assert_eq!(refused.status.code(), Some(1));
     assert!(
         stderr(&refused).contains("was planned from other config"),
@@ -90,18 +81,7 @@ fn prod_rehearses_on_the_emulator_and_the_bundle_records_it() {
     prod_bundle(config_sha256(&synthesis.main_tf_json))
         .write(&bundle)
         .expect("write");
-    let rehearsal = infra_synth(
-        &[
-            "rehearse",
-            "--stack",
-            "prod",
-            "--out-dir",
-            out_dir,
-            "--plan",
-            bundle.to_str().expect("utf-8"),
-        ],
-        &envs,
-    );
+    let rehearsal = rehearse(&bundle);
     let report = stdout(&rehearsal);
     assert_eq!(rehearsal.status.code(), Some(0), "{report}");
     for step in [

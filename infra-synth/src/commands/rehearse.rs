@@ -7,8 +7,8 @@ use anyhow::bail;
 
 use super::{DeployArgs, EMULATOR_STACK};
 use crate::config;
-use crate::deploy::bundle::PlanBundle;
-use crate::deploy::rehearsal::{rehearse, RehearsalOptions, RehearsalRecord};
+use crate::deploy::bundle::{PlanBundle, RehearsalRecord};
+use crate::deploy::rehearsal::{rehearse, RehearsalOptions};
 use crate::deploy::state::config_sha256;
 use crate::synth::synthesize;
 

@@ -12,13 +12,42 @@ use anyhow::{bail, Context, Result};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, DateTime, ZipArchive, ZipWriter};
 
-use super::rehearsal::RehearsalRecord;
+use serde::{Deserialize, Serialize};
+
 use super::state::{write_atomically, Fingerprint};
 
 const PLAN_ENTRY: &str = "terraform.tfplan";
 const FINGERPRINT_ENTRY: &str = "fingerprint.json";
 const SUMMARY_ENTRY: &str = "summary.txt";
 const REHEARSAL_ENTRY: &str = "rehearsal.json";
+
+/// One check of a rehearsal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RehearsalStep {
+    pub name: String,
+    pub passed: bool,
+    pub detail: String,
+    pub seconds: u64,
+}
+
+/// A rehearsal of one plan: the plan's fingerprint and every step's result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RehearsalRecord {
+    /// The fingerprint of the plan rehearsed; `apply` trusts the record only when it matches.
+    pub fingerprint: Fingerprint,
+    pub steps: Vec<RehearsalStep>,
+}
+
+impl RehearsalRecord {
+    pub fn passed(&self) -> bool {
+        all_passed(&self.steps)
+    }
+}
+
+/// A rehearsal passed when it ran and no step failed.
+pub fn all_passed(steps: &[RehearsalStep]) -> bool {
+    !steps.is_empty() && steps.iter().all(|step| step.passed)
+}
 
 /// A saved plan and what it was planned from.
 #[derive(Debug, Clone, PartialEq)]

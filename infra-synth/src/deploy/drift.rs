@@ -13,6 +13,7 @@ use anyhow::{Context, Result};
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::plan_summary::RawResourceChange;
 use crate::constructs::AttributeSource;
 use crate::emit::terraform::Synthesis;
 
@@ -43,22 +44,7 @@ pub struct Drift {
 #[derive(Deserialize)]
 struct ShowJson {
     #[serde(default)]
-    resource_drift: Vec<RawDrift>,
-}
-
-#[derive(Deserialize)]
-struct RawDrift {
-    address: String,
-    change: RawChange,
-}
-
-#[derive(Deserialize)]
-struct RawChange {
-    actions: Vec<String>,
-    #[serde(default)]
-    before: Value,
-    #[serde(default)]
-    after: Value,
+    resource_drift: Vec<RawResourceChange>,
 }
 
 impl Drift {

@@ -8,7 +8,7 @@ pub mod bundle;
 pub mod drift;
 pub mod drill;
 pub mod emulator;
-pub mod local_lambda;
+pub mod front;
 pub mod manifest_diff;
 pub mod package;
 pub mod plan_summary;

@@ -71,19 +71,20 @@ struct ShowJson {
     resource_changes: Vec<RawResourceChange>,
 }
 
+/// One entry of the JSON plan's `resource_changes` or `resource_drift`.
 #[derive(Deserialize)]
-struct RawResourceChange {
-    address: String,
-    change: RawChange,
+pub(super) struct RawResourceChange {
+    pub(super) address: String,
+    pub(super) change: RawChange,
 }
 
 #[derive(Deserialize)]
-struct RawChange {
-    actions: Vec<String>,
+pub(super) struct RawChange {
+    pub(super) actions: Vec<String>,
     #[serde(default)]
-    before: Value,
+    pub(super) before: Value,
     #[serde(default)]
-    after: Value,
+    pub(super) after: Value,
     #[serde(default)]
     after_unknown: Value,
     #[serde(default)]

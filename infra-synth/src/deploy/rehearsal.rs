@@ -1,7 +1,7 @@
 //! A rehearsal: a stack's model deployed to a throwaway emulator with the emulator stack's
 //! switches on top, then checked the way a visitor and an operator would use it, then a second
 //! plan that must be empty, then destroyed. What it found is recorded in the plan bundle it
-//! rehearsed, against that plan's fingerprint.
+//! rehearsed, against that plan's fingerprint ([`super::bundle::RehearsalRecord`]).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -13,43 +13,22 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use aws_sdk_dynamodb::types::AttributeValue;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{json, Value};
+
+use local_lambda::{rest_event, LocalFunction};
 
 use super::aws::sdk_error;
 use super::backend;
+use super::bundle::{all_passed, RehearsalStep};
 use super::emulator::{find_moto, Moto, MOTO_ENV};
-use super::local_lambda::{rest_event, serve_front, Front, LocalFunction};
-use super::state::Fingerprint;
+use super::front::{serve_front, Front};
 use super::terraform::{PlanMode, PlanOutcome, Terraform};
 use super::workflow::{step, Assets, Deployment};
 use crate::config::Stack;
 
 /// The browser half of the check, run with node and playwright-core.
 const BROWSER_SCRIPT: &str = include_str!("../../assets/rehearse-browser.cjs");
-
-/// One check of a rehearsal.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RehearsalStep {
-    pub name: String,
-    pub passed: bool,
-    pub detail: String,
-    pub seconds: u64,
-}
-
-/// A rehearsal of one plan: the plan's fingerprint and every step's result.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RehearsalRecord {
-    /// The fingerprint of the plan rehearsed; `apply` trusts the record only when it matches.
-    pub fingerprint: Fingerprint,
-    pub steps: Vec<RehearsalStep>,
-}
-
-impl RehearsalRecord {
-    pub fn passed(&self) -> bool {
-        !self.steps.is_empty() && self.steps.iter().all(|step| step.passed)
-    }
-}
 
 /// Everything a rehearsal ran, in order; it stops at the first step that fails.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -60,7 +39,7 @@ pub struct RehearsalReport {
 
 impl RehearsalReport {
     pub fn passed(&self) -> bool {
-        !self.steps.is_empty() && self.steps.iter().all(|step| step.passed)
+        all_passed(&self.steps)
     }
 
     /// Runs one step under a spinner and records it; `None` when it failed.
@@ -299,9 +278,10 @@ async fn chat_is_stored(
     question: &str,
 ) -> Result<((), String)> {
     let body = json!({ "message": question }).to_string();
+    let site_url = deployment.stack.site_url();
     let headers = [
-        ("content-type".to_owned(), "application/json".to_owned()),
-        ("origin".to_owned(), deployment.stack.site_url()),
+        ("content-type", "application/json"),
+        ("origin", site_url.as_str()),
     ];
     let event = rest_event(
         "POST",

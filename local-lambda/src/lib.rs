@@ -1,0 +1,204 @@
+//! A Lambda function's `bootstrap` run on this machine, polling a local Lambda Runtime API
+//! (`/2018-06-01/runtime/invocation/next`, `/response`, `/error`), and the REST proxy events API
+//! Gateway sends it. EVE's tests drive its Lambda front door through it, and `infra-synth
+//! rehearse` a deployed package.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{anyhow, bail, Context, Result};
+use axum::body::Bytes;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde_json::{json, Map, Value};
+use tokio::sync::{mpsc, oneshot, Mutex};
+
+/// How long one invocation may take (API Gateway's integration limit).
+const INVOCATION_TIMEOUT: Duration = Duration::from_secs(29);
+
+type Answer = std::result::Result<Value, String>;
+
+struct RuntimeApi {
+    queue: Mutex<mpsc::Receiver<(String, Value)>>,
+    waiting: Mutex<HashMap<String, oneshot::Sender<Answer>>>,
+}
+
+/// A `bootstrap` process behind a local Runtime API; killed when dropped.
+pub struct LocalFunction {
+    events: mpsc::Sender<(String, Value)>,
+    api: Arc<RuntimeApi>,
+    child: Child,
+    counter: std::sync::atomic::AtomicU64,
+}
+
+impl Drop for LocalFunction {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn next(State(api): State<Arc<RuntimeApi>>) -> Response {
+    let Some((id, event)) = api.queue.lock().await.recv().await else {
+        return StatusCode::GONE.into_response();
+    };
+    let deadline_ms = (SystemTime::now() + INVOCATION_TIMEOUT)
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or_default();
+    let mut headers = HeaderMap::new();
+    for (name, value) in [
+        ("lambda-runtime-aws-request-id", id),
+        ("lambda-runtime-deadline-ms", deadline_ms.to_string()),
+        (
+            "lambda-runtime-invoked-function-arn",
+            "arn:aws:lambda:us-east-1:000000000000:function:local".to_owned(),
+        ),
+        // As Lambda sends it for a function with active tracing.
+        (
+            "lambda-runtime-trace-id",
+            "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".to_owned(),
+        ),
+    ] {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
+    }
+    (headers, event.to_string()).into_response()
+}
+
+/// Which of the two posts a function answers an invocation with.
+enum Outcome {
+    Response,
+    Error,
+}
+
+async fn answer(
+    State(api): State<Arc<RuntimeApi>>,
+    UrlPath(id): UrlPath<String>,
+    body: Bytes,
+    outcome: Outcome,
+) -> StatusCode {
+    let answer = match outcome {
+        Outcome::Response => {
+            serde_json::from_slice(&body).map_err(|e| format!("the response is not JSON: {e}"))
+        }
+        Outcome::Error => Err(String::from_utf8_lossy(&body).into_owned()),
+    };
+    if let Some(waiter) = api.waiting.lock().await.remove(&id) {
+        let _ = waiter.send(answer);
+    }
+    StatusCode::ACCEPTED
+}
+
+impl LocalFunction {
+    /// Starts `bootstrap` with exactly `environment` (as Lambda gives a function only its own
+    /// variables) against a Runtime API on a free loopback port; its stderr (logs) is ours.
+    pub async fn start(bootstrap: &Path, environment: &BTreeMap<String, String>) -> Result<Self> {
+        let (events, queue) = mpsc::channel(16);
+        let api = Arc::new(RuntimeApi {
+            queue: Mutex::new(queue),
+            waiting: Mutex::new(HashMap::new()),
+        });
+        let app = Router::new()
+            .route("/2018-06-01/runtime/invocation/next", get(next))
+            .route(
+                "/2018-06-01/runtime/invocation/{id}/response",
+                post(|api, id, body| answer(api, id, body, Outcome::Response)),
+            )
+            .route(
+                "/2018-06-01/runtime/invocation/{id}/error",
+                post(|api, id, body| answer(api, id, body, Outcome::Error)),
+            )
+            .with_state(Arc::clone(&api));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let address = listener.local_addr()?;
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let child = Command::new(bootstrap)
+            .env_clear()
+            .envs(environment)
+            .env("AWS_LAMBDA_RUNTIME_API", address.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .with_context(|| format!("cannot start {}", bootstrap.display()))?;
+        Ok(LocalFunction {
+            events,
+            api,
+            child,
+            counter: Default::default(),
+        })
+    }
+
+    /// One invocation: the function's response, or its error report.
+    pub async fn invoke(&self, event: Value) -> Result<Value> {
+        let n = self
+            .counter
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = format!("req-{n}");
+        let (tx, rx) = oneshot::channel();
+        self.api.waiting.lock().await.insert(id.clone(), tx);
+        self.events
+            .send((id, event))
+            .await
+            .map_err(|_| anyhow!("the Runtime API stopped"))?;
+        match tokio::time::timeout(INVOCATION_TIMEOUT, rx).await {
+            Ok(Ok(Ok(response))) => Ok(response),
+            Ok(Ok(Err(error))) => bail!("the function reported an error: {error}"),
+            Ok(Err(_)) => bail!("the function exited without answering"),
+            Err(_) => bail!("the function did not answer within {INVOCATION_TIMEOUT:?}"),
+        }
+    }
+}
+
+/// An API Gateway REST proxy-integration event for one HTTP request, as the `stage` stage
+/// delivers it.
+pub fn rest_event(
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+    stage: &str,
+) -> Value {
+    let single: Map<String, Value> = headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), json!(v)))
+        .collect();
+    let multi: Map<String, Value> = headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), json!([v])))
+        .collect();
+    json!({
+        "resource": "/{proxy+}",
+        "path": path,
+        "httpMethod": method,
+        "headers": single,
+        "multiValueHeaders": multi,
+        "queryStringParameters": null,
+        "multiValueQueryStringParameters": null,
+        "pathParameters": { "proxy": path.trim_start_matches('/') },
+        "stageVariables": null,
+        "requestContext": {
+            "accountId": "000000000000",
+            "resourceId": "local",
+            "stage": stage,
+            "requestId": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef",
+            "identity": { "sourceIp": "203.0.113.9", "userAgent": "local-lambda" },
+            "resourcePath": "/{proxy+}",
+            "httpMethod": method,
+            "apiId": "local",
+            "path": format!("/{stage}{path}"),
+            "protocol": "HTTP/1.1",
+            "requestTimeEpoch": 0
+        },
+        "body": body,
+        "isBase64Encoded": false
+    })
+}
