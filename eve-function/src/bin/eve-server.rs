@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use eve_function::http::{listen, router, RouterOptions};
+use eve_function::http::{listen, router, serve, RouterOptions};
 use eve_function::startup;
 use std::io::Write;
 
@@ -40,6 +40,13 @@ struct Args {
     /// restart (`infra-synth dev --watch`).
     #[arg(long)]
     watch_content: bool,
+    /// Seconds a client may take to send a request's headers, and a keep-alive connection may
+    /// stay idle; then the connection is closed.
+    #[arg(long, value_name = "SECONDS", default_value_t = serve::HEADER_READ_TIMEOUT.as_secs_f64())]
+    header_read_timeout: f64,
+    /// Open connections at most; more clients wait in the accept queue.
+    #[arg(long, value_name = "N", default_value_t = serve::MAX_CONNECTIONS)]
+    max_connections: usize,
     /// Probe `GET /api/health` on the `--listen` address and exit 0 on 200, else 1: the
     /// container HEALTHCHECK, since the runtime image has no curl.
     #[arg(long)]
@@ -53,7 +60,7 @@ async fn main() -> ExitCode {
         return healthcheck(args.listen);
     }
     startup::init_logging();
-    match serve(args).await {
+    match run(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
@@ -62,7 +69,14 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn serve(args: Args) -> anyhow::Result<()> {
+async fn run(args: Args) -> anyhow::Result<()> {
+    let limits = serve::Limits {
+        header_read_timeout: Duration::try_from_secs_f64(args.header_read_timeout)
+            .ok()
+            .filter(|timeout| !timeout.is_zero())
+            .context("--header-read-timeout must be a positive number of seconds")?,
+        max_connections: args.max_connections,
+    };
     if let Some(dir) = &args.site_dir {
         anyhow::ensure!(
             dir.is_dir(),
@@ -95,12 +109,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     writeln!(stdout, "eve-server listening on http://{address}")?;
     stdout.flush()?;
     drop(stdout);
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await?;
+    serve::serve(listener, app, limits, shutdown).await;
     tracing::info!("eve-server stopped");
     Ok(())
 }

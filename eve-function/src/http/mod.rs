@@ -4,6 +4,7 @@
 pub mod cors;
 pub mod error;
 pub mod lambda;
+pub mod serve;
 pub mod site;
 
 use std::convert::Infallible;

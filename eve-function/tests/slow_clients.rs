@@ -1,0 +1,93 @@
+//! Clients that hold connections without finishing a request: eve-server closes a connection
+//! whose headers do not arrive within `--header-read-timeout`, closes a keep-alive connection
+//! left idle as long, and serves at most `--max-connections` at once while the others wait.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use support::EveServer;
+
+const TIMEOUT_SECONDS: &str = "1";
+
+fn server(extra: &[&str]) -> EveServer {
+    let mut args = vec!["--offline", "--header-read-timeout", TIMEOUT_SECONDS];
+    args.extend_from_slice(extra);
+    EveServer::spawn(Path::new(env!("CARGO_BIN_EXE_eve-server")), &args, &[]).expect("eve-server")
+}
+
+fn connect(server: &EveServer) -> TcpStream {
+    let stream = TcpStream::connect(server.url.trim_start_matches("http://")).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("read timeout");
+    stream
+}
+
+/// Reads until the server closes the connection (or 10 s pass); returns what arrived and when
+/// the close came.
+fn read_until_closed(mut stream: TcpStream) -> (String, Duration) {
+    let started = Instant::now();
+    let mut seen = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        match stream.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => seen.extend_from_slice(&buffer[..n]),
+            Err(error) if error.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(error) => panic!("the server kept the connection open: {error}"),
+        }
+    }
+    (
+        String::from_utf8_lossy(&seen).into_owned(),
+        started.elapsed(),
+    )
+}
+
+#[test]
+fn half_sent_headers_and_idle_keep_alive_connections_are_closed() {
+    let server = server(&[]);
+
+    // Half the headers, then nothing.
+    let mut slow = connect(&server);
+    slow.write_all(b"GET /api/health HTTP/1.1\r\nHost: eve\r\nX-Slow: 1")
+        .expect("write");
+    let (_, closed_after) = read_until_closed(slow);
+    assert!(closed_after < Duration::from_secs(5), "{closed_after:?}");
+
+    // Nothing at all.
+    let (_, closed_after) = read_until_closed(connect(&server));
+    assert!(closed_after < Duration::from_secs(5), "{closed_after:?}");
+
+    // One whole request on a keep-alive connection, then silence.
+    let mut idle = connect(&server);
+    idle.write_all(b"GET /api/health HTTP/1.1\r\nHost: eve\r\n\r\n")
+        .expect("write");
+    let (answered, closed_after) = read_until_closed(idle);
+    assert!(answered.starts_with("HTTP/1.1 200"), "{answered}");
+    assert!(closed_after < Duration::from_secs(5), "{closed_after:?}");
+}
+
+#[test]
+fn connections_beyond_the_limit_wait_until_one_is_free() {
+    let server = server(&["--max-connections", "2"]);
+    // Two clients that say nothing hold both connections until the header timeout.
+    let holders = [connect(&server), connect(&server)];
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    let mut third = connect(&server);
+    third
+        .write_all(b"GET /api/health HTTP/1.1\r\nHost: eve\r\nConnection: close\r\n\r\n")
+        .expect("write");
+    let (answered, _) = read_until_closed(third);
+    let waited = started.elapsed();
+    assert!(answered.starts_with("HTTP/1.1 200"), "{answered}");
+    assert!(
+        waited >= Duration::from_millis(500),
+        "the third client was served while two held the limit ({waited:?})"
+    );
+    drop(holders);
+}
