@@ -3,7 +3,6 @@
 use std::process::ExitCode;
 
 use super::TargetArgs;
-use crate::deploy::aws::block_on;
 use crate::deploy::backend;
 use crate::deploy::workflow::step;
 
@@ -32,12 +31,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let deployment = args.target.deployment()?;
     let stack_name = deployment.backend_stack_name();
-    let bucket = deployment.artifact_bucket();
     let outcome = step(&format!("CloudFormation stack {stack_name}"), || {
-        block_on(async {
-            let cfn = deployment.target.cloudformation().await;
-            backend::ensure(&cfn, &stack_name, &bucket).await
-        })?
+        deployment.bootstrap()
     })?;
     if outcome.changed {
         println!(

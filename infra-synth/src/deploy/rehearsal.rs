@@ -19,7 +19,6 @@ use serde_json::{json, Value};
 use local_lambda::{rest_event, LocalFunction};
 
 use super::aws::sdk_error;
-use super::backend;
 use super::bundle::{all_passed, RehearsalStep};
 use super::emulator::{find_moto, Moto, MOTO_ENV};
 use super::front::{serve_front, Front};
@@ -126,11 +125,7 @@ fn deploy_and_check(
         Ok((terraform, String::new()))
     })?;
     report.run("bootstrap the state backend", || {
-        let bucket = deployment.artifact_bucket();
-        let made = super::aws::block_on(async {
-            let cfn = deployment.target.cloudformation().await;
-            backend::ensure(&cfn, &deployment.backend_stack_name(), &bucket).await
-        })??;
+        let made = deployment.bootstrap()?;
         Ok(((), format!("bucket {}", made.bucket)))
     })?;
     let assets = report.run("package the Lambda and the site", || {

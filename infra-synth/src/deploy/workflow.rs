@@ -1,6 +1,7 @@
 //! The steps `package`, `plan`, `apply`, `destroy` and `publish` share, over one loaded stack.
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -40,6 +41,8 @@ pub struct Deployment {
     pub stack: Stack,
     pub target: AwsTarget,
     pub dir: DeployDir,
+    /// The state bucket, looked up once (init, the applied record and diff all need it).
+    state_bucket: OnceLock<Option<String>>,
 }
 
 impl Deployment {
@@ -54,7 +57,12 @@ impl Deployment {
             endpoint_url: stack.aws.endpoint.clone(),
         };
         let dir = DeployDir::new(out, &stack.name);
-        Self { stack, target, dir }
+        Self {
+            stack,
+            target,
+            dir,
+            state_bucket: OnceLock::new(),
+        }
     }
 
     /// Finds Terraform (`program`, with an offline provider mirror) and binds it to this
@@ -146,14 +154,26 @@ impl Deployment {
 
     /// The bucket `bootstrap` made for the state, or `None` for a stack with local state.
     fn state_bucket(&self) -> Result<Option<String>> {
-        match self.stack.state.backend {
-            Backend::Local => Ok(None),
-            Backend::S3 => block_on(async {
+        if let Some(bucket) = self.state_bucket.get() {
+            return Ok(bucket.clone());
+        }
+        let bucket = match self.stack.state.backend {
+            Backend::Local => None,
+            Backend::S3 => Some(block_on(async {
                 let cfn = self.target.cloudformation().await;
                 backend::state_bucket(&cfn, &self.backend_stack_name()).await
-            })?
-            .map(Some),
-        }
+            })??),
+        };
+        Ok(self.state_bucket.get_or_init(|| bucket).clone())
+    }
+
+    /// Creates (or confirms) the state backend's CloudFormation stack and bucket.
+    pub fn bootstrap(&self) -> Result<backend::Bootstrapped> {
+        let bucket = self.artifact_bucket();
+        block_on(async {
+            let cfn = self.target.cloudformation().await;
+            backend::ensure(&cfn, &self.backend_stack_name(), &bucket).await
+        })?
     }
 
     fn state_key(&self) -> String {
