@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use deploy_support::{wait_for_line, workspace, ChildGuard};
+use deploy_support::{eve_server, wait_for_line, workspace, ChildGuard};
 use serde_json::{json, Value};
 
 /// Copies `from` into `to`, file by file.
@@ -70,6 +70,7 @@ fn dev_serves_watches_and_stops_on_sigterm() {
         .arg(&templates)
         .arg("--site-dir")
         .arg(&site_dir)
+        // `.ci/test` names the eve-server its build made (CFX_EVE_SERVER); elsewhere dev builds it.
         .current_dir(workspace())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -131,6 +132,71 @@ fn dev_serves_watches_and_stops_on_sigterm() {
     };
     assert!(exit.success(), "dev exits cleanly on SIGTERM: {exit}");
     eventually("eve-server stopping", || {
+        TcpStream::connect(&address).is_err()
+    });
+}
+
+/// Two regressions: an edit made while dev was still starting (after the first render, before
+/// eve-server listened) was never rendered; and a dev killed outright left eve-server running,
+/// holding the port and its parent's output open (a CI step waited on it until its timeout).
+#[test]
+fn an_edit_during_startup_is_rendered_and_a_killed_dev_takes_eve_server_along() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let content_dir = work.path().join("content");
+    copy_tree(&workspace().join("site/content"), &content_dir);
+    let content = content_dir.join("portfolio.toml");
+    let site_dir = work.path().join("site");
+    // eve-server behind a two-second start, so the edit below lands while dev is starting.
+    let slow_start = work.path().join("slow-eve-server");
+    std::fs::write(
+        &slow_start,
+        format!(
+            "#!/bin/sh\nsleep 2\nexec '{}' \"$@\"\n",
+            eve_server().display()
+        ),
+    )
+    .expect("wrapper");
+    std::fs::set_permissions(
+        &slow_start,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod");
+
+    let mut dev = Command::new(env!("CARGO_BIN_EXE_infra-synth"))
+        .args(["dev", "--watch", "--listen", "127.0.0.1:0"])
+        .arg("--content")
+        .arg(&content)
+        .arg("--site-dir")
+        .arg(&site_dir)
+        .arg("--eve-server")
+        .arg(&slow_start)
+        .current_dir(workspace())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start dev");
+    let pid = dev.id();
+    let index = site_dir.join("index.html");
+    eventually("the first render", || index.is_file());
+    let original = std::fs::read_to_string(&content).expect("content");
+    std::fs::write(&content, original.replace("Alex", "Alexandra")).expect("edit content");
+
+    let banner = wait_for_line(&mut dev, "CloudForgeX dev: ", Duration::from_secs(60));
+    let url = banner.split_whitespace().next().expect("url").to_owned();
+    let dev = ChildGuard(dev);
+    eventually(
+        "the page rendered from the edit made during startup",
+        || page(&url).contains("Alexandra"),
+    );
+
+    let status = Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    drop(dev);
+    let address = url.trim_start_matches("http://").to_owned();
+    eventually("eve-server stopping with the killed dev", || {
         TcpStream::connect(&address).is_err()
     });
 }

@@ -10,8 +10,7 @@ use std::time::Duration;
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::{AttributeValue, KeyType};
 use deploy_support::{
-    infra_synth, plugin_dir, skip, stdout, terraform_available, wait_for_line, workspace,
-    ChildGuard, Moto,
+    infra_synth, plugin_dir, skip, stdout, terraform_available, wait_for_line, ChildGuard, Moto,
 };
 use infra_synth::deploy::aws::{block_on, AwsTarget};
 use serde_json::{json, Value};
@@ -96,7 +95,7 @@ fn local_stack_deploys_serves_replans_clean_and_destroys() {
             .expect("upload certificate PDF")
     })
     .expect("runtime");
-    let eve_server = build_eve_server();
+    let eve_server = deploy_support::eve_server();
     let mut server = Command::new(eve_server)
         .args(["--listen", "127.0.0.1:0"])
         .env("AWS_ENDPOINT_URL", &moto.endpoint)
@@ -451,20 +450,6 @@ async fn check_resilience(aws: &AwsTarget) {
             .expect("default encryption");
         assert_eq!(sse.sse_algorithm().as_str(), "aws:kms", "{replica}");
     }
-}
-
-/// Builds eve-server from the workspace (cargo runs only what changed).
-fn build_eve_server() -> std::path::PathBuf {
-    let status = Command::new("cargo")
-        .args(["build", "-p", "eve-function", "--bin", "eve-server"])
-        .current_dir(workspace())
-        .status()
-        .expect("cargo");
-    assert!(status.success(), "build eve-server");
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| workspace().join("target"))
-        .join("debug/eve-server")
 }
 
 /// Two turns in one session; returns the session id.

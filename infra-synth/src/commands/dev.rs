@@ -52,6 +52,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    // Stamped before the first render: an edit made while dev starts is picked up, not lost.
+    let mut seen = args.watch.then(|| watched_stamps(&args));
     step("rendering the site", || render_site(&args))?;
     let binary = match &args.eve_server {
         Some(binary) => binary.clone(),
@@ -71,6 +73,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.watch {
         command.arg("--watch-content");
     }
+    stop_with_parent(&mut command);
     let mut server = command
         .spawn()
         .with_context(|| format!("cannot start {}", binary.display()))?;
@@ -100,7 +103,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     });
     stop_with_signals(&server)?;
 
-    let mut seen = args.watch.then(|| watched_stamps(&args));
     let status = loop {
         if let Some(status) = server.try_wait()? {
             break status;
@@ -180,6 +182,20 @@ fn stop_with_signals(server: &Child) -> anyhow::Result<()> {
         let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
     });
     Ok(())
+}
+
+/// eve-server gets SIGTERM when `dev` dies, even by SIGKILL (a closed terminal, a killed test),
+/// so it never outlives `dev` holding the port and the terminal's output.
+fn stop_with_parent(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs between fork and exec and makes one prctl system call, which is
+    // async-signal-safe; it allocates nothing and takes no lock.
+    unsafe {
+        command.pre_exec(|| {
+            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::TERM))
+                .map_err(std::io::Error::from)
+        });
+    }
 }
 
 fn build_eve_server() -> anyhow::Result<PathBuf> {

@@ -119,3 +119,22 @@ pub fn wait_for_line(child: &mut Child, prefix: &str, timeout: Duration) -> Stri
     rx.recv_timeout(timeout)
         .unwrap_or_else(|_| panic!("no `{prefix}` line within {timeout:?}"))
 }
+
+/// eve-server for tests that serve with it: `CFX_EVE_SERVER` when set (`.ci/test` points it at
+/// the binary its `cargo test --workspace` build made, so no second feature set is compiled),
+/// else built from the workspace the way `infra-synth dev` builds it.
+pub fn eve_server() -> PathBuf {
+    if let Some(binary) = std::env::var_os("CFX_EVE_SERVER") {
+        return binary.into();
+    }
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "-q", "-p", "eve-function", "--bin", "eve-server"])
+        .current_dir(workspace())
+        .status()
+        .expect("cargo");
+    assert!(status.success(), "eve-server builds");
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target"))
+        .join("debug/eve-server")
+}
