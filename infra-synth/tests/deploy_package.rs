@@ -133,17 +133,24 @@ fn checkout(dir: &Path) {
     }
 }
 
-/// Two machines, as far as paths go: checkouts at different depths, each with its own target
-/// dir, and cargo's home spelled differently (a symlinked registry). The Lambda zips must be the
-/// same bytes. Built with the `release` profile at opt-level 0: like the shipped `lambda`
-/// profile it keeps panic locations (cargo's home, the target dir) and the C `__FILE__`s of
-/// `ring` and `aws-lc` and has no debug info, and it compiles twice in minutes, not tens.
+/// Two machines, as far as paths go: this workspace with its target dir (the build the other
+/// package and deploy tests share) and a checkout at another depth with its own target dir and
+/// cargo's home spelled differently (a symlinked registry). Both build the shipped `lambda`
+/// profile, which keeps panic locations (cargo's home, the target dir) and the C `__FILE__`s of
+/// `ring` and `aws-lc`; the zips must be the same bytes. The second build is the one cold
+/// compile this test adds.
 #[test]
 fn two_checkouts_on_two_paths_build_the_same_zip() {
     if deploy_support::find_tool("git", &[]).is_none() {
         return skip("two_checkouts_on_two_paths_build_the_same_zip", "git");
     }
     let root = tempfile::tempdir().expect("tempdir");
+    let here = root.path().join("here");
+    let args = ["package", "--stack", "local", "--out-dir"];
+    let built_here = infra_synth(&[&args[..], &[here.to_str().expect("utf-8")]].concat(), &[]);
+    assert!(built_here.status.success(), "{}", stderr(&built_here));
+    let zip_here = std::fs::read(here.join("local/dist/eve-function.zip")).expect("zip");
+
     let cargo_home = std::env::var_os("CARGO_HOME")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| std::path::PathBuf::from(env!("HOME")).join(".cargo"));
@@ -151,43 +158,34 @@ fn two_checkouts_on_two_paths_build_the_same_zip() {
     std::fs::create_dir_all(&other_home).expect("mkdir");
     std::os::unix::fs::symlink(cargo_home.join("registry"), other_home.join("registry"))
         .expect("symlink the registry");
-    let machines = [
-        (root.path().join("a"), cargo_home.clone()),
-        (root.path().join("b/deeper/checkout"), other_home),
-    ];
-    let mut zips = Vec::new();
-    for (dir, home) in &machines {
-        checkout(dir);
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_infra-synth"))
-            .args(["package", "--stack", "local", "--cargo-profile", "release"])
-            .arg("--workspace")
-            .arg(dir)
-            .arg("--stacks-dir")
-            .arg(dir.join("stacks"))
-            .arg("--out-dir")
-            .arg(dir.join("out"))
-            .current_dir(dir)
-            .env("CARGO_HOME", home)
-            .env("CARGO_TARGET_DIR", dir.join("target"))
-            .env("CARGO_NET_OFFLINE", "true")
-            .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "0")
-            .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "16")
-            .env("CARGO_PROFILE_RELEASE_LTO", "false")
-            .env_remove("RUSTFLAGS")
-            .env_remove("CARGO_ENCODED_RUSTFLAGS")
-            .output()
-            .expect("run package");
-        assert!(
-            output.status.success(),
-            "package in {}: {}",
-            dir.display(),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        zips.push(std::fs::read(dir.join("out/local/dist/eve-function.zip")).expect("zip"));
-    }
+    let elsewhere = root.path().join("b/deeper/checkout");
+    checkout(&elsewhere);
+    let built_elsewhere = std::process::Command::new(env!("CARGO_BIN_EXE_infra-synth"))
+        .args(args)
+        .arg(elsewhere.join("out"))
+        .arg("--workspace")
+        .arg(&elsewhere)
+        .arg("--stacks-dir")
+        .arg(elsewhere.join("stacks"))
+        .current_dir(&elsewhere)
+        .env("CARGO_HOME", &other_home)
+        .env("CARGO_TARGET_DIR", elsewhere.join("target"))
+        .env("CARGO_NET_OFFLINE", "true")
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .output()
+        .expect("run package");
+    assert!(
+        built_elsewhere.status.success(),
+        "package in {}: {}",
+        elsewhere.display(),
+        stderr(&built_elsewhere)
+    );
+    let zip_elsewhere =
+        std::fs::read(elsewhere.join("out/local/dist/eve-function.zip")).expect("zip");
     assert_eq!(
-        infra_synth::digest::sha256_hex(&zips[0]),
-        infra_synth::digest::sha256_hex(&zips[1]),
+        infra_synth::digest::sha256_hex(&zip_here),
+        infra_synth::digest::sha256_hex(&zip_elsewhere),
         "the same sources build the same zip wherever they are checked out"
     );
 }
