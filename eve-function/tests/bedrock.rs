@@ -76,6 +76,31 @@ async fn converse_stream_deltas_reach_the_client_as_sse() {
     assert_eq!(stub.requests()[0].0, "stub-model/converse-stream");
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stream_broken_part_way_is_replaced_not_continued() {
+    let config = StubConfig {
+        stream_break_after: Some(3),
+        ..StubConfig::default()
+    };
+    let (_stub, reply) = ask(config, &[], "/api/chat/stream").await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let events = sse_events(&reply.text());
+    let kinds: Vec<&str> = events.iter().map(|(kind, _)| kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["message", "message", "message", "replace", "done"],
+        "three deltas, one replacement, done: {events:?}"
+    );
+    let offline = &events[3].1["text"];
+    assert!(
+        offline
+            .as_str()
+            .is_some_and(|text| !text.is_empty() && !text.starts_with("Alex builds **calm**")),
+        "the replacement is the offline answer, not the model's text continued: {offline}"
+    );
+    assert_eq!(events[4].1["source"], "offline");
+}
+
 /// A stub configured with `config`, an eve-server using it, and `QUESTION` asked on `path`.
 async fn ask(
     config: StubConfig,

@@ -8,7 +8,14 @@ use serde_json::Value;
 
 /// The bootstrap with the environment Lambda would give it, and nothing of this process's.
 async fn start() -> LocalFunction {
-    let environment = BTreeMap::from(
+    LocalFunction::start(env!("CARGO_BIN_EXE_bootstrap").as_ref(), &environment(&[]))
+        .await
+        .expect("start bootstrap")
+}
+
+/// What Lambda gives the function, plus `extra`.
+fn environment(extra: &[(&str, &str)]) -> BTreeMap<String, String> {
+    let mut environment = BTreeMap::from(
         [
             ("AWS_LAMBDA_FUNCTION_NAME", "eve"),
             ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256"),
@@ -21,9 +28,8 @@ async fn start() -> LocalFunction {
         ]
         .map(|(k, v)| (k.to_owned(), v.to_owned())),
     );
-    LocalFunction::start(env!("CARGO_BIN_EXE_bootstrap").as_ref(), &environment)
-        .await
-        .expect("start bootstrap")
+    environment.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    environment
 }
 
 /// An API Gateway REST API proxy-integration event, as the `prod` stage delivers it.
@@ -148,4 +154,55 @@ async fn rest_proxy_events_get_proxy_responses() {
         header(&health, "x-amzn-trace-id").is_some_and(|t| t.starts_with("Root=1-5759e988")),
         "{health}"
     );
+}
+
+/// A store that accepts connections and never answers, behind a function with a 5 s timeout:
+/// the reply still goes out inside the invocation (it took 18 s, three 6 s write attempts, and
+/// Lambda would have cut it off), and the turns it could not store are logged.
+#[tokio::test]
+async fn a_hanging_store_cannot_keep_the_reply_past_the_invocation_deadline() {
+    let black_hole = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
+    let endpoint = format!("http://{}", black_hole.local_addr().expect("address"));
+    let accepted = std::thread::spawn(move || {
+        // Accept and hold every connection, answering nothing.
+        black_hole
+            .incoming()
+            .map_while(Result::ok)
+            .collect::<Vec<_>>()
+    });
+    let environment = environment(&[
+        ("EVE_TABLE_NAME", "conversations"),
+        ("EVE_MODEL_ID", "anthropic.claude-3-haiku-20240307-v1:0"),
+        ("AWS_ENDPOINT_URL", &endpoint),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+    ]);
+    let timeout = std::time::Duration::from_secs(5);
+    let lambda = LocalFunction::start_with_timeout(
+        env!("CARGO_BIN_EXE_bootstrap").as_ref(),
+        &environment,
+        timeout,
+    )
+    .await
+    .expect("start bootstrap");
+    let started = std::time::Instant::now();
+    let chat = lambda
+        .invoke(rest_event(
+            "POST",
+            "/api/chat",
+            &[("content-type", "application/json")],
+            Some(r#"{"message":"Which databases has Alex run in production?"}"#),
+        ))
+        .await
+        .expect("the function answers");
+    let took = started.elapsed();
+    assert_eq!(chat["statusCode"], 200, "{chat}");
+    assert_eq!(body_json(&chat)["source"], "offline");
+    assert!(
+        took < timeout,
+        "answered in {took:?}, after the function's {timeout:?} timeout"
+    );
+    drop(lambda);
+    drop(accepted);
 }

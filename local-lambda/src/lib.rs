@@ -19,12 +19,14 @@ use axum::Router;
 use serde_json::{json, Map, Value};
 use tokio::sync::{mpsc, oneshot, Mutex};
 
-/// How long one invocation may take (API Gateway's integration limit).
+/// How long one invocation may take unless told otherwise (API Gateway's integration limit).
 const INVOCATION_TIMEOUT: Duration = Duration::from_secs(29);
 
 type Answer = std::result::Result<Value, String>;
 
 struct RuntimeApi {
+    /// The function's configured timeout: each invocation's deadline is this from its start.
+    timeout: Duration,
     queue: Mutex<mpsc::Receiver<(String, Value)>>,
     waiting: Mutex<HashMap<String, oneshot::Sender<Answer>>>,
 }
@@ -48,7 +50,7 @@ async fn next(State(api): State<Arc<RuntimeApi>>) -> Response {
     let Some((id, event)) = api.queue.lock().await.recv().await else {
         return StatusCode::GONE.into_response();
     };
-    let deadline_ms = (SystemTime::now() + INVOCATION_TIMEOUT)
+    let deadline_ms = (SystemTime::now() + api.timeout)
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis())
         .unwrap_or_default();
@@ -101,8 +103,18 @@ impl LocalFunction {
     /// Starts `bootstrap` with exactly `environment` (as Lambda gives a function only its own
     /// variables) against a Runtime API on a free loopback port; its stderr (logs) is ours.
     pub async fn start(bootstrap: &Path, environment: &BTreeMap<String, String>) -> Result<Self> {
+        Self::start_with_timeout(bootstrap, environment, INVOCATION_TIMEOUT).await
+    }
+
+    /// [`LocalFunction::start`] for a function configured with `timeout`.
+    pub async fn start_with_timeout(
+        bootstrap: &Path,
+        environment: &BTreeMap<String, String>,
+        timeout: Duration,
+    ) -> Result<Self> {
         let (events, queue) = mpsc::channel(16);
         let api = Arc::new(RuntimeApi {
+            timeout,
             queue: Mutex::new(queue),
             waiting: Mutex::new(HashMap::new()),
         });

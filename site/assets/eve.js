@@ -158,7 +158,9 @@ async function askStreaming(payload, signal, onText) {
       if (!event) continue;
       if (event.type === 'error') throw new ServerError(event.data?.error?.message ?? 'EVE could not answer.');
       rememberSession(event.data);
-      if (typeof event.data?.delta === 'string') text += event.data.delta;
+      // `replace`: the model broke off; its partial text gives way to the answer EVE stored.
+      if (event.type === 'replace' && typeof event.data?.text === 'string') text = event.data.text;
+      else if (typeof event.data?.delta === 'string') text += event.data.delta;
       const whole = replyText(event.data);
       if (whole) text = whole;
       onText(text);

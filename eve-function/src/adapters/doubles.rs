@@ -7,8 +7,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::sync::mpsc;
 
-use super::memory::locked;
-use crate::core::ports::{ChatModel, ModelReply, ModelRequest, PortError};
+use super::memory::{locked, MemoryStore};
+use crate::core::ports::{ChatModel, ConversationStore, ModelReply, ModelRequest, PortError, Turn};
 
 /// A model double: replies from a script (then echoes), records every request.
 #[derive(Default)]
@@ -16,6 +16,8 @@ pub struct ScriptedModel {
     script: Mutex<VecDeque<Result<ModelReply, PortError>>>,
     requests: Mutex<Vec<ModelRequest>>,
     delay: Duration,
+    /// A stream that breaks after this many words (a cut connection, an exception event).
+    break_after: Option<usize>,
 }
 
 impl ScriptedModel {
@@ -28,6 +30,11 @@ impl ScriptedModel {
 
     pub fn with_delay(mut self, delay: Duration) -> Self {
         self.delay = delay;
+        self
+    }
+
+    pub fn with_stream_break_after(mut self, words: usize) -> Self {
+        self.break_after = Some(words);
         self
     }
 
@@ -66,9 +73,64 @@ impl ChatModel for ScriptedModel {
         deltas: mpsc::Sender<String>,
     ) -> Result<ModelReply, PortError> {
         let reply = self.next(request).await?;
-        for word in reply.text.split_inclusive(' ') {
+        for (sent, word) in reply.text.split_inclusive(' ').enumerate() {
+            if self.break_after == Some(sent) {
+                return Err(PortError::new("bedrock", "the stream broke off"));
+            }
             let _ = deltas.send(word.to_string()).await;
         }
         Ok(reply)
+    }
+}
+
+/// A store that never answers: a DynamoDB that accepts connections and hangs.
+pub struct HangingStore;
+
+#[async_trait]
+impl ConversationStore for HangingStore {
+    async fn append(&self, _: &Turn) -> Result<(), PortError> {
+        std::future::pending().await
+    }
+    async fn recent(&self, _: &str, _: usize) -> Result<Vec<Turn>, PortError> {
+        std::future::pending().await
+    }
+    async fn add_tokens(&self, _: &str, _: &str, _: u64) -> Result<u64, PortError> {
+        std::future::pending().await
+    }
+    async fn tokens_used(&self, _: &str, _: &str) -> Result<u64, PortError> {
+        std::future::pending().await
+    }
+    async fn ping(&self) -> Result<(), PortError> {
+        std::future::pending().await
+    }
+}
+
+/// The in-memory store, one network round trip (`delay`) away.
+pub struct DistantStore {
+    pub store: MemoryStore,
+    pub delay: Duration,
+}
+
+#[async_trait]
+impl ConversationStore for DistantStore {
+    async fn append(&self, turn: &Turn) -> Result<(), PortError> {
+        tokio::time::sleep(self.delay).await;
+        self.store.append(turn).await
+    }
+    async fn recent(&self, session_id: &str, limit: usize) -> Result<Vec<Turn>, PortError> {
+        tokio::time::sleep(self.delay).await;
+        self.store.recent(session_id, limit).await
+    }
+    async fn add_tokens(&self, stage: &str, day: &str, tokens: u64) -> Result<u64, PortError> {
+        tokio::time::sleep(self.delay).await;
+        self.store.add_tokens(stage, day, tokens).await
+    }
+    async fn tokens_used(&self, stage: &str, day: &str) -> Result<u64, PortError> {
+        tokio::time::sleep(self.delay).await;
+        self.store.tokens_used(stage, day).await
+    }
+    async fn ping(&self) -> Result<(), PortError> {
+        tokio::time::sleep(self.delay).await;
+        Ok(())
     }
 }

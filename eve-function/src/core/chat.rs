@@ -22,6 +22,13 @@ use super::settings::{Settings, SettingsProvider};
 const WRITE_ATTEMPTS: u32 = 3;
 const WRITE_BACKOFF: Duration = Duration::from_millis(50);
 
+/// The longest one chat may take end to end: API Gateway's 29 s integration limit, less room
+/// for the front door. A front door may set a request an earlier deadline (Lambda's remaining
+/// time); every step spends from it.
+pub const MAX_CHAT_TIME: Duration = Duration::from_secs(25);
+/// Kept back from the reads and the model for storing the turns once there is a reply.
+const STORE_RESERVE: Duration = Duration::from_millis(1500);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Source {
@@ -40,12 +47,24 @@ impl Source {
     }
 }
 
+/// What a streamed reply sends the visitor, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamEvent {
+    /// More reply text.
+    Delta(String),
+    /// The text shown so far is void; show this instead. Sent when the model broke off part-way
+    /// and EVE answers offline, so the visitor sees one answer: the one that is stored.
+    Replace(String),
+}
+
 #[derive(Debug, Clone)]
 pub struct ChatRequest {
     pub message: String,
     pub session_id: Option<String>,
     /// Rate-limit key for the caller; the front door decides how it is found.
     pub client_ip: String,
+    /// When the reply must be out; [`MAX_CHAT_TIME`] from the start at the latest.
+    pub deadline: Instant,
 }
 
 /// The `/api/chat` response body.
@@ -90,6 +109,8 @@ struct Outcome {
     model_id: String,
     usage: ModelReply,
     model_failed: bool,
+    /// Model text already reached the visitor and this reply must replace it.
+    replaces_shown: bool,
 }
 
 impl Eve {
@@ -123,13 +144,14 @@ impl Eve {
         self.deps.settings.current().await
     }
 
-    /// Answers one message. With `deltas`, reply text is streamed into it as it is produced.
+    /// Answers one message. With `events`, reply text is streamed into it as it is produced.
     pub async fn chat(
         &self,
         request: ChatRequest,
-        deltas: Option<mpsc::Sender<String>>,
+        events: Option<mpsc::Sender<StreamEvent>>,
     ) -> Result<ChatAnswer, ChatError> {
         let started = Instant::now();
+        let deadline = Deadline::new(request.deadline.min(started + MAX_CHAT_TIME));
         let settings = self.deps.settings.current().await;
         let message = guards::check_message(&request.message)?;
         let session_id = match request.session_id.as_deref() {
@@ -157,24 +179,35 @@ impl Eve {
         );
 
         let outcome = self
-            .respond(&settings, &session_id, message, deltas.as_ref())
+            .respond(&settings, &session_id, message, &deadline, events.as_ref())
             .await;
         if outcome.source != Source::Model {
-            if let Some(deltas) = &deltas {
+            if let Some(events) = &events {
+                let reply = outcome.reply.clone();
+                let event = if outcome.replaces_shown {
+                    StreamEvent::Replace(reply)
+                } else {
+                    StreamEvent::Delta(reply)
+                };
                 // The receiver may be gone (client left); the reply is still stored below.
-                let _ = deltas.send(outcome.reply.clone()).await;
+                let _ = events.send(event).await;
             }
         }
         let latency_ms = elapsed_ms(started);
-        self.remember(
-            &settings,
-            &session_id,
-            message,
-            now_ms,
-            &outcome,
-            latency_ms,
-        )
-        .await;
+        let question = Turn {
+            session_id: session_id.clone(),
+            at_ms: now_ms,
+            role: Role::User,
+            text: message.to_string(),
+            source: String::new(),
+            model_id: String::new(),
+            input_tokens: 0,
+            output_tokens: 0,
+            latency_ms: 0,
+            expires_at: now_ms / 1000 + settings.conversation_ttl_days * 86_400,
+        };
+        self.remember(question, &outcome, latency_ms, &deadline)
+            .await;
         metrics::emit(
             &ChatMetrics {
                 stage: &self.deps.stage,
@@ -206,7 +239,8 @@ impl Eve {
         settings: &Settings,
         session_id: &str,
         message: &str,
-        deltas: Option<&mpsc::Sender<String>>,
+        deadline: &Deadline,
+        events: Option<&mpsc::Sender<StreamEvent>>,
     ) -> Outcome {
         let knowledge = self.knowledge();
         if let Some(answer) = knowledge.curated(message) {
@@ -216,15 +250,28 @@ impl Eve {
         let Some(model) = self.deps.model.as_deref().filter(|_| settings.uses_model()) else {
             return offline();
         };
-        if !self.within_budget(settings).await {
+        // One round trip for both reads; the turns and the token count are written together too
+        // (`remember`), so a model answer waits on the store twice.
+        let (within_budget, history) = tokio::join!(
+            self.within_budget(settings, deadline),
+            self.history(settings, session_id, deadline)
+        );
+        if !within_budget {
             return offline();
         }
-        let request = self.model_request(settings, session_id, message).await;
-        let limit = Duration::from_millis(settings.model_timeout_ms);
-        let result = match deltas {
-            None => tokio::time::timeout(limit, model.converse(&request)).await,
-            Some(deltas) => {
-                tokio::time::timeout(limit, model.converse_stream(&request, deltas.clone())).await
+        let request = self.model_request(settings, history, message);
+        let limit = Duration::from_millis(settings.model_timeout_ms).min(deadline.for_answer());
+        let (result, shown) = match events {
+            None => (
+                tokio::time::timeout(limit, model.converse(&request)).await,
+                false,
+            ),
+            Some(events) => {
+                let (deltas, received) = mpsc::channel(64);
+                tokio::join!(
+                    tokio::time::timeout(limit, model.converse_stream(&request, deltas)),
+                    forward_deltas(received, events),
+                )
             }
         };
         let failure = match result {
@@ -235,6 +282,7 @@ impl Eve {
                     model_id: request.model_id,
                     usage: reply,
                     model_failed: false,
+                    replaces_shown: false,
                 };
             }
             Ok(Ok(_)) => "model returned an empty reply".to_string(),
@@ -248,44 +296,62 @@ impl Eve {
         );
         Outcome {
             model_failed: true,
+            replaces_shown: shown,
             ..offline()
         }
     }
 
-    /// Fails closed: when the counter cannot be read, EVE answers offline rather than risk cost.
-    async fn within_budget(&self, settings: &Settings) -> bool {
-        match self
-            .deps
-            .store
-            .tokens_used(&self.deps.stage, &utc_day(unix_ms()))
-            .await
-        {
-            Ok(used) => used < settings.daily_token_budget,
-            Err(error) => {
+    /// Fails closed: when the counter cannot be read in time, EVE answers offline rather than
+    /// risk cost.
+    async fn within_budget(&self, settings: &Settings, deadline: &Deadline) -> bool {
+        let today = utc_day(unix_ms());
+        let read = self.deps.store.tokens_used(&self.deps.stage, &today);
+        match tokio::time::timeout(deadline.for_answer(), read).await {
+            Ok(Ok(used)) => used < settings.daily_token_budget,
+            Ok(Err(error)) => {
                 tracing::warn!(%error, "token budget unreadable; answering offline");
+                false
+            }
+            Err(_) => {
+                tracing::warn!("token budget not read by the deadline; answering offline");
                 false
             }
         }
     }
 
-    async fn model_request(
+    /// The session's recent turns; none when they cannot be read in time.
+    async fn history(
         &self,
         settings: &Settings,
         session_id: &str,
+        deadline: &Deadline,
+    ) -> Vec<Turn> {
+        if settings.history_turns == 0 {
+            return Vec::new();
+        }
+        let read = self
+            .deps
+            .store
+            .recent(session_id, settings.history_turns * 2);
+        match tokio::time::timeout(deadline.for_answer(), read).await {
+            Ok(Ok(history)) => history,
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "history unavailable; answering without it");
+                Vec::new()
+            }
+            Err(_) => {
+                tracing::warn!("history not read by the deadline; answering without it");
+                Vec::new()
+            }
+        }
+    }
+
+    fn model_request(
+        &self,
+        settings: &Settings,
+        history: Vec<Turn>,
         message: &str,
     ) -> ModelRequest {
-        let history = if settings.history_turns == 0 {
-            Vec::new()
-        } else {
-            self.deps
-                .store
-                .recent(session_id, settings.history_turns * 2)
-                .await
-                .unwrap_or_else(|error| {
-                    tracing::warn!(%error, "history unavailable; answering without it");
-                    Vec::new()
-                })
-        };
         let mut messages = alternating(history);
         messages.push(ModelMessage {
             role: Role::User,
@@ -305,26 +371,12 @@ impl Eve {
     /// Stores both turns and counts the tokens; failures are retried, then logged with the text.
     async fn remember(
         &self,
-        settings: &Settings,
-        session_id: &str,
-        message: &str,
-        asked_at_ms: u64,
+        question: Turn,
         outcome: &Outcome,
         latency_ms: u64,
+        deadline: &Deadline,
     ) {
-        let expires_at = asked_at_ms / 1000 + settings.conversation_ttl_days * 86_400;
-        let question = Turn {
-            session_id: session_id.to_string(),
-            at_ms: asked_at_ms,
-            role: Role::User,
-            text: message.to_string(),
-            source: String::new(),
-            model_id: String::new(),
-            input_tokens: 0,
-            output_tokens: 0,
-            latency_ms: 0,
-            expires_at,
-        };
+        let asked_at_ms = question.at_ms;
         let reply = Turn {
             at_ms: unix_ms().max(asked_at_ms + 1),
             role: Role::Assistant,
@@ -336,20 +388,29 @@ impl Eve {
             latency_ms,
             ..question.clone()
         };
-        tokio::join!(
-            self.append_with_retry(&question),
-            self.append_with_retry(&reply)
-        );
         let tokens = outcome.usage.input_tokens + outcome.usage.output_tokens;
-        if tokens > 0 {
-            let day = utc_day(asked_at_ms);
-            if let Err(error) = self
-                .deps
-                .store
-                .add_tokens(&self.deps.stage, &day, tokens)
-                .await
-            {
-                tracing::error!(%error, tokens, "token usage not counted");
+        let day = utc_day(asked_at_ms);
+        let count_tokens = async {
+            if tokens == 0 {
+                return;
+            }
+            let counted = self.deps.store.add_tokens(&self.deps.stage, &day, tokens);
+            if let Err(error) = counted.await {
+                tracing::error!(%error, tokens, day, "token usage not counted");
+            }
+        };
+        let (question_stored, reply_stored, ()) = tokio::join!(
+            deadline.bound(self.append_with_retry(&question)),
+            deadline.bound(self.append_with_retry(&reply)),
+            async {
+                if deadline.bound(count_tokens).await.is_none() {
+                    tracing::error!(tokens, day, "token usage not counted by the deadline");
+                }
+            },
+        );
+        for (turn, stored) in [(&question, question_stored), (&reply, reply_stored)] {
+            if stored.is_none() {
+                log_unstored(turn, "the request's deadline passed");
             }
         }
     }
@@ -368,18 +429,48 @@ impl Eve {
                 }
             }
         }
-        // The turn itself goes to the log so that it can be recovered.
-        tracing::error!(
-            error = last_error.map(|e| e.to_string()),
-            turn = %serde_json::to_string(turn).unwrap_or_default(),
-            "conversation turn not stored after retries"
-        );
+        let error = last_error.map(|e| e.to_string()).unwrap_or_default();
+        log_unstored(turn, &error);
     }
 
     /// Readiness: every configured dependency answers.
     pub async fn ready(&self) -> Vec<(&'static str, Result<(), PortError>)> {
         let (store, settings) = tokio::join!(self.deps.store.ping(), self.deps.settings.check());
         vec![("store", store), ("settings", settings)]
+    }
+}
+
+/// The turn itself goes to the log, so that it can be recovered.
+fn log_unstored(turn: &Turn, error: &str) {
+    tracing::error!(
+        error,
+        turn = %serde_json::to_string(turn).unwrap_or_default(),
+        "conversation turn not stored"
+    );
+}
+
+/// One request's deadline, which every step spends from.
+struct Deadline {
+    at: tokio::time::Instant,
+}
+
+impl Deadline {
+    fn new(at: Instant) -> Self {
+        Self {
+            at: tokio::time::Instant::from_std(at),
+        }
+    }
+
+    /// What is left for the reads and the model: up to the deadline, less what storing needs.
+    fn for_answer(&self) -> Duration {
+        self.at
+            .saturating_duration_since(tokio::time::Instant::now())
+            .saturating_sub(STORE_RESERVE)
+    }
+
+    /// `work`, or None when the deadline passes first.
+    async fn bound<T>(&self, work: impl std::future::Future<Output = T>) -> Option<T> {
+        tokio::time::timeout_at(self.at, work).await.ok()
     }
 }
 
@@ -391,8 +482,23 @@ impl Outcome {
             model_id: String::new(),
             usage: ModelReply::default(),
             model_failed: false,
+            replaces_shown: false,
         }
     }
+}
+
+/// Passes the model's text on as it comes (until the model ends and drops its sender); tells
+/// whether any reached the visitor. A visitor who left does not stop the model being read.
+async fn forward_deltas(
+    mut received: mpsc::Receiver<String>,
+    events: &mpsc::Sender<StreamEvent>,
+) -> bool {
+    let mut shown = false;
+    while let Some(delta) = received.recv().await {
+        shown = true;
+        let _ = events.send(StreamEvent::Delta(delta)).await;
+    }
+    shown
 }
 
 /// Converse needs user/assistant alternation starting with the user; stored history may

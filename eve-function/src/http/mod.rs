@@ -11,6 +11,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{ConnectInfo, Path, Request, State};
@@ -34,7 +35,7 @@ use tower::ServiceExt;
 use tower_http::catch_panic::CatchPanicLayer;
 use tracing::Instrument;
 
-use crate::core::chat::{ChatAnswer, ChatError, ChatRequest, Eve};
+use crate::core::chat::{ChatAnswer, ChatError, ChatRequest, Eve, StreamEvent, MAX_CHAT_TIME};
 use error::ApiError;
 use eve_contract::routes::{self, Route};
 
@@ -264,12 +265,35 @@ impl RequestBody for ChatBody {
 
 async fn chat_request(request: Request) -> Result<ChatRequest, ApiError> {
     let client_ip = client_ip(&request);
+    let deadline = deadline(&request);
     let body: ChatBody = json_body(request).await?;
     Ok(ChatRequest {
         message: body.message,
         session_id: body.session_id,
         client_ip,
+        deadline,
     })
+}
+
+/// Time Lambda needs after the handler to send the response on.
+const LAMBDA_MARGIN: Duration = Duration::from_millis(500);
+
+/// When a chat's reply must be out: in Lambda, the invocation's deadline less a margin (a
+/// function timeout shorter than API Gateway's limit would otherwise cut the reply off); capped
+/// at [`MAX_CHAT_TIME`] by the core either way.
+fn deadline(request: &Request) -> Instant {
+    let now = Instant::now();
+    let Some(context) = request.lambda_context_ref() else {
+        return now + MAX_CHAT_TIME;
+    };
+    let remaining = u128::from(context.deadline).saturating_sub(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis(),
+    );
+    let remaining = Duration::from_millis(u64::try_from(remaining).unwrap_or(u64::MAX));
+    now + remaining.saturating_sub(LAMBDA_MARGIN).min(MAX_CHAT_TIME)
 }
 
 async fn chat(State(eve): State<Arc<Eve>>, request: Request) -> Result<Json<ChatAnswer>, ApiError> {
@@ -278,12 +302,14 @@ async fn chat(State(eve): State<Arc<Eve>>, request: Request) -> Result<Json<Chat
 }
 
 /// Server-Sent Events: `data: {"delta": ...}` events, then `event: done` with
-/// `{"session_id", "source"}`. Refusals (400, 429) are plain JSON errors before any event.
+/// `{"session_id", "source"}`. When the model breaks off part-way, `event: replace` with
+/// `{"text"}` replaces what was shown by the offline answer (the one stored) before `done`.
+/// Refusals (400, 429) are plain JSON errors before any event.
 async fn chat_stream(State(eve): State<Arc<Eve>>, request: Request) -> Result<Response, ApiError> {
     let request = chat_request(request).await?;
-    let (deltas, mut received) = mpsc::channel::<String>(64);
+    let (events, mut received) = mpsc::channel::<StreamEvent>(64);
     // The chat runs to completion (and is stored) even if the client goes away mid-stream.
-    let task = tokio::spawn(async move { eve.chat(request, Some(deltas)).await });
+    let task = tokio::spawn(async move { eve.chat(request, Some(events)).await });
     let Some(first) = received.recv().await else {
         // No text was produced: the chat was refused before answering, or ended empty.
         let outcome = task.await;
@@ -292,22 +318,27 @@ async fn chat_stream(State(eve): State<Arc<Eve>>, request: Request) -> Result<Re
         }
         return Ok(sse(stream::empty(), future::ready(outcome)));
     };
-    let deltas = stream::once(future::ready(first)).chain(ReceiverStream::new(received));
-    Ok(sse(deltas, task))
+    let events = stream::once(future::ready(first)).chain(ReceiverStream::new(received));
+    Ok(sse(events, task))
 }
 
 type ChatOutcome = Result<Result<ChatAnswer, ChatError>, JoinError>;
 
 fn sse(
-    deltas: impl Stream<Item = String> + Send + 'static,
+    events: impl Stream<Item = StreamEvent> + Send + 'static,
     outcome: impl Future<Output = ChatOutcome> + Send + 'static,
 ) -> Response {
     let done = stream::once(outcome).map(done_event);
-    Sse::new(deltas.map(delta_event).chain(done).map(Ok::<_, Infallible>)).into_response()
+    Sse::new(events.map(text_event).chain(done).map(Ok::<_, Infallible>)).into_response()
 }
 
-fn delta_event(delta: String) -> Event {
-    Event::default().data(json!({ "delta": delta }).to_string())
+fn text_event(event: StreamEvent) -> Event {
+    match event {
+        StreamEvent::Delta(delta) => Event::default().data(json!({ "delta": delta }).to_string()),
+        StreamEvent::Replace(text) => Event::default()
+            .event("replace")
+            .data(json!({ "text": text }).to_string()),
+    }
 }
 
 fn done_event(outcome: ChatOutcome) -> Event {

@@ -26,6 +26,8 @@ pub struct StubConfig {
     pub throttle_first: u32,
     /// Every call fails with HTTP 500.
     pub always_fail: bool,
+    /// ConverseStream sends this many deltas, then an exception event (a model that broke off).
+    pub stream_break_after: Option<usize>,
     pub input_tokens: u32,
     pub output_tokens: u32,
 }
@@ -37,6 +39,7 @@ impl Default for StubConfig {
             delay: Duration::ZERO,
             throttle_first: 0,
             always_fail: false,
+            stream_break_after: None,
             input_tokens: 321,
             output_tokens: 42,
         }
@@ -182,21 +185,38 @@ async fn converse_stream(
         return failure;
     }
     let mut frames = Vec::new();
-    let mut event = |kind: &'static str, payload: Value| {
+    let mut frame = |message_type: &'static str,
+                     type_header: &'static str,
+                     kind: &'static str,
+                     payload: Value| {
         let message = Message::new(payload.to_string().into_bytes())
-            .add_header(Header::new(":event-type", HeaderValue::String(kind.into())))
+            .add_header(Header::new(type_header, HeaderValue::String(kind.into())))
             .add_header(Header::new(
                 ":content-type",
                 HeaderValue::String("application/json".into()),
             ))
             .add_header(Header::new(
                 ":message-type",
-                HeaderValue::String("event".into()),
+                HeaderValue::String(message_type.into()),
             ));
         write_message_to(&message, &mut frames).expect("encode event");
     };
+    let mut event = |kind, payload| frame("event", ":event-type", kind, payload);
     event("messageStart", json!({ "role": "assistant" }));
-    for word in stub.config.reply.split_inclusive(' ') {
+    for (sent, word) in stub.config.reply.split_inclusive(' ').enumerate() {
+        if stub.config.stream_break_after == Some(sent) {
+            frame(
+                "exception",
+                ":exception-type",
+                "modelStreamErrorException",
+                json!({ "message": "the model stream broke off" }),
+            );
+            return (
+                [(header::CONTENT_TYPE, "application/vnd.amazon.eventstream")],
+                Body::from(frames),
+            )
+                .into_response();
+        }
         event(
             "contentBlockDelta",
             json!({ "contentBlockIndex": 0, "delta": { "text": word } }),

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::*;
-use crate::adapters::doubles::ScriptedModel;
+use crate::adapters::doubles::{DistantStore, HangingStore, ScriptedModel};
 use crate::adapters::memory::MemoryStore;
 
 fn settings(pairs: &[(&str, &str)]) -> Settings {
@@ -18,7 +18,11 @@ fn settings(pairs: &[(&str, &str)]) -> Settings {
     Settings::resolve(&env, &BTreeMap::new(), "").expect("valid test settings")
 }
 
-fn eve(settings: Settings, store: Arc<MemoryStore>, model: Option<Arc<ScriptedModel>>) -> Eve {
+fn eve(
+    settings: Settings,
+    store: Arc<dyn ConversationStore>,
+    model: Option<Arc<ScriptedModel>>,
+) -> Eve {
     Eve::new(Dependencies {
         knowledge: Arc::new(Knowledge::embedded().expect("embedded content")),
         settings: Arc::new(SettingsProvider::fixed(settings)),
@@ -34,6 +38,7 @@ fn ask(message: &str, session: Option<&str>) -> ChatRequest {
         message: message.into(),
         session_id: session.map(String::from),
         client_ip: "192.0.2.1".into(),
+        deadline: std::time::Instant::now() + MAX_CHAT_TIME,
     }
 }
 
@@ -250,8 +255,11 @@ async fn streaming_forwards_model_deltas_and_local_replies_whole() {
         .await
         .expect("answer");
     let mut deltas = Vec::new();
-    while let Some(d) = rx.recv().await {
-        deltas.push(d);
+    while let Some(event) = rx.recv().await {
+        match event {
+            StreamEvent::Delta(delta) => deltas.push(delta),
+            StreamEvent::Replace(text) => panic!("nothing to replace: {text}"),
+        }
     }
     assert!(deltas.len() > 1, "{deltas:?}");
     assert_eq!(deltas.concat(), answer.reply);
@@ -261,7 +269,52 @@ async fn streaming_forwards_model_deltas_and_local_replies_whole() {
         .chat(ask("How is this site built?", None), Some(tx))
         .await
         .expect("answer");
-    assert_eq!(rx.recv().await.as_deref(), Some(curated.reply.as_str()));
+    assert_eq!(rx.recv().await, Some(StreamEvent::Delta(curated.reply)));
+}
+
+/// What the visitor ends up seeing: deltas appended, a replace starting over.
+fn shown(events: &[StreamEvent]) -> String {
+    events
+        .iter()
+        .fold(String::new(), |text, event| match event {
+            StreamEvent::Delta(delta) => text + delta,
+            StreamEvent::Replace(whole) => whole.clone(),
+        })
+}
+
+#[tokio::test]
+async fn a_stream_broken_part_way_is_replaced_by_the_stored_offline_answer() {
+    let store = Arc::new(MemoryStore::default());
+    let model = Arc::new(ScriptedModel::default().with_stream_break_after(2));
+    let eve = eve(settings(&[("model_id", "m")]), store.clone(), Some(model));
+    let (tx, mut rx) = mpsc::channel(64);
+    let answer = eve
+        .chat(ask("Tell me about Tidewatch", Some(SESSION)), Some(tx))
+        .await
+        .expect("answer");
+    let mut events = Vec::new();
+    while let Some(event) = rx.recv().await {
+        events.push(event);
+    }
+    assert_eq!(answer.source, Source::Offline);
+    assert!(
+        matches!(
+            events.as_slice(),
+            [
+                StreamEvent::Delta(_),
+                StreamEvent::Delta(_),
+                StreamEvent::Replace(_)
+            ]
+        ),
+        "the partial text, then one replacement: {events:?}"
+    );
+    let turns = store.turns(SESSION);
+    assert_eq!(shown(&events), answer.reply);
+    assert_eq!(
+        turns[1].text,
+        shown(&events),
+        "what is stored is what was shown"
+    );
 }
 
 #[test]
@@ -293,4 +346,65 @@ fn history_is_repaired_to_alternate() {
 fn utc_days_are_iso_dates() {
     assert_eq!(utc_day(0), "1970-01-01");
     assert_eq!(utc_day(1_764_028_800_000), "2025-11-25");
+}
+
+#[tokio::test]
+async fn a_store_that_never_answers_cannot_hold_the_reply_past_the_deadline() {
+    let model = Arc::new(ScriptedModel::default());
+    let eve = eve(
+        settings(&[("model_id", "m")]),
+        Arc::new(HangingStore),
+        Some(model.clone()),
+    );
+    let deadline = std::time::Duration::from_secs(2);
+    let request = ChatRequest {
+        deadline: std::time::Instant::now() + deadline,
+        ..ask("Which databases has Alex run?", Some(SESSION))
+    };
+    let started = std::time::Instant::now();
+    let answer = tokio::time::timeout(deadline * 3, eve.chat(request, None))
+        .await
+        .expect("the reply is not held by the store")
+        .expect("answer");
+    assert!(
+        started.elapsed() < deadline + std::time::Duration::from_millis(300),
+        "replied after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        answer.source,
+        Source::Offline,
+        "an unreadable budget fails closed"
+    );
+    assert!(model.requests().is_empty());
+}
+
+/// On tokio's paused clock a store call takes exactly its delay, so the time a model answer
+/// takes counts the store round trips it waited on one after another. It was four (budget,
+/// history, the turns, the token count); the reads go together, and so do the writes.
+#[tokio::test(start_paused = true)]
+async fn a_model_answer_waits_on_the_store_twice() {
+    let round_trip = Duration::from_millis(100);
+    let store = Arc::new(DistantStore {
+        store: MemoryStore::default(),
+        delay: round_trip,
+    });
+    let eve = eve(
+        settings(&[("model_id", "m")]),
+        store.clone(),
+        Some(Arc::new(ScriptedModel::default())),
+    );
+    for turn in 0..3 {
+        let started = tokio::time::Instant::now();
+        let answer = eve
+            .chat(
+                ask(&format!("Question {turn} about Go?"), Some(SESSION)),
+                None,
+            )
+            .await
+            .expect("answer");
+        assert_eq!(answer.source, Source::Model);
+        assert_eq!(started.elapsed(), round_trip * 2, "turn {turn}");
+    }
+    assert_eq!(store.store.turns(SESSION).len(), 6);
 }
