@@ -6,7 +6,7 @@ mod deploy_support;
 
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use deploy_support::{eve_server, wait_for_line, workspace, ChildGuard};
@@ -44,6 +44,22 @@ fn page(url: &str) -> String {
         .unwrap_or_default()
 }
 
+/// `infra-synth dev --watch` on a free port, rendering `content` into `site_dir`.
+fn start_dev(content: &Path, site_dir: &Path, extra: &[&std::ffi::OsStr]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_infra-synth"))
+        .args(["dev", "--watch", "--listen", "127.0.0.1:0"])
+        .arg("--content")
+        .arg(content)
+        .arg("--site-dir")
+        .arg(site_dir)
+        .args(extra)
+        .current_dir(workspace())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start dev")
+}
+
 fn chat(url: &str, message: &str) -> Value {
     ureq::post(&format!("{url}/api/chat"))
         .send_json(json!({ "message": message }))
@@ -62,20 +78,12 @@ fn dev_serves_watches_and_stops_on_sigterm() {
     let content = content_dir.join("portfolio.toml");
     let site_dir = work.path().join("site");
 
-    let mut dev = Command::new(env!("CARGO_BIN_EXE_infra-synth"))
-        .args(["dev", "--watch", "--listen", "127.0.0.1:0"])
-        .arg("--content")
-        .arg(&content)
-        .arg("--templates")
-        .arg(&templates)
-        .arg("--site-dir")
-        .arg(&site_dir)
-        // `.ci/test` names the eve-server its build made (CFX_EVE_SERVER); elsewhere dev builds it.
-        .current_dir(workspace())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start dev");
+    // `.ci/test` names the eve-server its build made (CFX_EVE_SERVER); elsewhere dev builds it.
+    let mut dev = start_dev(
+        &content,
+        &site_dir,
+        &["--templates".as_ref(), templates.as_os_str()],
+    );
     let banner = wait_for_line(&mut dev, "CloudForgeX dev: ", Duration::from_secs(600));
     let url = banner
         .split_whitespace()
@@ -162,19 +170,11 @@ fn an_edit_during_startup_is_rendered_and_a_killed_dev_takes_eve_server_along() 
     )
     .expect("chmod");
 
-    let mut dev = Command::new(env!("CARGO_BIN_EXE_infra-synth"))
-        .args(["dev", "--watch", "--listen", "127.0.0.1:0"])
-        .arg("--content")
-        .arg(&content)
-        .arg("--site-dir")
-        .arg(&site_dir)
-        .arg("--eve-server")
-        .arg(&slow_start)
-        .current_dir(workspace())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start dev");
+    let mut dev = start_dev(
+        &content,
+        &site_dir,
+        &["--eve-server".as_ref(), slow_start.as_os_str()],
+    );
     let pid = dev.id();
     let index = site_dir.join("index.html");
     eventually("the first render", || index.is_file());
