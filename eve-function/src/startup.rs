@@ -109,8 +109,9 @@ pub fn watch_content(eve: Arc<Eve>, path: PathBuf) {
             .ok()
             .map(|m| (m.modified().ok(), m.len()))
     };
+    // Stamped now, before the server announces itself: an edit made after that is seen.
+    let mut seen = stamp(&path);
     tokio::spawn(async move {
-        let mut seen = stamp(&path);
         loop {
             tokio::time::sleep(WATCH_INTERVAL).await;
             let now = stamp(&path);

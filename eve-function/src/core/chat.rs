@@ -306,14 +306,10 @@ impl Eve {
     async fn within_budget(&self, settings: &Settings, deadline: &Deadline) -> bool {
         let today = utc_day(unix_ms());
         let read = self.deps.store.tokens_used(&self.deps.stage, &today);
-        match tokio::time::timeout(deadline.for_answer(), read).await {
-            Ok(Ok(used)) => used < settings.daily_token_budget,
-            Ok(Err(error)) => {
-                tracing::warn!(%error, "token budget unreadable; answering offline");
-                false
-            }
-            Err(_) => {
-                tracing::warn!("token budget not read by the deadline; answering offline");
+        match deadline.read(read).await {
+            Ok(used) => used < settings.daily_token_budget,
+            Err(error) => {
+                tracing::warn!(error, "token budget unreadable; answering offline");
                 false
             }
         }
@@ -333,17 +329,10 @@ impl Eve {
             .deps
             .store
             .recent(session_id, settings.history_turns * 2);
-        match tokio::time::timeout(deadline.for_answer(), read).await {
-            Ok(Ok(history)) => history,
-            Ok(Err(error)) => {
-                tracing::warn!(%error, "history unavailable; answering without it");
-                Vec::new()
-            }
-            Err(_) => {
-                tracing::warn!("history not read by the deadline; answering without it");
-                Vec::new()
-            }
-        }
+        deadline.read(read).await.unwrap_or_else(|error| {
+            tracing::warn!(error, "history unavailable; answering without it");
+            Vec::new()
+        })
     }
 
     fn model_request(
@@ -466,6 +455,18 @@ impl Deadline {
         self.at
             .saturating_duration_since(tokio::time::Instant::now())
             .saturating_sub(STORE_RESERVE)
+    }
+
+    /// A store read that must answer in time for the reply; the error says why it did not.
+    async fn read<T>(
+        &self,
+        read: impl std::future::Future<Output = Result<T, PortError>>,
+    ) -> Result<T, String> {
+        match tokio::time::timeout(self.for_answer(), read).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => Err(error.to_string()),
+            Err(_) => Err("not read by the request's deadline".into()),
+        }
     }
 
     /// `work`, or None when the deadline passes first.
