@@ -32,5 +32,25 @@ pub const MODEL_ERRORS: Metric = Metric {
     unit: "Count",
 };
 
-/// Every metric of one chat line, in the order they are declared.
-pub const CHAT_METRICS: &[Metric] = &[LATENCY, INPUT_TOKENS, OUTPUT_TOKENS, MODEL_ERRORS];
+/// 1 for an answer given offline, 0 otherwise: its average is the offline share, which is how
+/// a Bedrock outage shows (visitors still get 200s).
+pub const OFFLINE_ANSWERS: Metric = Metric {
+    name: "OfflineAnswers",
+    unit: "Count",
+};
+/// The share of the day's token budget spent or reserved, on chats that reserved from it (100
+/// once it is spent).
+pub const BUDGET_USED: Metric = Metric {
+    name: "BudgetUsed",
+    unit: "Percent",
+};
+
+/// Every metric of every chat line, in the order they are declared; [`BUDGET_USED`] follows
+/// when the chat reserved from the budget.
+pub const CHAT_METRICS: &[Metric] = &[
+    LATENCY,
+    INPUT_TOKENS,
+    OUTPUT_TOKENS,
+    MODEL_ERRORS,
+    OFFLINE_ANSWERS,
+];

@@ -344,3 +344,115 @@ async fn a_missing_table_fails_readiness_but_chat_still_answers() {
     let first_line = reply.lines().next().unwrap_or_default();
     assert!(logs.contains(first_line), "the reply is in the log: {logs}");
 }
+
+/// The day's token counter in the table.
+async fn tokens_counted(moto: &Moto, stage: &str) -> u64 {
+    let dynamodb = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
+    let day = time::OffsetDateTime::now_utc().date().to_string();
+    let counter = dynamodb
+        .get_item()
+        .table_name(TABLE)
+        .key("pk", AttributeValue::S(format!("budget#{stage}")))
+        .key("sk", AttributeValue::S(day))
+        .send()
+        .await
+        .expect("counter");
+    counter
+        .item()
+        .and_then(|i| i.get("tokens"))
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Fifty visitors at once against a budget of a few answers. Each chat reserves its worst case
+/// in DynamoDB before the model is called, so they cannot all read "budget left" and all
+/// spend: the day ends at most one answer over the budget, and the counter holds what the
+/// answers really used. moto serves one request at a time here, as DynamoDB serialises the
+/// writes to one item.
+#[tokio::test(flavor = "multi_thread")]
+async fn fifty_concurrent_chats_cannot_spend_past_the_budget() {
+    let Some(moto) = Moto::start_serial("fifty_concurrent_chats_cannot_spend_past_the_budget")
+    else {
+        return;
+    };
+    seed(&moto, "/cloudforgex/budget/", &[]).await;
+    let stub = StubBedrock::start(StubConfig {
+        delay: std::time::Duration::from_millis(300),
+        ..StubConfig::default()
+    })
+    .await;
+    let budget = 3_000;
+    let env = aws_env(
+        &moto,
+        Some(&stub),
+        &[
+            ("EVE_TABLE_NAME", TABLE),
+            ("EVE_STAGE", "budget"),
+            ("EVE_MODEL_ID", "stub-model"),
+            ("EVE_MAX_TOKENS", "77"),
+            ("EVE_DAILY_TOKEN_BUDGET", "3000"),
+            ("EVE_IP_RATE_PER_MINUTE", "1000"),
+        ],
+    );
+    let eve = spawn(&env);
+    let chat_url = format!("{}/api/chat", eve.url);
+    let chats: Vec<_> = (0..50)
+        .map(|i| {
+            let url = chat_url.clone();
+            tokio::spawn(async move {
+                let body = json!({
+                    "message": "What is Ledger Lake?",
+                    "session_id": format!("budget-session-{i:02}"),
+                });
+                post_json(&url, &body).await
+            })
+        })
+        .collect();
+    let mut by_model = 0;
+    for chat in chats {
+        let reply = chat.await.expect("joined");
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        by_model += u64::from(reply.json()["source"] == "model");
+    }
+    let calls = u64::from(stub.call_count());
+    assert_eq!(by_model, calls);
+    let per_answer = 321 + 42;
+    let spent = tokens_counted(&moto, "budget").await;
+    assert_eq!(spent, calls * per_answer, "reservations settled to use");
+    assert!(
+        calls >= 1 && spent < budget + per_answer,
+        "{calls} model answers spent {spent} tokens of a {budget} budget"
+    );
+}
+
+/// A session's limit is counted in the table, so two instances (two Lambda sandboxes) behind
+/// one API hold it together: the fourth request in a minute is refused whichever serves it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_session_limit_holds_across_two_instances() {
+    let Some(moto) = Moto::start("a_session_limit_holds_across_two_instances") else {
+        return;
+    };
+    seed(&moto, "/cloudforgex/limits/", &[]).await;
+    let env = aws_env(
+        &moto,
+        None,
+        &[
+            ("EVE_TABLE_NAME", TABLE),
+            ("EVE_SESSION_RATE_PER_MINUTE", "3"),
+        ],
+    );
+    let instances = [spawn(&env), spawn(&env)];
+    // All four requests must fall in one minute's window.
+    let second = time::OffsetDateTime::now_utc().second();
+    if second > 50 {
+        tokio::time::sleep(std::time::Duration::from_secs(u64::from(61 - second))).await;
+    }
+    let mut statuses = Vec::new();
+    for i in 0..4 {
+        let body = json!({ "message": "What is Tidewatch?", "session_id": "shared-session-1" });
+        let reply = post_json(&format!("{}/api/chat", instances[i % 2].url), &body).await;
+        statuses.push(reply.status);
+    }
+    assert_eq!(statuses, [200, 200, 200, 429]);
+}

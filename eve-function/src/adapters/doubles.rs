@@ -8,7 +8,9 @@ use async_trait::async_trait;
 use tokio::sync::mpsc;
 
 use super::memory::{locked, MemoryStore};
-use crate::core::ports::{ChatModel, ConversationStore, ModelReply, ModelRequest, PortError, Turn};
+use crate::core::ports::{
+    ChatModel, ConversationStore, ModelReply, ModelRequest, PortError, RateWindow, Turn,
+};
 
 /// A model double: replies from a script (then echoes), records every request.
 #[derive(Default)]
@@ -94,10 +96,19 @@ impl ConversationStore for HangingStore {
     async fn recent(&self, _: &str, _: usize) -> Result<Vec<Turn>, PortError> {
         std::future::pending().await
     }
-    async fn add_tokens(&self, _: &str, _: &str, _: u64) -> Result<u64, PortError> {
+    async fn count_request(&self, _: &RateWindow) -> Result<bool, PortError> {
         std::future::pending().await
     }
-    async fn tokens_used(&self, _: &str, _: &str) -> Result<u64, PortError> {
+    async fn reserve_tokens(
+        &self,
+        _: &str,
+        _: &str,
+        _: u64,
+        _: u64,
+    ) -> Result<Option<u64>, PortError> {
+        std::future::pending().await
+    }
+    async fn adjust_tokens(&self, _: &str, _: &str, _: i64) -> Result<(), PortError> {
         std::future::pending().await
     }
     async fn ping(&self) -> Result<(), PortError> {
@@ -121,13 +132,23 @@ impl ConversationStore for DistantStore {
         tokio::time::sleep(self.delay).await;
         self.store.recent(session_id, limit).await
     }
-    async fn add_tokens(&self, stage: &str, day: &str, tokens: u64) -> Result<u64, PortError> {
+    async fn count_request(&self, window: &RateWindow) -> Result<bool, PortError> {
         tokio::time::sleep(self.delay).await;
-        self.store.add_tokens(stage, day, tokens).await
+        self.store.count_request(window).await
     }
-    async fn tokens_used(&self, stage: &str, day: &str) -> Result<u64, PortError> {
+    async fn reserve_tokens(
+        &self,
+        stage: &str,
+        day: &str,
+        tokens: u64,
+        budget: u64,
+    ) -> Result<Option<u64>, PortError> {
         tokio::time::sleep(self.delay).await;
-        self.store.tokens_used(stage, day).await
+        self.store.reserve_tokens(stage, day, tokens, budget).await
+    }
+    async fn adjust_tokens(&self, stage: &str, day: &str, tokens: i64) -> Result<(), PortError> {
+        tokio::time::sleep(self.delay).await;
+        self.store.adjust_tokens(stage, day, tokens).await
     }
     async fn ping(&self) -> Result<(), PortError> {
         tokio::time::sleep(self.delay).await;

@@ -3,16 +3,19 @@
 //! Table shape (infra-synth creates it; `eve_contract::store`): partition key `pk` (S), sort
 //! key `sk` (S), TTL attribute `expires_at`. Turns: `pk` = session id, `sk` =
 //! `<at_ms, 16 digits>#<role>`, so a query returns them in time order. Token counters: `pk` = `budget#<stage>`, `sk` = UTC day,
-//! attribute `tokens` incremented with an atomic `ADD`.
+//! attribute `tokens`: reserved with a conditional `ADD` before a model call, corrected after it.
+//! Rate-limit counts: `pk` = `rate#<key>`, `sk` = window, attribute `hits`, conditional `ADD`.
 
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use aws_sdk_dynamodb::Client;
 
-use crate::core::ports::{ConversationStore, PortError, Role, Turn};
+use crate::core::ports::{ConversationStore, PortError, RateWindow, Role, Turn};
 
 const DEPENDENCY: &str = "dynamodb";
 /// Counters outlive their day by a week, for after-the-fact inspection.
@@ -42,6 +45,14 @@ fn s(value: &str) -> AttributeValue {
 
 fn n(value: u64) -> AttributeValue {
     AttributeValue::N(value.to_string())
+}
+
+/// A conditional write refused because its condition did not hold (a full window, a spent
+/// budget), as opposed to a store that failed.
+fn condition_failed<R>(error: &SdkError<UpdateItemError, R>) -> bool {
+    error
+        .as_service_error()
+        .is_some_and(UpdateItemError::is_conditional_check_failed_exception)
 }
 
 pub fn sort_key(turn: &Turn) -> String {
@@ -96,6 +107,21 @@ fn turn_from(item: &Item) -> Result<Turn, PortError> {
     })
 }
 
+impl DynamoStore {
+    /// `ADD tokens` of a signed amount to the stage's counter for `day`, renewing its expiry.
+    fn counter_update(&self, stage: &str, day: &str, tokens: &str) -> UpdateItemFluentBuilder {
+        let expires_at = crate::core::chat::unix_ms() / 1000 + COUNTER_TTL_SECS;
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(&budget_key(stage)))
+            .key("sk", s(day))
+            .update_expression("ADD tokens :n SET expires_at = :expires")
+            .expression_attribute_values(":n", AttributeValue::N(tokens.to_string()))
+            .expression_attribute_values(":expires", n(expires_at))
+    }
+}
+
 #[async_trait]
 impl ConversationStore for DynamoStore {
     async fn append(&self, turn: &Turn) -> Result<(), PortError> {
@@ -140,38 +166,59 @@ impl ConversationStore for DynamoStore {
         Ok(turns)
     }
 
-    async fn add_tokens(&self, stage: &str, day: &str, tokens: u64) -> Result<u64, PortError> {
-        let expires_at = crate::core::chat::unix_ms() / 1000 + COUNTER_TTL_SECS;
-        let output = self
+    async fn count_request(&self, window: &RateWindow) -> Result<bool, PortError> {
+        let counted = self
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(&budget_key(stage)))
-            .key("sk", s(day))
-            .update_expression("ADD tokens :n SET expires_at = :expires")
-            .expression_attribute_values(":n", n(tokens))
-            .expression_attribute_values(":expires", n(expires_at))
-            .return_values(ReturnValue::UpdatedNew)
+            .key("pk", s(&format!("rate#{}", window.key)))
+            .key("sk", s(&window.window.to_string()))
+            .update_expression("ADD hits :one SET expires_at = :expires")
+            .condition_expression("attribute_not_exists(hits) OR hits < :limit")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":limit", n(u64::from(window.limit)))
+            .expression_attribute_values(":expires", n(window.expires_at))
             .send()
-            .await
-            .map_err(failed)?;
-        Ok(output
-            .attributes()
-            .map(|a| number_of(a, "tokens"))
-            .unwrap_or(0))
+            .await;
+        match counted {
+            Ok(_) => Ok(true),
+            Err(e) if condition_failed(&e) => Ok(false),
+            Err(e) => Err(failed(e)),
+        }
     }
 
-    async fn tokens_used(&self, stage: &str, day: &str) -> Result<u64, PortError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(&budget_key(stage)))
-            .key("sk", s(day))
+    async fn reserve_tokens(
+        &self,
+        stage: &str,
+        day: &str,
+        tokens: u64,
+        budget: u64,
+    ) -> Result<Option<u64>, PortError> {
+        let reserved = self
+            .counter_update(stage, day, &tokens.to_string())
+            .condition_expression("attribute_not_exists(tokens) OR tokens < :budget")
+            .expression_attribute_values(":budget", n(budget))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await;
+        match reserved {
+            Ok(output) => Ok(Some(
+                output
+                    .attributes()
+                    .map(|a| number_of(a, "tokens"))
+                    .unwrap_or(tokens),
+            )),
+            Err(e) if condition_failed(&e) => Ok(None),
+            Err(e) => Err(failed(e)),
+        }
+    }
+
+    async fn adjust_tokens(&self, stage: &str, day: &str, tokens: i64) -> Result<(), PortError> {
+        self.counter_update(stage, day, &tokens.to_string())
             .send()
             .await
             .map_err(failed)?;
-        Ok(output.item().map(|i| number_of(i, "tokens")).unwrap_or(0))
+        Ok(())
     }
 
     async fn ping(&self) -> Result<(), PortError> {

@@ -1,4 +1,4 @@
-//! The in-memory conversation store, for local and offline runs (no table configured).
+//! The in-memory conversation store (with its counters), for local and offline runs (no table configured).
 
 use std::collections::HashMap;
 #[cfg(test)]
@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use crate::core::ports::{ConversationStore, PortError, Turn};
+use crate::core::ports::{ConversationStore, PortError, RateWindow, Turn};
 
 pub(crate) fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     match m.lock() {
@@ -21,6 +21,7 @@ pub(crate) fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 pub struct MemoryStore {
     turns: Mutex<HashMap<String, Vec<Turn>>>,
     tokens: Mutex<HashMap<(String, String), u64>>,
+    hits: Mutex<HashMap<(String, u64), u32>>,
     /// The next this-many writes fail, to exercise retries (tests only).
     #[cfg(test)]
     failing_writes: AtomicU32,
@@ -30,6 +31,14 @@ impl MemoryStore {
     #[cfg(test)]
     pub fn fail_next_writes(&self, count: u32) {
         self.failing_writes.store(count, Ordering::SeqCst);
+    }
+
+    /// The stage's token counter for `day`, reservations included.
+    pub fn tokens(&self, stage: &str, day: &str) -> u64 {
+        locked(&self.tokens)
+            .get(&(stage.to_string(), day.to_string()))
+            .copied()
+            .unwrap_or(0)
     }
 
     pub fn turns(&self, session_id: &str) -> Vec<Turn> {
@@ -63,20 +72,41 @@ impl ConversationStore for MemoryStore {
         Ok(turns[turns.len().saturating_sub(limit)..].to_vec())
     }
 
-    async fn add_tokens(&self, stage: &str, day: &str, tokens: u64) -> Result<u64, PortError> {
+    async fn count_request(&self, window: &RateWindow) -> Result<bool, PortError> {
+        let mut hits = locked(&self.hits);
+        let count = hits.entry((window.key.clone(), window.window)).or_default();
+        if *count >= window.limit {
+            return Ok(false);
+        }
+        *count += 1;
+        Ok(true)
+    }
+
+    async fn reserve_tokens(
+        &self,
+        stage: &str,
+        day: &str,
+        tokens: u64,
+        budget: u64,
+    ) -> Result<Option<u64>, PortError> {
         let mut counters = locked(&self.tokens);
         let total = counters
             .entry((stage.to_string(), day.to_string()))
             .or_default();
+        if *total >= budget {
+            return Ok(None);
+        }
         *total += tokens;
-        Ok(*total)
+        Ok(Some(*total))
     }
 
-    async fn tokens_used(&self, stage: &str, day: &str) -> Result<u64, PortError> {
-        Ok(locked(&self.tokens)
-            .get(&(stage.to_string(), day.to_string()))
-            .copied()
-            .unwrap_or(0))
+    async fn adjust_tokens(&self, stage: &str, day: &str, tokens: i64) -> Result<(), PortError> {
+        let mut counters = locked(&self.tokens);
+        let total = counters
+            .entry((stage.to_string(), day.to_string()))
+            .or_default();
+        *total = total.saturating_add_signed(tokens);
+        Ok(())
     }
 
     async fn ping(&self) -> Result<(), PortError> {

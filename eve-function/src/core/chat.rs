@@ -13,7 +13,7 @@ use super::metrics::{self, ChatMetrics};
 use super::offline;
 use super::ports::{
     CertificateSigner, ChatModel, ConversationStore, ModelMessage, ModelReply, ModelRequest,
-    PortError, Role, Turn,
+    PortError, RateWindow, Role, Turn,
 };
 use super::prompt::{self, PROMPT_ENTRIES};
 use super::settings::{Settings, SettingsProvider};
@@ -111,6 +111,27 @@ struct Outcome {
     model_failed: bool,
     /// Model text already reached the visitor and this reply must replace it.
     replaces_shown: bool,
+    /// Taken from the budget before a model call; settled with `usage` once stored.
+    reservation: Option<Reservation>,
+    /// The day's budget spent, reservations included, when a model call reserved from it.
+    budget_used_percent: Option<u64>,
+}
+
+/// What reserving from the day's budget found.
+enum Budget {
+    /// Reserved; `spent` tokens are now spent or reserved today.
+    Reserved {
+        spent: u64,
+    },
+    Spent,
+    /// The store did not answer in time.
+    Unknown,
+}
+
+/// Tokens taken from one day's budget before a model call.
+struct Reservation {
+    day: String,
+    tokens: u64,
 }
 
 impl Eve {
@@ -160,6 +181,7 @@ impl Eve {
         };
         let now_ms = unix_ms();
         let minute = now_ms / 60_000;
+        // In process first: cheap, and the line that still holds when the store is down.
         if !self
             .sessions
             .allow(&session_id, settings.session_rate_per_minute, minute)
@@ -167,9 +189,7 @@ impl Eve {
                 .clients
                 .allow(&request.client_ip, settings.ip_rate_per_minute, minute)
         {
-            return Err(ChatError::RateLimited {
-                retry_after_secs: 60 - (now_ms / 1000) % 60,
-            });
+            return Err(rate_limited(now_ms));
         }
         tracing::info!(
             session_id,
@@ -177,10 +197,22 @@ impl Eve {
             message = settings.log_user_messages.then_some(message),
             "chat request"
         );
+        let question = Turn {
+            session_id: session_id.clone(),
+            at_ms: now_ms,
+            role: Role::User,
+            text: message.to_string(),
+            source: String::new(),
+            model_id: String::new(),
+            input_tokens: 0,
+            output_tokens: 0,
+            latency_ms: 0,
+            expires_at: now_ms / 1000 + settings.conversation_ttl_days * 86_400,
+        };
 
         let outcome = self
-            .respond(&settings, &session_id, message, &deadline, events.as_ref())
-            .await;
+            .respond(&settings, &question, &deadline, events.as_ref())
+            .await?;
         if outcome.source != Source::Model {
             if let Some(events) = &events {
                 let reply = outcome.reply.clone();
@@ -194,18 +226,6 @@ impl Eve {
             }
         }
         let latency_ms = elapsed_ms(started);
-        let question = Turn {
-            session_id: session_id.clone(),
-            at_ms: now_ms,
-            role: Role::User,
-            text: message.to_string(),
-            source: String::new(),
-            model_id: String::new(),
-            input_tokens: 0,
-            output_tokens: 0,
-            latency_ms: 0,
-            expires_at: now_ms / 1000 + settings.conversation_ttl_days * 86_400,
-        };
         self.remember(question, &outcome, latency_ms, &deadline)
             .await;
         metrics::emit(
@@ -216,6 +236,8 @@ impl Eve {
                 input_tokens: outcome.usage.input_tokens,
                 output_tokens: outcome.usage.output_tokens,
                 model_errors: u64::from(outcome.model_failed),
+                offline_answers: u64::from(outcome.source == Source::Offline),
+                budget_used_percent: outcome.budget_used_percent,
             },
             unix_ms(),
         );
@@ -237,29 +259,60 @@ impl Eve {
     async fn respond(
         &self,
         settings: &Settings,
-        session_id: &str,
-        message: &str,
+        question: &Turn,
         deadline: &Deadline,
         events: Option<&mpsc::Sender<StreamEvent>>,
-    ) -> Outcome {
+    ) -> Result<Outcome, ChatError> {
+        let message = question.text.as_str();
+        let window = RateWindow {
+            key: format!("session#{}", question.session_id),
+            window: question.at_ms / 60_000,
+            limit: settings.session_rate_per_minute,
+            expires_at: question.at_ms / 1000 + 120,
+        };
         let knowledge = self.knowledge();
         if let Some(answer) = knowledge.curated(message) {
-            return Outcome::local(answer.to_string(), Source::Curated);
+            self.count_request(&window, deadline).await?;
+            return Ok(Outcome::local(answer.to_string(), Source::Curated));
         }
         let offline = || Outcome::local(offline::answer(&knowledge, message), Source::Offline);
         let Some(model) = self.deps.model.as_deref().filter(|_| settings.uses_model()) else {
-            return offline();
+            self.count_request(&window, deadline).await?;
+            return Ok(offline());
         };
-        // One round trip for both reads; the turns and the token count are written together too
-        // (`remember`), so a model answer waits on the store twice.
-        let (within_budget, history) = tokio::join!(
-            self.within_budget(settings, deadline),
-            self.history(settings, session_id, deadline)
+        let relevant = knowledge.relevant(message, PROMPT_ENTRIES);
+        let system = prompt::system_prompt(&knowledge, &relevant);
+        let reservation = Reservation {
+            day: utc_day(question.at_ms),
+            tokens: estimated_cost(settings, &system, message),
+        };
+        // One round trip for the session's count, the budget's reservation and the history;
+        // the turns and the token count are written together too (`remember`), so a model
+        // answer waits on the store twice.
+        let (counted, spent, history) = tokio::join!(
+            self.count_request(&window, deadline),
+            self.reserve(settings, &reservation, deadline),
+            self.history(settings, &question.session_id, deadline)
         );
-        if !within_budget {
-            return offline();
+        if let Err(limited) = counted {
+            if let Budget::Reserved { .. } = spent {
+                self.settle(&reservation, 0, deadline).await;
+            }
+            return Err(limited);
         }
-        let request = self.model_request(settings, history, message);
+        let spent = match spent {
+            Budget::Reserved { spent } => spent,
+            Budget::Spent => {
+                return Ok(Outcome {
+                    budget_used_percent: Some(100),
+                    ..offline()
+                })
+            }
+            Budget::Unknown => return Ok(offline()),
+        };
+        let budget_used_percent =
+            Some(spent.saturating_mul(100) / settings.daily_token_budget.max(1));
+        let request = self.model_request(settings, system, history, message);
         let limit = Duration::from_millis(settings.model_timeout_ms).min(deadline.for_answer());
         let (result, shown) = match events {
             None => (
@@ -276,14 +329,16 @@ impl Eve {
         };
         let failure = match result {
             Ok(Ok(reply)) if !reply.text.trim().is_empty() => {
-                return Outcome {
+                return Ok(Outcome {
                     reply: reply.text.clone(),
                     source: Source::Model,
                     model_id: request.model_id,
                     usage: reply,
                     model_failed: false,
                     replaces_shown: false,
-                };
+                    reservation: Some(reservation),
+                    budget_used_percent,
+                });
             }
             Ok(Ok(_)) => "model returned an empty reply".to_string(),
             Ok(Err(e)) => e.to_string(),
@@ -294,24 +349,78 @@ impl Eve {
             model_id = request.model_id,
             "model failed; answering offline"
         );
-        Outcome {
+        Ok(Outcome {
             model_failed: true,
             replaces_shown: shown,
+            reservation: Some(reservation),
+            budget_used_percent,
             ..offline()
+        })
+    }
+
+    /// Counts the request against the session's limit in the store, which every instance
+    /// shares. A store that cannot count in time lets it through: the in-process limits hold.
+    async fn count_request(
+        &self,
+        window: &RateWindow,
+        deadline: &Deadline,
+    ) -> Result<(), ChatError> {
+        match deadline.read(self.deps.store.count_request(window)).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(rate_limited(unix_ms())),
+            Err(error) => {
+                tracing::warn!(
+                    error,
+                    "session request not counted; in-process limits apply"
+                );
+                Ok(())
+            }
         }
     }
 
-    /// Fails closed: when the counter cannot be read in time, EVE answers offline rather than
-    /// risk cost.
-    async fn within_budget(&self, settings: &Settings, deadline: &Deadline) -> bool {
-        let today = utc_day(unix_ms());
-        let read = self.deps.store.tokens_used(&self.deps.stage, &today);
-        match deadline.read(read).await {
-            Ok(used) => used < settings.daily_token_budget,
-            Err(error) => {
-                tracing::warn!(error, "token budget unreadable; answering offline");
-                false
+    /// Reserves the call's cost from the daily budget. Fails closed: a budget that cannot be
+    /// reserved in time means an offline answer, not a risk.
+    async fn reserve(
+        &self,
+        settings: &Settings,
+        reservation: &Reservation,
+        deadline: &Deadline,
+    ) -> Budget {
+        let reserve = self.deps.store.reserve_tokens(
+            &self.deps.stage,
+            &reservation.day,
+            reservation.tokens,
+            settings.daily_token_budget,
+        );
+        match deadline.read(reserve).await {
+            Ok(Some(spent)) => Budget::Reserved { spent },
+            Ok(None) => {
+                tracing::info!("daily token budget spent; answering offline");
+                Budget::Spent
             }
+            Err(error) => {
+                tracing::warn!(error, "token budget not reserved; answering offline");
+                Budget::Unknown
+            }
+        }
+    }
+
+    /// Replaces a reservation with what the call used, by the deadline.
+    async fn settle(&self, reservation: &Reservation, used: u64, deadline: &Deadline) {
+        let correction = i64::try_from(used).unwrap_or(i64::MAX)
+            - i64::try_from(reservation.tokens).unwrap_or(i64::MAX);
+        if correction == 0 {
+            return;
+        }
+        let day = &reservation.day;
+        let adjust = self
+            .deps
+            .store
+            .adjust_tokens(&self.deps.stage, day, correction);
+        match deadline.bound(adjust).await {
+            Some(Ok(())) => {}
+            Some(Err(error)) => tracing::error!(%error, correction, day, "token usage not counted"),
+            None => tracing::error!(correction, day, "token usage not counted by the deadline"),
         }
     }
 
@@ -338,6 +447,7 @@ impl Eve {
     fn model_request(
         &self,
         settings: &Settings,
+        system: String,
         history: Vec<Turn>,
         message: &str,
     ) -> ModelRequest {
@@ -346,18 +456,17 @@ impl Eve {
             role: Role::User,
             text: message.to_string(),
         });
-        let knowledge = self.knowledge();
-        let relevant = knowledge.relevant(message, PROMPT_ENTRIES);
         ModelRequest {
             model_id: settings.model_id.clone(),
-            system: prompt::system_prompt(&knowledge, &relevant),
+            system,
             messages,
             max_tokens: settings.max_tokens,
             temperature: settings.temperature,
         }
     }
 
-    /// Stores both turns and counts the tokens; failures are retried, then logged with the text.
+    /// Stores both turns and settles the token reservation; failed writes are retried, then
+    /// logged with the text.
     async fn remember(
         &self,
         question: Turn,
@@ -377,25 +486,16 @@ impl Eve {
             latency_ms,
             ..question.clone()
         };
-        let tokens = outcome.usage.input_tokens + outcome.usage.output_tokens;
-        let day = utc_day(asked_at_ms);
-        let count_tokens = async {
-            if tokens == 0 {
-                return;
-            }
-            let counted = self.deps.store.add_tokens(&self.deps.stage, &day, tokens);
-            if let Err(error) = counted.await {
-                tracing::error!(%error, tokens, day, "token usage not counted");
+        let used = outcome.usage.input_tokens + outcome.usage.output_tokens;
+        let settle = async {
+            if let Some(reservation) = &outcome.reservation {
+                self.settle(reservation, used, deadline).await;
             }
         };
         let (question_stored, reply_stored, ()) = tokio::join!(
             deadline.bound(self.append_with_retry(&question)),
             deadline.bound(self.append_with_retry(&reply)),
-            async {
-                if deadline.bound(count_tokens).await.is_none() {
-                    tracing::error!(tokens, day, "token usage not counted by the deadline");
-                }
-            },
+            settle,
         );
         for (turn, stored) in [(&question, question_stored), (&reply, reply_stored)] {
             if stored.is_none() {
@@ -484,6 +584,8 @@ impl Outcome {
             usage: ModelReply::default(),
             model_failed: false,
             replaces_shown: false,
+            reservation: None,
+            budget_used_percent: None,
         }
     }
 }
@@ -527,6 +629,21 @@ fn alternating(history: Vec<Turn>) -> Vec<ModelMessage> {
         messages.pop();
     }
     messages
+}
+
+/// What a model call may cost, known before it is made: its prompt estimated high (three
+/// characters a token; English runs nearer four) and every token it may answer with. The
+/// history is read in the same round trip, so it is not in the estimate; `remember` settles
+/// the reservation with the real count.
+fn estimated_cost(settings: &Settings, system: &str, message: &str) -> u64 {
+    let chars = system.chars().count() + message.chars().count();
+    u64::try_from(chars.div_ceil(3)).unwrap_or(u64::MAX) + u64::from(settings.max_tokens)
+}
+
+fn rate_limited(now_ms: u64) -> ChatError {
+    ChatError::RateLimited {
+        retry_after_secs: 60 - (now_ms / 1000) % 60,
+    }
 }
 
 pub(crate) fn unix_ms() -> u64 {

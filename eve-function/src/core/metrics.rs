@@ -13,16 +13,23 @@ pub struct ChatMetrics<'a> {
     pub input_tokens: u64,
     pub output_tokens: u64,
     pub model_errors: u64,
+    pub offline_answers: u64,
+    /// Only for chats that reserved from the budget (or found it spent).
+    pub budget_used_percent: Option<u64>,
 }
 
 /// The EMF document for one chat, dimensioned as the contract says (stage, stage + source).
 pub fn document(m: &ChatMetrics<'_>, timestamp_ms: u64) -> Value {
-    let values = [
+    let mut values = vec![
         (contract::LATENCY, m.latency_ms),
         (contract::INPUT_TOKENS, m.input_tokens),
         (contract::OUTPUT_TOKENS, m.output_tokens),
         (contract::MODEL_ERRORS, m.model_errors),
+        (contract::OFFLINE_ANSWERS, m.offline_answers),
     ];
+    if let Some(percent) = m.budget_used_percent {
+        values.push((contract::BUDGET_USED, percent));
+    }
     let declared: Vec<Value> = values
         .iter()
         .map(|(metric, _)| json!({"Name": metric.name, "Unit": metric.unit}))
@@ -68,6 +75,8 @@ mod tests {
             input_tokens: 900,
             output_tokens: 120,
             model_errors: 0,
+            offline_answers: 0,
+            budget_used_percent: None,
         };
         let doc = document(&m, 1_700_000_000_000);
         let declared = doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]
@@ -83,5 +92,16 @@ mod tests {
         assert_eq!(declared, contract);
         assert_eq!(doc["Latency"], 812);
         assert_eq!(doc["Source"], "model");
+
+        let spent = document(
+            &ChatMetrics {
+                budget_used_percent: Some(83),
+                ..m
+            },
+            1_700_000_000_000,
+        );
+        let last = &spent["_aws"]["CloudWatchMetrics"][0]["Metrics"][contract::CHAT_METRICS.len()];
+        assert_eq!(last["Name"], contract::BUDGET_USED.name);
+        assert_eq!(spent[contract::BUDGET_USED.name], 83);
     }
 }

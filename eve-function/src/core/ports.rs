@@ -59,15 +59,40 @@ pub struct Turn {
     pub expires_at: u64,
 }
 
-/// Where conversations and the daily token counter live.
+/// One fixed window of a rate limit, e.g. a session's requests in one minute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateWindow {
+    /// What is limited, e.g. `session#<id>`.
+    pub key: String,
+    /// The window's number (minutes since the epoch for a per-minute limit).
+    pub window: u64,
+    pub limit: u32,
+    /// Unix seconds after which the store may delete the count.
+    pub expires_at: u64,
+}
+
+/// Where conversations, rate-limit counts and the daily token counter live.
 #[async_trait]
 pub trait ConversationStore: Send + Sync {
     async fn append(&self, turn: &Turn) -> Result<(), PortError>;
     /// The latest `limit` turns of a session, oldest first.
     async fn recent(&self, session_id: &str, limit: usize) -> Result<Vec<Turn>, PortError>;
-    /// Atomically adds `tokens` to the stage's counter for `day` and returns the new total.
-    async fn add_tokens(&self, stage: &str, day: &str, tokens: u64) -> Result<u64, PortError>;
-    async fn tokens_used(&self, stage: &str, day: &str) -> Result<u64, PortError>;
+    /// Counts one request in `window` unless it already holds `window.limit`; false when full.
+    /// One conditional write, so the limit holds across every instance sharing the store.
+    async fn count_request(&self, window: &RateWindow) -> Result<bool, PortError>;
+    /// Reserves `tokens` of the stage's budget for `day` while less than `budget` is spent or
+    /// reserved, in one conditional write; the new total, or None when the budget is spent.
+    /// Concurrent requests therefore overshoot the budget by one reservation at most.
+    async fn reserve_tokens(
+        &self,
+        stage: &str,
+        day: &str,
+        tokens: u64,
+        budget: u64,
+    ) -> Result<Option<u64>, PortError>;
+    /// Corrects the day's counter once a reserved call knows its usage (negative: gives back
+    /// what was reserved and not used).
+    async fn adjust_tokens(&self, stage: &str, day: &str, tokens: i64) -> Result<(), PortError>;
     /// A cheap round trip proving the store answers (readiness).
     async fn ping(&self) -> Result<(), PortError>;
 }

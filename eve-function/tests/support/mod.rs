@@ -140,6 +140,12 @@ pub fn free_port() -> u16 {
         .expect("free port")
 }
 
+/// moto's own app under werkzeug without threads (HTTP/1.0, one request at a time).
+const SERIAL_MOTO: &str = "import sys\n\
+from werkzeug.serving import run_simple\n\
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app\n\
+run_simple(sys.argv[1], int(sys.argv[2]), DomainDispatcherApplication(create_backend_app), threaded=False)\n";
+
 /// A moto server on a free loopback port, killed when dropped.
 pub struct Moto {
     child: Child,
@@ -151,8 +157,29 @@ impl Moto {
     pub fn start(test: &str) -> Option<Self> {
         let binary = find_moto()?;
         let port = free_port();
-        let child = Command::new(&binary)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        let mut command = Command::new(&binary);
+        command.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+        Self::run(test, command, port)
+    }
+
+    /// moto answering one request at a time. Threaded moto applies concurrent UpdateItems to
+    /// one item without DynamoDB's atomicity (an `ADD` can be lost), which a test of
+    /// concurrent conditional writes must not mistake for EVE's fault.
+    pub fn start_serial(test: &str) -> Option<Self> {
+        let binary = find_moto()?;
+        let python = ["python3", "python"]
+            .iter()
+            .map(|name| binary.with_file_name(name))
+            .find(|p| p.is_file())
+            .unwrap_or_else(|| PathBuf::from("python3"));
+        let port = free_port();
+        let mut command = Command::new(python);
+        command.args(["-c", SERIAL_MOTO, "127.0.0.1", &port.to_string()]);
+        Self::run(test, command, port)
+    }
+
+    fn run(test: &str, mut command: Command, port: u16) -> Option<Self> {
+        let child = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -131,11 +131,9 @@ async fn the_model_sees_history_and_a_prompt_free_of_user_text() {
         (10, 5, "m")
     );
     assert_eq!(
-        store
-            .tokens_used("test", &utc_day(unix_ms()))
-            .await
-            .expect("counter"),
-        30
+        store.tokens("test", &utc_day(unix_ms())),
+        30,
+        "the reservations were settled to what was used"
     );
 }
 
@@ -170,7 +168,7 @@ async fn model_failures_and_timeouts_fall_back_to_offline() {
 async fn a_spent_budget_means_offline_answers() {
     let store = Arc::new(MemoryStore::default());
     store
-        .add_tokens("test", &utc_day(unix_ms()), 1000)
+        .adjust_tokens("test", &utc_day(unix_ms()), 1000)
         .await
         .expect("counter");
     let model = Arc::new(ScriptedModel::default());
@@ -211,6 +209,82 @@ async fn sessions_and_clients_are_rate_limited() {
     assert!(
         matches!(fourth, Err(ChatError::RateLimited { .. })),
         "{fourth:?}"
+    );
+}
+
+/// Two instances (two Lambda sandboxes) share the store, so a session's limit holds across both
+/// even though each instance's own limiter sees only half the requests.
+#[tokio::test]
+async fn a_session_limit_holds_across_instances_sharing_the_store() {
+    let store = Arc::new(MemoryStore::default());
+    let limited = || settings(&[("session_rate_per_minute", "3")]);
+    let instances = [
+        eve(limited(), store.clone(), None),
+        eve(limited(), store.clone(), None),
+    ];
+    let mut answered = 0;
+    let mut refused = 0;
+    let minute = unix_ms() / 60_000;
+    for i in 0..4 {
+        match instances[i % 2]
+            .chat(ask("Rust?", Some(SESSION)), None)
+            .await
+        {
+            Ok(_) => answered += 1,
+            Err(ChatError::RateLimited { .. }) => refused += 1,
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    if unix_ms() / 60_000 == minute {
+        assert_eq!((answered, refused), (3, 1));
+    }
+}
+
+/// Fifty chats at once against a budget of a few answers: each reserves its worst case before
+/// calling the model, so they cannot all read "budget left" and all spend.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_chats_overshoot_the_budget_by_one_reservation_at_most() {
+    let store = Arc::new(MemoryStore::default());
+    let model = Arc::new(ScriptedModel::default().with_delay(Duration::from_millis(200)));
+    let budget = 20_000;
+    let eve = Arc::new(eve(
+        settings(&[
+            ("model_id", "m"),
+            ("max_tokens", "500"),
+            ("daily_token_budget", &budget.to_string()),
+            ("ip_rate_per_minute", "1000"),
+        ]),
+        store.clone(),
+        Some(model.clone()),
+    ));
+    let chats: Vec<_> = (0..50)
+        .map(|i| {
+            let eve = Arc::clone(&eve);
+            tokio::spawn(async move {
+                let session = format!("session-{i:04}");
+                eve.chat(ask("Tell me about Rust", Some(&session)), None)
+                    .await
+            })
+        })
+        .collect();
+    let mut by_model = 0;
+    for chat in chats {
+        let answer = chat.await.expect("joined").expect("answered");
+        by_model += u64::from(answer.source == Source::Model);
+    }
+    let calls = model.requests().len() as u64;
+    assert_eq!(by_model, calls);
+    assert!(
+        (1..50).contains(&calls),
+        "{calls} model calls: the budget admits some, not all"
+    );
+    let request = &model.requests()[0];
+    let reservation = request.system.chars().count().div_ceil(3) as u64 + 500 + 10;
+    let spent = store.tokens("test", &utc_day(unix_ms()));
+    assert_eq!(spent, calls * 15, "every reservation settled to its use");
+    assert!(
+        calls * reservation < budget + reservation,
+        "{calls} calls of {reservation} reserved tokens against {budget}"
     );
 }
 
