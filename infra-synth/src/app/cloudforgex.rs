@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use eve_contract::metrics as eve_metric;
 use eve_contract::routes as contract_routes;
 use eve_contract::store;
 
@@ -13,7 +14,7 @@ use crate::constructs::bedrock::Model;
 use crate::constructs::budgets::{Budget, BudgetProps, WARN_AND_FORECAST};
 use crate::constructs::cloudfront::{ApiOrigin, Distribution, DistributionProps};
 use crate::constructs::cloudwatch::{
-    Alarm, AlarmProps, Dashboard, DashboardProps, LogGroup, LogGroupProps, Widget,
+    Alarm, AlarmProps, Dashboard, DashboardProps, LogGroup, LogGroupProps, Source, Widget,
 };
 use crate::constructs::dynamodb::{Table, TableProps};
 use crate::constructs::ec2::{Vpc, VpcProps};
@@ -548,6 +549,65 @@ fn api_route(route: &contract_routes::Route) -> Route {
     }
 }
 
+/// EVE's own metrics for the stack's stage, as the function emits them (`eve_contract::metrics`).
+fn eve_metrics(config: &config::Stack) -> Source {
+    Source {
+        namespace: eve_metric::NAMESPACE,
+        dimensions: BTreeMap::from([(eve_metric::STAGE, config.env.clone())]),
+    }
+}
+
+/// Alarms on what only EVE sees: a Bedrock outage or a spent budget still answers 200 (offline),
+/// so API and Lambda alarms stay quiet. None when the stack runs EVE without a model.
+fn eve_alarms(config: &config::Stack) -> Vec<(&'static str, AlarmProps)> {
+    if config.eve.model_id == eve_contract::settings::OFFLINE_MODEL_ID {
+        return Vec::new();
+    }
+    let t = &config.alarms;
+    let period_seconds = t.period_seconds;
+    vec![
+        (
+            "eve-model-errors",
+            AlarmProps {
+                description: format!("EVE's model failed more than {} times", t.eve_model_errors),
+                source: eve_metrics(config),
+                metrics: vec![("errors", eve_metric::MODEL_ERRORS.name, "Sum")],
+                expression: "errors",
+                threshold: t.eve_model_errors,
+                period_seconds,
+            },
+        ),
+        (
+            "eve-offline-share",
+            AlarmProps {
+                description: format!(
+                    "more than {} % of EVE's answers are offline",
+                    t.eve_offline_share_percent
+                ),
+                source: eve_metrics(config),
+                metrics: vec![("offline", eve_metric::OFFLINE_ANSWERS.name, "Average")],
+                expression: "100 * offline",
+                threshold: t.eve_offline_share_percent,
+                period_seconds,
+            },
+        ),
+        (
+            "eve-budget-used",
+            AlarmProps {
+                description: format!(
+                    "EVE has spent more than {} % of the day's token budget",
+                    t.eve_budget_used_percent
+                ),
+                source: eve_metrics(config),
+                metrics: vec![("used", eve_metric::BUDGET_USED.name, "Maximum")],
+                expression: "used",
+                threshold: t.eve_budget_used_percent,
+                period_seconds,
+            },
+        ),
+    ]
+}
+
 /// The alarm topic, the five alarms of the design (each notifies on ALARM and on OK) and a
 /// dashboard of what they watch.
 fn monitoring(
@@ -650,7 +710,7 @@ fn monitoring(
             },
         ),
     ];
-    for (id, props) in alarms {
+    for (id, props) in alarms.into_iter().chain(eve_alarms(config)) {
         Alarm::new(stack, id, &topic, props);
     }
     let widget = |title, source, metrics: &[(&'static str, &'static str)]| Widget {
@@ -688,6 +748,15 @@ fn monitoring(
                     "API latency (ms)",
                     api.metrics(),
                     &[("Latency", "Average"), ("IntegrationLatency", "Average")],
+                ),
+                widget(
+                    "EVE answers: offline share, model errors, budget used",
+                    eve_metrics(config),
+                    &[
+                        (eve_metric::OFFLINE_ANSWERS.name, "Average"),
+                        (eve_metric::MODEL_ERRORS.name, "Sum"),
+                        (eve_metric::BUDGET_USED.name, "Maximum"),
+                    ],
                 ),
                 widget(
                     "DynamoDB throttles",

@@ -328,6 +328,14 @@ fn check_api_and_alarms(stack: &Stack, check: &mut Checker<'_>) {
         ),
         ("alarms.api_4xx_rate_percent", alarms.api_4xx_rate_percent),
         ("alarms.api_5xx_rate_percent", alarms.api_5xx_rate_percent),
+        (
+            "alarms.eve_offline_share_percent",
+            alarms.eve_offline_share_percent,
+        ),
+        (
+            "alarms.eve_budget_used_percent",
+            alarms.eve_budget_used_percent,
+        ),
     ] {
         check.check(percent > 0.0 && percent < 100.0, key, || {
             format!("{percent} is not a usable rate: a percentage above 0 and below 100")
@@ -337,6 +345,11 @@ fn check_api_and_alarms(stack: &Stack, check: &mut Checker<'_>) {
         alarms.dynamodb_throttled_requests >= 0.0,
         "alarms.dynamodb_throttled_requests",
         || "must be 0 or more requests".into(),
+    );
+    check.check(
+        alarms.eve_model_errors >= 0.0,
+        "alarms.eve_model_errors",
+        || "must be 0 or more model errors".into(),
     );
     let period = alarms.period_seconds;
     check.check(

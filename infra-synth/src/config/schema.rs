@@ -389,6 +389,15 @@ pub struct Alarms {
     pub api_5xx_rate_percent: f64,
     #[serde(default)]
     pub dynamodb_throttled_requests: f64,
+    /// EVE's model calls that failed in a period (each became an offline answer).
+    #[serde(default = "five")]
+    pub eve_model_errors: f64,
+    /// The share of EVE's answers given offline: how a Bedrock outage shows, with status 200.
+    #[serde(default = "default_offline_share")]
+    pub eve_offline_share_percent: f64,
+    /// The share of the day's token budget spent or reserved.
+    #[serde(default = "default_budget_used")]
+    pub eve_budget_used_percent: f64,
     #[serde(default = "default_period_seconds")]
     pub period_seconds: u32,
 }
@@ -402,6 +411,9 @@ impl Default for Alarms {
             api_4xx_rate_percent: five(),
             api_5xx_rate_percent: one(),
             dynamodb_throttled_requests: 0.0,
+            eve_model_errors: five(),
+            eve_offline_share_percent: default_offline_share(),
+            eve_budget_used_percent: default_budget_used(),
             period_seconds: default_period_seconds(),
         }
     }
@@ -681,6 +693,12 @@ fn default_session_rate() -> u32 {
 }
 fn default_ip_rate() -> u32 {
     contract::IP_RATE_PER_MINUTE.default as u32
+}
+fn default_offline_share() -> f64 {
+    20.0
+}
+fn default_budget_used() -> f64 {
+    80.0
 }
 fn default_duration_ms() -> f64 {
     3000.0
