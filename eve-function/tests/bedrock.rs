@@ -7,8 +7,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use support::bedrock_stub::{StubBedrock, StubConfig};
-use support::{post_json, sse_events, EveServer};
+use support::bedrock_stub::{StubBedrock, StubConfig, SLOW_DELTA_GAP};
+use support::{first_delta_and_done, post_json, post_json_timed, sse_events, EveServer};
 
 async fn eve_with(stub: &StubBedrock, extra: &[(&str, &str)]) -> EveServer {
     let mut env = vec![
@@ -74,6 +74,25 @@ async fn converse_stream_deltas_reach_the_client_as_sse() {
         .collect();
     assert_eq!(text, StubConfig::default().reply);
     assert_eq!(stub.requests()[0].0, "stub-model/converse-stream");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_first_delta_leaves_before_the_model_has_finished() {
+    let stub = StubBedrock::start(StubConfig::slowly_streaming()).await;
+    let eve = eve_with(&stub, &[]).await;
+    let (status, arrivals) = post_json_timed(
+        &format!("{}/api/chat/stream", eve.url),
+        &json!({ "message": QUESTION }),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (first_delta, done) = first_delta_and_done(&arrivals);
+    // Five of the model's pauses lie between its first word and its last; a buffered stream
+    // would deliver both together.
+    assert!(
+        done.saturating_sub(first_delta) >= SLOW_DELTA_GAP * 4,
+        "first delta at {first_delta:?}, done at {done:?}: the stream was held back"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -13,6 +13,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
+use futures_util::StreamExt;
 use serde_json::{json, Value};
 
 /// How the stub behaves.
@@ -28,6 +29,9 @@ pub struct StubConfig {
     pub always_fail: bool,
     /// ConverseStream sends this many deltas, then an exception event (a model that broke off).
     pub stream_break_after: Option<usize>,
+    /// ConverseStream waits this long before each delta, as a model generating its answer
+    /// does, so a test can tell a stream passed on from one buffered.
+    pub delta_gap: Duration,
     pub input_tokens: u32,
     pub output_tokens: u32,
 }
@@ -40,8 +44,23 @@ impl Default for StubConfig {
             throttle_first: 0,
             always_fail: false,
             stream_break_after: None,
+            delta_gap: Duration::ZERO,
             input_tokens: 321,
             output_tokens: 42,
+        }
+    }
+}
+
+/// The pause before each word of [`StubConfig::slowly_streaming`].
+pub const SLOW_DELTA_GAP: Duration = Duration::from_millis(250);
+
+impl StubConfig {
+    /// Six words, one every [`SLOW_DELTA_GAP`]: the model takes 1.5 s to finish its answer.
+    pub fn slowly_streaming() -> Self {
+        StubConfig {
+            reply: "one two three four five six".into(),
+            delta_gap: SLOW_DELTA_GAP,
+            ..StubConfig::default()
         }
     }
 }
@@ -184,8 +203,10 @@ async fn converse_stream(
     if let Some(failure) = stub.admit(format!("{model}/converse-stream"), &body).await {
         return failure;
     }
-    let mut frames = Vec::new();
-    let mut frame = |message_type: &'static str,
+    // One encoded frame per event, each with the pause the model takes before it.
+    let mut frames: Vec<(Duration, Vec<u8>)> = Vec::new();
+    let mut frame = |pause: Duration,
+                     message_type: &'static str,
                      type_header: &'static str,
                      kind: &'static str,
                      payload: Value| {
@@ -199,38 +220,58 @@ async fn converse_stream(
                 ":message-type",
                 HeaderValue::String(message_type.into()),
             ));
-        write_message_to(&message, &mut frames).expect("encode event");
+        let mut bytes = Vec::new();
+        write_message_to(&message, &mut bytes).expect("encode event");
+        frames.push((pause, bytes));
     };
-    let mut event = |kind, payload| frame("event", ":event-type", kind, payload);
-    event("messageStart", json!({ "role": "assistant" }));
+    let gap = stub.config.delta_gap;
+    frame(
+        Duration::ZERO,
+        "event",
+        ":event-type",
+        "messageStart",
+        json!({ "role": "assistant" }),
+    );
+    let mut broke_off = false;
     for (sent, word) in stub.config.reply.split_inclusive(' ').enumerate() {
         if stub.config.stream_break_after == Some(sent) {
             frame(
+                gap,
                 "exception",
                 ":exception-type",
                 "modelStreamErrorException",
                 json!({ "message": "the model stream broke off" }),
             );
-            return (
-                [(header::CONTENT_TYPE, "application/vnd.amazon.eventstream")],
-                Body::from(frames),
-            )
-                .into_response();
+            broke_off = true;
+            break;
         }
-        event(
+        frame(
+            gap,
+            "event",
+            ":event-type",
             "contentBlockDelta",
             json!({ "contentBlockIndex": 0, "delta": { "text": word } }),
         );
     }
-    event("contentBlockStop", json!({ "contentBlockIndex": 0 }));
-    event("messageStop", json!({ "stopReason": "end_turn" }));
-    event(
-        "metadata",
-        json!({ "usage": stub.usage(), "metrics": { "latencyMs": stub.config.delay.as_millis() as u64 } }),
-    );
+    if !broke_off {
+        let mut event =
+            |kind, payload| frame(Duration::ZERO, "event", ":event-type", kind, payload);
+        event("contentBlockStop", json!({ "contentBlockIndex": 0 }));
+        event("messageStop", json!({ "stopReason": "end_turn" }));
+        event(
+            "metadata",
+            json!({ "usage": stub.usage(), "metrics": { "latencyMs": stub.config.delay.as_millis() as u64 } }),
+        );
+    }
+    let body = futures_util::stream::iter(frames).then(|(pause, bytes)| async move {
+        if !pause.is_zero() {
+            tokio::time::sleep(pause).await;
+        }
+        Ok::<_, std::convert::Infallible>(bytes)
+    });
     (
         [(header::CONTENT_TYPE, "application/vnd.amazon.eventstream")],
-        Body::from(frames),
+        Body::from_stream(body),
     )
         .into_response()
 }

@@ -335,6 +335,55 @@ pub async fn post_json(url: &str, body: &serde_json::Value) -> Reply {
     .await
 }
 
+/// One piece of a response body and when it arrived, counted from the request.
+pub struct Arrival {
+    pub after: Duration,
+    pub bytes: Bytes,
+}
+
+/// POSTs `body` as JSON and reads the response body frame by frame as it arrives, so a test
+/// can tell a stream passed on as it is made from one buffered and sent at the end.
+pub async fn post_json_timed(url: &str, body: &serde_json::Value) -> (u16, Vec<Arrival>) {
+    let request = hyper::Request::post(url)
+        .header("content-type", "application/json")
+        .header("accept", "text/event-stream")
+        .body(Full::new(Bytes::from(body.to_string())))
+        .expect("request");
+    let started = Instant::now();
+    let response = client().request(request).await.expect("HTTP exchange");
+    let status = response.status().as_u16();
+    let mut body = response.into_body();
+    let mut arrivals = Vec::new();
+    while let Some(frame) = body.frame().await {
+        if let Ok(bytes) = frame.expect("read body").into_data() {
+            arrivals.push(Arrival {
+                after: started.elapsed(),
+                bytes,
+            });
+        }
+    }
+    (status, arrivals)
+}
+
+/// When the first text delta and the `done` event of a timed SSE body arrived.
+pub fn first_delta_and_done(arrivals: &[Arrival]) -> (Duration, Duration) {
+    let mut seen = String::new();
+    let (mut first_delta, mut done) = (None, None);
+    for arrival in arrivals {
+        seen.push_str(&String::from_utf8_lossy(&arrival.bytes));
+        if first_delta.is_none() && seen.contains("\"delta\"") {
+            first_delta = Some(arrival.after);
+        }
+        if done.is_none() && seen.contains("event: done") {
+            done = Some(arrival.after);
+        }
+    }
+    (
+        first_delta.unwrap_or_else(|| panic!("no delta in {seen}")),
+        done.unwrap_or_else(|| panic!("no done event in {seen}")),
+    )
+}
+
 /// The `data:` payloads and event names of a Server-Sent Events body, in order.
 pub fn sse_events(body: &str) -> Vec<(String, serde_json::Value)> {
     body.split("\n\n")
