@@ -7,6 +7,7 @@
 //! only. This crate has no dependencies and knows nothing of AWS or HTTP libraries.
 
 pub mod aws;
+pub mod handlers;
 pub mod metrics;
 pub mod routes;
 pub mod settings;

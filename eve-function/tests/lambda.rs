@@ -1,10 +1,15 @@
 //! The real `bootstrap` binary against a local Lambda Runtime API: API Gateway REST proxy
-//! events go in through `/runtime/invocation/next`, proxy responses come back on `/response`.
+//! events go in through `/runtime/invocation/next`, proxy responses come back on `/response`;
+//! with the streaming handler, function URL events in and a response streamed back.
+
+mod support;
 
 use std::collections::BTreeMap;
 
-use local_lambda::LocalFunction;
+use eve_contract::handlers;
+use local_lambda::{function_url_event, LocalFunction};
 use serde_json::Value;
+use support::bedrock_stub::{StubBedrock, StubConfig, SLOW_DELTA_GAP};
 
 /// The bootstrap with the environment Lambda would give it, and nothing of this process's.
 async fn start() -> LocalFunction {
@@ -205,4 +210,118 @@ async fn a_hanging_store_cannot_keep_the_reply_past_the_invocation_deadline() {
     );
     drop(lambda);
     drop(accepted);
+}
+
+/// The streaming handler on the same package, as the stack's second function runs it.
+async fn start_streaming(extra: &[(&str, &str)]) -> LocalFunction {
+    let mut extra = extra.to_vec();
+    extra.push(("_HANDLER", handlers::STREAMING));
+    LocalFunction::start(
+        env!("CARGO_BIN_EXE_bootstrap").as_ref(),
+        &environment(&extra),
+    )
+    .await
+    .expect("start the streaming bootstrap")
+}
+
+fn chat_through_cloudfront(viewer: &str) -> Value {
+    function_url_event(
+        "POST",
+        "/api/chat/stream",
+        &[
+            ("content-type", "application/json"),
+            ("cloudfront-viewer-address", viewer),
+        ],
+        Some(r#"{"message":"What does Alex do with Terraform?"}"#),
+    )
+}
+
+#[tokio::test]
+async fn the_streaming_handler_sends_the_first_delta_before_the_model_has_finished() {
+    let stub = StubBedrock::start(StubConfig::slowly_streaming()).await;
+    let lambda = start_streaming(&[
+        ("EVE_MODEL_ID", "stub-model"),
+        ("AWS_ENDPOINT_URL", &stub.endpoint),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+    ])
+    .await;
+    let response = lambda
+        .invoke_streaming(chat_through_cloudfront("198.51.100.7:40112"))
+        .await
+        .expect("the function streams");
+    assert_eq!(
+        response.prelude["statusCode"], 200,
+        "{:?}",
+        response.prelude
+    );
+    assert_eq!(
+        response.prelude["headers"]["content-type"], "text/event-stream",
+        "{:?}",
+        response.prelude
+    );
+    let text = response.text();
+    let events = support::sse_events(&text);
+    let said: String = events
+        .iter()
+        .filter_map(|(_, data)| data["delta"].as_str())
+        .collect();
+    assert_eq!(said, StubConfig::slowly_streaming().reply, "{text}");
+    assert_eq!(events.last().map(|e| e.0.as_str()), Some("done"), "{text}");
+    let arrived = |needle: &str| {
+        let mut seen = String::new();
+        response.pieces.iter().find_map(|(after, bytes)| {
+            seen.push_str(&String::from_utf8_lossy(bytes));
+            seen.contains(needle).then_some(*after)
+        })
+    };
+    let (first_delta, done) = (
+        arrived("\"delta\"").expect("a delta"),
+        arrived("event: done").expect("done"),
+    );
+    // Five of the model's pauses lie between its first word and its last; a buffered
+    // response would leave the function in one piece at the end.
+    assert!(
+        done.saturating_sub(first_delta) >= SLOW_DELTA_GAP * 4,
+        "first delta at {first_delta:?}, done at {done:?}: the response was held back"
+    );
+}
+
+/// Every request reaches the function URL from a CloudFront edge address; the per-IP limit
+/// counts the viewer CloudFront names, so one visitor's limit is not everyone's.
+#[tokio::test]
+async fn behind_the_function_url_the_per_ip_limit_counts_the_viewer() {
+    let lambda = start_streaming(&[("EVE_IP_RATE_PER_MINUTE", "1")]).await;
+    let mut statuses = Vec::new();
+    for viewer in [
+        "198.51.100.7:40112",
+        "198.51.100.7:40113",
+        "2001:db8::5:443",
+    ] {
+        let response = lambda
+            .invoke_streaming(chat_through_cloudfront(viewer))
+            .await
+            .expect("the function answers");
+        statuses.push(response.prelude["statusCode"].as_u64().unwrap_or_default());
+    }
+    assert_eq!(
+        statuses,
+        [200, 429, 200],
+        "the second request of a viewer is limited, another viewer's first is not"
+    );
+}
+
+#[test]
+fn an_unknown_handler_stops_the_function_with_its_name() {
+    let (code, stderr) = support::run_to_exit(
+        env!("CARGO_BIN_EXE_bootstrap").as_ref(),
+        &[],
+        &[("_HANDLER", "main.handler")],
+    );
+    assert_ne!(code, Some(0));
+    assert!(
+        stderr.contains("unknown handler `main.handler`") && stderr.contains(handlers::STREAMING),
+        "{stderr}"
+    );
 }

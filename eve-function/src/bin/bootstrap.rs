@@ -1,6 +1,8 @@
-//! `bootstrap`: EVE on AWS Lambda behind an API Gateway REST proxy integration. The same
-//! router as `eve-server`; settings from SSM under `EVE_SSM_PATH`.
+//! `bootstrap`: EVE on AWS Lambda. The same router as `eve-server`; settings from SSM under
+//! `EVE_SSM_PATH`. The function's handler chooses the front door (`eve_contract::handlers`):
+//! API Gateway REST proxy events answered whole, or function URL events streamed.
 
+use eve_contract::handlers;
 use eve_function::http::lambda::route_on_raw_path;
 use eve_function::http::{router, RouterOptions};
 use eve_function::startup;
@@ -9,7 +11,20 @@ use tower::ServiceExt;
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     startup::init_logging();
+    // Lambda always sets `_HANDLER`; a bootstrap started by hand answers API Gateway.
+    let handler = std::env::var("_HANDLER").unwrap_or_else(|_| handlers::API_GATEWAY.into());
+    if !handlers::ALL.contains(&handler.as_str()) {
+        return Err(format!(
+            "unknown handler `{handler}`: set the function's handler to one of {}",
+            handlers::ALL.join(", ")
+        )
+        .into());
+    }
     let eve = startup::build(startup::eve_environment(), false).await?;
     let app = router(eve, RouterOptions::default()).map_request(route_on_raw_path);
-    lambda_http::run(app).await
+    if handler == handlers::STREAMING {
+        lambda_http::run_with_streaming_response(app).await
+    } else {
+        lambda_http::run(app).await
+    }
 }

@@ -167,15 +167,21 @@ fn is_api_response(response: &Response) -> bool {
         .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/event-stream"))
 }
 
-/// The caller's address: API Gateway's source IP in Lambda, the peer address in server mode.
+/// The caller's address: API Gateway's source IP behind the REST API; behind the function URL
+/// the viewer address CloudFront adds (the connection there comes from CloudFront's edge, and
+/// the URL's IAM auth admits only the distribution, so the header is CloudFront's own); the
+/// peer address in server mode.
 fn client_ip(request: &Request) -> String {
-    let from_gateway = request
+    let from_lambda = request
         .request_context_ref()
         .and_then(|context| match context {
             RequestContext::ApiGatewayV1(c) => c.identity.source_ip.clone(),
+            RequestContext::ApiGatewayV2(c) => {
+                viewer_address(request).or_else(|| c.http.source_ip.clone())
+            }
             _ => None,
         });
-    from_gateway
+    from_lambda
         .or_else(|| {
             request
                 .extensions()
@@ -183,6 +189,17 @@ fn client_ip(request: &Request) -> String {
                 .map(|c| c.0.ip().to_string())
         })
         .unwrap_or_else(|| "unknown".into())
+}
+
+/// The IP of CloudFront's `CloudFront-Viewer-Address` (`ip:port`, IPv6 unbracketed).
+fn viewer_address(request: &Request) -> Option<String> {
+    let value = request
+        .headers()
+        .get("cloudfront-viewer-address")?
+        .to_str()
+        .ok()?;
+    let (ip, _port) = value.rsplit_once(':')?;
+    ip.parse::<std::net::IpAddr>().ok().map(|ip| ip.to_string())
 }
 
 #[derive(Debug, Deserialize)]
