@@ -163,17 +163,18 @@ fn validate_refuses_a_worst_case_above_the_ceiling_naming_the_keys_that_push_it_
         "names the ceiling's line: {stderr}"
     );
     assert!(stderr.contains("`cost.monthly_ceiling_usd`"), "{stderr}");
+    // The streaming function's reserved instances: no API throttle bounds a function URL.
     assert!(
-        stderr.contains("`lambda.timeout_s`"),
+        stderr.contains("`lambda.reserved_concurrency`"),
         "names the key that pushes it over: {stderr}"
     );
-    // The same ceiling holds once the key that drove it over is lowered (EVE's model timeout
+    // The same ceiling holds once the keys that drove it over are lowered (EVE's model timeout
     // must stay below the function's).
     let shorter = |text: String| {
         set_ceiling(text, "180")
             .replace(
-                "reserved_concurrency = 20",
-                "reserved_concurrency = 20\ntimeout_s = 8",
+                "reserved_concurrency = 6",
+                "reserved_concurrency = 2\ntimeout_s = 8",
             )
             .replace("[eve]\n", "[eve]\nmodel_timeout_ms = 6000\n")
     };

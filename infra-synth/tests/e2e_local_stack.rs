@@ -653,6 +653,27 @@ async fn check_deployed(aws: &AwsTarget, zip: &[u8]) -> String {
         ),
         "the deployed code is the packaged zip"
     );
+    // The same package again, streaming chat replies behind an IAM-only function URL.
+    let streaming = lambda
+        .get_function()
+        .function_name(format!("{FUNCTION}-stream"))
+        .send()
+        .await
+        .expect("streaming function");
+    let streaming = streaming.configuration().expect("configuration");
+    assert_eq!(streaming.handler(), Some("stream"));
+    assert_eq!(streaming.code_sha256(), configuration.code_sha256());
+    let url = lambda
+        .get_function_url_config()
+        .function_name(format!("{FUNCTION}-stream"))
+        .send()
+        .await
+        .expect("function URL");
+    assert_eq!(url.auth_type().as_str(), "AWS_IAM");
+    assert_eq!(
+        url.invoke_mode().map(|m| m.as_str()),
+        Some("RESPONSE_STREAM")
+    );
 
     let apigateway = aws_sdk_apigateway::Client::new(&sdk);
     let apis = apigateway.get_rest_apis().send().await.expect("apis");
@@ -711,11 +732,12 @@ async fn check_deployed(aws: &AwsTarget, zip: &[u8]) -> String {
 
     let stack_key_id = check_key_and_repository(aws);
 
-    // The stack's five, and the edge firewall's, which notifies the edge topic.
+    // The stack's seven (two per function, two on the API, the table's), and the edge
+    // firewall's, which notifies the edge topic.
     let (edge, alarms): (Vec<String>, Vec<String>) = describe_alarms(aws)
         .into_iter()
         .partition(|a| a.starts_with("cloudforgex-local-edge-"));
-    assert_eq!(alarms.len(), 5, "five alarms: {alarms:?}");
+    assert_eq!(alarms.len(), 7, "seven alarms: {alarms:?}");
     assert_eq!(edge.len(), 1, "one edge alarm: {edge:?}");
     let sns = aws_sdk_sns::Client::new(&sdk);
     let topics = sns.list_topics().send().await.expect("topics");

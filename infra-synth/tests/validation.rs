@@ -270,14 +270,17 @@ fn iam_statements_have_no_wildcards() {
     );
     std::fs::write(dir.path().join("test.toml"), stack).expect("write");
     let errors = validate(dir.path()).expect_err("wildcard");
-    assert_eq!(errors.len(), 1, "{errors}");
-    assert_eq!(errors.0[0].key, "lambda");
-    assert!(
-        errors.0[0].message.contains(
-            "test/eve: IAM statement `CertificatesObjects` grants resource `${aws_s3_bucket.certificates.arn}/certificates/*.pdf`; use exact ARNs"
-        ),
-        "{errors}"
-    );
+    // Once for each function the certificates are granted to.
+    assert_eq!(errors.len(), 2, "{errors}");
+    for (error, function) in errors.0.iter().zip(["eve", "eve-stream"]) {
+        assert_eq!(error.key, "lambda");
+        assert!(
+            error.message.contains(&format!(
+                "test/{function}: IAM statement `CertificatesObjects` grants resource `${{aws_s3_bucket.certificates.arn}}/certificates/*.pdf`; use exact ARNs"
+            )),
+            "{errors}"
+        );
+    }
 }
 
 #[test]

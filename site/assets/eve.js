@@ -122,13 +122,19 @@ function rememberSession(body) {
   }
 }
 
-function postJson(url, payload, signal) {
-  return fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', accept: url === STREAM_URL ? 'text/event-stream' : 'application/json' },
-    body: JSON.stringify(payload),
-    signal,
-  });
+/** Hex SHA-256 of a body: CloudFront signs requests to a Lambda function URL, which takes no
+ * unsigned payloads, so a POST carries its hash in x-amz-content-sha256. */
+async function sha256Hex(text) {
+  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text));
+  return Array.from(new Uint8Array(digest), (byte) => byte.toString(16).padStart(2, '0')).join('');
+}
+
+async function postJson(url, payload, signal) {
+  const body = JSON.stringify(payload);
+  const headers = { 'content-type': 'application/json', accept: url === STREAM_URL ? 'text/event-stream' : 'application/json' };
+  // SubtleCrypto exists in secure contexts only (https, localhost), which is where EVE runs.
+  if (globalThis.crypto?.subtle) headers['x-amz-content-sha256'] = await sha256Hex(body);
+  return fetch(url, { method: 'POST', headers, body, signal });
 }
 
 function replyText(body) {

@@ -4,6 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 
 import { ARTIFACTS, CERTIFICATE_BUCKET, CHROMIUM, CHROMIUM_ARGS, missingTool, requireTool, startSite } from './harness.mjs';
@@ -68,8 +69,16 @@ describe('portfolio site on eve-server', { skip }, () => {
   test('desktop: every section, suggested and free questions answered, certificate opens', async () => {
     const { context, page, problems } = await open();
     const streamed = [];
+    const signed = [];
     page.on('response', (r) => {
       if (r.url().endsWith('/api/chat/stream')) streamed.push(r.status());
+    });
+    page.on('request', (r) => {
+      if (r.url().endsWith('/api/chat/stream')) {
+        // CloudFront's OAC signs the request to the function URL with the hash the widget sent.
+        const body = r.postData() ?? '';
+        signed.push(r.headers()['x-amz-content-sha256'] === createHash('sha256').update(body).digest('hex'));
+      }
     });
     const response = await page.goto(site.baseUrl + '/');
     assert.equal(response.status(), 200);
@@ -98,6 +107,7 @@ describe('portfolio site on eve-server', { skip }, () => {
     assert.ok(free.length > 20, `free question answered: "${free}"`);
     assert.ok(await page.locator('.eve-error').isHidden(), 'no error shown');
     assert.ok(streamed.length >= 2 && streamed.every((s) => s === 200), `replies streamed: ${streamed}`);
+    assert.ok(signed.length >= 2 && signed.every(Boolean), `each streamed request carries its body's SHA-256: ${signed}`);
     await shot(page, 'desktop-chat');
     await page.locator('.eve-close').click();
     assert.ok(await panel.isHidden(), 'the panel collapses');

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use eve_contract::handlers;
 use eve_contract::metrics as eve_metric;
 use eve_contract::routes as contract_routes;
 use eve_contract::store;
@@ -12,7 +13,9 @@ use crate::constructs::acm::{Certificate, CertificateProps};
 use crate::constructs::apigateway::{AccountLogging, RestApi, RestApiProps, Route};
 use crate::constructs::bedrock::Model;
 use crate::constructs::budgets::{Budget, BudgetProps, WARN_AND_FORECAST};
-use crate::constructs::cloudfront::{ApiOrigin, Distribution, DistributionProps};
+use crate::constructs::cloudfront::{
+    ApiOrigin, Distribution, DistributionProps, FunctionUrlOrigin,
+};
 use crate::constructs::cloudwatch::{
     Alarm, AlarmProps, Dashboard, DashboardProps, LogGroup, LogGroupProps, Source, Widget,
 };
@@ -20,7 +23,7 @@ use crate::constructs::dynamodb::{Table, TableProps};
 use crate::constructs::ec2::{Vpc, VpcProps};
 use crate::constructs::ecr::{Repository, RepositoryProps};
 use crate::constructs::kms::{Key, KeyProps};
-use crate::constructs::lambda::{Code, Function, FunctionProps, Placement};
+use crate::constructs::lambda::{Code, Function, FunctionProps, InvokeMode, Placement};
 use crate::constructs::route53::{alias_records, AliasTarget, HostedZone};
 use crate::constructs::s3::{Bucket, BucketProps, Encryption};
 use crate::constructs::sns::{Topic, TopicProps};
@@ -133,50 +136,67 @@ pub fn build(config: &config::Stack) -> Stack {
         },
     );
 
-    let eve = Function::new(
+    let eve_props = FunctionProps {
+        architecture: config.lambda.architecture,
+        memory_mb: config.lambda.memory_mb.into(),
+        timeout_s: config.lambda.timeout_s.into(),
+        // `lambda.reserved_concurrency` caps EVE's two functions together (and so their cost):
+        // the API's gets the smaller half, the streaming one (every chat) the larger.
+        reserved_concurrency: Some((config.lambda.reserved_concurrency / 2).into()),
+        environment: BTreeMap::from([
+            ("EVE_SSM_PATH", config.ssm_path()),
+            ("EVE_STAGE", config.env.clone()),
+        ]),
+        log_retention_days: config.lambda.log_retention_days,
+        encryption_key: Some(key.clone()),
+        tracing: true,
+        // EVE reads its settings by path, so nothing else orders them first.
+        depends_on: settings.dependencies(),
+        network: private_network(&stack, config, &key),
+        ..FunctionProps::new(
+            "EVE, the portfolio assistant",
+            Code {
+                package: EVE_PACKAGE,
+                binary: EVE_BINARY,
+                artifact_bucket: config.artifact_bucket_name(),
+            },
+        )
+    };
+    // The same package twice: behind API Gateway (whose REST integration buffers every
+    // response) and behind a function URL, which streams chat replies as the model writes them.
+    let eve = Function::new(&stack, "eve", eve_props.clone());
+    let eve_stream = Function::new(
         &stack,
-        "eve",
+        "eve-stream",
         FunctionProps {
-            architecture: config.lambda.architecture,
-            memory_mb: config.lambda.memory_mb.into(),
-            timeout_s: config.lambda.timeout_s.into(),
-            reserved_concurrency: Some(config.lambda.reserved_concurrency.into()),
-            environment: BTreeMap::from([
-                ("EVE_SSM_PATH", config.ssm_path()),
-                ("EVE_STAGE", config.env.clone()),
-            ]),
-            log_retention_days: config.lambda.log_retention_days,
-            encryption_key: Some(key.clone()),
-            tracing: true,
-            // EVE reads its settings by path, so nothing else orders them first.
-            depends_on: settings.dependencies(),
-            network: private_network(&stack, config, &key),
-            ..FunctionProps::new(
-                "EVE, the portfolio assistant",
-                Code {
-                    package: EVE_PACKAGE,
-                    binary: EVE_BINARY,
-                    artifact_bucket: config.artifact_bucket_name(),
-                },
-            )
+            description: "EVE, the portfolio assistant: streamed chat replies",
+            handler: handlers::STREAMING,
+            reserved_concurrency: Some(
+                (config.lambda.reserved_concurrency - config.lambda.reserved_concurrency / 2)
+                    .into(),
+            ),
+            ..eve_props
         },
     );
-    eve.set_by("memory_size", "lambda.memory_mb")
-        .set_by("timeout", "lambda.timeout_s")
-        .set_by(
-            "reserved_concurrent_executions",
-            "lambda.reserved_concurrency",
-        )
-        .set_by("architectures", "lambda.architecture");
-    table.grant_read_write(&eve);
-    settings.grant_read(&eve);
-    certificates.grant_read(&eve, &config.certificate_keys);
-    if config.eve.model_id != eve_contract::settings::OFFLINE_MODEL_ID {
-        Model {
-            id: config.eve.model_id.clone(),
-            regions: config.model_regions(),
+    for function in [&eve, &eve_stream] {
+        function
+            .set_by("memory_size", "lambda.memory_mb")
+            .set_by("timeout", "lambda.timeout_s")
+            .set_by(
+                "reserved_concurrent_executions",
+                "lambda.reserved_concurrency",
+            )
+            .set_by("architectures", "lambda.architecture");
+        table.grant_read_write(function);
+        settings.grant_read(function);
+        certificates.grant_read(function, &config.certificate_keys);
+        if config.eve.model_id != eve_contract::settings::OFFLINE_MODEL_ID {
+            Model {
+                id: config.eve.model_id.clone(),
+                regions: config.model_regions(),
+            }
+            .grant_invoke(function, &config.region, &account_id);
         }
-        .grant_invoke(&eve, &config.region, &account_id);
     }
 
     let api_logs = LogGroup::new(
@@ -250,6 +270,10 @@ pub fn build(config: &config::Stack) -> Stack {
                 path_pattern: "/api/*",
                 headers: vec![(API_KEY_HEADER, api_key)],
             }),
+            function_url: Some(FunctionUrlOrigin {
+                url: eve_stream.add_url(InvokeMode::ResponseStream),
+                path_pattern: contract_routes::CHAT_STREAM.path,
+            }),
             access_logs: Some(logs),
             security_headers: config.features.response_headers_policy,
         },
@@ -261,7 +285,7 @@ pub fn build(config: &config::Stack) -> Stack {
     alias_records(&stack, "apex", &zone, &config.domain, &target);
     alias_records(&stack, "www", &zone, &config.www_domain(), &target);
 
-    monitoring(&stack, config, &key, &eve, &api, &table);
+    monitoring(&stack, config, &key, [&eve, &eve_stream], &api, &table);
     let repository = Repository::new(
         &stack,
         "eve-server",
@@ -293,6 +317,11 @@ pub fn build(config: &config::Stack) -> Stack {
             "function_name",
             "EVE's Lambda function",
             eve.function_name(),
+        ),
+        (
+            "stream_function_name",
+            "EVE's Lambda function for streamed chat replies (behind CloudFront only)",
+            eve_stream.function_name(),
         ),
         (
             "site_bucket",
@@ -343,7 +372,7 @@ pub fn apply_ignore_changes(
 pub fn config_key(path: &str) -> &'static str {
     let below_stack = path.split_once('/').map_or("", |(_, rest)| rest);
     match below_stack.split('/').next().unwrap_or_default() {
-        "eve" => "lambda",
+        "eve" | "eve-stream" => "lambda",
         "eve-server" => "kubernetes",
         "conversations" => "table",
         "settings" => "eve",
@@ -608,13 +637,54 @@ fn eve_alarms(config: &config::Stack) -> Vec<(&'static str, AlarmProps)> {
     ]
 }
 
-/// The alarm topic, the five alarms of the design (each notifies on ALARM and on OK) and a
-/// dashboard of what they watch.
+/// Duration and error-rate alarms on one of EVE's functions: `lambda-*` on the API's, and
+/// `<prefix>-lambda-*` on another.
+fn function_alarms(
+    config: &config::Stack,
+    prefix: Option<&str>,
+    function: &Function,
+) -> Vec<(String, AlarmProps)> {
+    let t = &config.alarms;
+    let id = |name: &str| match prefix {
+        Some(prefix) => format!("{prefix}-{name}"),
+        None => name.to_string(),
+    };
+    let what = prefix.map_or("EVE's".to_string(), |p| format!("EVE's {p}"));
+    vec![
+        (
+            id("lambda-duration"),
+            AlarmProps {
+                description: format!(
+                    "{what} average duration is above {} ms",
+                    t.lambda_duration_ms
+                ),
+                source: function.metrics(),
+                metrics: vec![("duration", "Duration", "Average")],
+                expression: "duration",
+                threshold: t.lambda_duration_ms,
+                period_seconds: t.period_seconds,
+            },
+        ),
+        (
+            id("lambda-error-rate"),
+            AlarmProps::rate(
+                &format!("of {what} invocations fail"),
+                function.metrics(),
+                ("Errors", "Invocations"),
+                t.lambda_error_rate_percent,
+                t.period_seconds,
+            ),
+        ),
+    ]
+}
+
+/// The alarm topic, the alarms of the design on both of EVE's functions, the API and the
+/// table (each notifies on ALARM and on OK), EVE's own, and a dashboard of what they watch.
 fn monitoring(
     stack: &Stack,
     config: &config::Stack,
     key: &Key,
-    eve: &Function,
+    [eve, eve_stream]: [&Function; 2],
     api: &RestApi,
     table: &Table,
 ) {
@@ -648,30 +718,6 @@ fn monitoring(
         );
     }
     let alarms = [
-        (
-            "lambda-duration",
-            AlarmProps {
-                description: format!(
-                    "EVE's average duration is above {} ms",
-                    t.lambda_duration_ms
-                ),
-                source: eve.metrics(),
-                metrics: vec![("duration", "Duration", "Average")],
-                expression: "duration",
-                threshold: t.lambda_duration_ms,
-                period_seconds: period,
-            },
-        ),
-        (
-            "lambda-error-rate",
-            AlarmProps::rate(
-                "of EVE's invocations fail",
-                eve.metrics(),
-                ("Errors", "Invocations"),
-                t.lambda_error_rate_percent,
-                period,
-            ),
-        ),
         (
             "api-4xx-rate",
             AlarmProps::rate(
@@ -710,7 +756,16 @@ fn monitoring(
             },
         ),
     ];
-    for (id, props) in alarms.into_iter().chain(eve_alarms(config)) {
+    let alarms = function_alarms(config, None, eve)
+        .into_iter()
+        .chain(function_alarms(config, Some("stream"), eve_stream))
+        .chain(alarms.map(|(id, props)| (id.to_string(), props)))
+        .chain(
+            eve_alarms(config)
+                .into_iter()
+                .map(|(id, props)| (id.to_string(), props)),
+        );
+    for (id, props) in alarms {
         Alarm::new(stack, id, &topic, props);
     }
     let widget = |title, source, metrics: &[(&'static str, &'static str)]| Widget {
@@ -737,6 +792,15 @@ fn monitoring(
                         ("Invocations", "Sum"),
                         ("Errors", "Sum"),
                         ("Throttles", "Sum"),
+                    ],
+                ),
+                widget(
+                    "EVE streaming: invocations, errors and duration (ms)",
+                    eve_stream.metrics(),
+                    &[
+                        ("Invocations", "Sum"),
+                        ("Errors", "Sum"),
+                        ("Duration", "p95"),
                     ],
                 ),
                 widget(

@@ -206,9 +206,11 @@ fn check_lambda(stack: &Stack, check: &mut Checker<'_>) {
         },
     );
     check.check(
-        lambda.reserved_concurrency >= 1,
+        lambda.reserved_concurrency >= 2,
         "lambda.reserved_concurrency",
-        || "must be at least 1 (0 would disable the function)".into(),
+        || {
+            "must be at least 2: EVE's two functions (API and streaming) share it, and 0 would disable one".into()
+        },
     );
     for (key, days) in [
         ("lambda.log_retention_days", lambda.log_retention_days),

@@ -1,11 +1,13 @@
 //! CloudFront: the one front door. Static files from S3, `/api/*` to API Gateway with the key
-//! added at the edge, strict security headers on every response.
+//! added at the edge, a path streamed from a Lambda function URL, strict security headers on
+//! every response.
 
 use serde::Serialize;
 
 use super::acm::Certificate;
 use super::core::RegionBound;
 use super::iam::Statement;
+use super::lambda::FunctionUrl;
 use super::s3::Bucket;
 use super::wafv2::WebAcl;
 use super::{Id, Scope};
@@ -30,6 +32,7 @@ const SITE_REPLICA_ORIGIN: &str = "site-replica";
 /// The site bucket first, its replica when the first answers with one of [`FAILOVER_STATUS_CODES`].
 const SITE_FAILOVER_GROUP: &str = "site-failover";
 const API_ORIGIN: &str = "api";
+const FUNCTION_URL_ORIGIN: &str = "function-url";
 
 /// Answers from the primary site bucket that send CloudFront to the replica: server errors,
 /// and 403/404, which S3 gives through OAC for an object that is not (yet) there.
@@ -282,6 +285,15 @@ pub struct ApiOrigin {
     pub headers: Vec<(&'static str, Expr)>,
 }
 
+/// A path answered by a Lambda function URL, which CloudFront signs its requests to through an
+/// origin access control (so the URL admits this distribution only). Viewers must send a
+/// body's SHA-256 in `x-amz-content-sha256`: Lambda takes no unsigned payloads.
+#[derive(Clone)]
+pub struct FunctionUrlOrigin {
+    pub url: FunctionUrl,
+    pub path_pattern: &'static str,
+}
+
 #[derive(Clone)]
 pub struct DistributionProps {
     pub comment: String,
@@ -296,6 +308,8 @@ pub struct DistributionProps {
     /// A WAFv2 web ACL in front of every request (us-east-1, CLOUDFRONT scope).
     pub web_acl: Option<WebAcl>,
     pub api: Option<ApiOrigin>,
+    /// Matched before `api`, so it may be a path inside the API's pattern.
+    pub function_url: Option<FunctionUrlOrigin>,
     /// Standard access logs (v2) into this bucket, under `AWSLogs/<account>/CloudFront/`.
     pub access_logs: Option<Bucket>,
     /// The security-headers policy (CSP, HSTS, ...); an emulator may lack it.
@@ -382,18 +396,38 @@ impl Distribution {
             SITE_FAILOVER_GROUP
         };
         let mut ordered_cache_behavior = Vec::new();
+        if let Some(function_url) = &props.function_url {
+            let lambda_oac = scope.add_suffixed(
+                "lambda",
+                OriginAccessControl {
+                    name: format!("{}-lambda", scope.physical_name()),
+                    description: "CloudFront signs every request to the function URL",
+                    origin_access_control_origin_type: "lambda",
+                    signing_behavior: "always",
+                    signing_protocol: "sigv4",
+                },
+            );
+            origin.push(Origin {
+                origin_id: FUNCTION_URL_ORIGIN,
+                domain_name: function_url.url.domain_name(),
+                origin_access_control_id: Some(lambda_oac.id()),
+                origin_path: None,
+                custom_origin_config: vec![https_only_origin()],
+                custom_header: Vec::new(),
+            });
+            ordered_cache_behavior.push(CacheBehavior {
+                // Compressing would hold a stream's events back to fill compression blocks.
+                compress: false,
+                ..behavior(Some(function_url.path_pattern), FUNCTION_URL_ORIGIN, true)
+            });
+        }
         if let Some(api) = &props.api {
             origin.push(Origin {
                 origin_id: API_ORIGIN,
                 domain_name: api.domain_name.clone(),
                 origin_access_control_id: None,
                 origin_path: Some(api.origin_path.clone()),
-                custom_origin_config: vec![CustomOriginConfig {
-                    http_port: 80,
-                    https_port: 443,
-                    origin_protocol_policy: "https-only",
-                    origin_ssl_protocols: vec!["TLSv1.2"],
-                }],
+                custom_origin_config: vec![https_only_origin()],
                 custom_header: api
                     .headers
                     .iter()
@@ -452,6 +486,11 @@ impl Distribution {
                 .when("StringEquals", "AWS:SourceArn", distribution.arn()),
             );
         }
+        if let Some(function_url) = &props.function_url {
+            function_url
+                .url
+                .allow_cloudfront(&scope.address_name(), documented_arn(&scope, &distribution));
+        }
         if let Some(logs) = &props.access_logs {
             deliver_access_logs(&scope, &distribution, logs);
         }
@@ -468,6 +507,28 @@ impl Distribution {
 
     pub fn hosted_zone_id(&self) -> Expr {
         self.distribution.attr("hosted_zone_id")
+    }
+}
+
+/// The distribution's ARN as CloudFront documents it (global: no region), built from its id:
+/// moto's `arn` attribute drops the empty region field, which the log delivery source and
+/// Lambda's permissions refuse as malformed.
+fn documented_arn(scope: &Scope, distribution: &Ref<DistributionBlock>) -> Expr {
+    Expr::concat([
+        &Expr::lit("arn:aws:cloudfront::"),
+        &super::iam::account_id(scope),
+        &Expr::lit(":distribution/"),
+        &distribution.id(),
+    ])
+}
+
+/// An origin CloudFront reaches over TLS 1.2 only.
+fn https_only_origin() -> CustomOriginConfig {
+    CustomOriginConfig {
+        http_port: 80,
+        https_port: 443,
+        origin_protocol_policy: "https-only",
+        origin_ssl_protocols: vec!["TLSv1.2"],
     }
 }
 
@@ -514,14 +575,7 @@ fn deliver_access_logs(scope: &Scope, distribution: &Ref<DistributionBlock>, log
     let edge = scope.in_region("us-east-1");
     let account_id = super::iam::account_id(scope);
     let name = format!("{}-access-logs", scope.physical_name());
-    // The ARN as CloudFront documents it (global: no region), built from the id: moto's
-    // `arn` attribute drops the empty region field, which the delivery source refuses.
-    let distribution_arn = Expr::concat([
-        &Expr::lit("arn:aws:cloudfront::"),
-        &account_id,
-        &Expr::lit(":distribution/"),
-        &distribution.id(),
-    ]);
+    let distribution_arn = documented_arn(scope, distribution);
     let source = edge.add_suffixed(
         "access_logs",
         LogDeliverySource {
@@ -612,15 +666,32 @@ mod tests {
     use crate::constructs::testing::stack;
 
     fn build(security_headers: bool, region: &str) -> crate::constructs::Assembly {
-        build_with(security_headers, region, false)
+        build_with(security_headers, region, false, false)
     }
 
     fn build_with(
         security_headers: bool,
         region: &str,
         failover: bool,
+        streamed: bool,
     ) -> crate::constructs::Assembly {
         let stack = stack();
+        let function_url = streamed.then(|| {
+            let code = crate::constructs::lambda::Code {
+                package: "p",
+                binary: "bootstrap",
+                artifact_bucket: "artifacts".into(),
+            };
+            let function = crate::constructs::lambda::Function::new(
+                &stack,
+                "streamer",
+                crate::constructs::lambda::FunctionProps::new("test", code),
+            );
+            FunctionUrlOrigin {
+                url: function.add_url(crate::constructs::lambda::InvokeMode::ResponseStream),
+                path_pattern: "/api/chat/stream",
+            }
+        });
         let site = Bucket::new(&stack, "site", BucketProps::default());
         let site_replica = failover.then(|| {
             Bucket::new(
@@ -653,6 +724,7 @@ mod tests {
                     path_pattern: "/api/*",
                     headers: vec![("x-api-key", Expr::lit("k"))],
                 }),
+                function_url,
                 access_logs: None,
                 security_headers,
                 site_replica,
@@ -704,8 +776,54 @@ mod tests {
     }
 
     #[test]
+    fn a_function_url_path_is_signed_by_a_lambda_oac_and_matched_before_the_api() {
+        let assembly = build_with(true, "us-east-1", false, true);
+        assert!(assembly.problems.is_empty(), "{:?}", assembly.problems);
+        let json = assembly.doc.to_json("t").expect("json");
+        let res = &json["resource"];
+        let dist = &res["aws_cloudfront_distribution"]["site"];
+        let first = &dist["ordered_cache_behavior"][0];
+        assert_eq!(first["path_pattern"], "/api/chat/stream");
+        assert_eq!(first["target_origin_id"], FUNCTION_URL_ORIGIN);
+        assert_eq!(first["compress"], false);
+        assert_eq!(first["origin_request_policy_id"], ALL_VIEWER_EXCEPT_HOST);
+        assert_eq!(dist["ordered_cache_behavior"][1]["path_pattern"], "/api/*");
+        let origin = dist["origin"]
+            .as_array()
+            .and_then(|o| o.iter().find(|o| o["origin_id"] == FUNCTION_URL_ORIGIN))
+            .expect("function URL origin");
+        assert_eq!(
+            origin["domain_name"],
+            "${split(\"/\", aws_lambda_function_url.streamer.function_url)[2]}"
+        );
+        assert_eq!(
+            origin["origin_access_control_id"],
+            "${aws_cloudfront_origin_access_control.site_lambda.id}"
+        );
+        let oac = &res["aws_cloudfront_origin_access_control"]["site_lambda"];
+        assert_eq!(oac["origin_access_control_origin_type"], "lambda");
+        assert_eq!(oac["signing_behavior"], "always");
+        let url = &res["aws_lambda_function_url"]["streamer"];
+        assert_eq!(url["authorization_type"], "AWS_IAM");
+        assert_eq!(url["invoke_mode"], "RESPONSE_STREAM");
+        let permissions = &res["aws_lambda_permission"];
+        let by_url = &permissions["site_invokes_streamer_url"];
+        assert_eq!(by_url["action"], "lambda:InvokeFunctionUrl");
+        assert_eq!(by_url["function_url_auth_type"], "AWS_IAM");
+        let invoke = &permissions["site_invokes_streamer"];
+        assert_eq!(invoke["action"], "lambda:InvokeFunction");
+        for permission in [by_url, invoke] {
+            assert_eq!(permission["principal"], "cloudfront.amazonaws.com");
+            assert_eq!(
+                permission["source_arn"],
+                "arn:aws:cloudfront::${data.aws_caller_identity.current.account_id}:distribution/${aws_cloudfront_distribution.site.id}"
+            );
+        }
+    }
+
+    #[test]
     fn the_site_fails_over_to_its_replica_which_only_this_distribution_reads() {
-        let json = build_with(true, "us-east-1", true)
+        let json = build_with(true, "us-east-1", true, false)
             .doc
             .to_json("t")
             .expect("json");
@@ -764,6 +882,7 @@ mod tests {
                 site_replica: None,
                 web_acl: None,
                 api: None,
+                function_url: None,
                 access_logs: Some(logs),
                 security_headers: true,
             },

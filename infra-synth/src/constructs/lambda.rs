@@ -1,4 +1,5 @@
-//! Lambda: functions with their own log group, role and code asset, and invoke permissions.
+//! Lambda: functions with their own log group, role and code asset, invoke permissions, and
+//! function URLs for signed callers.
 
 use std::collections::BTreeMap;
 
@@ -74,6 +75,38 @@ pub struct Permission {
     pub function_name: Expr,
     pub principal: &'static str,
     pub source_arn: Expr,
+    /// Set on `lambda:InvokeFunctionUrl`: the URL's auth type the permission applies to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub function_url_auth_type: Option<&'static str>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FunctionUrlBlock {
+    pub function_name: Expr,
+    pub authorization_type: &'static str,
+    pub invoke_mode: &'static str,
+}
+
+impl Block for FunctionUrlBlock {
+    const TYPE: &'static str = "aws_lambda_function_url";
+}
+
+/// How a function URL sends the function's response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InvokeMode {
+    /// Whole, once the function has finished (at most 6 MB).
+    Buffered,
+    /// As the function writes it (`lambda_http::run_with_streaming_response`).
+    ResponseStream,
+}
+
+impl InvokeMode {
+    fn as_str(self) -> &'static str {
+        match self {
+            InvokeMode::Buffered => "BUFFERED",
+            InvokeMode::ResponseStream => "RESPONSE_STREAM",
+        }
+    }
 }
 
 impl Block for Permission {
@@ -100,6 +133,10 @@ pub const XRAY_WRITE_POLICY_ARN: &str = "arn:aws:iam::aws:policy/AWSXRayDaemonWr
 pub const VPC_ACCESS_POLICY_ARN: &str =
     "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole";
 
+/// The handler of a `provided` runtime's `bootstrap` unless a function says otherwise; Lambda
+/// passes it to the process as `_HANDLER`.
+pub const DEFAULT_HANDLER: &str = "bootstrap";
+
 /// Where a function runs inside a VPC.
 #[derive(Clone)]
 pub struct Placement {
@@ -111,6 +148,8 @@ pub struct Placement {
 pub struct FunctionProps {
     pub description: &'static str,
     pub code: Code,
+    /// Passed to the code as `_HANDLER`: one package can serve several functions.
+    pub handler: &'static str,
     pub architecture: Architecture,
     /// A number, or an expression (e.g. a variable) where the stack decides later.
     pub memory_mb: Field<u32>,
@@ -134,6 +173,7 @@ impl FunctionProps {
         FunctionProps {
             description,
             code,
+            handler: DEFAULT_HANDLER,
             architecture: Architecture::Arm64,
             memory_mb: 512.into(),
             timeout_s: 10.into(),
@@ -199,7 +239,7 @@ impl Function {
             description: props.description,
             role: role.arn(),
             runtime: "provided.al2023",
-            handler: "bootstrap",
+            handler: props.handler,
             architectures: vec![props.architecture.as_str()],
             memory_size: props.memory_mb,
             timeout: props.timeout_s,
@@ -277,10 +317,76 @@ impl Function {
                 function_name: self.function_name(),
                 principal: service,
                 source_arn,
+                function_url_auth_type: None,
             },
         )
     }
+
+    /// An HTTPS endpoint for the function that only signed (SigV4) callers may use: a
+    /// CloudFront origin access control, once the URL allows its distribution
+    /// ([`FunctionUrl::allow_cloudfront`]).
+    pub fn add_url(&self, invoke_mode: InvokeMode) -> FunctionUrl {
+        let url = self.scope.add(FunctionUrlBlock {
+            function_name: self.function_name(),
+            authorization_type: "AWS_IAM",
+            invoke_mode: invoke_mode.as_str(),
+        });
+        FunctionUrl {
+            function: self.clone(),
+            url,
+        }
+    }
 }
+
+/// A function's URL, reachable only with IAM-signed requests.
+#[derive(Clone)]
+pub struct FunctionUrl {
+    function: Function,
+    url: Ref<FunctionUrlBlock>,
+}
+
+impl FunctionUrl {
+    /// `https://<id>.lambda-url.<region>.on.aws/`.
+    pub fn url(&self) -> Expr {
+        self.url.attr("function_url")
+    }
+
+    /// The URL's host, as a CloudFront origin names it.
+    pub fn domain_name(&self) -> Expr {
+        Expr::code_over(
+            format!("split(\"/\", {})[2]", self.url.traverse("function_url")),
+            &self.url,
+        )
+    }
+
+    /// Lets the CloudFront distribution `distribution_arn` call the URL (signing through an
+    /// origin access control). A URL needs both actions: `lambda:InvokeFunctionUrl` for the
+    /// request and, since October 2025, `lambda:InvokeFunction` for the invocation behind it
+    /// (CloudFront Developer Guide, "Restrict access to an AWS Lambda function URL origin").
+    pub(crate) fn allow_cloudfront(&self, distribution_address: &str, distribution_arn: Expr) {
+        let function = &self.function;
+        let name = format!("{distribution_address}_invokes_{}", function.address_name());
+        function.scope.add_named(
+            &format!("{name}_url"),
+            Permission {
+                statement_id: "AllowCloudFrontUrl".to_string(),
+                action: "lambda:InvokeFunctionUrl",
+                function_name: function.function_name(),
+                principal: CLOUDFRONT_SERVICE,
+                source_arn: distribution_arn.clone(),
+                function_url_auth_type: Some("AWS_IAM"),
+            },
+        );
+        function.allow_invoke(
+            &name,
+            "AllowCloudFrontInvoke",
+            CLOUDFRONT_SERVICE,
+            distribution_arn,
+        );
+    }
+}
+
+const CLOUDFRONT_SERVICE: &str = "cloudfront.amazonaws.com";
 
 impl Grantee for Function {
     fn grant_role(&self) -> &Role {

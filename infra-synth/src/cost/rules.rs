@@ -203,12 +203,31 @@ impl Rules<'_> {
             .as_str()
             .unwrap_or("x86_64")
             .to_string();
-        let (requests, api_max) = self.api();
+        let (api, api_max) = self.api();
+        let u = self.usage;
+        // The widget streams its chats from the function with the streaming handler, behind a
+        // function URL that no API limit bounds (only the function's reserved concurrency
+        // does); the API's function answers the rest.
+        let streaming = r.values["handler"] == eve_contract::handlers::STREAMING;
+        let (requests, model) = if streaming {
+            (u.chats(), u.model_chats())
+        } else {
+            (api - u.chats(), 0.0)
+        };
+        let requests_worst = || {
+            if streaming {
+                Worst::Unbounded
+            } else {
+                Worst::Bounded(api_max.clone())
+            }
+        };
         let memory_gb = memory_mb / 1024.0;
-        let seconds = self
-            .usage
-            .function_seconds(requests, self.usage.model_chats());
-        let by_requests = api_max.quantity * timeout_s;
+        let seconds = u.function_seconds(requests, model);
+        let by_requests = if streaming {
+            f64::INFINITY
+        } else {
+            api_max.quantity * timeout_s
+        };
         let reserved =
             number(&r.values, "reserved_concurrent_executions").filter(|reserved| *reserved >= 0.0);
         let seconds_bound = match reserved.map(|n| n * SECONDS_PER_MONTH) {
@@ -221,34 +240,46 @@ impl Rules<'_> {
                 key: "lambda.timeout_s",
             },
         };
+        // The streaming function's lines say so: both functions bill under Lambda.
+        let item = |item: &str| {
+            if streaming {
+                format!("streaming {item}")
+            } else {
+                item.to_string()
+            }
+        };
         self.add(
-            "requests",
+            &item("requests"),
             r,
             "lambda.requests",
             requests,
-            Worst::Bounded(api_max.clone()),
+            requests_worst(),
         );
         let traced = blocks(&r.values, "tracing_config")
             .iter()
             .any(|tracing| tracing["mode"] == "Active");
         if traced {
             self.add(
-                "X-Ray traces",
+                &item("X-Ray traces"),
                 r,
                 "xray.traces_recorded",
                 requests,
-                Worst::Bounded(api_max.clone()),
+                requests_worst(),
             );
         }
         self.add(
-            &format!("compute ({memory_mb} MB, {architecture})"),
+            &item(&format!("compute ({memory_mb} MB, {architecture})")),
             r,
             &format!("lambda.duration.{architecture}"),
             seconds * memory_gb,
-            Worst::Bounded(Bound {
-                quantity: seconds_bound.quantity * memory_gb,
-                key: seconds_bound.key,
-            }),
+            if seconds_bound.quantity.is_finite() {
+                Worst::Bounded(Bound {
+                    quantity: seconds_bound.quantity * memory_gb,
+                    key: seconds_bound.key,
+                })
+            } else {
+                Worst::Unbounded
+            },
         );
     }
 

@@ -93,8 +93,10 @@ fn line<'a>(estimate: &'a Estimate, service: &str, item: &str) -> &'a Line {
         .unwrap_or_else(|| panic!("no `{item}` under {service}: {estimate:#?}"))
 }
 
-/// 1000 visitors × 1 chat + 1000 × 0.1 certificate links.
-const API_REQUESTS: f64 = 1_100.0;
+/// 1000 × 0.1 certificate links: the API's function answers them; the widget streams its 1000
+/// chats from the streaming function.
+const API_REQUESTS: f64 = 100.0;
+const CHATS: f64 = 1_000.0;
 /// The usage plan's 10,000 a day over 730 / 24 days.
 const API_MAX: f64 = 10_000.0 * 730.0 / 24.0;
 
@@ -110,17 +112,40 @@ fn lambda_requests_and_compute_at_the_function_memory_and_architecture() {
     let e = priced(&stack, vec![function], Options::default());
     let requests = line(&e, "Lambda", "requests");
     close(requests.quantity, API_REQUESTS);
-    close(requests.monthly_usd, 1_100.0 * 0.20 / 1e6);
+    close(requests.monthly_usd, API_REQUESTS * 0.20 / 1e6);
     close(requests.worst_case_usd, API_MAX * 0.20 / 1e6);
     assert_eq!(requests.bound_by, Some("api.daily_quota"));
-    // 500 model answers × 2 s + 600 other requests × 0.1 s, at 1 GB.
+    // 100 certificate links × 0.1 s, at 1 GB.
     let compute = line(&e, "Lambda", "compute (1024 MB, arm64)");
-    close(compute.quantity, 1_060.0);
-    close(compute.monthly_usd, 1_060.0 * 0.0000133334);
+    close(compute.quantity, 10.0);
+    close(compute.monthly_usd, 10.0 * 0.0000133334);
     // Every request the quota lets through running the full 25 s timeout (10 reserved
     // instances would allow more).
     close(compute.worst_case_usd, API_MAX * 25.0 * 0.0000133334);
     assert_eq!(compute.bound_by, Some("lambda.timeout_s"));
+}
+
+#[test]
+fn the_streaming_function_answers_the_chats_bounded_only_by_its_reserved_concurrency() {
+    let stack = stack("");
+    let function = resource(
+        "aws_lambda_function.eve_stream",
+        "eu-west-1",
+        json!({"memory_size": 1024, "architectures": ["arm64"], "timeout": 25,
+               "handler": eve_contract::handlers::STREAMING,
+               "reserved_concurrent_executions": 3}),
+    );
+    let e = priced(&stack, vec![function], Options::default());
+    let requests = line(&e, "Lambda", "streaming requests");
+    close(requests.quantity, CHATS);
+    // A function URL has no API quota in front of it.
+    assert_eq!(requests.bound_by, None);
+    // 500 model answers × 2 s + 500 curated or offline ones × 0.1 s, at 1 GB.
+    let compute = line(&e, "Lambda", "streaming compute (1024 MB, arm64)");
+    close(compute.quantity, 1_050.0);
+    // Three instances busy the whole month.
+    close(compute.worst_case_usd, 3.0 * 730.0 * 3600.0 * 0.0000133334);
+    assert_eq!(compute.bound_by, Some("lambda.reserved_concurrency"));
 }
 
 #[test]
