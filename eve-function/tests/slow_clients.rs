@@ -1,6 +1,7 @@
 //! Clients that hold connections without finishing a request: eve-server closes a connection
 //! whose headers do not arrive within `--header-read-timeout`, closes a keep-alive connection
 //! left idle as long, and serves at most `--max-connections` at once while the others wait.
+//! Requests it cannot parse get the JSON error shape like every other error.
 
 mod support;
 
@@ -90,4 +91,45 @@ fn connections_beyond_the_limit_wait_until_one_is_free() {
         "the third client was served while two held the limit ({waited:?})"
     );
     drop(holders);
+}
+
+/// What hyper refuses before the router sees a request comes back as our JSON error.
+#[test]
+fn unparsable_requests_get_json_errors() {
+    let server = server(&[]);
+    let many_headers: String = (0..120).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let long_uri = format!("/api/{}", "a".repeat(70_000));
+    let cases = [
+        ("GARBAGE\r\n\r\n".to_string(), "400", "bad_request"),
+        (
+            "POST /api/chat HTTP/1.1\r\nHost: eve\r\nContent-Length: ten\r\n\r\n".into(),
+            "400",
+            "bad_request",
+        ),
+        (
+            format!("GET /api/health HTTP/1.1\r\nHost: eve\r\n{many_headers}\r\n"),
+            "431",
+            "headers_too_large",
+        ),
+        (
+            format!("GET {long_uri} HTTP/1.1\r\nHost: eve\r\n\r\n"),
+            "414",
+            "uri_too_long",
+        ),
+    ];
+    for (request, status, code) in cases {
+        let mut stream = connect(&server);
+        stream.write_all(request.as_bytes()).expect("write");
+        let (response, _) = read_until_closed(stream);
+        let shown = response.chars().take(200).collect::<String>();
+        assert!(
+            response.starts_with(&format!("HTTP/1.1 {status} ")),
+            "{status} expected: {shown}"
+        );
+        let (head, body) = response.split_once("\r\n\r\n").expect("head and body");
+        assert!(head.contains("content-type: application/json"), "{head}");
+        let body: serde_json::Value =
+            serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"));
+        assert_eq!(body["error"]["code"], code, "{body}");
+    }
 }

@@ -2,10 +2,15 @@
 //! `axum::serve` does not set: a bound on reading a request's headers (which also closes a
 //! keep-alive connection left idle), and a bound on open connections, so a client that sends
 //! half its headers, or nothing, cannot hold the server's connections for as long as it likes.
+//! Requests hyper cannot parse it answers itself, below the router, with an empty body;
+//! [`JsonRejections`] gives those answers the JSON error shape of every other.
 
 use std::future::Future;
+use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -16,6 +21,7 @@ use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower::ServiceExt;
@@ -85,8 +91,10 @@ pub async fn serve(
                 .insert(ConnectInfo::<SocketAddr>(remote));
             request
         });
-        let connection =
-            builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+        let connection = builder.serve_connection(
+            TokioIo::new(JsonRejections::new(stream)),
+            TowerToHyperService::new(service),
+        );
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             if let Err(error) = connection.await {
@@ -97,4 +105,123 @@ pub async fn serve(
     }
     drop(listener);
     graceful.shutdown().await;
+}
+
+/// A connection whose writes pass through, except hyper's own answers to requests it could
+/// not parse (400 for a malformed request line, header or Content-Length, 414 for an overlong
+/// URI, 431 for oversized headers): those are written with the JSON error body instead of
+/// none. It is not write-vectored, so hyper hands it each response head in one buffer.
+struct JsonRejections<IO> {
+    io: IO,
+    /// A rewritten rejection and how much of it is written.
+    pending: Option<(Vec<u8>, usize)>,
+}
+
+impl<IO> JsonRejections<IO> {
+    fn new(io: IO) -> Self {
+        JsonRejections { io, pending: None }
+    }
+}
+
+impl<IO: AsyncRead + Unpin> AsyncRead for JsonRejections<IO> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
+    }
+}
+
+impl<IO: AsyncWrite + Unpin> AsyncWrite for JsonRejections<IO> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if this.pending.is_none() {
+            match with_json_body(buf) {
+                Some(rewritten) => this.pending = Some((rewritten, 0)),
+                None => return Pin::new(&mut this.io).poll_write(cx, buf),
+            }
+        }
+        // hyper calls again with the same buffer until it is reported written, all of it.
+        while let Some((bytes, written)) = &mut this.pending {
+            if *written == bytes.len() {
+                this.pending = None;
+                break;
+            }
+            let n = ready!(Pin::new(&mut this.io).poll_write(cx, &bytes[*written..]))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            *written += n;
+        }
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+}
+
+/// hyper's automatic answer to an unparsable request (a bodiless 400, 414 or 431, which the
+/// router never sends: its errors all have bodies), rewritten with our JSON error body.
+fn with_json_body(written: &[u8]) -> Option<Vec<u8>> {
+    let head = std::str::from_utf8(written).ok()?;
+    let status = head
+        .strip_prefix("HTTP/1.1 ")
+        .or_else(|| head.strip_prefix("HTTP/1.0 "))?
+        .get(..3)?;
+    let (code, message) = match status {
+        "400" => ("bad_request", "the request is not valid HTTP"),
+        "414" => ("uri_too_long", "the request's URI is too long"),
+        "431" => ("headers_too_large", "the request's headers are too large"),
+        _ => return None,
+    };
+    const EMPTY: &str = "\r\ncontent-length: 0\r\n";
+    if !head.ends_with("\r\n\r\n") || !head.contains(EMPTY) {
+        return None;
+    }
+    let body = serde_json::json!({ "error": { "code": code, "message": message } }).to_string();
+    let head = head.replacen(
+        EMPTY,
+        &format!(
+            "\r\ncontent-type: application/json\r\ncache-control: no-store\r\nx-content-type-options: nosniff\r\ncontent-length: {}\r\n",
+            body.len()
+        ),
+        1,
+    );
+    Some([head.as_bytes(), body.as_bytes()].concat())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_json_body;
+
+    #[test]
+    fn only_bodiless_parse_rejections_are_rewritten() {
+        let rejection =
+            b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\ndate: x\r\n\r\n";
+        let rewritten =
+            String::from_utf8(with_json_body(rejection).expect("rewritten")).expect("utf-8");
+        let (head, body) = rewritten.split_once("\r\n\r\n").expect("head and body");
+        assert!(head.contains("content-type: application/json"), "{head}");
+        assert!(
+            head.contains(&format!("content-length: {}", body.len())),
+            "{head}"
+        );
+        let body: serde_json::Value = serde_json::from_str(body).expect("json");
+        assert_eq!(body["error"]["code"], "headers_too_large");
+        // A response with a body, and a bodiless answer that is not a rejection, pass through.
+        assert!(
+            with_json_body(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 2\r\n\r\n{}").is_none()
+        );
+        assert!(with_json_body(b"HTTP/1.1 204 No Content\r\ndate: x\r\n\r\n").is_none());
+    }
 }
