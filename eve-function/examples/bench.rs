@@ -6,11 +6,15 @@
 //! 3. load — 1000 concurrent clients with the stub model delayed 850 ms. Clients arrive spread
 //!    over one model latency, so from then on all 1000 are in flight at every moment;
 //! 4. burst — the worst case: the same 1000 clients released in the same instant, 1000 new
-//!    connections at once.
+//!    connections at once;
+//! 5. moto — the conversations table on a moto server instead of in memory (the session
+//!    counter, the budget reservation, history, both turns stored), against the goals:
+//!    cold start and peak RSS at the first answer, warm model and curated answers, and whether
+//!    latency stays flat as one conversation grows.
 //!
 //! Run: `cargo build --release -p eve-function --bins --examples && target/release/examples/bench`
-//! (`bench --quick` for a smaller run; `bench load` runs one phase: `cold`, `warm`, `load` or
-//! `burst`). `EVE_SERVER=path` benchmarks another build, e.g. `target/profiling/eve-server`.
+//! (`bench --quick` for a smaller run; `bench load` runs one phase: `cold`, `warm`, `load`,
+//! `burst` or `moto`). `EVE_SERVER=path` benchmarks another build, e.g. `target/profiling/eve-server`.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -21,7 +25,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use serde_json::json;
 use support::bedrock_stub::{StubBedrock, StubConfig};
-use support::{client, send, EveServer, HttpClient};
+use support::{client, send, EveServer, HttpClient, Moto};
 
 const COLD_RUNS: usize = 20;
 const WARM_REQUESTS: usize = 1000;
@@ -181,6 +185,106 @@ async fn warm(requests: usize) {
     report("warm: offline responder, BM25 (--offline)", samples);
 }
 
+/// Turns of the one long conversation of the moto phase; its first and last ten are compared.
+const CONVERSATION_TURNS: usize = 60;
+
+/// EVE over a moto DynamoDB and the stub model, each answer waiting on the table as in AWS.
+async fn against_moto(cold_runs: usize, requests: usize) {
+    let Some(moto) = Moto::start("bench moto") else {
+        return;
+    };
+    let table = "eve-bench";
+    moto.create_conversations_table(table).await;
+    let stub = StubBedrock::start(StubConfig::default()).await;
+    let mut env: Vec<(&str, String)> = moto.env();
+    env.extend(UNGUARDED.map(|(k, v)| (k, v.to_string())));
+    env.extend([
+        ("RUST_LOG", "info".to_string()),
+        ("EVE_TABLE_NAME", table.to_string()),
+        ("EVE_MODEL_ID", "stub-model".to_string()),
+        ("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", stub.endpoint.clone()),
+    ]);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let start = || EveServer::spawn(&server_binary(), &[], &env).expect("eve-server starts");
+    let client = client();
+    let ask = |url: String, message: &'static str, session: String| {
+        let client = client.clone();
+        async move {
+            let started = Instant::now();
+            let source = chat(&client, &url, message, &session)
+                .await
+                .expect("chat on moto");
+            (started.elapsed(), source)
+        }
+    };
+
+    let (mut to_answer, mut peaks) = (Vec::new(), Vec::new());
+    for run in 0..cold_runs {
+        let started = Instant::now();
+        let server = start();
+        let (_, source) = ask(
+            server.url.clone(),
+            "What is Tidewatch?",
+            format!("moto-cold-{run}"),
+        )
+        .await;
+        to_answer.push(started.elapsed());
+        assert_eq!(source, "model");
+        peaks.extend(server.peak_rss_mb());
+    }
+    report("moto: cold, spawn → first model answer", to_answer);
+    peaks.sort_by(f64::total_cmp);
+    if let (Some(low), Some(high)) = (peaks.first(), peaks.last()) {
+        println!(
+            "moto: peak RSS at the first answer            {low:.1}–{high:.1} MB over {} runs",
+            peaks.len()
+        );
+    }
+
+    let server = start();
+    let mut samples = Vec::with_capacity(requests);
+    for i in 0..requests {
+        let session = format!("moto-model-{}", i % 50);
+        let (took, source) = ask(
+            server.url.clone(),
+            "What does Alex do with Terraform?",
+            session,
+        )
+        .await;
+        assert_eq!(source, "model");
+        samples.push(took);
+    }
+    report("moto: warm model answer (history, budget, turns)", samples);
+    let mut samples = Vec::with_capacity(requests);
+    for i in 0..requests {
+        let session = format!("moto-curated-{}", i % 50);
+        let (took, source) = ask(server.url.clone(), "How can I contact Alex?", session).await;
+        assert_eq!(source, "curated");
+        samples.push(took);
+    }
+    report("moto: warm curated answer", samples);
+    let mut turns = Vec::with_capacity(CONVERSATION_TURNS);
+    for _ in 0..CONVERSATION_TURNS {
+        let (took, _) = ask(
+            server.url.clone(),
+            "What does Alex do with Terraform?",
+            "moto-one-long-conversation".into(),
+        )
+        .await;
+        turns.push(took);
+    }
+    let last = turns.split_off(CONVERSATION_TURNS - 10);
+    turns.truncate(10);
+    report("moto: one conversation, turns 1–10", turns);
+    report(
+        &format!(
+            "moto: one conversation, turns {}–{CONVERSATION_TURNS}",
+            CONVERSATION_TURNS - 9
+        ),
+        last,
+    );
+}
+
 /// One client's requests: (started, finished, answered by the model).
 type Exchange = (Instant, Instant, bool);
 
@@ -302,7 +406,7 @@ fn server_latencies(logs: &str) -> Vec<Duration> {
 async fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let scale = |n: usize| if quick { n / 10 } else { n };
-    // Phases to run: any of `cold`, `warm`, `load`; all by default.
+    // Phases to run: any of `cold`, `warm`, `load`, `burst`, `moto`; all by default.
     let chosen: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with("--"))
@@ -326,5 +430,8 @@ async fn main() {
             Duration::ZERO,
         )
         .await;
+    }
+    if runs("moto") {
+        against_moto(scale(COLD_RUNS), scale(WARM_REQUESTS)).await;
     }
 }

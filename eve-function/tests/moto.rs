@@ -6,10 +6,7 @@ mod support;
 
 use std::path::Path;
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ScalarAttributeType, TimeToLiveSpecification,
-};
+use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_ssm::types::ParameterType;
 use serde_json::json;
 use support::bedrock_stub::{StubBedrock, StubConfig};
@@ -26,53 +23,7 @@ fn binary() -> &'static Path {
 /// Creates the table, bucket and the SSM parameters under `path`.
 async fn seed(moto: &Moto, path: &str, parameters: &[(&str, &str, ParameterType)]) {
     let sdk = moto.sdk_config().await;
-    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
-    let key = |name: &str, kind| {
-        KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(kind)
-            .build()
-            .expect("key")
-    };
-    let attribute = |name: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(name)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .expect("attribute")
-    };
-    if dynamodb
-        .describe_table()
-        .table_name(TABLE)
-        .send()
-        .await
-        .is_err()
-    {
-        dynamodb
-            .create_table()
-            .table_name(TABLE)
-            .key_schema(key("pk", KeyType::Hash))
-            .key_schema(key("sk", KeyType::Range))
-            .attribute_definitions(attribute("pk"))
-            .attribute_definitions(attribute("sk"))
-            .billing_mode(BillingMode::PayPerRequest)
-            .send()
-            .await
-            .expect("create table");
-        dynamodb
-            .update_time_to_live()
-            .table_name(TABLE)
-            .time_to_live_specification(
-                TimeToLiveSpecification::builder()
-                    .attribute_name("expires_at")
-                    .enabled(true)
-                    .build()
-                    .expect("ttl"),
-            )
-            .send()
-            .await
-            .expect("enable ttl");
-    }
+    moto.create_conversations_table(TABLE).await;
     let s3 = aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(&sdk)
             .force_path_style(true)

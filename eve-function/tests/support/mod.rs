@@ -27,6 +27,14 @@ pub struct EveServer {
 }
 
 impl EveServer {
+    /// The server's peak resident memory so far (`VmHWM`), in MB; Linux only.
+    pub fn peak_rss_mb(&self) -> Option<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kb / 1024.0)
+    }
+
     /// Spawns `binary` with `args` and `env` (plus a clean `EVE_*`-free environment) and waits
     /// for its `listening on` line.
     pub fn spawn(binary: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<Self, String> {
@@ -210,6 +218,62 @@ impl Moto {
             ("AWS_REGION", "us-east-1".into()),
             ("AWS_EC2_METADATA_DISABLED", "true".into()),
         ]
+    }
+
+    /// EVE's conversations table (`pk`/`sk`, TTL on `expires_at`) named `name`, unless it exists.
+    pub async fn create_conversations_table(&self, name: &str) {
+        use aws_sdk_dynamodb::types::{
+            AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+            TimeToLiveSpecification,
+        };
+        let sdk = self.sdk_config().await;
+        let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+        let key = |name: &str, kind| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build()
+                .expect("key")
+        };
+        let attribute = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .expect("attribute")
+        };
+        if dynamodb
+            .describe_table()
+            .table_name(name)
+            .send()
+            .await
+            .is_err()
+        {
+            dynamodb
+                .create_table()
+                .table_name(name)
+                .key_schema(key("pk", KeyType::Hash))
+                .key_schema(key("sk", KeyType::Range))
+                .attribute_definitions(attribute("pk"))
+                .attribute_definitions(attribute("sk"))
+                .billing_mode(BillingMode::PayPerRequest)
+                .send()
+                .await
+                .expect("create table");
+            dynamodb
+                .update_time_to_live()
+                .table_name(name)
+                .time_to_live_specification(
+                    TimeToLiveSpecification::builder()
+                        .attribute_name("expires_at")
+                        .enabled(true)
+                        .build()
+                        .expect("ttl"),
+                )
+                .send()
+                .await
+                .expect("enable ttl");
+        }
     }
 
     pub async fn sdk_config(&self) -> aws_config::SdkConfig {
