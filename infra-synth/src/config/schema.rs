@@ -228,6 +228,8 @@ pub struct Lambda {
     pub timeout_s: u32,
     #[serde(default)]
     pub architecture: Architecture,
+    /// EVE's two functions together (API and streaming, split about evenly; at least 2): the
+    /// bound on their cost, since no API limit fronts the streaming function's URL.
     #[serde(default = "default_reserved_concurrency")]
     pub reserved_concurrency: u32,
     #[serde(default = "default_log_retention_days")]
