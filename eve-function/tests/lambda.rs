@@ -269,17 +269,7 @@ async fn the_streaming_handler_sends_the_first_delta_before_the_model_has_finish
         .collect();
     assert_eq!(said, StubConfig::slowly_streaming().reply, "{text}");
     assert_eq!(events.last().map(|e| e.0.as_str()), Some("done"), "{text}");
-    let arrived = |needle: &str| {
-        let mut seen = String::new();
-        response.pieces.iter().find_map(|(after, bytes)| {
-            seen.push_str(&String::from_utf8_lossy(bytes));
-            seen.contains(needle).then_some(*after)
-        })
-    };
-    let (first_delta, done) = (
-        arrived("\"delta\"").expect("a delta"),
-        arrived("event: done").expect("done"),
-    );
+    let (first_delta, done) = support::first_delta_and_done(&response.pieces);
     // Five of the model's pauses lie between its first word and its last; a buffered
     // response would leave the function in one piece at the end.
     assert!(

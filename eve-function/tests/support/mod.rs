@@ -399,15 +399,10 @@ pub async fn post_json(url: &str, body: &serde_json::Value) -> Reply {
     .await
 }
 
-/// One piece of a response body and when it arrived, counted from the request.
-pub struct Arrival {
-    pub after: Duration,
-    pub bytes: Bytes,
-}
-
-/// POSTs `body` as JSON and reads the response body frame by frame as it arrives, so a test
-/// can tell a stream passed on as it is made from one buffered and sent at the end.
-pub async fn post_json_timed(url: &str, body: &serde_json::Value) -> (u16, Vec<Arrival>) {
+/// POSTs `body` as JSON and reads the response body frame by frame as it arrives (each piece
+/// with when it came, counted from the request), so a test can tell a stream passed on as it
+/// is made from one buffered and sent at the end.
+pub async fn post_json_timed(url: &str, body: &serde_json::Value) -> (u16, Vec<(Duration, Bytes)>) {
     let request = hyper::Request::post(url)
         .header("content-type", "application/json")
         .header("accept", "text/event-stream")
@@ -420,26 +415,24 @@ pub async fn post_json_timed(url: &str, body: &serde_json::Value) -> (u16, Vec<A
     let mut arrivals = Vec::new();
     while let Some(frame) = body.frame().await {
         if let Ok(bytes) = frame.expect("read body").into_data() {
-            arrivals.push(Arrival {
-                after: started.elapsed(),
-                bytes,
-            });
+            arrivals.push((started.elapsed(), bytes));
         }
     }
     (status, arrivals)
 }
 
-/// When the first text delta and the `done` event of a timed SSE body arrived.
-pub fn first_delta_and_done(arrivals: &[Arrival]) -> (Duration, Duration) {
+/// When the first text delta and the `done` event of a timed SSE body arrived (pieces as
+/// `post_json_timed` and `local_lambda`'s streamed responses give them).
+pub fn first_delta_and_done(arrivals: &[(Duration, Bytes)]) -> (Duration, Duration) {
     let mut seen = String::new();
     let (mut first_delta, mut done) = (None, None);
-    for arrival in arrivals {
-        seen.push_str(&String::from_utf8_lossy(&arrival.bytes));
+    for (after, bytes) in arrivals {
+        seen.push_str(&String::from_utf8_lossy(bytes));
         if first_delta.is_none() && seen.contains("\"delta\"") {
-            first_delta = Some(arrival.after);
+            first_delta = Some(*after);
         }
         if done.is_none() && seen.contains("event: done") {
-            done = Some(arrival.after);
+            done = Some(*after);
         }
     }
     (

@@ -61,6 +61,7 @@ struct Rules<'a> {
 }
 
 /// How a quantity behaves at worst.
+#[derive(Clone)]
 enum Worst {
     /// The same: a key-month, an hour count, a deploy.
     Fixed,
@@ -209,25 +210,20 @@ impl Rules<'_> {
         // function URL that no API limit bounds (only the function's reserved concurrency
         // does); the API's function answers the rest.
         let streaming = r.values["handler"] == eve_contract::handlers::STREAMING;
-        let (requests, model) = if streaming {
-            (u.chats(), u.model_chats())
+        // (requests, of them answered by the model, their worst case, function seconds at worst
+        // by request count)
+        let (requests, model, requests_worst, by_requests) = if streaming {
+            (u.chats(), u.model_chats(), Worst::Unbounded, f64::INFINITY)
         } else {
-            (api - u.chats(), 0.0)
-        };
-        let requests_worst = || {
-            if streaming {
-                Worst::Unbounded
-            } else {
-                Worst::Bounded(api_max.clone())
-            }
+            (
+                api - u.chats(),
+                0.0,
+                Worst::Bounded(api_max.clone()),
+                api_max.quantity * timeout_s,
+            )
         };
         let memory_gb = memory_mb / 1024.0;
         let seconds = u.function_seconds(requests, model);
-        let by_requests = if streaming {
-            f64::INFINITY
-        } else {
-            api_max.quantity * timeout_s
-        };
         let reserved =
             number(&r.values, "reserved_concurrent_executions").filter(|reserved| *reserved >= 0.0);
         let seconds_bound = match reserved.map(|n| n * SECONDS_PER_MONTH) {
@@ -253,7 +249,7 @@ impl Rules<'_> {
             r,
             "lambda.requests",
             requests,
-            requests_worst(),
+            requests_worst.clone(),
         );
         let traced = blocks(&r.values, "tracing_config")
             .iter()
@@ -264,7 +260,7 @@ impl Rules<'_> {
                 r,
                 "xray.traces_recorded",
                 requests,
-                requests_worst(),
+                requests_worst,
             );
         }
         self.add(
