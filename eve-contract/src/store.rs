@@ -9,9 +9,11 @@ pub const SORT_KEY: &str = "sk";
 /// Each item's expiry, epoch seconds (DynamoDB's TTL attribute).
 pub const TTL_ATTRIBUTE: &str = "expires_at";
 
-/// The sort key of a turn written at `at_ms` by `role`.
-pub fn turn_sort_key(at_ms: u64, role: &str) -> String {
-    format!("{at_ms:016}#{role}")
+/// The sort key of a turn written at `at_ms` by `role` for chat request `request_id`: the
+/// request's id keeps two requests of one session in the same millisecond from overwriting
+/// each other's turns.
+pub fn turn_sort_key(at_ms: u64, role: &str, request_id: &str) -> String {
+    format!("{at_ms:016}#{role}#{request_id}")
 }
 
 /// The smallest sort key of any turn written at or after `at_ms`.
@@ -30,9 +32,10 @@ mod tests {
 
     #[test]
     fn turn_keys_sort_by_time_and_bound_below() {
-        let early = turn_sort_key(999, "user");
-        let late = turn_sort_key(1_000, "assistant");
+        let early = turn_sort_key(999, "user", "b");
+        let late = turn_sort_key(1_000, "assistant", "a");
         assert!(early < late);
+        assert_ne!(early, turn_sort_key(999, "user", "c"));
         assert!(early < turns_before(1_000));
         assert!(late >= turns_before(1_000));
         assert!(is_session("3f1c-…") && !is_session("budget#prod"));

@@ -407,3 +407,51 @@ async fn a_session_limit_holds_across_two_instances() {
     }
     assert_eq!(statuses, [200, 200, 200, 429]);
 }
+
+/// Two requests of one session in the same millisecond (a double-sent message, two tabs): with
+/// time and role as the key, the second put overwrote the first request's turns.
+#[tokio::test(flavor = "multi_thread")]
+async fn turns_of_two_requests_in_one_millisecond_are_both_kept() {
+    use eve_function::adapters::dynamodb::DynamoStore;
+    use eve_function::core::ports::{ConversationStore, Role, Turn};
+
+    let Some(moto) = Moto::start("turns_of_two_requests_in_one_millisecond_are_both_kept") else {
+        return;
+    };
+    let table = "eve-same-millisecond";
+    moto.create_conversations_table(table).await;
+    let store = DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&moto.sdk_config().await),
+        table,
+    );
+    let turn = |role, request_id: &str, text: &str| Turn {
+        session_id: "same-ms-session".into(),
+        at_ms: 1_700_000_000_000,
+        role,
+        request_id: request_id.into(),
+        text: text.into(),
+        source: String::new(),
+        model_id: String::new(),
+        input_tokens: 0,
+        output_tokens: 0,
+        latency_ms: 0,
+        expires_at: 0,
+    };
+    for (request, text) in [("first", "Hello?"), ("second", "Hello again?")] {
+        store
+            .append(&[
+                turn(Role::User, request, text),
+                turn(Role::Assistant, request, "Hi."),
+            ])
+            .await
+            .expect("both turns stored in one write");
+    }
+    let stored = store.recent("same-ms-session", 10).await.expect("history");
+    let questions: Vec<&str> = stored
+        .iter()
+        .filter(|t| t.role == Role::User)
+        .map(|t| t.text.as_str())
+        .collect();
+    assert_eq!(stored.len(), 4, "{stored:?}");
+    assert_eq!(questions.len(), 2, "{questions:?}");
+}

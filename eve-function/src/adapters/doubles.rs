@@ -90,7 +90,7 @@ pub struct HangingStore;
 
 #[async_trait]
 impl ConversationStore for HangingStore {
-    async fn append(&self, _: &Turn) -> Result<(), PortError> {
+    async fn append(&self, _: &[Turn]) -> Result<(), PortError> {
         std::future::pending().await
     }
     async fn recent(&self, _: &str, _: usize) -> Result<Vec<Turn>, PortError> {
@@ -124,9 +124,9 @@ pub struct DistantStore {
 
 #[async_trait]
 impl ConversationStore for DistantStore {
-    async fn append(&self, turn: &Turn) -> Result<(), PortError> {
+    async fn append(&self, turns: &[Turn]) -> Result<(), PortError> {
         tokio::time::sleep(self.delay).await;
-        self.store.append(turn).await
+        self.store.append(turns).await
     }
     async fn recent(&self, session_id: &str, limit: usize) -> Result<Vec<Turn>, PortError> {
         tokio::time::sleep(self.delay).await;

@@ -2,7 +2,7 @@
 //!
 //! Table shape (infra-synth creates it; `eve_contract::store`): partition key `pk` (S), sort
 //! key `sk` (S), TTL attribute `expires_at`. Turns: `pk` = session id, `sk` =
-//! `<at_ms, 16 digits>#<role>`, so a query returns them in time order. Token counters: `pk` = `budget#<stage>`, `sk` = UTC day,
+//! `<at_ms, 16 digits>#<role>#<request id>`, so a query returns them in time order. Token counters: `pk` = `budget#<stage>`, `sk` = UTC day,
 //! attribute `tokens`: reserved with a conditional `ADD` before a model call, corrected after it.
 //! Rate-limit counts: `pk` = `rate#<key>`, `sk` = window, attribute `hits`, conditional `ADD`.
 
@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, ReturnValue, WriteRequest};
 use aws_sdk_dynamodb::Client;
 
 use crate::core::ports::{ConversationStore, PortError, RateWindow, Role, Turn};
@@ -56,7 +56,7 @@ fn condition_failed<R>(error: &SdkError<UpdateItemError, R>) -> bool {
 }
 
 pub fn sort_key(turn: &Turn) -> String {
-    eve_contract::store::turn_sort_key(turn.at_ms, turn.role.as_str())
+    eve_contract::store::turn_sort_key(turn.at_ms, turn.role.as_str(), &turn.request_id)
 }
 
 fn budget_key(stage: &str) -> String {
@@ -82,6 +82,23 @@ fn number_of(item: &Item, key: &str) -> u64 {
     }
 }
 
+fn turn_item(turn: &Turn) -> Item {
+    HashMap::from([
+        ("pk".to_string(), s(&turn.session_id)),
+        ("sk".to_string(), s(&sort_key(turn))),
+        ("role".to_string(), s(turn.role.as_str())),
+        ("request_id".to_string(), s(&turn.request_id)),
+        ("text".to_string(), s(&turn.text)),
+        ("source".to_string(), s(&turn.source)),
+        ("model_id".to_string(), s(&turn.model_id)),
+        ("at_ms".to_string(), n(turn.at_ms)),
+        ("input_tokens".to_string(), n(turn.input_tokens)),
+        ("output_tokens".to_string(), n(turn.output_tokens)),
+        ("latency_ms".to_string(), n(turn.latency_ms)),
+        ("expires_at".to_string(), n(turn.expires_at)),
+    ])
+}
+
 fn turn_from(item: &Item) -> Result<Turn, PortError> {
     let role = match text_of(item, "role")?.as_str() {
         "user" => Role::User,
@@ -97,6 +114,7 @@ fn turn_from(item: &Item) -> Result<Turn, PortError> {
         session_id: text_of(item, "pk")?,
         at_ms: number_of(item, "at_ms"),
         role,
+        request_id: text_of(item, "request_id").unwrap_or_default(),
         text: text_of(item, "text")?,
         source: text_of(item, "source").unwrap_or_default(),
         model_id: text_of(item, "model_id").unwrap_or_default(),
@@ -124,24 +142,36 @@ impl DynamoStore {
 
 #[async_trait]
 impl ConversationStore for DynamoStore {
-    async fn append(&self, turn: &Turn) -> Result<(), PortError> {
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", s(&turn.session_id))
-            .item("sk", s(&sort_key(turn)))
-            .item("role", s(turn.role.as_str()))
-            .item("text", s(&turn.text))
-            .item("source", s(&turn.source))
-            .item("model_id", s(&turn.model_id))
-            .item("at_ms", n(turn.at_ms))
-            .item("input_tokens", n(turn.input_tokens))
-            .item("output_tokens", n(turn.output_tokens))
-            .item("latency_ms", n(turn.latency_ms))
-            .item("expires_at", n(turn.expires_at))
+    /// One `BatchWriteItem` (up to its 25 puts): a question and its reply cost one request.
+    async fn append(&self, turns: &[Turn]) -> Result<(), PortError> {
+        let puts = turns
+            .iter()
+            .map(|turn| {
+                let put = PutRequest::builder()
+                    .set_item(Some(turn_item(turn)))
+                    .build();
+                put.map(|put| WriteRequest::builder().put_request(put).build())
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(failed)?;
+        let output = self
+            .client
+            .batch_write_item()
+            .request_items(&self.table, puts)
             .send()
             .await
             .map_err(failed)?;
+        // Throttled puts come back unprocessed; the caller writes the turns again.
+        let unprocessed = output
+            .unprocessed_items()
+            .and_then(|items| items.get(&self.table))
+            .map_or(0, Vec::len);
+        if unprocessed > 0 {
+            return Err(PortError::new(
+                DEPENDENCY,
+                format!("{unprocessed} of {} turns left unprocessed", turns.len()),
+            ));
+        }
         Ok(())
     }
 

@@ -51,7 +51,7 @@ impl MemoryStore {
 
 #[async_trait]
 impl ConversationStore for MemoryStore {
-    async fn append(&self, turn: &Turn) -> Result<(), PortError> {
+    async fn append(&self, turns: &[Turn]) -> Result<(), PortError> {
         #[cfg(test)]
         if self
             .failing_writes
@@ -60,10 +60,16 @@ impl ConversationStore for MemoryStore {
         {
             return Err(PortError::new("memory", "injected write failure"));
         }
-        let mut turns = locked(&self.turns);
-        let session = turns.entry(turn.session_id.clone()).or_default();
-        session.push(turn.clone());
-        session.sort_by_key(|t| t.at_ms);
+        let mut stored = locked(&self.turns);
+        for turn in turns {
+            let session = stored.entry(turn.session_id.clone()).or_default();
+            // A put replaces the turn with the same key, as in DynamoDB.
+            session.retain(|t| {
+                (t.at_ms, t.role, &t.request_id) != (turn.at_ms, turn.role, &turn.request_id)
+            });
+            session.push(turn.clone());
+            session.sort_by_key(|t| t.at_ms);
+        }
         Ok(())
     }
 

@@ -201,6 +201,7 @@ impl Eve {
             session_id: session_id.clone(),
             at_ms: now_ms,
             role: Role::User,
+            request_id: uuid::Uuid::new_v4().simple().to_string(),
             text: message.to_string(),
             source: String::new(),
             model_id: String::new(),
@@ -492,25 +493,23 @@ impl Eve {
                 self.settle(reservation, used, deadline).await;
             }
         };
-        let (question_stored, reply_stored, ()) = tokio::join!(
-            deadline.bound(self.append_with_retry(&question)),
-            deadline.bound(self.append_with_retry(&reply)),
-            settle,
-        );
-        for (turn, stored) in [(&question, question_stored), (&reply, reply_stored)] {
-            if stored.is_none() {
+        let exchange = [question, reply];
+        let (stored, ()) = tokio::join!(deadline.bound(self.append_with_retry(&exchange)), settle);
+        if stored.is_none() {
+            for turn in &exchange {
                 log_unstored(turn, "the request's deadline passed");
             }
         }
     }
 
-    async fn append_with_retry(&self, turn: &Turn) {
+    /// Both turns in one write, written again whole when it fails.
+    async fn append_with_retry(&self, turns: &[Turn]) {
         let mut last_error: Option<PortError> = None;
         for attempt in 0..WRITE_ATTEMPTS {
             if attempt > 0 {
                 tokio::time::sleep(WRITE_BACKOFF * 2u32.pow(attempt)).await;
             }
-            match self.deps.store.append(turn).await {
+            match self.deps.store.append(turns).await {
                 Ok(()) => return,
                 Err(error) => {
                     tracing::warn!(%error, attempt, "conversation write failed");
@@ -519,7 +518,9 @@ impl Eve {
             }
         }
         let error = last_error.map(|e| e.to_string()).unwrap_or_default();
-        log_unstored(turn, &error);
+        for turn in turns {
+            log_unstored(turn, &error);
+        }
     }
 
     /// Readiness: every configured dependency answers.

@@ -48,6 +48,8 @@ pub struct Turn {
     /// Milliseconds since the Unix epoch; with `role` it orders turns within a session.
     pub at_ms: u64,
     pub role: Role,
+    /// The chat request the turn belongs to; with `at_ms` and `role` its key in the store.
+    pub request_id: String,
     pub text: String,
     /// `model`, `curated` or `offline` for replies; empty for user messages.
     pub source: String,
@@ -74,7 +76,9 @@ pub struct RateWindow {
 /// Where conversations, rate-limit counts and the daily token counter live.
 #[async_trait]
 pub trait ConversationStore: Send + Sync {
-    async fn append(&self, turn: &Turn) -> Result<(), PortError>;
+    /// Stores `turns` in one write. On an error some may be stored and some not; writing them
+    /// all again is safe, as a turn's key is its session, time and role.
+    async fn append(&self, turns: &[Turn]) -> Result<(), PortError>;
     /// The latest `limit` turns of a session, oldest first.
     async fn recent(&self, session_id: &str, limit: usize) -> Result<Vec<Turn>, PortError>;
     /// Counts one request in `window` unless it already holds `window.limit`; false when full.

@@ -397,6 +397,7 @@ fn history_is_repaired_to_alternate() {
         session_id: SESSION.into(),
         at_ms: 0,
         role,
+        request_id: String::new(),
         text: text.into(),
         source: String::new(),
         model_id: String::new(),
