@@ -244,19 +244,26 @@ async fn against_moto(cold_runs: usize, requests: usize) {
     }
 
     let server = start();
-    let mut samples = Vec::with_capacity(requests);
+    let store = DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&moto.sdk_config().await),
+        table,
+    );
+    let (mut samples, mut alone) = (Vec::with_capacity(requests), Vec::with_capacity(requests));
     for i in 0..requests {
         let session = format!("moto-model-{}", i % 50);
         let (took, source) = ask(
             server.url.clone(),
             "What does Alex do with Terraform?",
-            session,
+            session.clone(),
         )
         .await;
         assert_eq!(source, "model");
         samples.push(took);
+        // Interleaved, so both see the same table: moto's Query reads every item in it.
+        alone.push(store_calls_alone(&store, &session, i).await);
     }
     report("moto: warm model answer (history, budget, turns)", samples);
+    report("moto: the same store calls alone, from the bench", alone);
     let mut samples = Vec::with_capacity(requests);
     for i in 0..requests {
         let session = format!("moto-curated-{}", i % 50);
@@ -265,10 +272,6 @@ async fn against_moto(cold_runs: usize, requests: usize) {
         samples.push(took);
     }
     report("moto: warm curated answer", samples);
-    report(
-        "moto: the store calls of a model answer alone",
-        store_calls_alone(&moto, table, requests).await,
-    );
     let mut turns = Vec::with_capacity(CONVERSATION_TURNS);
     for _ in 0..CONVERSATION_TURNS {
         let (took, _) = ask(
@@ -294,52 +297,44 @@ async fn against_moto(cold_runs: usize, requests: usize) {
 /// The store calls of one model answer made straight from the bench, grouped as EVE groups
 /// them (count, reservation and history together; then the turns and the settlement): what
 /// moto alone takes, beside EVE's whole answer.
-async fn store_calls_alone(moto: &Moto, table: &str, requests: usize) -> Vec<Duration> {
-    let store = DynamoStore::new(
-        aws_sdk_dynamodb::Client::new(&moto.sdk_config().await),
-        table,
+async fn store_calls_alone(store: &DynamoStore, session: &str, i: usize) -> Duration {
+    let at_ms = u64::try_from(i).unwrap_or(0) + 1_000_000;
+    let window = RateWindow {
+        key: format!("session#{session}"),
+        window: 1,
+        limit: u32::MAX,
+        expires_at: 0,
+    };
+    let turn = |role, at_ms| Turn {
+        session_id: session.to_string(),
+        at_ms,
+        role,
+        request_id: format!("bench-{i}"),
+        text: "What does Alex do with Terraform?".into(),
+        source: String::new(),
+        model_id: String::new(),
+        input_tokens: 0,
+        output_tokens: 0,
+        latency_ms: 0,
+        expires_at: 0,
+    };
+    let started = Instant::now();
+    let (counted, reserved, history) = tokio::join!(
+        store.count_request(&window),
+        store.reserve_tokens("bench", "day", 1000, u64::MAX),
+        store.recent(session, 12),
     );
-    let mut samples = Vec::with_capacity(requests);
-    for i in 0..requests {
-        let session = format!("moto-model-{}", i % 50);
-        let now_ms = u64::try_from(i).unwrap_or(0) + 1_000_000;
-        let window = RateWindow {
-            key: format!("session#{session}"),
-            window: 1,
-            limit: u32::MAX,
-            expires_at: 0,
-        };
-        let turn = |role, at_ms| Turn {
-            session_id: session.clone(),
-            at_ms,
-            role,
-            request_id: format!("bench-{i}"),
-            text: "What does Alex do with Terraform?".into(),
-            source: String::new(),
-            model_id: String::new(),
-            input_tokens: 0,
-            output_tokens: 0,
-            latency_ms: 0,
-            expires_at: 0,
-        };
-        let started = Instant::now();
-        let (counted, reserved, history) = tokio::join!(
-            store.count_request(&window),
-            store.reserve_tokens("bench", "day", 1000, u64::MAX),
-            store.recent(&session, 12),
-        );
-        let exchange = [turn(Role::User, now_ms), turn(Role::Assistant, now_ms + 1)];
-        let (stored, settled) = tokio::join!(
-            store.append(&exchange),
-            store.adjust_tokens("bench", "day", -900)
-        );
-        samples.push(started.elapsed());
-        for result in [counted.map(drop), reserved.map(drop), history.map(drop)] {
-            result.expect("moto answers");
-        }
-        stored.and(settled).expect("moto stores");
+    let exchange = [turn(Role::User, at_ms), turn(Role::Assistant, at_ms + 1)];
+    let (stored, settled) = tokio::join!(
+        store.append(&exchange),
+        store.adjust_tokens("bench", "day", -900)
+    );
+    let took = started.elapsed();
+    for result in [counted.map(drop), reserved.map(drop), history.map(drop)] {
+        result.expect("moto answers");
     }
-    samples
+    stored.and(settled).expect("moto stores");
+    took
 }
 
 /// One client's requests: (started, finished, answered by the model).

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, ReturnValue, WriteRequest};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use aws_sdk_dynamodb::Client;
 
 use crate::core::ports::{ConversationStore, PortError, RateWindow, Role, Turn};
@@ -142,36 +142,19 @@ impl DynamoStore {
 
 #[async_trait]
 impl ConversationStore for DynamoStore {
-    /// One `BatchWriteItem` (up to its 25 puts): a question and its reply cost one request.
+    /// One `PutItem` per turn, sent together. Not `BatchWriteItem`: its permission also allows
+    /// deletes, which EVE's grant leaves out (`Table::grant_read_write`).
     async fn append(&self, turns: &[Turn]) -> Result<(), PortError> {
-        let puts = turns
-            .iter()
-            .map(|turn| {
-                let put = PutRequest::builder()
-                    .set_item(Some(turn_item(turn)))
-                    .build();
-                put.map(|put| WriteRequest::builder().put_request(put).build())
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(failed)?;
-        let output = self
-            .client
-            .batch_write_item()
-            .request_items(&self.table, puts)
-            .send()
+        let puts = turns.iter().map(|turn| {
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(turn_item(turn)))
+                .send()
+        });
+        futures_util::future::try_join_all(puts)
             .await
             .map_err(failed)?;
-        // Throttled puts come back unprocessed; the caller writes the turns again.
-        let unprocessed = output
-            .unprocessed_items()
-            .and_then(|items| items.get(&self.table))
-            .map_or(0, Vec::len);
-        if unprocessed > 0 {
-            return Err(PortError::new(
-                DEPENDENCY,
-                format!("{unprocessed} of {} turns left unprocessed", turns.len()),
-            ));
-        }
         Ok(())
     }
 

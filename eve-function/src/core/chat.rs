@@ -502,7 +502,7 @@ impl Eve {
         }
     }
 
-    /// Both turns in one write, written again whole when it fails.
+    /// Both turns together, written again whole when either fails.
     async fn append_with_retry(&self, turns: &[Turn]) {
         let mut last_error: Option<PortError> = None;
         for attempt in 0..WRITE_ATTEMPTS {

@@ -76,8 +76,9 @@ pub struct RateWindow {
 /// Where conversations, rate-limit counts and the daily token counter live.
 #[async_trait]
 pub trait ConversationStore: Send + Sync {
-    /// Stores `turns` in one write. On an error some may be stored and some not; writing them
-    /// all again is safe, as a turn's key is its session, time and role.
+    /// Stores `turns` (a question and its reply). On an error some may be stored and some
+    /// not; writing them all again is safe, as a turn's key is its session, time, role and
+    /// request.
     async fn append(&self, turns: &[Turn]) -> Result<(), PortError>;
     /// The latest `limit` turns of a session, oldest first.
     async fn recent(&self, session_id: &str, limit: usize) -> Result<Vec<Turn>, PortError>;
