@@ -305,18 +305,14 @@ async fn store_calls_alone(store: &DynamoStore, session: &str, i: usize) -> Dura
         limit: u32::MAX,
         expires_at: 0,
     };
-    let turn = |role, at_ms| Turn {
-        session_id: session.to_string(),
-        at_ms,
-        role,
-        request_id: format!("bench-{i}"),
-        text: "What does Alex do with Terraform?".into(),
-        source: String::new(),
-        model_id: String::new(),
-        input_tokens: 0,
-        output_tokens: 0,
-        latency_ms: 0,
-        expires_at: 0,
+    let turn = |role, at_ms| {
+        Turn::new(
+            session,
+            at_ms,
+            role,
+            format!("bench-{i}"),
+            "What does Alex do with Terraform?",
+        )
     };
     let started = Instant::now();
     let (counted, reserved, history) = tokio::join!(

@@ -424,18 +424,8 @@ async fn turns_of_two_requests_in_one_millisecond_are_both_kept() {
         aws_sdk_dynamodb::Client::new(&moto.sdk_config().await),
         table,
     );
-    let turn = |role, request_id: &str, text: &str| Turn {
-        session_id: "same-ms-session".into(),
-        at_ms: 1_700_000_000_000,
-        role,
-        request_id: request_id.into(),
-        text: text.into(),
-        source: String::new(),
-        model_id: String::new(),
-        input_tokens: 0,
-        output_tokens: 0,
-        latency_ms: 0,
-        expires_at: 0,
+    let turn = |role, request_id: &str, text: &str| {
+        Turn::new("same-ms-session", 1_700_000_000_000, role, request_id, text)
     };
     for (request, text) in [("first", "Hello?"), ("second", "Hello again?")] {
         store

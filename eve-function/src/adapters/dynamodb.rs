@@ -2,8 +2,8 @@
 //!
 //! Table shape (infra-synth creates it; `eve_contract::store`): partition key `pk` (S), sort
 //! key `sk` (S), TTL attribute `expires_at`. Turns: `pk` = session id, `sk` =
-//! `<at_ms, 16 digits>#<role>#<request id>`, so a query returns them in time order. Token counters: `pk` = `budget#<stage>`, `sk` = UTC day,
-//! attribute `tokens`: reserved with a conditional `ADD` before a model call, corrected after it.
+//! `<at_ms, 16 digits>#<role>#<request id>`, so a query returns them in time order. Token
+//! counters: `pk` = `budget#<stage>`, `sk` = UTC day, attribute `tokens`: reserved with a conditional `ADD` before a model call, corrected after it.
 //! Rate-limit counts: `pk` = `rate#<key>`, `sk` = window, attribute `hits`, conditional `ADD`.
 
 use std::collections::HashMap;

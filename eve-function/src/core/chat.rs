@@ -198,17 +198,14 @@ impl Eve {
             "chat request"
         );
         let question = Turn {
-            session_id: session_id.clone(),
-            at_ms: now_ms,
-            role: Role::User,
-            request_id: uuid::Uuid::new_v4().simple().to_string(),
-            text: message.to_string(),
-            source: String::new(),
-            model_id: String::new(),
-            input_tokens: 0,
-            output_tokens: 0,
-            latency_ms: 0,
             expires_at: now_ms / 1000 + settings.conversation_ttl_days * 86_400,
+            ..Turn::new(
+                session_id.clone(),
+                now_ms,
+                Role::User,
+                uuid::Uuid::new_v4().simple().to_string(),
+                message,
+            )
         };
 
         let outcome = self

@@ -61,6 +61,32 @@ pub struct Turn {
     pub expires_at: u64,
 }
 
+impl Turn {
+    /// A turn of request `request_id` with nothing counted yet and no expiry; the reply's
+    /// source, model and usage are set on top.
+    pub fn new(
+        session_id: impl Into<String>,
+        at_ms: u64,
+        role: Role,
+        request_id: impl Into<String>,
+        text: impl Into<String>,
+    ) -> Self {
+        Self {
+            session_id: session_id.into(),
+            at_ms,
+            role,
+            request_id: request_id.into(),
+            text: text.into(),
+            source: String::new(),
+            model_id: String::new(),
+            input_tokens: 0,
+            output_tokens: 0,
+            latency_ms: 0,
+            expires_at: 0,
+        }
+    }
+}
+
 /// One fixed window of a rate limit, e.g. a session's requests in one minute.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RateWindow {

@@ -393,19 +393,7 @@ async fn a_stream_broken_part_way_is_replaced_by_the_stored_offline_answer() {
 
 #[test]
 fn history_is_repaired_to_alternate() {
-    let turn = |role, text: &str| Turn {
-        session_id: SESSION.into(),
-        at_ms: 0,
-        role,
-        request_id: String::new(),
-        text: text.into(),
-        source: String::new(),
-        model_id: String::new(),
-        input_tokens: 0,
-        output_tokens: 0,
-        latency_ms: 0,
-        expires_at: 0,
-    };
+    let turn = |role, text: &str| Turn::new(SESSION, 0, role, "", text);
     let history = vec![
         turn(Role::Assistant, "orphan reply"),
         turn(Role::User, "q1"),
