@@ -20,11 +20,11 @@
 mod support;
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use eve_function::adapters::dynamodb::DynamoStore;
-use eve_function::core::ports::{ConversationStore, RateWindow, Role, Turn};
+use eve_function::core::ports::{ConversationStore, RateWindow, Role, TokenReservation, Turn};
 use serde_json::json;
 use support::bedrock_stub::{StubBedrock, StubConfig};
 use support::{client, send, EveServer, HttpClient, Moto};
@@ -299,31 +299,39 @@ async fn against_moto(cold_runs: usize, requests: usize) {
 /// moto alone takes, beside EVE's whole answer.
 async fn store_calls_alone(store: &DynamoStore, session: &str, i: usize) -> Duration {
     let at_ms = u64::try_from(i).unwrap_or(0) + 1_000_000;
+    let request_id = format!("bench-{i}");
+    // A window a minute, as EVE counts a session's requests.
     let window = RateWindow {
         key: format!("session#{session}"),
-        window: 1,
+        window: unix_minutes(),
         limit: u32::MAX,
         expires_at: 0,
+    };
+    let reservation = TokenReservation {
+        day: "day".into(),
+        request_id: request_id.clone(),
+        tokens: 1000,
+        at_s: 0,
     };
     let turn = |role, at_ms| {
         Turn::new(
             session,
             at_ms,
             role,
-            format!("bench-{i}"),
+            request_id.clone(),
             "What does Alex do with Terraform?",
         )
     };
     let started = Instant::now();
     let (counted, reserved, history) = tokio::join!(
-        store.count_request(&window),
-        store.reserve_tokens("bench", "day", 1000, u64::MAX),
+        store.count_request(&window, &request_id),
+        store.reserve_tokens("bench", &reservation, u64::MAX),
         store.recent(session, 12),
     );
     let exchange = [turn(Role::User, at_ms), turn(Role::Assistant, at_ms + 1)];
     let (stored, settled) = tokio::join!(
         store.append(&exchange),
-        store.adjust_tokens("bench", "day", -900)
+        store.settle_tokens("bench", &reservation, 100)
     );
     let took = started.elapsed();
     for result in [counted.map(drop), reserved.map(drop), history.map(drop)] {
@@ -331,6 +339,12 @@ async fn store_calls_alone(store: &DynamoStore, session: &str, i: usize) -> Dura
     }
     stored.and(settled).expect("moto stores");
     took
+}
+
+fn unix_minutes() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs() / 60)
 }
 
 /// One client's requests: (started, finished, answered by the model).

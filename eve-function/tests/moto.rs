@@ -10,6 +10,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_ssm::types::ParameterType;
 use serde_json::json;
 use support::bedrock_stub::{StubBedrock, StubConfig};
+use support::lossy_relay::LossyRelay;
 use support::{client, get, post_json, send, EveServer, Moto};
 
 const TABLE: &str = "eve-conversations";
@@ -374,6 +375,46 @@ async fn fifty_concurrent_chats_cannot_spend_past_the_budget() {
     assert!(
         calls >= 1 && spent < budget + per_answer,
         "{calls} model answers spent {spent} tokens of a {budget} budget"
+    );
+}
+
+/// The SDK retries a write whose answer was lost (a reset, a timeout). A reservation made with
+/// a bare `ADD` was then taken twice and settled once, so the day's counter kept a whole
+/// reservation no model call used. Here the relay loses moto's answer to the reservation.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reservation_whose_answer_was_lost_is_counted_once() {
+    let Some(moto) = Moto::start_serial("a_reservation_whose_answer_was_lost_is_counted_once")
+    else {
+        return;
+    };
+    seed(&moto, "/cloudforgex/lossy/", &[]).await;
+    let relay = LossyRelay::start(
+        &moto.endpoint,
+        &["DynamoDB_20120810.UpdateItem", "budget#lossy"],
+    )
+    .await;
+    let stub = StubBedrock::start(StubConfig::default()).await;
+    let mut env = aws_env(
+        &moto,
+        Some(&stub),
+        &[
+            ("EVE_TABLE_NAME", TABLE),
+            ("EVE_STAGE", "lossy"),
+            ("EVE_MODEL_ID", "stub-model"),
+        ],
+    );
+    env.retain(|(name, _)| *name != "AWS_ENDPOINT_URL");
+    env.push(("AWS_ENDPOINT_URL", relay.endpoint.clone()));
+    let eve = spawn(&env);
+    let body = json!({ "message": "What is Ledger Lake?", "session_id": "lossy-session-1" });
+    let reply = post_json(&format!("{}/api/chat", eve.url), &body).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.json()["source"], "model");
+    assert_eq!(relay.lost(), 1, "the reservation's answer was lost");
+    assert_eq!(
+        tokens_counted(&moto, "lossy").await,
+        321 + 42,
+        "the counter holds what the answer used, once"
     );
 }
 

@@ -9,7 +9,8 @@ use tokio::sync::mpsc;
 
 use super::memory::{locked, MemoryStore};
 use crate::core::ports::{
-    ChatModel, ConversationStore, ModelReply, ModelRequest, PortError, RateWindow, Turn,
+    BudgetState, ChatModel, ConversationStore, ModelReply, ModelRequest, PortError, RateWindow,
+    TokenReservation, Turn,
 };
 
 /// A model double: replies from a script (then echoes), records every request.
@@ -96,19 +97,18 @@ impl ConversationStore for HangingStore {
     async fn recent(&self, _: &str, _: usize) -> Result<Vec<Turn>, PortError> {
         std::future::pending().await
     }
-    async fn count_request(&self, _: &RateWindow) -> Result<bool, PortError> {
+    async fn count_request(&self, _: &RateWindow, _: &str) -> Result<bool, PortError> {
         std::future::pending().await
     }
     async fn reserve_tokens(
         &self,
         _: &str,
-        _: &str,
+        _: &TokenReservation,
         _: u64,
-        _: u64,
-    ) -> Result<Option<u64>, PortError> {
+    ) -> Result<BudgetState, PortError> {
         std::future::pending().await
     }
-    async fn adjust_tokens(&self, _: &str, _: &str, _: i64) -> Result<(), PortError> {
+    async fn settle_tokens(&self, _: &str, _: &TokenReservation, _: u64) -> Result<(), PortError> {
         std::future::pending().await
     }
     async fn ping(&self) -> Result<(), PortError> {
@@ -132,23 +132,31 @@ impl ConversationStore for DistantStore {
         tokio::time::sleep(self.delay).await;
         self.store.recent(session_id, limit).await
     }
-    async fn count_request(&self, window: &RateWindow) -> Result<bool, PortError> {
+    async fn count_request(
+        &self,
+        window: &RateWindow,
+        request_id: &str,
+    ) -> Result<bool, PortError> {
         tokio::time::sleep(self.delay).await;
-        self.store.count_request(window).await
+        self.store.count_request(window, request_id).await
     }
     async fn reserve_tokens(
         &self,
         stage: &str,
-        day: &str,
-        tokens: u64,
+        reservation: &TokenReservation,
         budget: u64,
-    ) -> Result<Option<u64>, PortError> {
+    ) -> Result<BudgetState, PortError> {
         tokio::time::sleep(self.delay).await;
-        self.store.reserve_tokens(stage, day, tokens, budget).await
+        self.store.reserve_tokens(stage, reservation, budget).await
     }
-    async fn adjust_tokens(&self, stage: &str, day: &str, tokens: i64) -> Result<(), PortError> {
+    async fn settle_tokens(
+        &self,
+        stage: &str,
+        reservation: &TokenReservation,
+        used: u64,
+    ) -> Result<(), PortError> {
         tokio::time::sleep(self.delay).await;
-        self.store.adjust_tokens(stage, day, tokens).await
+        self.store.settle_tokens(stage, reservation, used).await
     }
     async fn ping(&self) -> Result<(), PortError> {
         tokio::time::sleep(self.delay).await;

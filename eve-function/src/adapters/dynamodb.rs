@@ -3,8 +3,16 @@
 //! Table shape (infra-synth creates it; `eve_contract::store`): partition key `pk` (S), sort
 //! key `sk` (S), TTL attribute `expires_at`. Turns: `pk` = session id, `sk` =
 //! `<at_ms, 16 digits>#<role>#<request id>`, so a query returns them in time order. Token
-//! counters: `pk` = `budget#<stage>`, `sk` = UTC day, attribute `tokens`: reserved with a conditional `ADD` before a model call, corrected after it.
-//! Rate-limit counts: `pk` = `rate#<key>`, `sk` = window, attribute `hits`, conditional `ADD`.
+//! counters: `pk` = `budget#<stage>`, `sk` = UTC day, attribute `tokens`, and the string set
+//! `held` of reservations not yet settled (`<at_s>:<tokens>:<request id>`): a reservation adds
+//! to both in one conditional write before a model call, its settlement corrects `tokens` and
+//! removes it from `held`. Rate-limit counts: `pk` = `rate#<key>`, `sk` = window, attribute
+//! `hits` and the set `requests` of the request ids counted.
+//!
+//! Each counting write names its request in a set it adds to, and its condition refuses a
+//! name already there. The SDK retries a write whose answer was lost (a timeout, a reset);
+//! the retry then fails its condition, the item it returns shows the name, and the first
+//! write stands as the only one.
 
 use std::collections::HashMap;
 
@@ -12,10 +20,12 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use aws_sdk_dynamodb::Client;
 
-use crate::core::ports::{ConversationStore, PortError, RateWindow, Role, Turn};
+use crate::core::ports::{
+    BudgetState, ConversationStore, PortError, RateWindow, Role, TokenReservation, Turn,
+};
 
 const DEPENDENCY: &str = "dynamodb";
 /// Counters outlive their day by a week, for after-the-fact inspection.
@@ -47,12 +57,24 @@ fn n(value: u64) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
-/// A conditional write refused because its condition did not hold (a full window, a spent
-/// budget), as opposed to a store that failed.
-fn condition_failed<R>(error: &SdkError<UpdateItemError, R>) -> bool {
-    error
-        .as_service_error()
-        .is_some_and(UpdateItemError::is_conditional_check_failed_exception)
+/// The item as it was when a conditional write was refused because its condition did not hold
+/// (a full window, a spent budget, a request counted already), as opposed to a store that
+/// failed.
+fn refused_item<R>(error: &SdkError<UpdateItemError, R>) -> Option<Item> {
+    match error.as_service_error() {
+        Some(UpdateItemError::ConditionalCheckFailedException(refused)) => {
+            Some(refused.item().cloned().unwrap_or_default())
+        }
+        _ => None,
+    }
+}
+
+/// Whether the string set `set` of `item` holds `member`.
+fn has_member(item: &Item, set: &str, member: &str) -> bool {
+    match item.get(set) {
+        Some(AttributeValue::Ss(members)) => members.iter().any(|m| m == member),
+        _ => false,
+    }
 }
 
 pub fn sort_key(turn: &Turn) -> String {
@@ -125,17 +147,42 @@ fn turn_from(item: &Item) -> Result<Turn, PortError> {
     })
 }
 
+/// A reservation's member of the day's `held` set.
+fn held_entry(reservation: &TokenReservation) -> String {
+    format!(
+        "{}:{}:{}",
+        reservation.at_s, reservation.tokens, reservation.request_id
+    )
+}
+
+/// The reservations of a day's `held` set; a member not in the shape EVE writes is skipped.
+fn held_reservations(item: &Item, day: &str) -> Vec<TokenReservation> {
+    let Some(AttributeValue::Ss(members)) = item.get("held") else {
+        return Vec::new();
+    };
+    members
+        .iter()
+        .filter_map(|member| {
+            let mut parts = member.splitn(3, ':');
+            Some(TokenReservation {
+                at_s: parts.next()?.parse().ok()?,
+                tokens: parts.next()?.parse().ok()?,
+                request_id: parts.next()?.to_string(),
+                day: day.to_string(),
+            })
+        })
+        .collect()
+}
+
 impl DynamoStore {
-    /// `ADD tokens` of a signed amount to the stage's counter for `day`, renewing its expiry.
-    fn counter_update(&self, stage: &str, day: &str, tokens: &str) -> UpdateItemFluentBuilder {
+    /// An update of the stage's counter for `day` that renews its expiry (`:expires`).
+    fn counter_update(&self, stage: &str, day: &str) -> UpdateItemFluentBuilder {
         let expires_at = crate::core::chat::unix_ms() / 1000 + COUNTER_TTL_SECS;
         self.client
             .update_item()
             .table_name(&self.table)
             .key("pk", s(&budget_key(stage)))
             .key("sk", s(day))
-            .update_expression("ADD tokens :n SET expires_at = :expires")
-            .expression_attribute_values(":n", AttributeValue::N(tokens.to_string()))
             .expression_attribute_values(":expires", n(expires_at))
     }
 }
@@ -179,59 +226,99 @@ impl ConversationStore for DynamoStore {
         Ok(turns)
     }
 
-    async fn count_request(&self, window: &RateWindow) -> Result<bool, PortError> {
+    async fn count_request(
+        &self,
+        window: &RateWindow,
+        request_id: &str,
+    ) -> Result<bool, PortError> {
         let counted = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("pk", s(&format!("rate#{}", window.key)))
             .key("sk", s(&window.window.to_string()))
-            .update_expression("ADD hits :one SET expires_at = :expires")
-            .condition_expression("attribute_not_exists(hits) OR hits < :limit")
+            .update_expression("ADD hits :one, requests :requests SET expires_at = :expires")
+            .condition_expression(concat!(
+                "(attribute_not_exists(hits) OR hits < :limit)",
+                " AND NOT contains(requests, :request)"
+            ))
             .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":requests", AttributeValue::Ss(vec![request_id.into()]))
+            .expression_attribute_values(":request", s(request_id))
             .expression_attribute_values(":limit", n(u64::from(window.limit)))
             .expression_attribute_values(":expires", n(window.expires_at))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         match counted {
             Ok(_) => Ok(true),
-            Err(e) if condition_failed(&e) => Ok(false),
-            Err(e) => Err(failed(e)),
+            Err(e) => match refused_item(&e) {
+                Some(item) => Ok(has_member(&item, "requests", request_id)),
+                None => Err(failed(e)),
+            },
         }
     }
 
     async fn reserve_tokens(
         &self,
         stage: &str,
-        day: &str,
-        tokens: u64,
+        reservation: &TokenReservation,
         budget: u64,
-    ) -> Result<Option<u64>, PortError> {
+    ) -> Result<BudgetState, PortError> {
+        let entry = held_entry(reservation);
         let reserved = self
-            .counter_update(stage, day, &tokens.to_string())
-            .condition_expression("attribute_not_exists(tokens) OR tokens < :budget")
+            .counter_update(stage, &reservation.day)
+            .update_expression("ADD tokens :n, held :entries SET expires_at = :expires")
+            .condition_expression(
+                "(attribute_not_exists(tokens) OR tokens < :budget) AND NOT contains(held, :entry)",
+            )
+            .expression_attribute_values(":n", n(reservation.tokens))
+            .expression_attribute_values(":entries", AttributeValue::Ss(vec![entry.clone()]))
+            .expression_attribute_values(":entry", s(&entry))
             .expression_attribute_values(":budget", n(budget))
-            .return_values(ReturnValue::UpdatedNew)
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        match reserved {
-            Ok(output) => Ok(Some(
-                output
-                    .attributes()
-                    .map(|a| number_of(a, "tokens"))
-                    .unwrap_or(tokens),
-            )),
-            Err(e) if condition_failed(&e) => Ok(None),
-            Err(e) => Err(failed(e)),
-        }
+        let (reserved, item) = match reserved {
+            Ok(output) => (true, output.attributes.unwrap_or_default()),
+            Err(e) => match refused_item(&e) {
+                // Refused as held already: this is a retry of a write that was applied.
+                Some(item) => (has_member(&item, "held", &entry), item),
+                None => return Err(failed(e)),
+            },
+        };
+        Ok(BudgetState {
+            reserved,
+            spent: number_of(&item, "tokens"),
+            held: held_reservations(&item, &reservation.day),
+        })
     }
 
-    async fn adjust_tokens(&self, stage: &str, day: &str, tokens: i64) -> Result<(), PortError> {
-        self.counter_update(stage, day, &tokens.to_string())
+    async fn settle_tokens(
+        &self,
+        stage: &str,
+        reservation: &TokenReservation,
+        used: u64,
+    ) -> Result<(), PortError> {
+        let correction = i128::from(used) - i128::from(reservation.tokens);
+        let settled = self
+            .counter_update(stage, &reservation.day)
+            .update_expression("ADD tokens :n SET expires_at = :expires DELETE held :entries")
+            .condition_expression("contains(held, :entry)")
+            .expression_attribute_values(":n", AttributeValue::N(correction.to_string()))
+            .expression_attribute_values(
+                ":entries",
+                AttributeValue::Ss(vec![held_entry(reservation)]),
+            )
+            .expression_attribute_values(":entry", s(&held_entry(reservation)))
             .send()
-            .await
-            .map_err(failed)?;
-        Ok(())
+            .await;
+        match settled {
+            Err(e) if refused_item(&e).is_none() => Err(failed(e)),
+            // Refused: not held, so settled already or never taken.
+            _ => Ok(()),
+        }
     }
 
     async fn ping(&self) -> Result<(), PortError> {

@@ -1,13 +1,15 @@
 //! The in-memory conversation store (with its counters), for local and offline runs (no table configured).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 #[cfg(test)]
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use crate::core::ports::{ConversationStore, PortError, RateWindow, Turn};
+use crate::core::ports::{
+    BudgetState, ConversationStore, PortError, RateWindow, TokenReservation, Turn,
+};
 
 pub(crate) fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     match m.lock() {
@@ -16,12 +18,20 @@ pub(crate) fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     }
 }
 
+/// One day's token counter and the reservations it holds, by request id.
+#[derive(Default)]
+struct DayBudget {
+    tokens: u64,
+    held: BTreeMap<String, TokenReservation>,
+}
+
 /// Conversations and token counters in process memory.
 #[derive(Default)]
 pub struct MemoryStore {
     turns: Mutex<HashMap<String, Vec<Turn>>>,
-    tokens: Mutex<HashMap<(String, String), u64>>,
-    hits: Mutex<HashMap<(String, u64), u32>>,
+    budgets: Mutex<HashMap<(String, String), DayBudget>>,
+    /// The requests counted in each window.
+    hits: Mutex<HashMap<(String, u64), BTreeSet<String>>>,
     /// The next this-many writes fail, to exercise retries (tests only).
     #[cfg(test)]
     failing_writes: AtomicU32,
@@ -35,10 +45,9 @@ impl MemoryStore {
 
     /// The stage's token counter for `day`, reservations included.
     pub fn tokens(&self, stage: &str, day: &str) -> u64 {
-        locked(&self.tokens)
+        locked(&self.budgets)
             .get(&(stage.to_string(), day.to_string()))
-            .copied()
-            .unwrap_or(0)
+            .map_or(0, |budget| budget.tokens)
     }
 
     pub fn turns(&self, session_id: &str) -> Vec<Turn> {
@@ -78,40 +87,58 @@ impl ConversationStore for MemoryStore {
         Ok(turns[turns.len().saturating_sub(limit)..].to_vec())
     }
 
-    async fn count_request(&self, window: &RateWindow) -> Result<bool, PortError> {
+    async fn count_request(
+        &self,
+        window: &RateWindow,
+        request_id: &str,
+    ) -> Result<bool, PortError> {
         let mut hits = locked(&self.hits);
-        let count = hits.entry((window.key.clone(), window.window)).or_default();
-        if *count >= window.limit {
+        let counted = hits.entry((window.key.clone(), window.window)).or_default();
+        if counted.contains(request_id) {
+            return Ok(true);
+        }
+        if counted.len() >= window.limit as usize {
             return Ok(false);
         }
-        *count += 1;
+        counted.insert(request_id.to_string());
         Ok(true)
     }
 
     async fn reserve_tokens(
         &self,
         stage: &str,
-        day: &str,
-        tokens: u64,
+        reservation: &TokenReservation,
         budget: u64,
-    ) -> Result<Option<u64>, PortError> {
-        let mut counters = locked(&self.tokens);
-        let total = counters
-            .entry((stage.to_string(), day.to_string()))
+    ) -> Result<BudgetState, PortError> {
+        let mut budgets = locked(&self.budgets);
+        let day = budgets
+            .entry((stage.to_string(), reservation.day.clone()))
             .or_default();
-        if *total >= budget {
-            return Ok(None);
+        let reserved = day.held.contains_key(&reservation.request_id) || day.tokens < budget;
+        if reserved && !day.held.contains_key(&reservation.request_id) {
+            day.tokens += reservation.tokens;
+            day.held
+                .insert(reservation.request_id.clone(), reservation.clone());
         }
-        *total += tokens;
-        Ok(Some(*total))
+        Ok(BudgetState {
+            reserved,
+            spent: day.tokens,
+            held: day.held.values().cloned().collect(),
+        })
     }
 
-    async fn adjust_tokens(&self, stage: &str, day: &str, tokens: i64) -> Result<(), PortError> {
-        let mut counters = locked(&self.tokens);
-        let total = counters
-            .entry((stage.to_string(), day.to_string()))
-            .or_default();
-        *total = total.saturating_add_signed(tokens);
+    async fn settle_tokens(
+        &self,
+        stage: &str,
+        reservation: &TokenReservation,
+        used: u64,
+    ) -> Result<(), PortError> {
+        let mut budgets = locked(&self.budgets);
+        if let Some(day) = budgets.get_mut(&(stage.to_string(), reservation.day.clone())) {
+            if day.held.remove(&reservation.request_id).is_some() {
+                day.tokens = day.tokens.saturating_sub(reservation.tokens) + used;
+            }
+        }
         Ok(())
     }
 

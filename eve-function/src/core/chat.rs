@@ -13,7 +13,7 @@ use super::metrics::{self, ChatMetrics};
 use super::offline;
 use super::ports::{
     CertificateSigner, ChatModel, ConversationStore, ModelMessage, ModelReply, ModelRequest,
-    PortError, RateWindow, Role, Turn,
+    PortError, RateWindow, Role, TokenReservation, Turn,
 };
 use super::prompt::{self, PROMPT_ENTRIES};
 use super::settings::{Settings, SettingsProvider};
@@ -28,6 +28,10 @@ const WRITE_BACKOFF: Duration = Duration::from_millis(50);
 pub const MAX_CHAT_TIME: Duration = Duration::from_secs(25);
 /// Kept back from the reads and the model for storing the turns once there is a reply.
 const STORE_RESERVE: Duration = Duration::from_millis(1500);
+/// A reservation held longer than this was abandoned: its request's deadline is long past, so
+/// no settlement will come (a store that applied it after the request stopped waiting). The
+/// next request to see it returns it. The margin covers clocks of instances that differ.
+const ABANDONED_AFTER_SECS: u64 = MAX_CHAT_TIME.as_secs() + 30;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -111,27 +115,27 @@ struct Outcome {
     model_failed: bool,
     /// Model text already reached the visitor and this reply must replace it.
     replaces_shown: bool,
-    /// Taken from the budget before a model call; settled with `usage` once stored.
-    reservation: Option<Reservation>,
+    /// Asked of the budget before a model call; settled with `usage` once stored (a no-op
+    /// when it was not taken).
+    reservation: Option<TokenReservation>,
+    /// Other requests' reservations left held, returned while this one is stored.
+    abandoned: Vec<TokenReservation>,
     /// The day's budget spent, reservations included, when a model call reserved from it.
     budget_used_percent: Option<u64>,
 }
 
-/// What reserving from the day's budget found.
+/// What reserving from the day's budget found, with the abandoned reservations it saw.
 enum Budget {
     /// Reserved; `spent` tokens are now spent or reserved today.
     Reserved {
         spent: u64,
+        abandoned: Vec<TokenReservation>,
     },
-    Spent,
+    Spent {
+        abandoned: Vec<TokenReservation>,
+    },
     /// The store did not answer in time.
     Unknown,
-}
-
-/// Tokens taken from one day's budget before a model call.
-struct Reservation {
-    day: String,
-    tokens: u64,
 }
 
 impl Eve {
@@ -270,43 +274,52 @@ impl Eve {
         };
         let knowledge = self.knowledge();
         if let Some(answer) = knowledge.curated(message) {
-            self.count_request(&window, deadline).await?;
+            self.count_request(&window, &question.request_id, deadline)
+                .await?;
             return Ok(Outcome::local(answer.to_string(), Source::Curated));
         }
         let offline = || Outcome::local(offline::answer(&knowledge, message), Source::Offline);
         let Some(model) = self.deps.model.as_deref().filter(|_| settings.uses_model()) else {
-            self.count_request(&window, deadline).await?;
+            self.count_request(&window, &question.request_id, deadline)
+                .await?;
             return Ok(offline());
         };
         let relevant = knowledge.relevant(message, PROMPT_ENTRIES);
         let system = prompt::system_prompt(&knowledge, &relevant);
-        let reservation = Reservation {
+        let reservation = TokenReservation {
             day: utc_day(question.at_ms),
+            request_id: question.request_id.clone(),
             tokens: estimated_cost(settings, &system, message),
+            at_s: question.at_ms / 1000,
         };
         // One round trip for the session's count, the budget's reservation and the history;
         // the turns and the token count are written together too (`remember`), so a model
         // answer waits on the store twice.
         let (counted, spent, history) = tokio::join!(
-            self.count_request(&window, deadline),
+            self.count_request(&window, &question.request_id, deadline),
             self.reserve(settings, &reservation, deadline),
             self.history(settings, &question.session_id, deadline)
         );
         if let Err(limited) = counted {
-            if let Budget::Reserved { .. } = spent {
-                self.settle(&reservation, 0, deadline).await;
-            }
+            self.settle(&reservation, 0, deadline).await;
             return Err(limited);
         }
-        let spent = match spent {
-            Budget::Reserved { spent } => spent,
-            Budget::Spent => {
+        let (spent, abandoned) = match spent {
+            Budget::Reserved { spent, abandoned } => (spent, abandoned),
+            Budget::Spent { abandoned } => {
                 return Ok(Outcome {
                     budget_used_percent: Some(100),
+                    abandoned,
                     ..offline()
                 })
             }
-            Budget::Unknown => return Ok(offline()),
+            // The store may apply the reservation after all: settling returns it if so.
+            Budget::Unknown => {
+                return Ok(Outcome {
+                    reservation: Some(reservation),
+                    ..offline()
+                })
+            }
         };
         let budget_used_percent =
             Some(spent.saturating_mul(100) / settings.daily_token_budget.max(1));
@@ -335,6 +348,7 @@ impl Eve {
                     model_failed: false,
                     replaces_shown: false,
                     reservation: Some(reservation),
+                    abandoned,
                     budget_used_percent,
                 });
             }
@@ -351,6 +365,7 @@ impl Eve {
             model_failed: true,
             replaces_shown: shown,
             reservation: Some(reservation),
+            abandoned,
             budget_used_percent,
             ..offline()
         })
@@ -361,9 +376,11 @@ impl Eve {
     async fn count_request(
         &self,
         window: &RateWindow,
+        request_id: &str,
         deadline: &Deadline,
     ) -> Result<(), ChatError> {
-        match deadline.read(self.deps.store.count_request(window)).await {
+        let count = self.deps.store.count_request(window, request_id);
+        match deadline.read(count).await {
             Ok(true) => Ok(()),
             Ok(false) => Err(rate_limited(unix_ms())),
             Err(error) => {
@@ -381,20 +398,33 @@ impl Eve {
     async fn reserve(
         &self,
         settings: &Settings,
-        reservation: &Reservation,
+        reservation: &TokenReservation,
         deadline: &Deadline,
     ) -> Budget {
         let reserve = self.deps.store.reserve_tokens(
             &self.deps.stage,
-            &reservation.day,
-            reservation.tokens,
+            reservation,
             settings.daily_token_budget,
         );
         match deadline.read(reserve).await {
-            Ok(Some(spent)) => Budget::Reserved { spent },
-            Ok(None) => {
-                tracing::info!("daily token budget spent; answering offline");
-                Budget::Spent
+            Ok(state) => {
+                let stale_before = (unix_ms() / 1000).saturating_sub(ABANDONED_AFTER_SECS);
+                let abandoned = state
+                    .held
+                    .into_iter()
+                    .filter(|held| {
+                        held.at_s < stale_before && held.request_id != reservation.request_id
+                    })
+                    .collect();
+                if state.reserved {
+                    Budget::Reserved {
+                        spent: state.spent,
+                        abandoned,
+                    }
+                } else {
+                    tracing::info!("daily token budget spent; answering offline");
+                    Budget::Spent { abandoned }
+                }
             }
             Err(error) => {
                 tracing::warn!(error, "token budget not reserved; answering offline");
@@ -403,22 +433,25 @@ impl Eve {
         }
     }
 
-    /// Replaces a reservation with what the call used, by the deadline.
-    async fn settle(&self, reservation: &Reservation, used: u64, deadline: &Deadline) {
-        let correction = i64::try_from(used).unwrap_or(i64::MAX)
-            - i64::try_from(reservation.tokens).unwrap_or(i64::MAX);
-        if correction == 0 {
-            return;
-        }
-        let day = &reservation.day;
-        let adjust = self
+    /// Replaces a reservation with what the call used, by the deadline. One left held is
+    /// returned by a later request once it counts as abandoned.
+    async fn settle(&self, reservation: &TokenReservation, used: u64, deadline: &Deadline) {
+        let settle = self
             .deps
             .store
-            .adjust_tokens(&self.deps.stage, day, correction);
-        match deadline.bound(adjust).await {
+            .settle_tokens(&self.deps.stage, reservation, used);
+        let (day, request_id) = (&reservation.day, &reservation.request_id);
+        match deadline.bound(settle).await {
             Some(Ok(())) => {}
-            Some(Err(error)) => tracing::error!(%error, correction, day, "token usage not counted"),
-            None => tracing::error!(correction, day, "token usage not counted by the deadline"),
+            Some(Err(error)) => {
+                tracing::error!(%error, used, day, request_id, "token reservation not settled")
+            }
+            None => tracing::error!(
+                used,
+                day,
+                request_id,
+                "token reservation not settled by the deadline"
+            ),
         }
     }
 
@@ -490,8 +523,18 @@ impl Eve {
                 self.settle(reservation, used, deadline).await;
             }
         };
+        let release = futures_util::future::join_all(
+            outcome
+                .abandoned
+                .iter()
+                .map(|abandoned| self.settle(abandoned, 0, deadline)),
+        );
         let exchange = [question, reply];
-        let (stored, ()) = tokio::join!(deadline.bound(self.append_with_retry(&exchange)), settle);
+        let (stored, (), _) = tokio::join!(
+            deadline.bound(self.append_with_retry(&exchange)),
+            settle,
+            release
+        );
         if stored.is_none() {
             for turn in &exchange {
                 log_unstored(turn, "the request's deadline passed");
@@ -583,6 +626,7 @@ impl Outcome {
             model_failed: false,
             replaces_shown: false,
             reservation: None,
+            abandoned: Vec::new(),
             budget_used_percent: None,
         }
     }

@@ -99,7 +99,32 @@ pub struct RateWindow {
     pub expires_at: u64,
 }
 
-/// Where conversations, rate-limit counts and the daily token counter live.
+/// Tokens held back from one day's budget for one model call until its usage is known. The
+/// store keeps it under its request's id, so a write sent twice (a retry after a lost answer)
+/// holds it once, and one whose request gave up can be found and returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenReservation {
+    /// The UTC day (`YYYY-MM-DD`) whose budget it is taken from.
+    pub day: String,
+    pub request_id: String,
+    pub tokens: u64,
+    /// Unix seconds when it was taken; an old one still held was abandoned.
+    pub at_s: u64,
+}
+
+/// A day's budget as a reservation left it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BudgetState {
+    /// Whether the reservation is held (false: the budget was spent).
+    pub reserved: bool,
+    /// Tokens spent or reserved today.
+    pub spent: u64,
+    /// Every reservation held today, the new one included.
+    pub held: Vec<TokenReservation>,
+}
+
+/// Where conversations, rate-limit counts and the daily token counter live. The counting
+/// writes name their request, so a retried write counts once.
 #[async_trait]
 pub trait ConversationStore: Send + Sync {
     /// Stores `turns` (a question and its reply). On an error some may be stored and some
@@ -108,22 +133,28 @@ pub trait ConversationStore: Send + Sync {
     async fn append(&self, turns: &[Turn]) -> Result<(), PortError>;
     /// The latest `limit` turns of a session, oldest first.
     async fn recent(&self, session_id: &str, limit: usize) -> Result<Vec<Turn>, PortError>;
-    /// Counts one request in `window` unless it already holds `window.limit`; false when full.
-    /// One conditional write, so the limit holds across every instance sharing the store.
-    async fn count_request(&self, window: &RateWindow) -> Result<bool, PortError>;
-    /// Reserves `tokens` of the stage's budget for `day` while less than `budget` is spent or
-    /// reserved, in one conditional write; the new total, or None when the budget is spent.
-    /// Concurrent requests therefore overshoot the budget by one reservation at most.
+    /// Counts request `request_id` in `window` unless it already holds `window.limit`; false
+    /// when full. One conditional write, so the limit holds across every instance sharing the
+    /// store.
+    async fn count_request(&self, window: &RateWindow, request_id: &str)
+        -> Result<bool, PortError>;
+    /// Holds `reservation` against the stage's budget while less than `budget` is spent or
+    /// reserved, in one conditional write. Concurrent requests therefore overshoot the budget
+    /// by one reservation at most.
     async fn reserve_tokens(
         &self,
         stage: &str,
-        day: &str,
-        tokens: u64,
+        reservation: &TokenReservation,
         budget: u64,
-    ) -> Result<Option<u64>, PortError>;
-    /// Corrects the day's counter once a reserved call knows its usage (negative: gives back
-    /// what was reserved and not used).
-    async fn adjust_tokens(&self, stage: &str, day: &str, tokens: i64) -> Result<(), PortError>;
+    ) -> Result<BudgetState, PortError>;
+    /// Replaces a held reservation with the `used` tokens (0 returns it); a reservation not
+    /// held (never taken, or settled already) is left alone.
+    async fn settle_tokens(
+        &self,
+        stage: &str,
+        reservation: &TokenReservation,
+        used: u64,
+    ) -> Result<(), PortError>;
     /// A cheap round trip proving the store answers (readiness).
     async fn ping(&self) -> Result<(), PortError>;
 }

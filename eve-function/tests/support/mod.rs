@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod bedrock_stub;
+pub mod lossy_relay;
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;

@@ -167,10 +167,17 @@ async fn model_failures_and_timeouts_fall_back_to_offline() {
 #[tokio::test]
 async fn a_spent_budget_means_offline_answers() {
     let store = Arc::new(MemoryStore::default());
-    store
-        .adjust_tokens("test", &utc_day(unix_ms()), 1000)
+    let spent_elsewhere = TokenReservation {
+        day: utc_day(unix_ms()),
+        request_id: "another-request".into(),
+        tokens: 1000,
+        at_s: unix_ms() / 1000,
+    };
+    let state = store
+        .reserve_tokens("test", &spent_elsewhere, 1000)
         .await
         .expect("counter");
+    assert!(state.reserved);
     let model = Arc::new(ScriptedModel::default());
     let eve = eve(
         settings(&[("model_id", "m"), ("daily_token_budget", "1000")]),
@@ -286,6 +293,78 @@ async fn concurrent_chats_overshoot_the_budget_by_one_reservation_at_most() {
         calls * reservation < budget + reservation,
         "{calls} calls of {reservation} reserved tokens against {budget}"
     );
+}
+
+/// A reservation whose request stopped waiting (the store applied it late, or the instance
+/// died) would hold budget all day. The next model answer that sees it, past any request's
+/// deadline, returns it; one taken a moment ago is in flight and is left alone.
+#[tokio::test]
+async fn reservations_left_held_are_returned_once_abandoned() {
+    let store = Arc::new(MemoryStore::default());
+    let day = utc_day(unix_ms());
+    let now_s = unix_ms() / 1000;
+    let held = |request_id: &str, at_s| TokenReservation {
+        day: day.clone(),
+        request_id: request_id.into(),
+        tokens: 700,
+        at_s,
+    };
+    let abandoned = held("abandoned-request", now_s - ABANDONED_AFTER_SECS - 1);
+    let in_flight = held("in-flight-request", now_s);
+    for reservation in [&abandoned, &in_flight] {
+        let state = store
+            .reserve_tokens("test", reservation, 10_000)
+            .await
+            .expect("held");
+        assert!(state.reserved);
+    }
+    let model = Arc::new(ScriptedModel::default());
+    let eve = eve(settings(&[("model_id", "m")]), store.clone(), Some(model));
+    let answer = eve.chat(ask("Rust?", None), None).await.expect("answer");
+    assert_eq!(answer.source, Source::Model);
+    assert_eq!(
+        store.tokens("test", &day),
+        700 + 15,
+        "the abandoned reservation is returned, the one in flight kept, the answer's use counted"
+    );
+}
+
+/// A write sent twice (the SDK retries one whose answer was lost) counts once.
+#[tokio::test]
+async fn a_repeated_reservation_or_count_is_held_once() {
+    let store = MemoryStore::default();
+    let reservation = TokenReservation {
+        day: "2026-12-04".into(),
+        request_id: "r1".into(),
+        tokens: 400,
+        at_s: 1,
+    };
+    for _ in 0..2 {
+        let state = store
+            .reserve_tokens("test", &reservation, 500)
+            .await
+            .expect("held");
+        assert_eq!((state.reserved, state.spent), (true, 400));
+    }
+    store
+        .settle_tokens("test", &reservation, 30)
+        .await
+        .expect("settled");
+    store
+        .settle_tokens("test", &reservation, 30)
+        .await
+        .expect("settled again: no-op");
+    assert_eq!(store.tokens("test", "2026-12-04"), 30);
+    let window = RateWindow {
+        key: "session#s".into(),
+        window: 1,
+        limit: 1,
+        expires_at: 0,
+    };
+    for _ in 0..2 {
+        assert!(store.count_request(&window, "r1").await.expect("counted"));
+    }
+    assert!(!store.count_request(&window, "r2").await.expect("full"));
 }
 
 #[tokio::test]
