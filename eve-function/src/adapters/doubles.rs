@@ -1,6 +1,7 @@
 //! Test doubles of the ports (compiled for tests only).
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -120,6 +121,18 @@ impl ConversationStore for HangingStore {
 pub struct DistantStore {
     pub store: MemoryStore,
     pub delay: Duration,
+    /// How many times history was read.
+    pub history_reads: AtomicU32,
+}
+
+impl DistantStore {
+    pub fn new(delay: Duration) -> Self {
+        Self {
+            store: MemoryStore::default(),
+            delay,
+            history_reads: AtomicU32::new(0),
+        }
+    }
 }
 
 #[async_trait]
@@ -129,6 +142,7 @@ impl ConversationStore for DistantStore {
         self.store.append(turns).await
     }
     async fn recent(&self, session_id: &str, limit: usize) -> Result<Vec<Turn>, PortError> {
+        self.history_reads.fetch_add(1, Ordering::SeqCst);
         tokio::time::sleep(self.delay).await;
         self.store.recent(session_id, limit).await
     }

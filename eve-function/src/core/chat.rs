@@ -179,6 +179,8 @@ impl Eve {
         let deadline = Deadline::new(request.deadline.min(started + MAX_CHAT_TIME));
         let settings = self.deps.settings.current().await;
         let message = guards::check_message(&request.message)?;
+        // A session EVE names now has no history to read.
+        let new_session = request.session_id.is_none();
         let session_id = match request.session_id.as_deref() {
             Some(id) => guards::check_session_id(id)?.to_string(),
             None => uuid::Uuid::new_v4().to_string(),
@@ -213,7 +215,13 @@ impl Eve {
         };
 
         let outcome = self
-            .respond(&settings, &question, &deadline, events.as_ref())
+            .respond(
+                &settings,
+                &question,
+                new_session,
+                &deadline,
+                events.as_ref(),
+            )
             .await?;
         if outcome.source != Source::Model {
             if let Some(events) = &events {
@@ -262,6 +270,7 @@ impl Eve {
         &self,
         settings: &Settings,
         question: &Turn,
+        new_session: bool,
         deadline: &Deadline,
         events: Option<&mpsc::Sender<StreamEvent>>,
     ) -> Result<Outcome, ChatError> {
@@ -298,7 +307,12 @@ impl Eve {
         let (counted, spent, history) = tokio::join!(
             self.count_request(&window, &question.request_id, deadline),
             self.reserve(settings, &reservation, deadline),
-            self.history(settings, &question.session_id, deadline)
+            async {
+                if new_session {
+                    return Vec::new();
+                }
+                self.history(settings, &question.session_id, deadline).await
+            }
         );
         if let Err(limited) = counted {
             self.settle(&reservation, 0, deadline).await;

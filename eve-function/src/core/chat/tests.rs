@@ -1,6 +1,7 @@
 //! The chat core against the in-memory adapters.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -527,10 +528,7 @@ async fn a_store_that_never_answers_cannot_hold_the_reply_past_the_deadline() {
 #[tokio::test(start_paused = true)]
 async fn a_model_answer_waits_on_the_store_twice() {
     let round_trip = Duration::from_millis(100);
-    let store = Arc::new(DistantStore {
-        store: MemoryStore::default(),
-        delay: round_trip,
-    });
+    let store = Arc::new(DistantStore::new(round_trip));
     let eve = eve(
         settings(&[("model_id", "m")]),
         store.clone(),
@@ -549,4 +547,24 @@ async fn a_model_answer_waits_on_the_store_twice() {
         assert_eq!(started.elapsed(), round_trip * 2, "turn {turn}");
     }
     assert_eq!(store.store.turns(SESSION).len(), 6);
+    assert_eq!(store.history_reads.load(Ordering::SeqCst), 3);
+}
+
+/// The widget's first message carries no session; the one EVE names for it has no history,
+/// so none is read.
+#[tokio::test]
+async fn a_new_session_reads_no_history() {
+    let store = Arc::new(DistantStore::new(Duration::ZERO));
+    let eve = eve(
+        settings(&[("model_id", "m")]),
+        store.clone(),
+        Some(Arc::new(ScriptedModel::default())),
+    );
+    let first = eve.chat(ask("Go?", None), None).await.expect("answer");
+    assert_eq!(first.source, Source::Model);
+    assert_eq!(store.history_reads.load(Ordering::SeqCst), 0);
+    eve.chat(ask("And Rust?", Some(&first.session_id)), None)
+        .await
+        .expect("answer");
+    assert_eq!(store.history_reads.load(Ordering::SeqCst), 1);
 }
