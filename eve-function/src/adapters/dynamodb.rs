@@ -302,16 +302,14 @@ impl ConversationStore for DynamoStore {
         used: u64,
     ) -> Result<(), PortError> {
         let correction = i128::from(used) - i128::from(reservation.tokens);
+        let entry = held_entry(reservation);
         let settled = self
             .counter_update(stage, &reservation.day)
             .update_expression("ADD tokens :n SET expires_at = :expires DELETE held :entries")
             .condition_expression("contains(held, :entry)")
             .expression_attribute_values(":n", AttributeValue::N(correction.to_string()))
-            .expression_attribute_values(
-                ":entries",
-                AttributeValue::Ss(vec![held_entry(reservation)]),
-            )
-            .expression_attribute_values(":entry", s(&held_entry(reservation)))
+            .expression_attribute_values(":entries", AttributeValue::Ss(vec![entry.clone()]))
+            .expression_attribute_values(":entry", s(&entry))
             .send()
             .await;
         match settled {

@@ -315,7 +315,10 @@ impl Eve {
             }
         );
         if let Err(limited) = counted {
-            self.settle(&reservation, 0, deadline).await;
+            // Return what was (or may have been) reserved for the call that will not be made.
+            if !matches!(spent, Budget::Spent { .. }) {
+                self.settle(&reservation, 0, deadline).await;
+            }
             return Err(limited);
         }
         let (spent, abandoned) = match spent {
