@@ -486,3 +486,46 @@ async fn turns_of_two_requests_in_one_millisecond_are_both_kept() {
     assert_eq!(stored.len(), 4, "{stored:?}");
     assert_eq!(questions.len(), 2, "{questions:?}");
 }
+
+/// One conversation answered by two instances in turn (two Lambda sandboxes). Each keeps the
+/// turns it stored to spare the next answer a read; the table's count names the request
+/// before each one, so an instance whose turns are stale reads them again and the model sees
+/// every exchange, whichever instance stored it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_conversation_moving_between_instances_keeps_its_whole_history() {
+    let Some(moto) = Moto::start("a_conversation_moving_between_instances_keeps_its_whole_history")
+    else {
+        return;
+    };
+    seed(&moto, "/cloudforgex/hop/", &[]).await;
+    let stub = StubBedrock::start(StubConfig::default()).await;
+    let env = aws_env(
+        &moto,
+        Some(&stub),
+        &[("EVE_TABLE_NAME", TABLE), ("EVE_MODEL_ID", "stub-model")],
+    );
+    let instances = [spawn(&env), spawn(&env)];
+    let questions = [
+        "Which projects use Rust?",
+        "What is Ledger Lake?",
+        "Where has Alex worked?",
+        "Which certificates does Alex hold?",
+        "What is Tidewatch built with?",
+    ];
+    // Instance 0, 1, 1, 0, 1: a stale entry on both, a current one in between.
+    for (question, instance) in questions.iter().zip([0, 1, 1, 0, 1]) {
+        let body = json!({ "message": question, "session_id": "hop-session-1" });
+        let reply = post_json(&format!("{}/api/chat", instances[instance].url), &body).await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        assert_eq!(reply.json()["source"], "model", "{question}");
+    }
+    let (_, last) = stub.requests().pop().expect("the model was asked");
+    let seen: Vec<&str> = last["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["role"] == "user")
+        .filter_map(|m| m["content"][0]["text"].as_str())
+        .collect();
+    assert_eq!(seen, questions, "the last model call's questions");
+}

@@ -8,10 +8,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::sync::mpsc;
 
-use super::memory::{locked, MemoryStore};
+use super::memory::MemoryStore;
+use crate::core::locked;
 use crate::core::ports::{
-    BudgetState, ChatModel, ConversationStore, ModelReply, ModelRequest, PortError, RateWindow,
-    TokenReservation, Turn,
+    BudgetState, ChatModel, ConversationStore, Count, ModelReply, ModelRequest, PortError,
+    RateWindow, TokenReservation, Turn,
 };
 
 /// A model double: replies from a script (then echoes), records every request.
@@ -98,7 +99,7 @@ impl ConversationStore for HangingStore {
     async fn recent(&self, _: &str, _: usize) -> Result<Vec<Turn>, PortError> {
         std::future::pending().await
     }
-    async fn count_request(&self, _: &RateWindow, _: &str) -> Result<bool, PortError> {
+    async fn count_request(&self, _: &RateWindow, _: &str) -> Result<Count, PortError> {
         std::future::pending().await
     }
     async fn reserve_tokens(
@@ -150,7 +151,7 @@ impl ConversationStore for DistantStore {
         &self,
         window: &RateWindow,
         request_id: &str,
-    ) -> Result<bool, PortError> {
+    ) -> Result<Count, PortError> {
         tokio::time::sleep(self.delay).await;
         self.store.count_request(window, request_id).await
     }

@@ -6,8 +6,11 @@
 //! counters: `pk` = `budget#<stage>`, `sk` = UTC day, attribute `tokens`, and the string set
 //! `held` of reservations not yet settled (`<at_s>:<tokens>:<request id>`): a reservation adds
 //! to both in one conditional write before a model call, its settlement corrects `tokens` and
-//! removes it from `held`. Rate-limit counts: `pk` = `rate#<key>`, `sk` = window, attribute
-//! `hits` and the set `requests` of the request ids counted.
+//! removes it from `held`. Rate-limit counts: `pk` = `rate#<key>`, `sk` = `count`, one item
+//! per key with the window's count `hits_<window>` and the set `requests_<window>` of the
+//! request ids counted (the previous window's pair is removed as a new one starts), and
+//! `latest`, the request counted last: an instance that remembers a session's turns knows
+//! from it whether another has answered since.
 //!
 //! Each counting write names its request in a set it adds to, and its condition refuses a
 //! name already there. The SDK retries a write whose answer was lost (a timeout, a reset);
@@ -24,10 +27,13 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditi
 use aws_sdk_dynamodb::Client;
 
 use crate::core::ports::{
-    BudgetState, ConversationStore, PortError, RateWindow, Role, TokenReservation, Turn,
+    BudgetState, ConversationStore, Count, PortError, Previous, RateWindow, Role, TokenReservation,
+    Turn,
 };
 
 const DEPENDENCY: &str = "dynamodb";
+/// The sort key of a rate-limit count: one item per limited key, its windows in attributes.
+const RATE_SORT_KEY: &str = "count";
 /// Counters outlive their day by a week, for after-the-fact inspection.
 const COUNTER_TTL_SECS: u64 = 8 * 86_400;
 
@@ -79,6 +85,11 @@ fn has_member(item: &Item, set: &str, member: &str) -> bool {
 
 pub fn sort_key(turn: &Turn) -> String {
     eve_contract::store::turn_sort_key(turn.at_ms, turn.role.as_str(), &turn.request_id)
+}
+
+/// The attribute holding the set of requests counted in `window`.
+fn requests_of(window: u64) -> String {
+    format!("requests_{window}")
 }
 
 fn budget_key(stage: &str) -> String {
@@ -230,30 +241,62 @@ impl ConversationStore for DynamoStore {
         &self,
         window: &RateWindow,
         request_id: &str,
-    ) -> Result<bool, PortError> {
+    ) -> Result<Count, PortError> {
         let counted = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("pk", s(&format!("rate#{}", window.key)))
-            .key("sk", s(&window.window.to_string()))
-            .update_expression("ADD hits :one, requests :requests SET expires_at = :expires")
-            .condition_expression(concat!(
-                "(attribute_not_exists(hits) OR hits < :limit)",
-                " AND NOT contains(requests, :request)"
+            .key("sk", s(RATE_SORT_KEY))
+            .update_expression(concat!(
+                "ADD #hits :one, #requests :requests SET latest = :request, expires_at = :expires",
+                " REMOVE #ended_hits, #ended_requests"
             ))
+            .condition_expression(concat!(
+                "(attribute_not_exists(#hits) OR #hits < :limit)",
+                " AND NOT contains(#requests, :request)"
+            ))
+            .expression_attribute_names("#hits", format!("hits_{}", window.window))
+            .expression_attribute_names("#requests", requests_of(window.window))
+            .expression_attribute_names(
+                "#ended_hits",
+                format!("hits_{}", window.window.wrapping_sub(1)),
+            )
+            .expression_attribute_names(
+                "#ended_requests",
+                requests_of(window.window.wrapping_sub(1)),
+            )
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":requests", AttributeValue::Ss(vec![request_id.into()]))
             .expression_attribute_values(":request", s(request_id))
             .expression_attribute_values(":limit", n(u64::from(window.limit)))
             .expression_attribute_values(":expires", n(window.expires_at))
+            .return_values(ReturnValue::AllOld)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
+        let latest = |item: &Item| match item.get("latest") {
+            Some(AttributeValue::S(request)) => Previous::Request(request.clone()),
+            _ => Previous::Nothing,
+        };
         match counted {
-            Ok(_) => Ok(true),
+            Ok(output) => Ok(Count {
+                counted: true,
+                previous: latest(&output.attributes.unwrap_or_default()),
+            }),
             Err(e) => match refused_item(&e) {
-                Some(item) => Ok(has_member(&item, "requests", request_id)),
+                // Counted already: a retry of a write that was applied, so what came before
+                // it is no longer on the item.
+                Some(item) if has_member(&item, &requests_of(window.window), request_id) => {
+                    Ok(Count {
+                        counted: true,
+                        previous: Previous::Unknown,
+                    })
+                }
+                Some(item) => Ok(Count {
+                    counted: false,
+                    previous: latest(&item),
+                }),
                 None => Err(failed(e)),
             },
         }

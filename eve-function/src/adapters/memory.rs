@@ -7,16 +7,10 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
+use crate::core::locked;
 use crate::core::ports::{
-    BudgetState, ConversationStore, PortError, RateWindow, TokenReservation, Turn,
+    BudgetState, ConversationStore, Count, PortError, Previous, RateWindow, TokenReservation, Turn,
 };
-
-pub(crate) fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    match m.lock() {
-        Ok(guard) => guard,
-        Err(poisoned) => poisoned.into_inner(),
-    }
-}
 
 /// One day's token counter and the reservations it holds, by request id.
 #[derive(Default)]
@@ -32,6 +26,8 @@ pub struct MemoryStore {
     budgets: Mutex<HashMap<(String, String), DayBudget>>,
     /// The requests counted in each window.
     hits: Mutex<HashMap<(String, u64), BTreeSet<String>>>,
+    /// The request counted last under each key.
+    latest: Mutex<HashMap<String, String>>,
     /// The next this-many writes fail, to exercise retries (tests only).
     #[cfg(test)]
     failing_writes: AtomicU32,
@@ -91,17 +87,33 @@ impl ConversationStore for MemoryStore {
         &self,
         window: &RateWindow,
         request_id: &str,
-    ) -> Result<bool, PortError> {
+    ) -> Result<Count, PortError> {
         let mut hits = locked(&self.hits);
         let counted = hits.entry((window.key.clone(), window.window)).or_default();
+        // As in DynamoDB: a repeated count holds once, and what came before it is not known.
         if counted.contains(request_id) {
-            return Ok(true);
+            return Ok(Count {
+                counted: true,
+                previous: Previous::Unknown,
+            });
         }
+        let mut latest = locked(&self.latest);
+        let previous = match latest.get(&window.key) {
+            Some(request) => Previous::Request(request.clone()),
+            None => Previous::Nothing,
+        };
         if counted.len() >= window.limit as usize {
-            return Ok(false);
+            return Ok(Count {
+                counted: false,
+                previous,
+            });
         }
         counted.insert(request_id.to_string());
-        Ok(true)
+        latest.insert(window.key.clone(), request_id.to_string());
+        Ok(Count {
+            counted: true,
+            previous,
+        })
     }
 
     async fn reserve_tokens(

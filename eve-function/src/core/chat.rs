@@ -8,12 +8,13 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use super::guards::{self, GuardError, RateLimiter};
+use super::history::HistoryCache;
 use super::knowledge::Knowledge;
 use super::metrics::{self, ChatMetrics};
 use super::offline;
 use super::ports::{
     CertificateSigner, ChatModel, ConversationStore, ModelMessage, ModelReply, ModelRequest,
-    PortError, RateWindow, Role, TokenReservation, Turn,
+    PortError, Previous, RateWindow, Role, TokenReservation, Turn,
 };
 use super::prompt::{self, PROMPT_ENTRIES};
 use super::settings::{Settings, SettingsProvider};
@@ -104,6 +105,8 @@ pub struct Eve {
     knowledge: RwLock<Arc<Knowledge>>,
     sessions: RateLimiter,
     clients: RateLimiter,
+    /// Sessions' turns as this instance stored them, so most answers read none back.
+    history: HistoryCache,
 }
 
 /// What produced a reply, before it is stored and measured.
@@ -122,6 +125,45 @@ struct Outcome {
     abandoned: Vec<TokenReservation>,
     /// The day's budget spent, reservations included, when a model call reserved from it.
     budget_used_percent: Option<u64>,
+    /// The session's turns before the question, when all are known (the cache keeps them).
+    history: Option<Vec<Turn>>,
+}
+
+/// The session's turns before a question, as read or remembered.
+struct History {
+    turns: Vec<Turn>,
+    /// None was left out, so the cache may keep them: false when the read failed, or did not
+    /// hold the previous request's exchange (not stored, or not yet).
+    complete: bool,
+}
+
+impl History {
+    fn complete(turns: Vec<Turn>) -> Self {
+        Self {
+            turns,
+            complete: true,
+        }
+    }
+
+    /// What a read found (None: it failed), checked against the request counted before.
+    fn read(turns: Option<Vec<Turn>>, previous: &Previous) -> Self {
+        let Some(turns) = turns else {
+            return Self {
+                turns: Vec::new(),
+                complete: false,
+            };
+        };
+        let complete = match previous {
+            Previous::Nothing => true,
+            Previous::Request(request) => turns.iter().any(|t| &t.request_id == request),
+            Previous::Unknown => false,
+        };
+        Self { turns, complete }
+    }
+
+    fn known(self) -> Option<Vec<Turn>> {
+        self.complete.then_some(self.turns)
+    }
 }
 
 /// What reserving from the day's budget found, with the abandoned reservations it saw.
@@ -145,6 +187,7 @@ impl Eve {
             deps,
             sessions: RateLimiter::default(),
             clients: RateLimiter::default(),
+            history: HistoryCache::default(),
         }
     }
 
@@ -236,7 +279,7 @@ impl Eve {
             }
         }
         let latency_ms = elapsed_ms(started);
-        self.remember(question, &outcome, latency_ms, &deadline)
+        self.remember(&settings, question, &outcome, latency_ms, &deadline)
             .await;
         metrics::emit(
             &ChatMetrics {
@@ -282,16 +325,35 @@ impl Eve {
             expires_at: question.at_ms / 1000 + 120,
         };
         let knowledge = self.knowledge();
+        let history_limit = settings.history_turns * 2;
+        // What is known of the history without reading it: none in a new session, or the
+        // cache's turns when it holds the previous request's exchange.
+        let remembered = |previous: &Previous| {
+            if new_session || history_limit == 0 {
+                return Some(History::complete(Vec::new()));
+            }
+            self.history
+                .latest(&question.session_id, previous, history_limit)
+                .map(History::complete)
+        };
         if let Some(answer) = knowledge.curated(message) {
-            self.count_request(&window, &question.request_id, deadline)
+            let previous = self
+                .count_request(&window, &question.request_id, deadline)
                 .await?;
-            return Ok(Outcome::local(answer.to_string(), Source::Curated));
+            return Ok(Outcome {
+                history: remembered(&previous).and_then(History::known),
+                ..Outcome::local(answer.to_string(), Source::Curated)
+            });
         }
         let offline = || Outcome::local(offline::answer(&knowledge, message), Source::Offline);
         let Some(model) = self.deps.model.as_deref().filter(|_| settings.uses_model()) else {
-            self.count_request(&window, &question.request_id, deadline)
+            let previous = self
+                .count_request(&window, &question.request_id, deadline)
                 .await?;
-            return Ok(offline());
+            return Ok(Outcome {
+                history: remembered(&previous).and_then(History::known),
+                ..offline()
+            });
         };
         let relevant = knowledge.relevant(message, PROMPT_ENTRIES);
         let system = prompt::system_prompt(&knowledge, &relevant);
@@ -301,32 +363,46 @@ impl Eve {
             tokens: estimated_cost(settings, &system, message),
             at_s: question.at_ms / 1000,
         };
-        // One round trip for the session's count, the budget's reservation and the history;
-        // the turns and the token count are written together too (`remember`), so a model
-        // answer waits on the store twice.
-        let (counted, spent, history) = tokio::join!(
+        // One round trip for the session's count, the budget's reservation and the history
+        // (unless the cache may hold it); the turns and the token count are written together
+        // too (`remember`), so a model answer waits on the store twice. Only a cache entry
+        // that the count shows stale (the session moved between instances) costs a third.
+        let read_with_count =
+            !new_session && history_limit > 0 && !self.history.holds(&question.session_id);
+        let (counted, spent, read) = tokio::join!(
             self.count_request(&window, &question.request_id, deadline),
             self.reserve(settings, &reservation, deadline),
             async {
-                if new_session {
-                    return Vec::new();
+                if !read_with_count {
+                    return None;
                 }
-                self.history(settings, &question.session_id, deadline).await
+                Some(
+                    self.read_history(history_limit, &question.session_id, deadline)
+                        .await,
+                )
             }
         );
-        if let Err(limited) = counted {
-            // Return what was (or may have been) reserved for the call that will not be made.
-            if !matches!(spent, Budget::Spent { .. }) {
-                self.settle(&reservation, 0, deadline).await;
+        let previous = match counted {
+            Ok(previous) => previous,
+            Err(limited) => {
+                // Return what was (or may have been) reserved for the call that will not be made.
+                if !matches!(spent, Budget::Spent { .. }) {
+                    self.settle(&reservation, 0, deadline).await;
+                }
+                return Err(limited);
             }
-            return Err(limited);
-        }
+        };
+        let history = match read {
+            Some(read) => Some(History::read(read, &previous)),
+            None => remembered(&previous),
+        };
         let (spent, abandoned) = match spent {
             Budget::Reserved { spent, abandoned } => (spent, abandoned),
             Budget::Spent { abandoned } => {
                 return Ok(Outcome {
                     budget_used_percent: Some(100),
                     abandoned,
+                    history: history.and_then(History::known),
                     ..offline()
                 })
             }
@@ -334,13 +410,23 @@ impl Eve {
             Budget::Unknown => {
                 return Ok(Outcome {
                     reservation: Some(reservation),
+                    history: history.and_then(History::known),
                     ..offline()
                 })
             }
         };
+        // The cache's entry is stale (another instance answered the session since): read.
+        let history = match history {
+            Some(history) => history,
+            None => History::read(
+                self.read_history(history_limit, &question.session_id, deadline)
+                    .await,
+                &previous,
+            ),
+        };
         let budget_used_percent =
             Some(spent.saturating_mul(100) / settings.daily_token_budget.max(1));
-        let request = self.model_request(settings, system, history, message);
+        let request = self.model_request(settings, system, history.turns.clone(), message);
         let limit = Duration::from_millis(settings.model_timeout_ms).min(deadline.for_answer());
         let (result, shown) = match events {
             None => (
@@ -367,6 +453,7 @@ impl Eve {
                     reservation: Some(reservation),
                     abandoned,
                     budget_used_percent,
+                    history: history.known(),
                 });
             }
             Ok(Ok(_)) => "model returned an empty reply".to_string(),
@@ -384,28 +471,30 @@ impl Eve {
             reservation: Some(reservation),
             abandoned,
             budget_used_percent,
+            history: history.known(),
             ..offline()
         })
     }
 
     /// Counts the request against the session's limit in the store, which every instance
-    /// shares. A store that cannot count in time lets it through: the in-process limits hold.
+    /// shares, and names the request counted before it. A store that cannot count in time
+    /// lets it through: the in-process limits hold.
     async fn count_request(
         &self,
         window: &RateWindow,
         request_id: &str,
         deadline: &Deadline,
-    ) -> Result<(), ChatError> {
+    ) -> Result<Previous, ChatError> {
         let count = self.deps.store.count_request(window, request_id);
         match deadline.read(count).await {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(rate_limited(unix_ms())),
+            Ok(count) if count.counted => Ok(count.previous),
+            Ok(_) => Err(rate_limited(unix_ms())),
             Err(error) => {
                 tracing::warn!(
                     error,
                     "session request not counted; in-process limits apply"
                 );
-                Ok(())
+                Ok(Previous::Unknown)
             }
         }
     }
@@ -472,24 +561,20 @@ impl Eve {
         }
     }
 
-    /// The session's recent turns; none when they cannot be read in time.
-    async fn history(
+    /// The session's latest `limit` turns from the store; None when they cannot be read in
+    /// time.
+    async fn read_history(
         &self,
-        settings: &Settings,
+        limit: usize,
         session_id: &str,
         deadline: &Deadline,
-    ) -> Vec<Turn> {
-        if settings.history_turns == 0 {
-            return Vec::new();
-        }
-        let read = self
-            .deps
-            .store
-            .recent(session_id, settings.history_turns * 2);
-        deadline.read(read).await.unwrap_or_else(|error| {
-            tracing::warn!(error, "history unavailable; answering without it");
-            Vec::new()
-        })
+    ) -> Option<Vec<Turn>> {
+        let read = self.deps.store.recent(session_id, limit);
+        deadline
+            .read(read)
+            .await
+            .map_err(|error| tracing::warn!(error, "history unavailable; answering without it"))
+            .ok()
     }
 
     fn model_request(
@@ -514,9 +599,10 @@ impl Eve {
     }
 
     /// Stores both turns and settles the token reservation; failed writes are retried, then
-    /// logged with the text.
+    /// logged with the text. The cache keeps the stored exchange after a complete history.
     async fn remember(
         &self,
+        settings: &Settings,
         question: Turn,
         outcome: &Outcome,
         latency_ms: u64,
@@ -557,17 +643,25 @@ impl Eve {
                 log_unstored(turn, "the request's deadline passed");
             }
         }
+        let [question, _] = &exchange;
+        self.history.record(
+            &question.session_id,
+            &question.request_id,
+            outcome.history.clone().filter(|_| stored == Some(true)),
+            &exchange,
+            settings.history_turns * 2,
+        );
     }
 
-    /// Both turns together, written again whole when either fails.
-    async fn append_with_retry(&self, turns: &[Turn]) {
+    /// Both turns together, written again whole when either fails; whether they were stored.
+    async fn append_with_retry(&self, turns: &[Turn]) -> bool {
         let mut last_error: Option<PortError> = None;
         for attempt in 0..WRITE_ATTEMPTS {
             if attempt > 0 {
                 tokio::time::sleep(WRITE_BACKOFF * 2u32.pow(attempt)).await;
             }
             match self.deps.store.append(turns).await {
-                Ok(()) => return,
+                Ok(()) => return true,
                 Err(error) => {
                     tracing::warn!(%error, attempt, "conversation write failed");
                     last_error = Some(error);
@@ -578,6 +672,7 @@ impl Eve {
         for turn in turns {
             log_unstored(turn, &error);
         }
+        false
     }
 
     /// Readiness: every configured dependency answers.
@@ -645,6 +740,7 @@ impl Outcome {
             reservation: None,
             abandoned: Vec::new(),
             budget_used_percent: None,
+            history: None,
         }
     }
 }

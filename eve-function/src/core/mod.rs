@@ -3,9 +3,19 @@
 pub mod certificates;
 pub mod chat;
 pub mod guards;
+pub mod history;
 pub mod knowledge;
 pub mod metrics;
 pub mod offline;
 pub mod ports;
 pub mod prompt;
 pub mod settings;
+
+/// The guarded value, also after a panic elsewhere poisoned the lock: every value kept behind
+/// one stays whole between statements.
+pub(crate) fn locked<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}

@@ -99,6 +99,26 @@ pub struct RateWindow {
     pub expires_at: u64,
 }
 
+/// What counting a request against its window found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Count {
+    /// Whether the request was counted; false when the window was full.
+    pub counted: bool,
+    /// The request counted under the same key just before this one.
+    pub previous: Previous,
+}
+
+/// The request counted under a key before another: what tells an instance whether the turns
+/// it remembers of a session are still the latest (another instance may have answered since).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Previous {
+    /// None the store remembers (a new key, or one whose count expired).
+    Nothing,
+    Request(String),
+    /// The store could not say (a retried write whose first answer was lost).
+    Unknown,
+}
+
 /// Tokens held back from one day's budget for one model call until its usage is known. The
 /// store keeps it under its request's id, so a write sent twice (a retry after a lost answer)
 /// holds it once, and one whose request gave up can be found and returned.
@@ -133,11 +153,14 @@ pub trait ConversationStore: Send + Sync {
     async fn append(&self, turns: &[Turn]) -> Result<(), PortError>;
     /// The latest `limit` turns of a session, oldest first.
     async fn recent(&self, session_id: &str, limit: usize) -> Result<Vec<Turn>, PortError>;
-    /// Counts request `request_id` in `window` unless it already holds `window.limit`; false
-    /// when full. One conditional write, so the limit holds across every instance sharing the
-    /// store.
-    async fn count_request(&self, window: &RateWindow, request_id: &str)
-        -> Result<bool, PortError>;
+    /// Counts request `request_id` in `window` unless it already holds `window.limit`, and
+    /// names the request counted under `window.key` before it. One conditional write, so the
+    /// limit holds across every instance sharing the store.
+    async fn count_request(
+        &self,
+        window: &RateWindow,
+        request_id: &str,
+    ) -> Result<Count, PortError>;
     /// Holds `reservation` against the stage's budget while less than `budget` is spent or
     /// reserved, in one conditional write. Concurrent requests therefore overshoot the budget
     /// by one reservation at most.

@@ -363,9 +363,17 @@ async fn a_repeated_reservation_or_count_is_held_once() {
         expires_at: 0,
     };
     for _ in 0..2 {
-        assert!(store.count_request(&window, "r1").await.expect("counted"));
+        assert!(
+            store
+                .count_request(&window, "r1")
+                .await
+                .expect("counted")
+                .counted
+        );
     }
-    assert!(!store.count_request(&window, "r2").await.expect("full"));
+    let refused = store.count_request(&window, "r2").await.expect("full");
+    assert!(!refused.counted);
+    assert_eq!(refused.previous, Previous::Request("r1".into()));
 }
 
 #[tokio::test]
@@ -524,7 +532,8 @@ async fn a_store_that_never_answers_cannot_hold_the_reply_past_the_deadline() {
 
 /// On tokio's paused clock a store call takes exactly its delay, so the time a model answer
 /// takes counts the store round trips it waited on one after another. It was four (budget,
-/// history, the turns, the token count); the reads go together, and so do the writes.
+/// history, the turns, the token count); the reads go together, and so do the writes. The
+/// history is read once: later answers find it in the cache, which the count shows current.
 #[tokio::test(start_paused = true)]
 async fn a_model_answer_waits_on_the_store_twice() {
     let round_trip = Duration::from_millis(100);
@@ -547,7 +556,81 @@ async fn a_model_answer_waits_on_the_store_twice() {
         assert_eq!(started.elapsed(), round_trip * 2, "turn {turn}");
     }
     assert_eq!(store.store.turns(SESSION).len(), 6);
-    assert_eq!(store.history_reads.load(Ordering::SeqCst), 3);
+    assert_eq!(store.history_reads.load(Ordering::SeqCst), 1);
+}
+
+/// Two instances answer one session in turn. Each time, the instance that answered the turn
+/// before last holds a stale entry; the count names the other's request as the one before, so
+/// it reads the history again (a third round trip, the price of a stale entry) and the model
+/// sees every exchange.
+#[tokio::test(start_paused = true)]
+async fn a_session_moving_between_instances_reads_what_the_other_stored() {
+    let round_trip = Duration::from_millis(100);
+    let store = Arc::new(DistantStore::new(round_trip));
+    let models = [(); 2].map(|()| Arc::new(ScriptedModel::default()));
+    let instances = models
+        .clone()
+        .map(|model| eve(settings(&[("model_id", "m")]), store.clone(), Some(model)));
+    let mut took = Vec::new();
+    for turn in 0..4 {
+        // Turns are ordered by the wall clock's milliseconds, which the paused clock keeps.
+        std::thread::sleep(Duration::from_millis(3));
+        let started = tokio::time::Instant::now();
+        instances[turn % 2]
+            .chat(
+                ask(&format!("Question {turn} about Go?"), Some(SESSION)),
+                None,
+            )
+            .await
+            .expect("answer");
+        took.push(started.elapsed() / round_trip.as_millis() as u32);
+    }
+    let last = models[1].requests().pop().expect("asked");
+    let asked: Vec<&str> = last.messages.iter().map(|m| m.text.as_str()).collect();
+    assert_eq!(
+        asked.iter().filter(|t| t.starts_with("Question")).count(),
+        4,
+        "the model saw {asked:?}"
+    );
+    // The first answer of each instance reads with the count; the later ones find the cache
+    // stale after it.
+    let ms = Duration::from_millis(1);
+    assert_eq!(took, [ms * 2, ms * 2, ms * 3, ms * 3]);
+    assert_eq!(store.history_reads.load(Ordering::SeqCst), 4);
+}
+
+/// Curated answers keep the cache current too, and an exchange that could not be stored
+/// leaves no entry to trust: the next answer reads the store.
+#[tokio::test]
+async fn the_cache_follows_curated_answers_and_forgets_unstored_ones() {
+    let store = Arc::new(DistantStore::new(Duration::ZERO));
+    let model = Arc::new(ScriptedModel::default());
+    let eve = eve(
+        settings(&[("model_id", "m")]),
+        store.clone(),
+        Some(model.clone()),
+    );
+    let first = eve
+        .chat(ask("How can I contact Alex?", None), None)
+        .await
+        .expect("answer");
+    assert_eq!(first.source, Source::Curated);
+    let session = Some(first.session_id.as_str());
+    eve.chat(ask("And Rust?", session), None)
+        .await
+        .expect("answer");
+    assert_eq!(store.history_reads.load(Ordering::SeqCst), 0);
+    let seen = model.requests().pop().expect("asked").messages;
+    assert_eq!(seen.len(), 3, "curated exchange and the question: {seen:?}");
+
+    store.store.fail_next_writes(WRITE_ATTEMPTS);
+    eve.chat(ask("And Go?", session), None)
+        .await
+        .expect("answer");
+    eve.chat(ask("And Java?", session), None)
+        .await
+        .expect("answer");
+    assert_eq!(store.history_reads.load(Ordering::SeqCst), 1);
 }
 
 /// The widget's first message carries no session; the one EVE names for it has no history,
@@ -566,5 +649,7 @@ async fn a_new_session_reads_no_history() {
     eve.chat(ask("And Rust?", Some(&first.session_id)), None)
         .await
         .expect("answer");
-    assert_eq!(store.history_reads.load(Ordering::SeqCst), 1);
+    // Nor for the next: this instance stored the first exchange and the count says it is the
+    // latest.
+    assert_eq!(store.history_reads.load(Ordering::SeqCst), 0);
 }
