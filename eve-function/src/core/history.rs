@@ -13,9 +13,9 @@ use lru::LruCache;
 use super::locked;
 use super::ports::{Previous, Turn};
 
-/// Text the cache may hold over all sessions; the least recently used go first. Bounded in
-/// bytes, not sessions, as `history_turns` may be up to 50 exchanges of 2000-character
-/// messages.
+/// Memory the cache's turns may take over all sessions; the least recently used go first.
+/// Bounded in bytes, not sessions, as `history_turns` may be up to 50 exchanges of
+/// 2000-character messages, and many sessions of short ones must not grow it either.
 const CAPACITY_BYTES: usize = 4 << 20;
 
 /// One session's latest turns, oldest first, up to and including request `through`'s exchange.
@@ -82,7 +82,7 @@ impl HistoryCache {
         };
         turns.extend_from_slice(exchange);
         let turns = tail(&turns, limit).to_vec();
-        let bytes = turns.iter().map(|t| t.text.len()).sum();
+        let bytes = turns.iter().map(size_of_turn).sum();
         sessions.bytes += bytes;
         sessions.entries.put(
             session_id.to_string(),
@@ -99,6 +99,21 @@ impl HistoryCache {
             }
         }
     }
+}
+
+/// What a kept turn takes: the struct and its strings.
+fn size_of_turn(turn: &Turn) -> usize {
+    std::mem::size_of::<Turn>()
+        + [
+            &turn.session_id,
+            &turn.request_id,
+            &turn.text,
+            &turn.source,
+            &turn.model_id,
+        ]
+        .iter()
+        .map(|s| s.len())
+        .sum::<usize>()
 }
 
 fn tail(turns: &[Turn], limit: usize) -> &[Turn] {
@@ -157,5 +172,26 @@ mod tests {
         assert!(!cache.holds("s") && !cache.holds("big-0"));
         assert!(cache.holds("big-7"));
         assert!(locked(&cache.sessions).bytes <= CAPACITY_BYTES);
+    }
+
+    #[test]
+    fn many_sessions_of_short_turns_stay_within_the_budget() {
+        let cache = HistoryCache::default();
+        for session in 0..50_000 {
+            cache.record(
+                &format!("s{session}"),
+                "r",
+                Some(Vec::new()),
+                &exchange("r", 1),
+                10,
+            );
+        }
+        let sessions = locked(&cache.sessions);
+        assert!(sessions.bytes <= CAPACITY_BYTES);
+        assert!(
+            sessions.entries.len() < 50_000,
+            "{} kept",
+            sessions.entries.len()
+        );
     }
 }
