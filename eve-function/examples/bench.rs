@@ -301,7 +301,7 @@ async fn against_moto(cold_runs: usize, requests: usize) {
 
 /// The store calls of one model answer made straight from the bench, grouped as EVE groups
 /// them (count and reservation together, with the history on a session's first answer, as
-/// EVE's cache holds it after that; then the turns and the settlement): what moto alone
+/// EVE's cache holds it after that; then the exchange and the settlement): what moto alone
 /// takes, beside EVE's whole answer.
 async fn store_calls_alone(
     store: &DynamoStore,
@@ -344,9 +344,9 @@ async fn store_calls_alone(
             store.recent(session, 12).await
         },
     );
-    let exchange = [turn(Role::User, at_ms), turn(Role::Assistant, at_ms + 1)];
+    let (question, reply) = (turn(Role::User, at_ms), turn(Role::Assistant, at_ms + 1));
     let (stored, settled) = tokio::join!(
-        store.append(&exchange),
+        store.append_exchange(&question, &reply),
         store.settle_tokens("bench", &reservation, 100)
     );
     let took = started.elapsed();

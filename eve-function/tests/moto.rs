@@ -146,7 +146,11 @@ async fn conversations_settings_budget_and_certificates_live_in_aws() {
         .collect();
     assert_eq!(history[0], "What is Ledger Lake?");
     assert_eq!(history[2], "Which database does it use?");
-    assert_eq!(history.len(), 3, "history came back from DynamoDB");
+    assert_eq!(
+        history.len(),
+        3,
+        "the first exchange went back to the model"
+    );
 
     let sdk = moto.sdk_config().await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
@@ -159,7 +163,11 @@ async fn conversations_settings_budget_and_certificates_live_in_aws() {
         .await
         .expect("query turns");
     let items = items.items();
-    assert_eq!(items.len(), 6, "three questions and three replies");
+    assert_eq!(
+        items.len(),
+        3,
+        "three exchanges, a question and its reply each"
+    );
     let text = |i: usize, key: &str| {
         items[i]
             .get(key)
@@ -174,24 +182,26 @@ async fn conversations_settings_budget_and_certificates_live_in_aws() {
             .and_then(|n| n.parse::<u64>().ok())
             .unwrap_or_default()
     };
-    let roles: Vec<String> = (0..6).map(|i| text(i, "role")).collect();
+    let questions: Vec<String> = (0..3).map(|i| text(i, "question")).collect();
     assert_eq!(
-        roles,
+        questions,
         [
-            "user",
-            "assistant",
-            "user",
-            "assistant",
-            "user",
-            "assistant"
+            "What is Ledger Lake?",
+            "Which database does it use?",
+            "And Tidewatch?"
         ]
     );
-    assert_eq!(text(1, "model_id"), "stub-model");
     assert_eq!(
-        (number(1, "input_tokens"), number(1, "output_tokens")),
+        text(0, "reply"),
+        first["reply"].as_str().unwrap_or_default()
+    );
+    assert_eq!(text(0, "model_id"), "stub-model");
+    assert_eq!(
+        (number(0, "input_tokens"), number(0, "output_tokens")),
         (321, 42)
     );
-    assert_eq!(text(5, "source"), "offline");
+    assert!(number(0, "answered_at_ms") > number(0, "at_ms"));
+    assert_eq!(text(2, "source"), "offline");
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
@@ -470,12 +480,12 @@ async fn turns_of_two_requests_in_one_millisecond_are_both_kept() {
     };
     for (request, text) in [("first", "Hello?"), ("second", "Hello again?")] {
         store
-            .append(&[
-                turn(Role::User, request, text),
-                turn(Role::Assistant, request, "Hi."),
-            ])
+            .append_exchange(
+                &turn(Role::User, request, text),
+                &turn(Role::Assistant, request, "Hi."),
+            )
             .await
-            .expect("both turns stored in one write");
+            .expect("the exchange stored");
     }
     let stored = store.recent("same-ms-session", 10).await.expect("history");
     let questions: Vec<&str> = stored
@@ -528,4 +538,53 @@ async fn a_conversation_moving_between_instances_keeps_its_whole_history() {
         .filter_map(|m| m["content"][0]["text"].as_str())
         .collect();
     assert_eq!(seen, questions, "the last model call's questions");
+}
+
+/// Tables written before exchanges hold one turn an item (`role`, `text`). Those are still
+/// read as history, in time order with the exchanges after them.
+#[tokio::test(flavor = "multi_thread")]
+async fn turns_stored_one_an_item_before_exchanges_are_still_read() {
+    use eve_function::adapters::dynamodb::DynamoStore;
+    use eve_function::core::ports::{ConversationStore, Role, Turn};
+
+    let Some(moto) = Moto::start("turns_stored_one_an_item_before_exchanges_are_still_read") else {
+        return;
+    };
+    let table = "eve-legacy-turns";
+    moto.create_conversations_table(table).await;
+    let sdk = moto.sdk_config().await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+    let session = "legacy-session-1";
+    for (at_ms, role, text) in [(1_000u64, "user", "Hello?"), (1_001, "assistant", "Hi.")] {
+        dynamodb
+            .put_item()
+            .table_name(table)
+            .item("pk", AttributeValue::S(session.into()))
+            .item("sk", AttributeValue::S(format!("{at_ms:016}#{role}#old")))
+            .item("role", AttributeValue::S(role.into()))
+            .item("text", AttributeValue::S(text.into()))
+            .item("request_id", AttributeValue::S("old".into()))
+            .item("at_ms", AttributeValue::N(at_ms.to_string()))
+            .send()
+            .await
+            .expect("a turn of the old shape");
+    }
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
+    store
+        .append_exchange(
+            &Turn::new(session, 2_000, Role::User, "new", "And now?"),
+            &Turn::new(session, 2_001, Role::Assistant, "new", "Now too."),
+        )
+        .await
+        .expect("an exchange");
+    let read = |limit| store.recent(session, limit);
+    let texts = |turns: Vec<Turn>| turns.into_iter().map(|t| t.text).collect::<Vec<_>>();
+    assert_eq!(
+        texts(read(10).await.expect("history")),
+        ["Hello?", "Hi.", "And now?", "Now too."]
+    );
+    assert_eq!(
+        texts(read(2).await.expect("history")),
+        ["And now?", "Now too."]
+    );
 }

@@ -452,7 +452,7 @@ async fn check_resilience(aws: &AwsTarget) {
     }
 }
 
-/// Two turns in one session; returns the session id.
+/// Two exchanges in one session; returns the session id.
 fn converse(url: &str) -> String {
     let first: Value = ureq::post(&format!("{url}/api/chat"))
         .send_json(json!({ "message": "What does Alex work on?" }))
@@ -482,8 +482,8 @@ async fn check_conversation_stored(aws: &AwsTarget, session: &str) {
         .expect("query conversation");
     assert_eq!(
         turns.items().len(),
-        4,
-        "two questions and two answers stored"
+        2,
+        "two exchanges stored, a question and its answer each"
     );
 }
 

@@ -93,7 +93,7 @@ pub struct HangingStore;
 
 #[async_trait]
 impl ConversationStore for HangingStore {
-    async fn append(&self, _: &[Turn]) -> Result<(), PortError> {
+    async fn append_exchange(&self, _: &Turn, _: &Turn) -> Result<(), PortError> {
         std::future::pending().await
     }
     async fn recent(&self, _: &str, _: usize) -> Result<Vec<Turn>, PortError> {
@@ -138,9 +138,9 @@ impl DistantStore {
 
 #[async_trait]
 impl ConversationStore for DistantStore {
-    async fn append(&self, turns: &[Turn]) -> Result<(), PortError> {
+    async fn append_exchange(&self, question: &Turn, reply: &Turn) -> Result<(), PortError> {
         tokio::time::sleep(self.delay).await;
-        self.store.append(turns).await
+        self.store.append_exchange(question, reply).await
     }
     async fn recent(&self, session_id: &str, limit: usize) -> Result<Vec<Turn>, PortError> {
         self.history_reads.fetch_add(1, Ordering::SeqCst);

@@ -1,8 +1,10 @@
 //! Conversations and the daily token counter in one DynamoDB table.
 //!
 //! Table shape (infra-synth creates it; `eve_contract::store`): partition key `pk` (S), sort
-//! key `sk` (S), TTL attribute `expires_at`. Turns: `pk` = session id, `sk` =
-//! `<at_ms, 16 digits>#<role>#<request id>`, so a query returns them in time order. Token
+//! key `sk` (S), TTL attribute `expires_at`. Exchanges: `pk` = session id, `sk` =
+//! `<asked at ms, 16 digits>#<request id>`, so a query returns them in time order; one item
+//! holds the question, the reply and what it cost (items of one turn each, from before
+//! exchanges, are still read). Token
 //! counters: `pk` = `budget#<stage>`, `sk` = UTC day, attribute `tokens`, and the string set
 //! `held` of reservations not yet settled (`<at_s>:<tokens>:<request id>`): a reservation adds
 //! to both in one conditional write before a model call, its settlement corrects `tokens` and
@@ -25,6 +27,7 @@ use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use aws_sdk_dynamodb::Client;
+use eve_contract::store::{QUESTION_ATTRIBUTE, REPLY_ATTRIBUTE};
 
 use crate::core::ports::{
     BudgetState, ConversationStore, Count, PortError, Previous, RateWindow, Role, TokenReservation,
@@ -83,8 +86,8 @@ fn has_member(item: &Item, set: &str, member: &str) -> bool {
     }
 }
 
-pub fn sort_key(turn: &Turn) -> String {
-    eve_contract::store::turn_sort_key(turn.at_ms, turn.role.as_str(), &turn.request_id)
+fn exchange_sort_key(question: &Turn) -> String {
+    eve_contract::store::exchange_sort_key(question.at_ms, &question.request_id)
 }
 
 /// The attribute holding the set of requests counted in `window`.
@@ -115,47 +118,64 @@ fn number_of(item: &Item, key: &str) -> u64 {
     }
 }
 
-fn turn_item(turn: &Turn) -> Item {
+/// One item for a question and its reply: half the writes of an item a turn, and neither is
+/// ever stored without the other.
+fn exchange_item(question: &Turn, reply: &Turn) -> Item {
     HashMap::from([
-        ("pk".to_string(), s(&turn.session_id)),
-        ("sk".to_string(), s(&sort_key(turn))),
-        ("role".to_string(), s(turn.role.as_str())),
-        ("request_id".to_string(), s(&turn.request_id)),
-        ("text".to_string(), s(&turn.text)),
-        ("source".to_string(), s(&turn.source)),
-        ("model_id".to_string(), s(&turn.model_id)),
-        ("at_ms".to_string(), n(turn.at_ms)),
-        ("input_tokens".to_string(), n(turn.input_tokens)),
-        ("output_tokens".to_string(), n(turn.output_tokens)),
-        ("latency_ms".to_string(), n(turn.latency_ms)),
-        ("expires_at".to_string(), n(turn.expires_at)),
+        ("pk".to_string(), s(&question.session_id)),
+        ("sk".to_string(), s(&exchange_sort_key(question))),
+        ("request_id".to_string(), s(&question.request_id)),
+        ("at_ms".to_string(), n(question.at_ms)),
+        (QUESTION_ATTRIBUTE.to_string(), s(&question.text)),
+        ("answered_at_ms".to_string(), n(reply.at_ms)),
+        (REPLY_ATTRIBUTE.to_string(), s(&reply.text)),
+        ("source".to_string(), s(&reply.source)),
+        ("model_id".to_string(), s(&reply.model_id)),
+        ("input_tokens".to_string(), n(reply.input_tokens)),
+        ("output_tokens".to_string(), n(reply.output_tokens)),
+        ("latency_ms".to_string(), n(reply.latency_ms)),
+        ("expires_at".to_string(), n(question.expires_at)),
     ])
 }
 
-fn turn_from(item: &Item) -> Result<Turn, PortError> {
-    let role = match text_of(item, "role")?.as_str() {
-        "user" => Role::User,
-        "assistant" => Role::Assistant,
-        other => {
-            return Err(PortError::new(
-                DEPENDENCY,
-                format!("unknown role `{other}`"),
-            ))
-        }
-    };
-    Ok(Turn {
-        session_id: text_of(item, "pk")?,
-        at_ms: number_of(item, "at_ms"),
-        role,
-        request_id: text_of(item, "request_id").unwrap_or_default(),
-        text: text_of(item, "text")?,
+/// The turns an item holds: an exchange's question and reply, or the one turn of an item
+/// written before exchanges (with a `role`).
+fn turns_from(item: &Item) -> Result<Vec<Turn>, PortError> {
+    let session_id = text_of(item, "pk")?;
+    let request_id = text_of(item, "request_id").unwrap_or_default();
+    let at_ms = number_of(item, "at_ms");
+    let expires_at = number_of(item, "expires_at");
+    let reply_of = |text: String, at_ms: u64| Turn {
         source: text_of(item, "source").unwrap_or_default(),
         model_id: text_of(item, "model_id").unwrap_or_default(),
         input_tokens: number_of(item, "input_tokens"),
         output_tokens: number_of(item, "output_tokens"),
         latency_ms: number_of(item, "latency_ms"),
-        expires_at: number_of(item, "expires_at"),
-    })
+        expires_at,
+        ..Turn::new(&session_id, at_ms, Role::Assistant, &request_id, text)
+    };
+    let question_of = |text: String| Turn {
+        expires_at,
+        ..Turn::new(&session_id, at_ms, Role::User, &request_id, text)
+    };
+    let Some(AttributeValue::S(role)) = item.get("role") else {
+        return Ok(vec![
+            question_of(text_of(item, QUESTION_ATTRIBUTE)?),
+            reply_of(
+                text_of(item, REPLY_ATTRIBUTE)?,
+                number_of(item, "answered_at_ms"),
+            ),
+        ]);
+    };
+    let text = text_of(item, "text")?;
+    match role.as_str() {
+        "user" => Ok(vec![question_of(text)]),
+        "assistant" => Ok(vec![reply_of(text, at_ms)]),
+        other => Err(PortError::new(
+            DEPENDENCY,
+            format!("unknown role `{other}`"),
+        )),
+    }
 }
 
 /// A reservation's member of the day's `held` set.
@@ -200,17 +220,12 @@ impl DynamoStore {
 
 #[async_trait]
 impl ConversationStore for DynamoStore {
-    /// One `PutItem` per turn, sent together. Not `BatchWriteItem`: its permission also allows
-    /// deletes, which EVE's grant leaves out (`Table::grant_read_write`).
-    async fn append(&self, turns: &[Turn]) -> Result<(), PortError> {
-        let puts = turns.iter().map(|turn| {
-            self.client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(turn_item(turn)))
-                .send()
-        });
-        futures_util::future::try_join_all(puts)
+    async fn append_exchange(&self, question: &Turn, reply: &Turn) -> Result<(), PortError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(exchange_item(question, reply)))
+            .send()
             .await
             .map_err(failed)?;
         Ok(())
@@ -224,17 +239,16 @@ impl ConversationStore for DynamoStore {
             .key_condition_expression("pk = :pk")
             .expression_attribute_values(":pk", s(session_id))
             .scan_index_forward(false)
-            .limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX))
+            // Two turns an exchange.
+            .limit(i32::try_from(limit.div_ceil(2).max(1)).unwrap_or(i32::MAX))
             .send()
             .await
             .map_err(failed)?;
-        let mut turns = output
-            .items()
-            .iter()
-            .map(turn_from)
-            .collect::<Result<Vec<_>, _>>()?;
-        turns.reverse();
-        Ok(turns)
+        let mut turns = Vec::with_capacity(limit);
+        for item in output.items().iter().rev() {
+            turns.extend(turns_from(item)?);
+        }
+        Ok(turns.split_off(turns.len().saturating_sub(limit)))
     }
 
     async fn count_request(

@@ -56,7 +56,7 @@ impl MemoryStore {
 
 #[async_trait]
 impl ConversationStore for MemoryStore {
-    async fn append(&self, turns: &[Turn]) -> Result<(), PortError> {
+    async fn append_exchange(&self, question: &Turn, reply: &Turn) -> Result<(), PortError> {
         #[cfg(test)]
         if self
             .failing_writes
@@ -66,7 +66,7 @@ impl ConversationStore for MemoryStore {
             return Err(PortError::new("memory", "injected write failure"));
         }
         let mut stored = locked(&self.turns);
-        for turn in turns {
+        for turn in [question, reply] {
             let session = stored.entry(turn.session_id.clone()).or_default();
             // A put replaces the turn with the same key, as in DynamoDB.
             session.retain(|t| {

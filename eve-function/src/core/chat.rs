@@ -632,35 +632,35 @@ impl Eve {
                 .iter()
                 .map(|abandoned| self.settle(abandoned, 0, deadline)),
         );
-        let exchange = [question, reply];
         let (stored, (), _) = tokio::join!(
-            deadline.bound(self.append_with_retry(&exchange)),
+            deadline.bound(self.append_with_retry(&question, &reply)),
             settle,
             release
         );
         if stored.is_none() {
-            for turn in &exchange {
+            for turn in [&question, &reply] {
                 log_unstored(turn, "the request's deadline passed");
             }
         }
-        let [question, _] = &exchange;
+        let exchange = [question, reply];
+        let [asked, _] = &exchange;
         self.history.record(
-            &question.session_id,
-            &question.request_id,
+            &asked.session_id,
+            &asked.request_id,
             outcome.history.clone().filter(|_| stored == Some(true)),
             &exchange,
             settings.history_turns * 2,
         );
     }
 
-    /// Both turns together, written again whole when either fails; whether they were stored.
-    async fn append_with_retry(&self, turns: &[Turn]) -> bool {
+    /// The exchange, written again when a write fails; whether it was stored.
+    async fn append_with_retry(&self, question: &Turn, reply: &Turn) -> bool {
         let mut last_error: Option<PortError> = None;
         for attempt in 0..WRITE_ATTEMPTS {
             if attempt > 0 {
                 tokio::time::sleep(WRITE_BACKOFF * 2u32.pow(attempt)).await;
             }
-            match self.deps.store.append(turns).await {
+            match self.deps.store.append_exchange(question, reply).await {
                 Ok(()) => return true,
                 Err(error) => {
                     tracing::warn!(%error, attempt, "conversation write failed");
@@ -669,7 +669,7 @@ impl Eve {
             }
         }
         let error = last_error.map(|e| e.to_string()).unwrap_or_default();
-        for turn in turns {
+        for turn in [question, reply] {
             log_unstored(turn, &error);
         }
         false

@@ -147,10 +147,9 @@ pub struct BudgetState {
 /// writes name their request, so a retried write counts once.
 #[async_trait]
 pub trait ConversationStore: Send + Sync {
-    /// Stores `turns` (a question and its reply). On an error some may be stored and some
-    /// not; writing them all again is safe, as a turn's key is its session, time, role and
-    /// request.
-    async fn append(&self, turns: &[Turn]) -> Result<(), PortError>;
+    /// Stores a question and its reply together, so neither is ever stored alone. Writing
+    /// them again is safe: their key is their session, time and request.
+    async fn append_exchange(&self, question: &Turn, reply: &Turn) -> Result<(), PortError>;
     /// The latest `limit` turns of a session, oldest first.
     async fn recent(&self, session_id: &str, limit: usize) -> Result<Vec<Turn>, PortError>;
     /// Counts request `request_id` in `window` unless it already holds `window.limit`, and

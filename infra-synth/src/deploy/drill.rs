@@ -21,7 +21,7 @@ use crate::config::{resilience::Dr, Stack};
 /// How the drill runs.
 #[derive(Debug, Clone)]
 pub struct DrillOptions {
-    /// Sessions whose turns are counted in both tables.
+    /// Sessions whose conversation items are counted in both tables.
     pub sample: usize,
     /// How long a restore may take before the drill gives up (real restores take minutes).
     pub restore_timeout: Duration,
@@ -199,8 +199,8 @@ async fn restore(
     };
     let mut sessions = Vec::new();
     for session in sample_sessions(dynamodb, table, options.sample).await? {
-        let source = count_turns(dynamodb, table, &session, restored_to_ms).await?;
-        let restored = count_turns(dynamodb, scratch, &session, restored_to_ms).await?;
+        let source = count_items(dynamodb, table, &session, restored_to_ms).await?;
+        let restored = count_items(dynamodb, scratch, &session, restored_to_ms).await?;
         sessions.push(SessionCount {
             session,
             source,
@@ -277,8 +277,9 @@ async fn sample_sessions(
     }
 }
 
-/// Turns of `session` in `table` written before `before_ms`.
-async fn count_turns(
+/// Items of `session` in `table` (exchanges, or single turns from before them) written
+/// before `before_ms`.
+async fn count_items(
     dynamodb: &aws_sdk_dynamodb::Client,
     table: &str,
     session: &str,
@@ -303,7 +304,7 @@ async fn count_turns(
             .send()
             .await
             .map_err(sdk_error)
-            .with_context(|| format!("counting turns of a session in {table}"))?;
+            .with_context(|| format!("counting the items of a session in {table}"))?;
         count += u64::try_from(page.count()).unwrap_or(0);
         start = page.last_evaluated_key().cloned();
         if start.is_none() {
@@ -529,17 +530,17 @@ impl fmt::Display for DrillReport {
         if !self.sessions.iter().any(|s| s.source > 0) {
             writeln!(
                 f,
-                "  sessions  no turns before the restore point to compare (chat once first)"
+                "  sessions  no conversation items before the restore point to compare (chat once first)"
             )?;
         }
         for s in &self.sessions {
             writeln!(
                 f,
-                "  session   {}  {} turns, {} restored  {}",
+                "  session   {}  {} items, {} restored  {}",
                 s.session,
                 s.source,
                 s.restored,
-                if s.matches() { "ok" } else { "MISSING TURNS" }
+                if s.matches() { "ok" } else { "MISSING ITEMS" }
             )?;
         }
         for r in &self.replication {

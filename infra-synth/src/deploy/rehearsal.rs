@@ -3,7 +3,7 @@
 //! plan that must be empty, then destroyed. What it found is recorded in the plan bundle it
 //! rehearsed, against that plan's fingerprint ([`super::bundle::RehearsalRecord`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -16,6 +16,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use eve_contract::store;
 use local_lambda::{rest_event, LocalFunction};
 
 use super::aws::sdk_error;
@@ -300,25 +301,31 @@ async fn chat_is_stored(
         bail!("EVE answered with an empty reply");
     }
     let table = output(outputs, "table_name")?;
-    let turns = aws_sdk_dynamodb::Client::new(&deployment.target.sdk_config().await)
+    let stored = aws_sdk_dynamodb::Client::new(&deployment.target.sdk_config().await)
         .query()
         .table_name(&table)
         .key_condition_expression("#pk = :session")
-        .expression_attribute_names("#pk", eve_contract::store::PARTITION_KEY)
+        .expression_attribute_names("#pk", store::PARTITION_KEY)
         .expression_attribute_values(":session", AttributeValue::S(session.to_owned()))
         .send()
         .await
         .map_err(sdk_error)
-        .with_context(|| format!("cannot read the conversation from {table}"))?
-        .count();
-    if turns < 2 {
-        bail!("the deployed table {table} holds {turns} turn(s) of session {session}, not both");
+        .with_context(|| format!("cannot read the conversation from {table}"))?;
+    let text = |item: &HashMap<String, AttributeValue>, name: &str| {
+        item.get(name).and_then(|v| v.as_s().ok()).cloned()
+    };
+    let exchange_stored = stored.items().iter().any(|item| {
+        text(item, store::QUESTION_ATTRIBUTE).as_deref() == Some(question)
+            && text(item, store::REPLY_ATTRIBUTE).as_deref() == Some(reply)
+    });
+    if !exchange_stored {
+        bail!("the deployed table {table} does not hold the question and the reply shown for session {session}");
     }
     let source = answer["source"].as_str().unwrap_or("?");
     Ok((
         (),
         format!(
-            "200, {} chars ({source}), {turns} turns in {table}",
+            "200, {} chars ({source}), the exchange stored in {table}",
             reply.len()
         ),
     ))
