@@ -267,7 +267,7 @@ async fn against_moto(cold_runs: usize, requests: usize) {
         let own_session = format!("{session}-alone");
         alone.push(store_calls_alone(&store, &own_session, i, i < SESSIONS).await);
     }
-    report("moto: warm model answer (history, budget, turns)", samples);
+    report("moto: warm model answer (count, budget, exchange)", samples);
     report("moto: the same store calls alone, from the bench", alone);
     let mut samples = Vec::with_capacity(requests);
     for i in 0..requests {

@@ -8,6 +8,8 @@ use std::path::Path;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_ssm::types::ParameterType;
+use eve_function::adapters::dynamodb::DynamoStore;
+use eve_function::core::ports::{ConversationStore, Role, Turn};
 use serde_json::json;
 use support::bedrock_stub::{StubBedrock, StubConfig};
 use support::lossy_relay::LossyRelay;
@@ -459,22 +461,23 @@ async fn a_session_limit_holds_across_two_instances() {
     assert_eq!(statuses, [200, 200, 200, 429]);
 }
 
+/// A moto server with an empty conversations table `table`, and EVE's store over it; None
+/// (after the SKIP line) without moto.
+async fn store_on_moto(test: &str, table: &str) -> Option<(Moto, DynamoStore)> {
+    let moto = Moto::start(test)?;
+    moto.create_conversations_table(table).await;
+    let client = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
+    Some((moto, DynamoStore::new(client, table)))
+}
+
 /// Two requests of one session in the same millisecond (a double-sent message, two tabs): with
 /// time and role as the key, the second put overwrote the first request's turns.
 #[tokio::test(flavor = "multi_thread")]
 async fn turns_of_two_requests_in_one_millisecond_are_both_kept() {
-    use eve_function::adapters::dynamodb::DynamoStore;
-    use eve_function::core::ports::{ConversationStore, Role, Turn};
-
-    let Some(moto) = Moto::start("turns_of_two_requests_in_one_millisecond_are_both_kept") else {
+    let test = "turns_of_two_requests_in_one_millisecond_are_both_kept";
+    let Some((_moto, store)) = store_on_moto(test, "eve-same-millisecond").await else {
         return;
     };
-    let table = "eve-same-millisecond";
-    moto.create_conversations_table(table).await;
-    let store = DynamoStore::new(
-        aws_sdk_dynamodb::Client::new(&moto.sdk_config().await),
-        table,
-    );
     let turn = |role, request_id: &str, text: &str| {
         Turn::new("same-ms-session", 1_700_000_000_000, role, request_id, text)
     };
@@ -544,16 +547,12 @@ async fn a_conversation_moving_between_instances_keeps_its_whole_history() {
 /// read as history, in time order with the exchanges after them.
 #[tokio::test(flavor = "multi_thread")]
 async fn turns_stored_one_an_item_before_exchanges_are_still_read() {
-    use eve_function::adapters::dynamodb::DynamoStore;
-    use eve_function::core::ports::{ConversationStore, Role, Turn};
-
-    let Some(moto) = Moto::start("turns_stored_one_an_item_before_exchanges_are_still_read") else {
+    let test = "turns_stored_one_an_item_before_exchanges_are_still_read";
+    let table = "eve-legacy-turns";
+    let Some((moto, store)) = store_on_moto(test, table).await else {
         return;
     };
-    let table = "eve-legacy-turns";
-    moto.create_conversations_table(table).await;
-    let sdk = moto.sdk_config().await;
-    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+    let dynamodb = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
     let session = "legacy-session-1";
     for (at_ms, role, text) in [(1_000u64, "user", "Hello?"), (1_001, "assistant", "Hi.")] {
         dynamodb
@@ -569,7 +568,6 @@ async fn turns_stored_one_an_item_before_exchanges_are_still_read() {
             .await
             .expect("a turn of the old shape");
     }
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
     store
         .append_exchange(
             &Turn::new(session, 2_000, Role::User, "new", "And now?"),
