@@ -498,19 +498,23 @@ impl Rules<'_> {
     fn table(&mut self, r: &Resource) {
         let u = self.usage;
         let (_, api_max) = self.api();
-        // A turn is under 1 KB (one write unit); the history of `history_turns` turns is read in
-        // 4 KB read units; model answers also read and add to the token budget.
+        // Every chat counts its session (one write unit) and stores its exchange, a question and
+        // its reply in one item (a write unit a KB); a model answer also reserves from the token
+        // budget and settles it (two more). Only a model answer reads history, and then only
+        // when its instance does not hold the session's turns: counted as if it never did,
+        // `history_turns` exchanges in 4 KB read units.
+        let exchange_writes = (2.0 * super::usage::TURN_BYTES / 1024.0).ceil();
         let history_reads =
-            (f64::from(u.stack.eve.history_turns) * super::usage::TURN_BYTES / 4096.0).ceil();
+            (f64::from(u.stack.eve.history_turns) * 2.0 * super::usage::TURN_BYTES / 4096.0).ceil();
         let model_share = if u.chats() > 0.0 {
             u.model_chats() / u.chats()
         } else {
             0.0
         };
-        let writes = |chats: f64| chats * (2.0 + model_share);
-        let reads = |chats: f64| chats * (history_reads + model_share);
-        let writes_max = api_max.quantity * 3.0;
-        let reads_max = api_max.quantity * (history_reads + 1.0);
+        let writes = |chats: f64| chats * (1.0 + exchange_writes + 2.0 * model_share);
+        let reads = |chats: f64| chats * history_reads * model_share;
+        let writes_max = api_max.quantity * (3.0 + exchange_writes);
+        let reads_max = api_max.quantity * history_reads;
         // At worst every request the API lets through is a chat the model answers.
         let chats_max = api_max.quantity;
         let bounded = |quantity| {

@@ -273,15 +273,16 @@ fn dynamodb_reads_writes_storage_and_recovery() {
         )],
         Options::default(),
     );
-    // 1000 chats: two turns each, and the token count of the 500 model answers.
+    // 1000 chats: the session's count and the exchange (1.6 KB, two write units) each, and
+    // the budget's reservation and settlement of the 500 model answers.
     let writes = line(&e, "DynamoDB", "writes (on-demand)");
-    close(writes.monthly_usd, 2_500.0 * 0.7068 / 1e6);
-    // At worst every request the quota lets through is a model answer: three writes each.
-    close(writes.worst_case_usd, API_MAX * 3.0 * 0.7068 / 1e6);
-    // The history (10 turns × 800 B fits two 4 KB read units) and the budget of model answers.
+    close(writes.monthly_usd, 4_000.0 * 0.7068 / 1e6);
+    // At worst every request the quota lets through is a model answer: five write units each.
+    close(writes.worst_case_usd, API_MAX * 5.0 * 0.7068 / 1e6);
+    // Only the model answers read history: 6 exchanges × 1.6 KB in three 4 KB read units.
     close(
         line(&e, "DynamoDB", "reads (on-demand)").monthly_usd,
-        2_500.0 * 0.1415 / 1e6,
+        1_500.0 * 0.1415 / 1e6,
     );
     // 2000 turns × 800 B kept 30 days.
     let stored = 2_000.0 * 800.0 * (30.0 / (730.0 / 24.0)) / GIB;
