@@ -257,7 +257,7 @@ impl Eve {
             )
         };
 
-        let outcome = self
+        let mut outcome = self
             .respond(
                 &settings,
                 &question,
@@ -279,8 +279,11 @@ impl Eve {
             }
         }
         let latency_ms = elapsed_ms(started);
-        self.remember(&settings, question, &outcome, latency_ms, &deadline)
-            .await;
+        let history = outcome.history.take();
+        self.remember(
+            &settings, question, &outcome, history, latency_ms, &deadline,
+        )
+        .await;
         metrics::emit(
             &ChatMetrics {
                 stage: &self.deps.stage,
@@ -336,23 +339,21 @@ impl Eve {
                 .latest(&question.session_id, previous, history_limit)
                 .map(History::complete)
         };
-        if let Some(answer) = knowledge.curated(message) {
-            let previous = self
-                .count_request(&window, &question.request_id, deadline)
-                .await?;
-            return Ok(Outcome {
-                history: remembered(&previous).and_then(History::known),
-                ..Outcome::local(answer.to_string(), Source::Curated)
-            });
-        }
         let offline = || Outcome::local(offline::answer(&knowledge, message), Source::Offline);
-        let Some(model) = self.deps.model.as_deref().filter(|_| settings.uses_model()) else {
+        let curated = knowledge.curated(message);
+        let model = self.deps.model.as_deref().filter(|_| settings.uses_model());
+        let (None, Some(model)) = (curated, model) else {
+            // Answered here (a curated answer, or no model), once the session's count allows it.
+            let local = match curated {
+                Some(answer) => Outcome::local(answer.to_string(), Source::Curated),
+                None => offline(),
+            };
             let previous = self
                 .count_request(&window, &question.request_id, deadline)
                 .await?;
             return Ok(Outcome {
                 history: remembered(&previous).and_then(History::known),
-                ..offline()
+                ..local
             });
         };
         let relevant = knowledge.relevant(message, PROMPT_ENTRIES);
@@ -599,12 +600,14 @@ impl Eve {
     }
 
     /// Stores both turns and settles the token reservation; failed writes are retried, then
-    /// logged with the text. The cache keeps the stored exchange after a complete history.
+    /// logged with the text. The cache keeps the stored exchange after `history`, the complete
+    /// history before it, when that is known.
     async fn remember(
         &self,
         settings: &Settings,
         question: Turn,
         outcome: &Outcome,
+        history: Option<Vec<Turn>>,
         latency_ms: u64,
         deadline: &Deadline,
     ) {
@@ -647,7 +650,7 @@ impl Eve {
         self.history.record(
             &asked.session_id,
             &asked.request_id,
-            outcome.history.clone().filter(|_| stored == Some(true)),
+            history.filter(|_| stored == Some(true)),
             &exchange,
             settings.history_turns * 2,
         );
