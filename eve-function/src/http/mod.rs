@@ -224,6 +224,20 @@ async fn json_body<T: RequestBody>(request: Request) -> Result<T, ApiError> {
             "send the body as application/json",
         ));
     }
+    // A compressed body would be read as if it were plain; one EVE cannot decode is refused.
+    let encoded = request
+        .headers()
+        .get_all(header::CONTENT_ENCODING)
+        .iter()
+        .flat_map(|v| v.to_str().unwrap_or("unreadable").split(','))
+        .any(|coding| !coding.trim().eq_ignore_ascii_case("identity"));
+    if encoded {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_content_encoding",
+            "send the body uncompressed (no Content-Encoding)",
+        ));
+    }
     let too_large = || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -255,7 +269,9 @@ async fn json_body<T: RequestBody>(request: Request) -> Result<T, ApiError> {
             }
         })?;
     // Only an object is a request (serde would read a struct from an array by position), and
-    // what is wrong is said in our words, never serde's (which name Rust types).
+    // what is wrong is said in our words, never serde's (which name Rust types). The struct is
+    // read from the bytes, not the parsed value, so that a key given twice is refused rather
+    // than the last one silently kept.
     let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -267,7 +283,7 @@ async fn json_body<T: RequestBody>(request: Request) -> Result<T, ApiError> {
     if !value.is_object() {
         return Err(shape());
     }
-    T::deserialize(value).map_err(|_| shape())
+    serde_json::from_slice(&bytes).map_err(|_| shape())
 }
 
 /// A request body, with the words that describe its shape to a client that got it wrong.
@@ -277,7 +293,7 @@ trait RequestBody: DeserializeOwned {
 
 impl RequestBody for ChatBody {
     const SHAPE: &'static str =
-        "the body must be a JSON object with a string `message` and an optional string `session_id`";
+        "the body must be a JSON object with a string `message` and an optional string `session_id`, each given once";
 }
 
 async fn chat_request(request: Request) -> Result<ChatRequest, ApiError> {
