@@ -10,7 +10,8 @@ use std::process::Command;
 use criterion::{criterion_group, criterion_main, Criterion};
 
 fn stacks_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../stacks")
+    PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
+        .join("../stacks")
 }
 
 fn in_process(c: &mut Criterion) {

@@ -1,6 +1,7 @@
 //! The crate's layers import only downwards: commands → deploy → synth → emit / cost / app →
 //! constructs → tf, with config at the bottom knowing nothing above it. Read from the source
-//! text, so a wrong import fails here before review.
+//! text, so a wrong import fails here before review. (And one rule for every source: the
+//! checkout is found when a test runs, not where it was built.)
 
 use std::path::Path;
 
@@ -18,7 +19,10 @@ fn names_after(file: &Path, prefix: &str) -> Vec<String> {
 }
 
 fn sources(dir: &str) -> Vec<std::path::PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src").join(dir);
+    let dir =
+        Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
+            .join("src")
+            .join(dir);
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .expect("dir")
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -121,4 +125,36 @@ fn emitters_and_deploy_know_no_command() {
     // The cost model reads the finished model like an emitter: never the app or what is above.
     assert_imports_nothing_of("cost", &["synth", "deploy", "commands", "app"]);
     assert_imports_nothing_of("deploy", &["commands"]);
+}
+
+/// Nothing reads the checkout through the path it was built in (`env!` of the manifest dir):
+/// CI shares its target dir between checkouts, and a test binary built in one was found reading
+/// another's files (or none, once that checkout was gone). The path cargo sets when a test runs
+/// follows the checkout.
+#[test]
+fn sources_find_the_checkout_when_they_run() {
+    let needle = concat!("env!(\"CARGO_", "MANIFEST_DIR\")");
+    let root = Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf();
+    let listed = std::process::Command::new("git")
+        .args(["ls-files", "*.rs"])
+        .current_dir(&root)
+        .output();
+    let Some(listed) = listed.ok().filter(|o| o.status.success()) else {
+        eprintln!("SKIP: sources_find_the_checkout_when_they_run: git is not available");
+        return;
+    };
+    let offenders: Vec<String> = String::from_utf8_lossy(&listed.stdout)
+        .lines()
+        .filter(|file| {
+            std::fs::read_to_string(root.join(file)).is_ok_and(|text| text.contains(needle))
+        })
+        .map(str::to_string)
+        .collect();
+    assert!(
+        offenders.is_empty(),
+        "read std::env::var_os(\"CARGO_MANIFEST_DIR\") instead in {offenders:?}"
+    );
 }

@@ -8,7 +8,9 @@ use portfolio::render::{build, BuildOptions};
 use portfolio::Content;
 
 fn site_build(c: &mut Criterion) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("content/portfolio.toml");
+    let path =
+        Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
+            .join("content/portfolio.toml");
     let content = Content::load(&path).expect("shipped content is valid");
     let opts = BuildOptions::new("https://alex.example.com").expect("valid base URL");
     let out = tempfile::tempdir().expect("tempdir");

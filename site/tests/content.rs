@@ -3,7 +3,8 @@ use std::path::Path;
 use portfolio::Content;
 
 fn shipped_path() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("content/portfolio.toml")
+    Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
+        .join("content/portfolio.toml")
 }
 
 fn shipped() -> Content {

@@ -7,7 +7,9 @@ use portfolio::render::{build, BuildError, BuildOptions, BuildReport, CSP_FILE, 
 use portfolio::{Content, CONTENT_SECURITY_POLICY};
 
 fn shipped() -> Content {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("content/portfolio.toml");
+    let path =
+        Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
+            .join("content/portfolio.toml");
     Content::load(&path).unwrap_or_else(|e| panic!("shipped content is invalid:\n{e}"))
 }
 

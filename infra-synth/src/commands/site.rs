@@ -91,9 +91,16 @@ mod tests {
 
     use super::*;
 
+    /// The checkout the test runs in. Read when it runs, not when it was built: a target dir
+    /// shared between checkouts reuses a test binary built in another one.
+    fn repo() -> PathBuf {
+        Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
+            .join("..")
+    }
+
     /// A stack dir holding a copy of `stacks/local.toml` whose content file is `content`.
     fn stacks_with_content(dir: &Path, content: &Path) {
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let repo = repo();
         let local = std::fs::read_to_string(repo.join("stacks/local.toml")).expect("local stack");
         let stack = format!("content = {:?}\n{local}", content.display().to_string());
         std::fs::write(dir.join("local.toml"), stack).expect("write stack");
@@ -113,7 +120,7 @@ mod tests {
 
     #[test]
     fn builds_for_the_stack_domain_unless_overridden() {
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let repo = repo();
         let content = repo
             .join(portfolio::DEFAULT_CONTENT_PATH)
             .canonicalize()
@@ -149,7 +156,7 @@ mod tests {
         assert_eq!(code, ExitCode::FAILURE);
         assert!(!out.exists(), "nothing written for invalid content");
 
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let repo = repo();
         let good = repo
             .join(portfolio::DEFAULT_CONTENT_PATH)
             .canonicalize()

@@ -8,8 +8,15 @@ use infra_synth::config;
 use infra_synth::emit::terraform::Synthesis;
 use infra_synth::synth::synthesize;
 
+/// This crate's directory in the checkout the test runs in. Read when it runs, not when it was
+/// built (`env!`): a target dir shared between checkouts reuses a test binary built in another
+/// one, which would then read that checkout's files, or none.
+fn crate_dir() -> PathBuf {
+    PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
+}
+
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    crate_dir()
         .parent()
         .expect("crate sits in the repo")
         .to_path_buf()
@@ -20,7 +27,7 @@ pub fn repo_stacks() -> PathBuf {
 }
 
 pub fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+    crate_dir().join("tests/fixtures")
 }
 
 /// Loads and synthesizes one stack, failing the test with every diagnostic if invalid.
