@@ -81,7 +81,7 @@ impl HistoryCache {
             return;
         };
         turns.extend_from_slice(exchange);
-        let turns = tail(&turns, limit).to_vec();
+        turns.drain(..turns.len().saturating_sub(limit));
         let bytes = turns.iter().map(size_of_turn).sum();
         sessions.bytes += bytes;
         sessions.entries.put(

@@ -270,20 +270,23 @@ async fn json_body<T: RequestBody>(request: Request) -> Result<T, ApiError> {
         })?;
     // Only an object is a request (serde would read a struct from an array by position), and
     // what is wrong is said in our words, never serde's (which name Rust types). The struct is
-    // read from the bytes, not the parsed value, so that a key given twice is refused rather
-    // than the last one silently kept.
-    let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| {
-        ApiError::new(
+    // read straight from the bytes, so that a key given twice is refused rather than the last
+    // one silently kept; only a body that fails is parsed again, to tell bad JSON from a bad
+    // shape.
+    let is_object = bytes.trim_ascii_start().first() == Some(&b'{');
+    match serde_json::from_slice::<T>(&bytes) {
+        Ok(body) if is_object => Ok(body),
+        _ if serde_json::from_slice::<serde_json::Value>(&bytes).is_err() => Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_json",
             "the body is not valid JSON",
-        )
-    })?;
-    let shape = || ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", T::SHAPE);
-    if !value.is_object() {
-        return Err(shape());
+        )),
+        _ => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            T::SHAPE,
+        )),
     }
-    serde_json::from_slice(&bytes).map_err(|_| shape())
 }
 
 /// A request body, with the words that describe its shape to a client that got it wrong.
