@@ -9,7 +9,7 @@ use std::path::Path;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_ssm::types::ParameterType;
 use eve_function::adapters::dynamodb::DynamoStore;
-use eve_function::core::ports::{ConversationStore, Role, Turn};
+use eve_function::core::ports::{ConversationStore, Role, TokenReservation, Turn};
 use serde_json::json;
 use support::bedrock_stub::{StubBedrock, StubConfig};
 use support::lossy_relay::LossyRelay;
@@ -585,4 +585,60 @@ async fn turns_stored_one_an_item_before_exchanges_are_still_read() {
         texts(read(2).await.expect("history")),
         ["And now?", "Now too."]
     );
+}
+
+/// Reservations in DynamoDB's shape, one attribute each on the day's counter: a granted one
+/// answers with the day's total alone, however many are in flight (with one set of them, every
+/// answer carried them all, so each call cost as much as there were calls); a refused one
+/// answers with every reservation held, so the abandoned can be returned; a retried one holds
+/// once; a settled one is gone.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_reservation_names_those_held_and_a_granted_one_does_not() {
+    let test = "a_refused_reservation_names_those_held_and_a_granted_one_does_not";
+    let Some((_moto, store)) = store_on_moto(test, "eve-reservations").await else {
+        return;
+    };
+    let reservation = |request_id: &str, at_s| TokenReservation {
+        day: "2026-12-05".into(),
+        request_id: request_id.into(),
+        tokens: 700,
+        at_s,
+    };
+    let (abandoned, in_flight, next) = (
+        reservation("abandoned", 1_000),
+        reservation("in-flight", 2_000),
+        reservation("next", 3_000),
+    );
+    let reserve = |r: &TokenReservation| {
+        let (store, r) = (&store, r.clone());
+        async move {
+            let state = store
+                .reserve_tokens("held", &r, 1_400)
+                .await
+                .expect("the store answers");
+            (state.reserved, state.spent, state.held)
+        }
+    };
+    assert_eq!(reserve(&abandoned).await, (true, 700, vec![]));
+    assert_eq!(reserve(&in_flight).await, (true, 1_400, vec![]));
+    assert_eq!(reserve(&in_flight).await, (true, 1_400, vec![]), "a retry");
+    let (reserved, spent, mut held) = reserve(&next).await;
+    held.sort_by_key(|h| h.at_s);
+    assert_eq!(
+        (reserved, spent, held),
+        (false, 1_400, vec![abandoned.clone(), in_flight.clone()])
+    );
+    for _ in 0..2 {
+        store
+            .settle_tokens("held", &abandoned, 0)
+            .await
+            .expect("settled, then a no-op");
+    }
+    assert_eq!(reserve(&next).await, (true, 1_400, vec![]));
+    store
+        .settle_tokens("held", &next, 300)
+        .await
+        .expect("settled");
+    let (reserved, spent, held) = reserve(&reservation("last", 4_000)).await;
+    assert_eq!((reserved, spent, held.len()), (true, 1_700, 0));
 }

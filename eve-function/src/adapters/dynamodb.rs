@@ -5,17 +5,21 @@
 //! `<asked at ms, 16 digits>#<request id>`, so a query returns them in time order; one item
 //! holds the question, the reply and what it cost (items of one turn each, from before
 //! exchanges, are still read). Token
-//! counters: `pk` = `budget#<stage>`, `sk` = UTC day, attribute `tokens`, and the string set
-//! `held` of reservations not yet settled (`<at_s>:<tokens>:<request id>`): a reservation adds
-//! to both in one conditional write before a model call, its settlement corrects `tokens` and
-//! removes it from `held`. Rate-limit counts: `pk` = `rate#<key>`, `sk` = `count`, one item
+//! counters: `pk` = `budget#<stage>`, `sk` = UTC day, attribute `tokens`, and one attribute
+//! `held_<request id>` (a map of `at_s` and `tokens`) for each reservation not yet settled: a
+//! reservation adds to `tokens` and sets its attribute in one conditional write before a model
+//! call, its settlement corrects `tokens` and removes the attribute. An attribute each, not one
+//! set of them, so that a reservation's answer carries what it changed and not every
+//! reservation in flight. (A reservation an earlier version held in the string set `held` is
+//! settled by the request that took it; one abandoned there stays counted until its day ends.)
+//! Rate-limit counts: `pk` = `rate#<key>`, `sk` = `count`, one item
 //! per key with the window's count `hits_<window>` and the set `requests_<window>` of the
 //! request ids counted (the previous window's pair is removed as a new one starts), and
 //! `latest`, the request counted last: an instance that remembers a session's turns knows
 //! from it whether another has answered since.
 //!
-//! Each counting write names its request in a set it adds to, and its condition refuses a
-//! name already there. The SDK retries a write whose answer was lost (a timeout, a reset);
+//! Each counting write names its request (in a set it adds to, or an attribute it sets), and its
+//! condition refuses a name already there. The SDK retries a write whose answer was lost (a timeout, a reset);
 //! the retry then fails its condition, the item it returns shows the name, and the first
 //! write stands as the only one.
 
@@ -178,27 +182,37 @@ fn turns_from(item: &Item) -> Result<Vec<Turn>, PortError> {
     }
 }
 
-/// A reservation's member of the day's `held` set.
-fn held_entry(reservation: &TokenReservation) -> String {
-    format!(
-        "{}:{}:{}",
-        reservation.at_s, reservation.tokens, reservation.request_id
-    )
+/// The prefix of a held reservation's attribute on a day's counter, before its request id.
+const HELD_PREFIX: &str = "held_";
+
+/// The counter's attribute holding a reservation until it is settled.
+fn held_attribute(reservation: &TokenReservation) -> String {
+    format!("{HELD_PREFIX}{}", reservation.request_id)
 }
 
-/// The reservations of a day's `held` set; a member not in the shape EVE writes is skipped.
+fn held_value(reservation: &TokenReservation) -> AttributeValue {
+    AttributeValue::M(HashMap::from([
+        ("at_s".to_string(), n(reservation.at_s)),
+        ("tokens".to_string(), n(reservation.tokens)),
+    ]))
+}
+
+/// The reservations a day's counter holds; an attribute not in the shape EVE writes is skipped.
 fn held_reservations(item: &Item, day: &str) -> Vec<TokenReservation> {
-    let Some(AttributeValue::Ss(members)) = item.get("held") else {
-        return Vec::new();
-    };
-    members
-        .iter()
-        .filter_map(|member| {
-            let mut parts = member.splitn(3, ':');
+    item.iter()
+        .filter_map(|(name, value)| {
+            let request_id = name.strip_prefix(HELD_PREFIX)?;
+            let AttributeValue::M(held) = value else {
+                return None;
+            };
+            let number = |key: &str| match held.get(key) {
+                Some(AttributeValue::N(v)) => v.parse().ok(),
+                _ => None,
+            };
             Some(TokenReservation {
-                at_s: parts.next()?.parse().ok()?,
-                tokens: parts.next()?.parse().ok()?,
-                request_id: parts.next()?.to_string(),
+                at_s: number("at_s")?,
+                tokens: number("tokens")?,
+                request_id: request_id.to_string(),
                 day: day.to_string(),
             })
         })
@@ -322,34 +336,42 @@ impl ConversationStore for DynamoStore {
         reservation: &TokenReservation,
         budget: u64,
     ) -> Result<BudgetState, PortError> {
-        let entry = held_entry(reservation);
+        let held = held_attribute(reservation);
         let reserved = self
             .counter_update(stage, &reservation.day)
-            .update_expression("ADD tokens :n, held :entries SET expires_at = :expires")
+            .update_expression("ADD tokens :n SET #held = :held, expires_at = :expires")
             .condition_expression(
-                "(attribute_not_exists(tokens) OR tokens < :budget) AND NOT contains(held, :entry)",
+                "(attribute_not_exists(tokens) OR tokens < :budget) AND attribute_not_exists(#held)",
             )
+            .expression_attribute_names("#held", &held)
             .expression_attribute_values(":n", n(reservation.tokens))
-            .expression_attribute_values(":entries", AttributeValue::Ss(vec![entry.clone()]))
-            .expression_attribute_values(":entry", s(&entry))
+            .expression_attribute_values(":held", held_value(reservation))
             .expression_attribute_values(":budget", n(budget))
-            .return_values(ReturnValue::AllNew)
+            .return_values(ReturnValue::UpdatedNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        let (reserved, item) = match reserved {
-            Ok(output) => (true, output.attributes.unwrap_or_default()),
+        match reserved {
+            Ok(output) => Ok(BudgetState {
+                reserved: true,
+                spent: number_of(&output.attributes.unwrap_or_default(), "tokens"),
+                held: Vec::new(),
+            }),
             Err(e) => match refused_item(&e) {
                 // Refused as held already: this is a retry of a write that was applied.
-                Some(item) => (has_member(&item, "held", &entry), item),
-                None => return Err(failed(e)),
+                Some(item) if item.contains_key(&held) => Ok(BudgetState {
+                    reserved: true,
+                    spent: number_of(&item, "tokens"),
+                    held: Vec::new(),
+                }),
+                Some(item) => Ok(BudgetState {
+                    reserved: false,
+                    spent: number_of(&item, "tokens"),
+                    held: held_reservations(&item, &reservation.day),
+                }),
+                None => Err(failed(e)),
             },
-        };
-        Ok(BudgetState {
-            reserved,
-            spent: number_of(&item, "tokens"),
-            held: held_reservations(&item, &reservation.day),
-        })
+        }
     }
 
     async fn settle_tokens(
@@ -359,14 +381,12 @@ impl ConversationStore for DynamoStore {
         used: u64,
     ) -> Result<(), PortError> {
         let correction = i128::from(used) - i128::from(reservation.tokens);
-        let entry = held_entry(reservation);
         let settled = self
             .counter_update(stage, &reservation.day)
-            .update_expression("ADD tokens :n SET expires_at = :expires DELETE held :entries")
-            .condition_expression("contains(held, :entry)")
+            .update_expression("ADD tokens :n SET expires_at = :expires REMOVE #held")
+            .condition_expression("attribute_exists(#held)")
+            .expression_attribute_names("#held", held_attribute(reservation))
             .expression_attribute_values(":n", AttributeValue::N(correction.to_string()))
-            .expression_attribute_values(":entries", AttributeValue::Ss(vec![entry.clone()]))
-            .expression_attribute_values(":entry", s(&entry))
             .send()
             .await;
         match settled {

@@ -135,7 +135,11 @@ impl ConversationStore for MemoryStore {
         Ok(BudgetState {
             reserved,
             spent: day.tokens,
-            held: day.held.values().cloned().collect(),
+            held: if reserved {
+                Vec::new()
+            } else {
+                day.held.values().cloned().collect()
+            },
         })
     }
 

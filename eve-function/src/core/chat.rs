@@ -30,8 +30,9 @@ pub const MAX_CHAT_TIME: Duration = Duration::from_secs(25);
 /// Kept back from the reads and the model for storing the turns once there is a reply.
 const STORE_RESERVE: Duration = Duration::from_millis(1500);
 /// A reservation held longer than this was abandoned: its request's deadline is long past, so
-/// no settlement will come (a store that applied it after the request stopped waiting). The
-/// next request to see it returns it. The margin covers clocks of instances that differ.
+/// no settlement will come (a store that applied it after the request stopped waiting). A
+/// request refused because the budget is spent returns those it finds, then asks once more. The
+/// margin covers clocks of instances that differ.
 const ABANDONED_AFTER_SECS: u64 = MAX_CHAT_TIME.as_secs() + 30;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -121,8 +122,6 @@ struct Outcome {
     /// Asked of the budget before a model call; settled with `usage` once stored (a no-op
     /// when it was not taken).
     reservation: Option<TokenReservation>,
-    /// Other requests' reservations left held, returned while this one is stored.
-    abandoned: Vec<TokenReservation>,
     /// The day's budget spent, reservations included, when a model call reserved from it.
     budget_used_percent: Option<u64>,
     /// The session's turns before the question, when all are known (the cache keeps them).
@@ -166,16 +165,13 @@ impl History {
     }
 }
 
-/// What reserving from the day's budget found, with the abandoned reservations it saw.
+/// What reserving from the day's budget found.
 enum Budget {
     /// Reserved; `spent` tokens are now spent or reserved today.
     Reserved {
         spent: u64,
-        abandoned: Vec<TokenReservation>,
     },
-    Spent {
-        abandoned: Vec<TokenReservation>,
-    },
+    Spent,
     /// The store did not answer in time.
     Unknown,
 }
@@ -387,7 +383,7 @@ impl Eve {
             Ok(previous) => previous,
             Err(limited) => {
                 // Return what was (or may have been) reserved for the call that will not be made.
-                if !matches!(spent, Budget::Spent { .. }) {
+                if !matches!(spent, Budget::Spent) {
                     self.settle(&reservation, 0, deadline).await;
                 }
                 return Err(limited);
@@ -397,12 +393,11 @@ impl Eve {
             Some(read) => Some(History::read(read, &previous)),
             None => remembered(&previous),
         };
-        let (spent, abandoned) = match spent {
-            Budget::Reserved { spent, abandoned } => (spent, abandoned),
-            Budget::Spent { abandoned } => {
+        let spent = match spent {
+            Budget::Reserved { spent } => spent,
+            Budget::Spent => {
                 return Ok(Outcome {
                     budget_used_percent: Some(100),
-                    abandoned,
                     history: history.and_then(History::known),
                     ..offline()
                 })
@@ -452,7 +447,6 @@ impl Eve {
                     model_failed: false,
                     replaces_shown: false,
                     reservation: Some(reservation),
-                    abandoned,
                     budget_used_percent,
                     history: history.known(),
                 });
@@ -470,7 +464,6 @@ impl Eve {
             model_failed: true,
             replaces_shown: shown,
             reservation: Some(reservation),
-            abandoned,
             budget_used_percent,
             history: history.known(),
             ..offline()
@@ -501,47 +494,57 @@ impl Eve {
     }
 
     /// Reserves the call's cost from the daily budget. Fails closed: a budget that cannot be
-    /// reserved in time means an offline answer, not a risk.
+    /// reserved in time means an offline answer, not a risk. A budget spent only counting
+    /// reservations their requests abandoned is asked once more after returning them.
     async fn reserve(
         &self,
         settings: &Settings,
         reservation: &TokenReservation,
         deadline: &Deadline,
     ) -> Budget {
-        let reserve = self.deps.store.reserve_tokens(
-            &self.deps.stage,
-            reservation,
-            settings.daily_token_budget,
-        );
-        match deadline.read(reserve).await {
-            Ok(state) => {
-                let stale_before = (unix_ms() / 1000).saturating_sub(ABANDONED_AFTER_SECS);
-                let abandoned = state
-                    .held
-                    .into_iter()
-                    .filter(|held| {
-                        held.at_s < stale_before && held.request_id != reservation.request_id
-                    })
-                    .collect();
-                if state.reserved {
-                    Budget::Reserved {
-                        spent: state.spent,
-                        abandoned,
-                    }
-                } else {
-                    tracing::info!("daily token budget spent; answering offline");
-                    Budget::Spent { abandoned }
+        let mut returned_abandoned = false;
+        loop {
+            let reserve = self.deps.store.reserve_tokens(
+                &self.deps.stage,
+                reservation,
+                settings.daily_token_budget,
+            );
+            let state = match deadline.read(reserve).await {
+                Ok(state) => state,
+                Err(error) => {
+                    tracing::warn!(error, "token budget not reserved; answering offline");
+                    return Budget::Unknown;
                 }
+            };
+            if state.reserved {
+                return Budget::Reserved { spent: state.spent };
             }
-            Err(error) => {
-                tracing::warn!(error, "token budget not reserved; answering offline");
-                Budget::Unknown
+            let stale_before = (unix_ms() / 1000).saturating_sub(ABANDONED_AFTER_SECS);
+            let abandoned: Vec<_> = state
+                .held
+                .iter()
+                .filter(|held| held.at_s < stale_before)
+                .collect();
+            if abandoned.is_empty() || returned_abandoned {
+                tracing::info!("daily token budget spent; answering offline");
+                return Budget::Spent;
             }
+            tracing::warn!(
+                count = abandoned.len(),
+                "returning abandoned token reservations"
+            );
+            futures_util::future::join_all(
+                abandoned
+                    .into_iter()
+                    .map(|abandoned| self.settle(abandoned, 0, deadline)),
+            )
+            .await;
+            returned_abandoned = true;
         }
     }
 
     /// Replaces a reservation with what the call used, by the deadline. One left held is
-    /// returned by a later request once it counts as abandoned.
+    /// returned once it counts as abandoned by a request the budget refuses.
     async fn settle(&self, reservation: &TokenReservation, used: u64, deadline: &Deadline) {
         let settle = self
             .deps
@@ -629,16 +632,9 @@ impl Eve {
                 self.settle(reservation, used, deadline).await;
             }
         };
-        let release = futures_util::future::join_all(
-            outcome
-                .abandoned
-                .iter()
-                .map(|abandoned| self.settle(abandoned, 0, deadline)),
-        );
-        let (stored, (), _) = tokio::join!(
+        let (stored, ()) = tokio::join!(
             deadline.bound(self.append_with_retry(&question, &reply)),
             settle,
-            release
         );
         if stored.is_none() {
             for turn in [&question, &reply] {
@@ -741,7 +737,6 @@ impl Outcome {
             model_failed: false,
             replaces_shown: false,
             reservation: None,
-            abandoned: Vec::new(),
             budget_used_percent: None,
             history: None,
         }

@@ -139,7 +139,10 @@ pub struct BudgetState {
     pub reserved: bool,
     /// Tokens spent or reserved today.
     pub spent: u64,
-    /// Every reservation held today, the new one included.
+    /// When the store refused the reservation, every one it holds today (a refused write
+    /// returns the whole counter), so the abandoned ones can be returned; otherwise empty.
+    /// Reading them on every reservation would cost each call as much as there are calls in
+    /// flight.
     pub held: Vec<TokenReservation>,
 }
 

@@ -297,8 +297,8 @@ async fn concurrent_chats_overshoot_the_budget_by_one_reservation_at_most() {
 }
 
 /// A reservation whose request stopped waiting (the store applied it late, or the instance
-/// died) would hold budget all day. The next model answer that sees it, past any request's
-/// deadline, returns it; one taken a moment ago is in flight and is left alone.
+/// died) would hold budget all day. A model answer the budget refuses returns those held past
+/// any request's deadline and asks again; one taken a moment ago is in flight and is left alone.
 #[tokio::test]
 async fn reservations_left_held_are_returned_once_abandoned() {
     let store = Arc::new(MemoryStore::default());
@@ -320,7 +320,12 @@ async fn reservations_left_held_are_returned_once_abandoned() {
         assert!(state.reserved);
     }
     let model = Arc::new(ScriptedModel::default());
-    let eve = eve(settings(&[("model_id", "m")]), store.clone(), Some(model));
+    // Spent, counting both: the answer is refused until the abandoned one is returned.
+    let eve = eve(
+        settings(&[("model_id", "m"), ("daily_token_budget", "1400")]),
+        store.clone(),
+        Some(model),
+    );
     let answer = eve.chat(ask("Rust?", None), None).await.expect("answer");
     assert_eq!(answer.source, Source::Model);
     assert_eq!(
