@@ -226,13 +226,15 @@ impl Eve {
         };
         let now_ms = unix_ms();
         let minute = now_ms / 60_000;
-        // In process first: cheap, and the line that still holds when the store is down.
+        // In process first: cheap, and the line that still holds when the store is down. The
+        // client's limit comes first, so one client cannot fill the session counts with
+        // requests it was refused.
         if !self
-            .sessions
-            .allow(&session_id, settings.session_rate_per_minute, minute)
+            .clients
+            .allow(&request.client_ip, settings.ip_rate_per_minute, minute)
             || !self
-                .clients
-                .allow(&request.client_ip, settings.ip_rate_per_minute, minute)
+                .sessions
+                .allow(&session_id, settings.session_rate_per_minute, minute)
         {
             return Err(rate_limited(now_ms));
         }

@@ -59,31 +59,54 @@ pub fn check_session_id(id: &str) -> Result<&str, GuardError> {
     }
 }
 
-/// Counts requests per key in one-minute windows.
+/// Counts requests per key in one-minute windows. Only the current minute's counts are kept:
+/// they are dropped together when a new minute starts, so a request costs the same however many
+/// keys were seen (pruning by scanning them made a flood of new keys cost each request more).
 #[derive(Default)]
 pub struct RateLimiter {
-    windows: Mutex<HashMap<String, (u64, u32)>>,
+    window: Mutex<Window>,
 }
 
-/// Past this many tracked keys, windows from earlier minutes are dropped.
-const PRUNE_ABOVE: usize = 10_000;
+#[derive(Default)]
+struct Window {
+    minute: u64,
+    counts: HashMap<String, u32>,
+}
 
 impl RateLimiter {
     /// Records one request for `key` in `minute` and says whether it is within `per_minute`.
+    /// A request stamped with an earlier minute than one already seen (threads read the clock
+    /// in one order and get here in another) counts in the current window.
     pub fn allow(&self, key: &str, per_minute: u32, minute: u64) -> bool {
-        let mut windows = match self.windows.lock() {
+        let mut window = match self.window.lock() {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
         };
-        if windows.len() > PRUNE_ABOVE {
-            windows.retain(|_, (m, _)| *m == minute);
-        }
-        let window = windows.entry(key.to_string()).or_insert((minute, 0));
-        if window.0 != minute {
-            *window = (minute, 0);
-        }
-        window.1 = window.1.saturating_add(1);
-        window.1 <= per_minute
+        // The last minute's counts are freed after the lock is released.
+        let ended = (minute > window.minute).then(|| {
+            std::mem::replace(
+                &mut *window,
+                Window {
+                    minute,
+                    counts: HashMap::new(),
+                },
+            )
+        });
+        let count = match window.counts.get_mut(key) {
+            Some(count) => count,
+            None => window.counts.entry(key.to_string()).or_insert(0),
+        };
+        *count = count.saturating_add(1);
+        let allowed = *count <= per_minute;
+        drop(window);
+        drop(ended);
+        allowed
+    }
+
+    /// Keys counted in the current window.
+    #[cfg(test)]
+    fn tracked(&self) -> usize {
+        self.window.lock().map_or(0, |window| window.counts.len())
     }
 }
 
@@ -137,5 +160,24 @@ mod tests {
             limiter.allow("a", 3, 101),
             "a new minute starts a new window"
         );
+    }
+
+    #[test]
+    fn only_the_current_minutes_keys_are_kept() {
+        let limiter = RateLimiter::default();
+        for key in ["a", "b", "c"] {
+            assert!(limiter.allow(key, 1, 100));
+        }
+        assert!(limiter.allow("d", 1, 101));
+        assert_eq!(
+            limiter.tracked(),
+            1,
+            "the previous minute's keys are dropped"
+        );
+        assert!(
+            !limiter.allow("d", 1, 100),
+            "a late stamp counts in the current window"
+        );
+        assert_eq!(limiter.tracked(), 1);
     }
 }

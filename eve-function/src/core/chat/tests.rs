@@ -210,14 +210,42 @@ async fn sessions_and_clients_are_rate_limited() {
     assert!(
         matches!(refused, Err(ChatError::RateLimited { retry_after_secs }) if (1..=60).contains(&retry_after_secs))
     );
-    eve.chat(ask("Rust?", Some("session-0002")), None)
-        .await
-        .expect("another session from the same client: third request of the IP");
-    let fourth = eve.chat(ask("Rust?", Some("session-0003")), None).await;
+    // The refused request was still the client's third.
+    let fourth = eve.chat(ask("Rust?", Some("session-0002")), None).await;
     assert!(
         matches!(fourth, Err(ChatError::RateLimited { .. })),
         "{fourth:?}"
     );
+}
+
+/// A request its client's limit refuses is not counted for its session, so one client cannot
+/// fill the in-process session counts (or use up another visitor's session) with requests it
+/// was refused.
+#[tokio::test]
+async fn a_request_refused_for_its_client_does_not_count_for_its_session() {
+    let eve = eve(
+        settings(&[
+            ("session_rate_per_minute", "1"),
+            ("ip_rate_per_minute", "1"),
+        ]),
+        Arc::new(MemoryStore::default()),
+        None,
+    );
+    let from = |client_ip: &str, session: &str| ChatRequest {
+        client_ip: client_ip.into(),
+        ..ask("Rust?", Some(session))
+    };
+    eve.chat(from("192.0.2.1", "session-0001"), None)
+        .await
+        .expect("the client's first");
+    let refused = eve.chat(from("192.0.2.1", "session-0002"), None).await;
+    assert!(
+        matches!(refused, Err(ChatError::RateLimited { .. })),
+        "{refused:?}"
+    );
+    eve.chat(from("192.0.2.2", "session-0002"), None)
+        .await
+        .expect("the session's first counted request");
 }
 
 /// Two instances (two Lambda sandboxes) share the store, so a session's limit holds across both
