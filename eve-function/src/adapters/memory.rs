@@ -19,10 +19,14 @@ struct DayBudget {
     held: BTreeMap<String, TokenReservation>,
 }
 
+/// A session's exchanges (question, reply) by the key DynamoDB sorts them by: when the question
+/// was asked, then its request id.
+type Exchanges = BTreeMap<String, [Turn; 2]>;
+
 /// Conversations and token counters in process memory.
 #[derive(Default)]
 pub struct MemoryStore {
-    turns: Mutex<HashMap<String, Vec<Turn>>>,
+    turns: Mutex<HashMap<String, Exchanges>>,
     budgets: Mutex<HashMap<(String, String), DayBudget>>,
     /// The requests counted in each window.
     hits: Mutex<HashMap<(String, u64), BTreeSet<String>>>,
@@ -49,7 +53,7 @@ impl MemoryStore {
     pub fn turns(&self, session_id: &str) -> Vec<Turn> {
         locked(&self.turns)
             .get(session_id)
-            .cloned()
+            .map(|exchanges| exchanges.values().flatten().cloned().collect())
             .unwrap_or_default()
     }
 }
@@ -65,16 +69,14 @@ impl ConversationStore for MemoryStore {
         {
             return Err(PortError::new("memory", "injected write failure"));
         }
-        let mut stored = locked(&self.turns);
-        for turn in [question, reply] {
-            let session = stored.entry(turn.session_id.clone()).or_default();
-            // A put replaces the turn with the same key, as in DynamoDB.
-            session.retain(|t| {
-                (t.at_ms, t.role, &t.request_id) != (turn.at_ms, turn.role, &turn.request_id)
-            });
-            session.push(turn.clone());
-            session.sort_by_key(|t| t.at_ms);
-        }
+        // A put replaces the exchange with the same key, as in DynamoDB.
+        locked(&self.turns)
+            .entry(question.session_id.clone())
+            .or_default()
+            .insert(
+                eve_contract::store::exchange_sort_key(question.at_ms, &question.request_id),
+                [question.clone(), reply.clone()],
+            );
         Ok(())
     }
 
@@ -160,5 +162,42 @@ impl ConversationStore for MemoryStore {
 
     async fn ping(&self) -> Result<(), PortError> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::ports::Role;
+
+    /// Two questions of one session in the same millisecond: each reply is stamped a
+    /// millisecond later, so sorting turns by their own time put the second question between
+    /// the first and its reply. Exchanges sort by question time, then request, as in DynamoDB.
+    #[tokio::test]
+    async fn exchanges_keep_their_order_within_a_millisecond() {
+        let store = MemoryStore::default();
+        for request in ["request-1", "request-2"] {
+            let turn = |at_ms, role| Turn::new("session-1", at_ms, role, request, request);
+            store
+                .append_exchange(&turn(1_000, Role::User), &turn(1_001, Role::Assistant))
+                .await
+                .expect("stored");
+        }
+        let order: Vec<(Role, String)> = store
+            .recent("session-1", 10)
+            .await
+            .expect("read")
+            .into_iter()
+            .map(|t| (t.role, t.request_id))
+            .collect();
+        assert_eq!(
+            order,
+            [
+                (Role::User, "request-1".into()),
+                (Role::Assistant, "request-1".into()),
+                (Role::User, "request-2".into()),
+                (Role::Assistant, "request-2".into()),
+            ]
+        );
     }
 }

@@ -250,7 +250,9 @@ impl Eve {
                 session_id.clone(),
                 now_ms,
                 Role::User,
-                uuid::Uuid::new_v4().simple().to_string(),
+                // Ordered by creation: one instance's questions asked in the same millisecond
+                // keep their order in the store, whose key is time, then request.
+                uuid::Uuid::now_v7().simple().to_string(),
                 message,
             )
         };
