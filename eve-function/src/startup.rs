@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use aws_config::retry::RetryConfig;
+use aws_config::stalled_stream_protection::StalledStreamProtectionConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use portfolio::Content;
@@ -136,6 +137,9 @@ pub fn watch_content(eve: Arc<Eve>, path: PathBuf) {
 
 /// The shared SDK configuration, loaded on first use. It honours `AWS_ENDPOINT_URL` (local
 /// and moto runs) and keeps every storage call short so a request ends well inside 29 s.
+/// Those timeouts and the request's deadline bound every call, so the SDK's stalled-stream
+/// check (20 s without a byte) is off: it watched each body with a timer of its own, a fifth
+/// of the server's CPU in `bench burst`.
 #[derive(Default)]
 struct AwsConfig(OnceCell<SdkConfig>);
 
@@ -152,6 +156,7 @@ impl AwsConfig {
                             .build(),
                     )
                     .retry_config(RetryConfig::standard().with_max_attempts(3))
+                    .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
                     .load()
                     .await
             })
