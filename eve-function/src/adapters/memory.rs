@@ -1,6 +1,6 @@
 //! The in-memory conversation store (with its counters), for local and offline runs (no table configured).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 #[cfg(test)]
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
@@ -11,6 +11,7 @@ use crate::core::locked;
 use crate::core::ports::{
     BudgetState, ConversationStore, Count, PortError, Previous, RateWindow, TokenReservation, Turn,
 };
+use crate::core::sized_lru::SizedLru;
 
 /// One day's token counter and the reservations it holds, by request id.
 #[derive(Default)]
@@ -19,25 +20,67 @@ struct DayBudget {
     held: BTreeMap<String, TokenReservation>,
 }
 
-/// A session's exchanges (question, reply) by the key DynamoDB sorts them by: when the question
-/// was asked, then its request id.
-type Exchanges = BTreeMap<String, [Turn; 2]>;
+/// A session's exchanges (question, reply) in the order of the key DynamoDB sorts them by: when
+/// the question was asked, then its request id. A sorted vector, grown one at a time, as most
+/// sessions hold a few (a map's node holds room for eleven).
+type Exchanges = Vec<(String, [Turn; 2])>;
+
+/// What an exchange takes in memory: its key and both turns.
+fn exchange_bytes(key: &str, question: &Turn, reply: &Turn) -> usize {
+    std::mem::size_of::<String>() + key.len() + question.bytes() + reply.bytes()
+}
+
+/// Memory the conversations may take. Past it the sessions written least recently go, as a
+/// table's TTL would expire them, so a server left running without a table stays bounded.
+const CONVERSATION_BYTES: usize = 64 << 20;
+
+/// Rate-limit counts are looked over for expired ones each time their number doubles.
+const COUNTS_CHECKED_FROM: usize = 1024;
+
+/// One key's rate-limit count, as its DynamoDB item keeps it: the window's requests, the
+/// request counted last, and when it may go.
+struct KeyCount {
+    window: u64,
+    requests: Vec<String>,
+    latest: Option<String>,
+    expires_at: u64,
+}
+
+#[derive(Default)]
+struct Counts {
+    by_key: HashMap<String, KeyCount>,
+    /// How many were kept when expired counts were last removed.
+    kept: usize,
+}
 
 /// Conversations and token counters in process memory.
-#[derive(Default)]
 pub struct MemoryStore {
-    turns: Mutex<HashMap<String, Exchanges>>,
+    conversations: Mutex<SizedLru<Exchanges>>,
     budgets: Mutex<HashMap<(String, String), DayBudget>>,
-    /// The requests counted in each window.
-    hits: Mutex<HashMap<(String, u64), BTreeSet<String>>>,
-    /// The request counted last under each key.
-    latest: Mutex<HashMap<String, String>>,
+    counts: Mutex<Counts>,
     /// The next this-many writes fail, to exercise retries (tests only).
     #[cfg(test)]
     failing_writes: AtomicU32,
 }
 
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::with_capacity(CONVERSATION_BYTES)
+    }
+}
+
 impl MemoryStore {
+    /// A store whose conversations may take `conversation_bytes`.
+    pub fn with_capacity(conversation_bytes: usize) -> Self {
+        Self {
+            conversations: Mutex::new(SizedLru::new(conversation_bytes)),
+            budgets: Mutex::default(),
+            counts: Mutex::default(),
+            #[cfg(test)]
+            failing_writes: AtomicU32::new(0),
+        }
+    }
+
     #[cfg(test)]
     pub fn fail_next_writes(&self, count: u32) {
         self.failing_writes.store(count, Ordering::SeqCst);
@@ -51,9 +94,15 @@ impl MemoryStore {
     }
 
     pub fn turns(&self, session_id: &str) -> Vec<Turn> {
-        locked(&self.turns)
-            .get(session_id)
-            .map(|exchanges| exchanges.values().flatten().cloned().collect())
+        locked(&self.conversations)
+            .peek(session_id)
+            .map(|exchanges| {
+                exchanges
+                    .iter()
+                    .flat_map(|(_, turns)| turns)
+                    .cloned()
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }
@@ -69,14 +118,24 @@ impl ConversationStore for MemoryStore {
         {
             return Err(PortError::new("memory", "injected write failure"));
         }
+        let mut conversations = locked(&self.conversations);
+        let (mut exchanges, mut bytes) =
+            conversations.pop(&question.session_id).unwrap_or_default();
         // A put replaces the exchange with the same key, as in DynamoDB.
-        locked(&self.turns)
-            .entry(question.session_id.clone())
-            .or_default()
-            .insert(
-                eve_contract::store::exchange_sort_key(question.at_ms, &question.request_id),
-                [question.clone(), reply.clone()],
-            );
+        let key = eve_contract::store::exchange_sort_key(question.at_ms, &question.request_id);
+        bytes += exchange_bytes(&key, question, reply);
+        let exchange = (key, [question.clone(), reply.clone()]);
+        match exchanges.binary_search_by(|(stored, _)| stored.cmp(&exchange.0)) {
+            Ok(at) => {
+                let (key, [q, r]) = std::mem::replace(&mut exchanges[at], exchange);
+                bytes -= exchange_bytes(&key, &q, &r);
+            }
+            Err(at) => {
+                exchanges.reserve_exact(1);
+                exchanges.insert(at, exchange);
+            }
+        }
+        conversations.put(question.session_id.clone(), exchanges, bytes);
         Ok(())
     }
 
@@ -90,28 +149,46 @@ impl ConversationStore for MemoryStore {
         window: &RateWindow,
         request_id: &str,
     ) -> Result<Count, PortError> {
-        let mut hits = locked(&self.hits);
-        let counted = hits.entry((window.key.clone(), window.window)).or_default();
+        let mut counts = locked(&self.counts);
+        if counts.by_key.len() >= (counts.kept * 2).max(COUNTS_CHECKED_FROM) {
+            let now_s = crate::core::chat::unix_ms() / 1000;
+            counts.by_key.retain(|_, count| count.expires_at > now_s);
+            counts.kept = counts.by_key.len();
+        }
+        let count = counts
+            .by_key
+            .entry(window.key.clone())
+            .or_insert_with(|| KeyCount {
+                window: window.window,
+                requests: Vec::new(),
+                latest: None,
+                expires_at: 0,
+            });
+        // A new window starts empty; a request stamped with an earlier one counts in it.
+        if window.window > count.window {
+            count.window = window.window;
+            count.requests.clear();
+        }
+        count.expires_at = count.expires_at.max(window.expires_at);
         // As in DynamoDB: a repeated count holds once, and what came before it is not known.
-        if counted.contains(request_id) {
+        if count.requests.iter().any(|counted| counted == request_id) {
             return Ok(Count {
                 counted: true,
                 previous: Previous::Unknown,
             });
         }
-        let mut latest = locked(&self.latest);
-        let previous = match latest.get(&window.key) {
+        let previous = match &count.latest {
             Some(request) => Previous::Request(request.clone()),
             None => Previous::Nothing,
         };
-        if counted.len() >= window.limit as usize {
+        if count.requests.len() >= window.limit as usize {
             return Ok(Count {
                 counted: false,
                 previous,
             });
         }
-        counted.insert(request_id.to_string());
-        latest.insert(window.key.clone(), request_id.to_string());
+        count.requests.push(request_id.to_string());
+        count.latest = Some(request_id.to_string());
         Ok(Count {
             counted: true,
             previous,
@@ -169,6 +246,49 @@ impl ConversationStore for MemoryStore {
 mod tests {
     use super::*;
     use crate::core::ports::Role;
+
+    /// A server left running without a table kept every conversation and every rate-limit
+    /// count it was ever sent (40 000 chats: 17 MB to 253 MB). Conversations are now bounded in
+    /// bytes, the least recently written going first, and counts go once expired.
+    #[tokio::test]
+    async fn a_long_running_store_stays_bounded() {
+        let store = MemoryStore::default();
+        let text = "x".repeat(2000);
+        let sessions = CONVERSATION_BYTES / (2 * text.len()) + 1000;
+        for session in 0..sessions {
+            let turn = |role| Turn::new(format!("session-{session}"), 1, role, "r", text.as_str());
+            store
+                .append_exchange(&turn(Role::User), &turn(Role::Assistant))
+                .await
+                .expect("stored");
+        }
+        assert!(store.turns("session-0").is_empty(), "the oldest went");
+        assert_eq!(store.turns(&format!("session-{}", sessions - 1)).len(), 2);
+        assert!(locked(&store.conversations).bytes() <= CONVERSATION_BYTES);
+
+        let window = |key: &str, expires_at| RateWindow {
+            key: key.into(),
+            window: 1,
+            limit: 10,
+            expires_at,
+        };
+        let far = crate::core::chat::unix_ms() / 1000 + 3600;
+        store
+            .count_request(&window("expired", 1), "r1")
+            .await
+            .expect("counted");
+        for key in 0..2 * COUNTS_CHECKED_FROM {
+            store
+                .count_request(&window(&format!("key-{key}"), far), "r")
+                .await
+                .expect("counted");
+        }
+        let again = store
+            .count_request(&window("expired", far), "r2")
+            .await
+            .expect("counted");
+        assert_eq!(again.previous, Previous::Nothing, "the expired count went");
+    }
 
     /// Two questions of one session in the same millisecond: each reply is stamped a
     /// millisecond later, so sorting turns by their own time put the second question between

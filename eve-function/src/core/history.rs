@@ -8,10 +8,9 @@
 
 use std::sync::Mutex;
 
-use lru::LruCache;
-
 use super::locked;
 use super::ports::{Previous, Turn};
+use super::sized_lru::SizedLru;
 
 /// Memory the cache's turns may take over all sessions; the least recently used go first.
 /// Bounded in bytes, not sessions, as `history_turns` may be up to 50 exchanges of
@@ -22,25 +21,16 @@ const CAPACITY_BYTES: usize = 4 << 20;
 struct Entry {
     through: String,
     turns: Vec<Turn>,
-    bytes: usize,
 }
 
 pub struct HistoryCache {
-    sessions: Mutex<Sessions>,
-}
-
-struct Sessions {
-    entries: LruCache<String, Entry>,
-    bytes: usize,
+    sessions: Mutex<SizedLru<Entry>>,
 }
 
 impl Default for HistoryCache {
     fn default() -> Self {
         Self {
-            sessions: Mutex::new(Sessions {
-                entries: LruCache::unbounded(),
-                bytes: 0,
-            }),
+            sessions: Mutex::new(SizedLru::new(CAPACITY_BYTES)),
         }
     }
 }
@@ -49,7 +39,7 @@ impl HistoryCache {
     /// Whether an entry for the session is here to be checked (else the turns are read from
     /// the store in the same round trip as the count).
     pub fn holds(&self, session_id: &str) -> bool {
-        locked(&self.sessions).entries.contains(session_id)
+        locked(&self.sessions).contains(session_id)
     }
 
     /// The session's latest `limit` turns, if this instance stored the exchange of
@@ -59,7 +49,7 @@ impl HistoryCache {
             return None;
         };
         let mut sessions = locked(&self.sessions);
-        let entry = sessions.entries.get(session_id)?;
+        let entry = sessions.get(session_id)?;
         (&entry.through == previous).then(|| tail(&entry.turns, limit).to_vec())
     }
 
@@ -74,46 +64,22 @@ impl HistoryCache {
         limit: usize,
     ) {
         let mut sessions = locked(&self.sessions);
-        if let Some(old) = sessions.entries.pop(session_id) {
-            sessions.bytes -= old.bytes;
-        }
+        sessions.pop(session_id);
         let Some(mut turns) = history.filter(|_| limit > 0) else {
             return;
         };
         turns.extend_from_slice(exchange);
         turns.drain(..turns.len().saturating_sub(limit));
-        let bytes = turns.iter().map(size_of_turn).sum();
-        sessions.bytes += bytes;
-        sessions.entries.put(
+        let bytes = turns.iter().map(Turn::bytes).sum();
+        sessions.put(
             session_id.to_string(),
             Entry {
                 through: through.to_string(),
                 turns,
-                bytes,
             },
+            bytes,
         );
-        while sessions.bytes > CAPACITY_BYTES {
-            match sessions.entries.pop_lru() {
-                Some((_, evicted)) => sessions.bytes -= evicted.bytes,
-                None => break,
-            }
-        }
     }
-}
-
-/// What a kept turn takes: the struct and its strings.
-fn size_of_turn(turn: &Turn) -> usize {
-    std::mem::size_of::<Turn>()
-        + [
-            &turn.session_id,
-            &turn.request_id,
-            &turn.text,
-            &turn.source,
-            &turn.model_id,
-        ]
-        .iter()
-        .map(|s| s.len())
-        .sum::<usize>()
 }
 
 fn tail(turns: &[Turn], limit: usize) -> &[Turn] {
@@ -171,7 +137,7 @@ mod tests {
         }
         assert!(!cache.holds("s") && !cache.holds("big-0"));
         assert!(cache.holds("big-7"));
-        assert!(locked(&cache.sessions).bytes <= CAPACITY_BYTES);
+        assert!(locked(&cache.sessions).bytes() <= CAPACITY_BYTES);
     }
 
     #[test]
@@ -187,11 +153,7 @@ mod tests {
             );
         }
         let sessions = locked(&cache.sessions);
-        assert!(sessions.bytes <= CAPACITY_BYTES);
-        assert!(
-            sessions.entries.len() < 50_000,
-            "{} kept",
-            sessions.entries.len()
-        );
+        assert!(sessions.bytes() <= CAPACITY_BYTES);
+        assert!(sessions.len() < 50_000, "{} kept", sessions.len());
     }
 }

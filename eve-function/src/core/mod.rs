@@ -10,6 +10,7 @@ pub mod offline;
 pub mod ports;
 pub mod prompt;
 pub mod settings;
+pub mod sized_lru;
 
 /// The guarded value, also after a panic elsewhere poisoned the lock: every value kept behind
 /// one stays whole between statements.

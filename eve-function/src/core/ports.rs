@@ -85,6 +85,21 @@ impl Turn {
             expires_at: 0,
         }
     }
+
+    /// The memory a kept turn takes: the struct and its strings.
+    pub fn bytes(&self) -> usize {
+        std::mem::size_of::<Turn>()
+            + [
+                &self.session_id,
+                &self.request_id,
+                &self.text,
+                &self.source,
+                &self.model_id,
+            ]
+            .iter()
+            .map(|s| s.len())
+            .sum::<usize>()
+    }
 }
 
 /// One fixed window of a rate limit, e.g. a session's requests in one minute.
