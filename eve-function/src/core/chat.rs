@@ -34,6 +34,10 @@ const STORE_RESERVE: Duration = Duration::from_millis(1500);
 /// request refused because the budget is spent returns those it finds, then asks once more. The
 /// margin covers clocks of instances that differ.
 const ABANDONED_AFTER_SECS: u64 = MAX_CHAT_TIME.as_secs() + 30;
+/// Abandoned reservations one request returns at most: a server that died with many in flight
+/// leaves them all, and every request the budget refuses finds them, so each returns a few
+/// rather than all sending a write for every one.
+const ABANDONED_RETURNED_AT_ONCE: usize = 16;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -528,6 +532,7 @@ impl Eve {
                 .held
                 .iter()
                 .filter(|held| held.at_s < stale_before)
+                .take(ABANDONED_RETURNED_AT_ONCE)
                 .collect();
             if abandoned.is_empty() || returned_abandoned {
                 tracing::info!("daily token budget spent; answering offline");

@@ -363,6 +363,43 @@ async fn reservations_left_held_are_returned_once_abandoned() {
     );
 }
 
+/// A server that died with many requests in flight leaves all their reservations held. A
+/// request the budget refuses returns a few of them, not a write for every one.
+#[tokio::test]
+async fn a_refused_request_returns_a_few_abandoned_reservations_at_a_time() {
+    let store = Arc::new(MemoryStore::default());
+    let day = utc_day(unix_ms());
+    let long_ago = unix_ms() / 1000 - ABANDONED_AFTER_SECS - 1;
+    let abandoned = ABANDONED_RETURNED_AT_ONCE as u64 * 3;
+    for i in 0..abandoned {
+        let reservation = TokenReservation {
+            day: day.clone(),
+            request_id: format!("abandoned-{i}"),
+            tokens: 100,
+            at_s: long_ago,
+        };
+        store
+            .reserve_tokens("test", &reservation, u64::MAX)
+            .await
+            .expect("held");
+    }
+    let eve = eve(
+        settings(&[
+            ("model_id", "m"),
+            ("daily_token_budget", &(abandoned * 100).to_string()),
+        ]),
+        store.clone(),
+        Some(Arc::new(ScriptedModel::default())),
+    );
+    let answer = eve.chat(ask("Rust?", None), None).await.expect("answer");
+    assert_eq!(answer.source, Source::Model);
+    assert_eq!(
+        store.tokens("test", &day),
+        (abandoned - ABANDONED_RETURNED_AT_ONCE as u64) * 100 + 15,
+        "a few returned, the answer's use counted"
+    );
+}
+
 /// A write sent twice (the SDK retries one whose answer was lost) counts once.
 #[tokio::test]
 async fn a_repeated_reservation_or_count_is_held_once() {
