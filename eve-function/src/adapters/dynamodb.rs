@@ -1,27 +1,25 @@
 //! Conversations and the daily token counter in one DynamoDB table.
 //!
-//! Table shape (infra-synth creates it; `eve_contract::store`): partition key `pk` (S), sort
-//! key `sk` (S), TTL attribute `expires_at`. Exchanges: `pk` = session id, `sk` =
-//! `<asked at ms, 16 digits>#<request id>`, so a query returns them in time order; one item
-//! holds the question, the reply and what it cost (items of one turn each, from before
-//! exchanges, are still read). Token
+//! Table shape (infra-synth creates it; `eve_contract::store`): partition key `pk` (S), sort key
+//! `sk` (S), TTL attribute `expires_at`. Exchanges: `pk` = session id, `sk` = `<asked at ms, 16
+//! digits>#<request id>`, so a query returns them in time order; one item holds the question, the
+//! reply and what it cost (items of one turn each, from before exchanges, are still read). Token
 //! counters: `pk` = `budget#<stage>`, `sk` = UTC day, attribute `tokens`, and one attribute
 //! `held_<request id>` (a map of `at_s` and `tokens`) for each reservation not yet settled: a
 //! reservation adds to `tokens` and sets its attribute in one conditional write before a model
-//! call, its settlement corrects `tokens` and removes the attribute. An attribute each, not one
-//! set of them, so that a reservation's answer carries what it changed and not every
-//! reservation in flight. (A reservation an earlier version held in the string set `held` is
-//! settled by the request that took it; one abandoned there stays counted until its day ends.)
-//! Rate-limit counts: `pk` = `rate#<key>`, `sk` = `count`, one item
-//! per key with the window's count `hits_<window>` and the set `requests_<window>` of the
-//! request ids counted (the previous window's pair is removed as a new one starts), and
-//! `latest`, the request counted last: an instance that remembers a session's turns knows
-//! from it whether another has answered since.
+//! call, its settlement corrects `tokens` and removes the attribute. An attribute each, not one set
+//! of them, so that a reservation's answer carries what it changed and not every reservation in
+//! flight. (A reservation an earlier version held in the string set `held` is settled by the
+//! request that took it; one abandoned there stays counted until its day ends.) Rate-limit counts:
+//! `pk` = `rate#<key>`, `sk` = `count`, one item per key with the window's count `hits_<window>`
+//! and the set `requests_<window>` of the request ids counted (the previous window's pair is
+//! removed as a new one starts), and `latest`, the request counted last: an instance that remembers
+//! a session's turns knows from it whether another has answered since.
 //!
 //! Each counting write names its request (in a set it adds to, or an attribute it sets), and its
-//! condition refuses a name already there. The SDK retries a write whose answer was lost (a timeout, a reset);
-//! the retry then fails its condition, the item it returns shows the name, and the first
-//! write stands as the only one.
+//! condition refuses a name already there. The SDK retries a write whose answer was lost (a
+//! timeout, a reset); the retry then fails its condition, the item it returns shows the name, and
+//! the first write stands as the only one.
 
 use std::collections::HashMap;
 

@@ -65,22 +65,17 @@ pub struct MemoryStore {
 
 impl Default for MemoryStore {
     fn default() -> Self {
-        Self::with_capacity(CONVERSATION_BYTES)
-    }
-}
-
-impl MemoryStore {
-    /// A store whose conversations may take `conversation_bytes`.
-    pub fn with_capacity(conversation_bytes: usize) -> Self {
         Self {
-            conversations: Mutex::new(SizedLru::new(conversation_bytes)),
+            conversations: Mutex::new(SizedLru::new(CONVERSATION_BYTES)),
             budgets: Mutex::default(),
             counts: Mutex::default(),
             #[cfg(test)]
             failing_writes: AtomicU32::new(0),
         }
     }
+}
 
+impl MemoryStore {
     #[cfg(test)]
     pub fn fail_next_writes(&self, count: u32) {
         self.failing_writes.store(count, Ordering::SeqCst);

@@ -6,6 +6,8 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use super::locked;
+
 /// Longest accepted visitor message, in characters.
 pub const MAX_MESSAGE_CHARS: usize = 2000;
 
@@ -78,10 +80,7 @@ impl RateLimiter {
     /// A request stamped with an earlier minute than one already seen (threads read the clock
     /// in one order and get here in another) counts in the current window.
     pub fn allow(&self, key: &str, per_minute: u32, minute: u64) -> bool {
-        let mut window = match self.window.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut window = locked(&self.window);
         // The last minute's counts are freed after the lock is released.
         let ended = (minute > window.minute).then(|| {
             std::mem::replace(
@@ -106,7 +105,7 @@ impl RateLimiter {
     /// Keys counted in the current window.
     #[cfg(test)]
     fn tracked(&self) -> usize {
-        self.window.lock().map_or(0, |window| window.counts.len())
+        locked(&self.window).counts.len()
     }
 }
 
