@@ -60,6 +60,11 @@ struct Rules<'a> {
     priced: Priced,
 }
 
+/// Whether `function` runs EVE's streaming handler, the one the widget's chats reach.
+fn is_streaming(function: &Resource) -> bool {
+    function.values["handler"] == eve_contract::handlers::STREAMING
+}
+
 /// How a quantity behaves at worst.
 #[derive(Clone)]
 enum Worst {
@@ -71,7 +76,7 @@ enum Worst {
     Unbounded,
 }
 
-impl Rules<'_> {
+impl<'a> Rules<'a> {
     fn resource(&mut self, r: &Resource) {
         match r.kind.as_str() {
             "aws_lambda_function" => self.lambda(r),
@@ -204,19 +209,19 @@ impl Rules<'_> {
             .as_str()
             .unwrap_or("x86_64")
             .to_string();
-        let (api, api_max) = self.api();
+        let (_, api_max) = self.api();
         let u = self.usage;
         // The widget streams its chats from the function with the streaming handler, behind a
         // function URL that no API limit bounds (only the function's reserved concurrency
         // does); the API's function answers the rest.
-        let streaming = r.values["handler"] == eve_contract::handlers::STREAMING;
+        let streaming = is_streaming(r);
         // (requests, of them answered by the model, their worst case, function seconds at worst
         // by request count)
         let (requests, model, requests_worst, by_requests) = if streaming {
             (u.chats(), u.model_chats(), Worst::Unbounded, f64::INFINITY)
         } else {
             (
-                api - u.chats(),
+                u.api_gateway_requests(),
                 0.0,
                 Worst::Bounded(api_max.clone()),
                 api_max.quantity * timeout_s,
@@ -280,12 +285,12 @@ impl Rules<'_> {
     }
 
     fn api_gateway(&mut self, r: &Resource) {
-        let (requests, api_max) = self.api();
+        let (_, api_max) = self.api();
         self.add(
             "REST API requests",
             r,
             "apigateway.rest.requests",
-            requests,
+            self.usage.api_gateway_requests(),
             Worst::Bounded(api_max),
         );
     }
@@ -626,45 +631,65 @@ impl Rules<'_> {
         let name = r.values["name"].as_str().unwrap_or_default();
         let u = self.usage;
         let (api, api_max) = self.api();
-        let bytes = u.traffic.log_bytes_per_request;
-        // Requests that write to this log, as a function of API requests.
-        let per_api: Box<dyn Fn(f64) -> f64> =
-            if name.starts_with("/aws/lambda/") || name.starts_with("/aws/apigateway/") {
-                Box::new(move |api| api * bytes)
-            } else if name.starts_with("aws-waf-logs-") {
-                let site = u.site_requests();
-                Box::new(move |api| (site + api) * bytes)
-            } else if name.starts_with("/vpc/") {
-                Box::new(|api| api * FLOW_RECORDS_PER_REQUEST * FLOW_RECORD_BYTES)
-            } else {
-                return self.unpriced(r, format!("no traffic model for log group `{name}`"));
-            };
+        let per_request = u.traffic.log_bytes_per_request;
+        let streaming = name
+            .strip_prefix("/aws/lambda/")
+            .and_then(|function_name| self.function_named(function_name))
+            .is_some_and(is_streaming);
+        // Bytes written a month, and at most (`None`: nothing bounds them).
+        let (bytes, most) = if streaming {
+            // The streaming function logs the chats, which no API limit bounds.
+            (u.chats() * per_request, None)
+        } else if name.starts_with("/aws/lambda/") || name.starts_with("/aws/apigateway/") {
+            (
+                u.api_gateway_requests() * per_request,
+                Some(api_max.quantity * per_request),
+            )
+        } else if name.starts_with("aws-waf-logs-") {
+            let site = u.site_requests();
+            (
+                (site + api) * per_request,
+                Some((site + api_max.quantity) * per_request),
+            )
+        } else if name.starts_with("/vpc/") {
+            let per_request = FLOW_RECORDS_PER_REQUEST * FLOW_RECORD_BYTES;
+            (api * per_request, Some(api_max.quantity * per_request))
+        } else {
+            return self.unpriced(r, format!("no traffic model for log group `{name}`"));
+        };
         let retention_days = number(&r.values, "retention_in_days")
             .filter(|days| *days > 0.0)
             .unwrap_or(365.0);
         let months = retention_days / DAYS_PER_MONTH;
-        let ingested = |api: f64| per_api(api) / GB;
-        let bounded = |quantity| {
-            Worst::Bounded(Bound {
-                quantity,
+        let worst = |factor: f64| match most {
+            Some(most) => Worst::Bounded(Bound {
+                quantity: most * factor / GB,
                 key: api_max.key,
-            })
+            }),
+            None => Worst::Unbounded,
         };
         let item = |what: &str| format!("{what} ({name})");
         self.add(
             &item("log ingestion"),
             r,
             "cloudwatch.logs_ingestion",
-            ingested(api),
-            bounded(ingested(api_max.quantity)),
+            bytes / GB,
+            worst(1.0),
         );
         self.add(
             &item("log storage"),
             r,
             "cloudwatch.logs_storage",
-            ingested(api) * months,
-            bounded(ingested(api_max.quantity) * months),
+            bytes / GB * months,
+            worst(months),
         );
+    }
+
+    /// The function named `function_name` in the stack, if it has one.
+    fn function_named(&self, function_name: &str) -> Option<&'a Resource> {
+        self.model
+            .of_kind("aws_lambda_function")
+            .find(|f| f.values["function_name"] == function_name)
     }
 
     fn subscription(&mut self, r: &Resource) {

@@ -179,9 +179,10 @@ fn api_gateway_cloudfront_and_waf_per_request_and_byte() {
         ],
         Options::default(),
     );
+    // The certificate links: the widget streams its chats through CloudFront instead.
     close(
         line(&e, "API Gateway", "REST API requests").monthly_usd,
-        1_100.0 * 3.50 / 1e6,
+        API_REQUESTS * 3.50 / 1e6,
     );
     // 1000 visits × (2 pages × 10 kB + 40 kB of assets) + 1100 answers × 2 KiB.
     let bytes = 1_000.0 * (2.0 * 10_000.0 + 40_000.0) + 1_100.0 * 2_048.0;
@@ -368,6 +369,17 @@ fn keys_alarms_logs_endpoints_and_the_rest() {
                 json!({"name": "/aws/lambda/cloudforgex-t-eve", "retention_in_days": 365}),
             ),
             resource(
+                "aws_lambda_function.eve_stream",
+                "eu-west-1",
+                json!({"function_name": "cloudforgex-t-eve-stream", "memory_size": 128,
+                       "handler": eve_contract::handlers::STREAMING}),
+            ),
+            resource(
+                "aws_cloudwatch_log_group.eve_stream",
+                "eu-west-1",
+                json!({"name": "/aws/lambda/cloudforgex-t-eve-stream", "retention_in_days": 30}),
+            ),
+            resource(
                 "aws_vpc_endpoint.network_ssm",
                 "eu-west-1",
                 json!({"service_name": "com.amazonaws.eu-west-1.ssm",
@@ -410,7 +422,9 @@ fn keys_alarms_logs_endpoints_and_the_rest() {
     );
     // A rate alarm reads two metrics.
     close(line(&e, "CloudWatch", "alarm metrics").monthly_usd, 0.20);
-    let ingested = 1_100.0 * 1_000.0 / GIB;
+    // Each function logs the requests it answers: the API's the certificate links, the
+    // streaming one the chats, which no API quota bounds.
+    let ingested = API_REQUESTS * 1_000.0 / GIB;
     let logs = "log ingestion (/aws/lambda/cloudforgex-t-eve)";
     close(line(&e, "CloudWatch", logs).monthly_usd, ingested * 0.57);
     let stored = "log storage (/aws/lambda/cloudforgex-t-eve)";
@@ -418,6 +432,13 @@ fn keys_alarms_logs_endpoints_and_the_rest() {
         line(&e, "CloudWatch", stored).monthly_usd,
         ingested * (365.0 / (730.0 / 24.0)) * 0.03,
     );
+    let streamed = line(
+        &e,
+        "CloudWatch",
+        "log ingestion (/aws/lambda/cloudforgex-t-eve-stream)",
+    );
+    close(streamed.quantity, CHATS * 1_000.0 / GIB);
+    assert_eq!(streamed.bound_by, None);
     close(
         line(&e, "VPC", "interface endpoint hours").monthly_usd,
         2.0 * 730.0 * 0.011,

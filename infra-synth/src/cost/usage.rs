@@ -129,6 +129,12 @@ impl<'a> Usage<'a> {
         self.chats() + self.certificate_downloads()
     }
 
+    /// Requests API Gateway proxies to the API's function: all but the chats, which the widget
+    /// streams through CloudFront from the streaming function.
+    pub fn api_gateway_requests(&self) -> f64 {
+        self.api_requests() - self.chats()
+    }
+
     /// The most the API lets through in a month: the usage plan's daily quota, or the stage's
     /// steady rate if that is lower.
     pub fn api_requests_bound(&self) -> Bound {
