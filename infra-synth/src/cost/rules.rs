@@ -76,7 +76,7 @@ enum Worst {
     Unbounded,
 }
 
-impl<'a> Rules<'a> {
+impl Rules<'_> {
     fn resource(&mut self, r: &Resource) {
         match r.kind.as_str() {
             "aws_lambda_function" => self.lambda(r),
@@ -686,7 +686,7 @@ impl<'a> Rules<'a> {
     }
 
     /// The function named `function_name` in the stack, if it has one.
-    fn function_named(&self, function_name: &str) -> Option<&'a Resource> {
+    fn function_named(&self, function_name: &str) -> Option<&Resource> {
         self.model
             .of_kind("aws_lambda_function")
             .find(|f| f.values["function_name"] == function_name)
