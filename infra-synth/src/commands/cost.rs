@@ -222,15 +222,18 @@ fn markdown(e: &Estimate) -> String {
         let mut keys: Vec<&str> = service.lines.iter().filter_map(|l| l.bound_by).collect();
         keys.sort();
         keys.dedup();
+        let mut setters: Vec<String> = keys.iter().map(|k| format!("`{k}`")).collect();
+        // Usage that no key bounds counts at its estimate.
+        let prefix = format!("{}: ", service.service);
+        if e.unbounded.iter().any(|item| item.starts_with(&prefix)) {
+            setters.push("no limit (at the estimate)".into());
+        }
         out.push_str(&format!(
             "| {} | {} | {} | {} |\n",
             service.service,
             usd(service.monthly_usd),
             usd(service.worst_case_usd),
-            keys.iter()
-                .map(|k| format!("`{k}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            setters.join(", ")
         ));
     }
     out.push_str(&format!(

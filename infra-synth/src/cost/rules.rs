@@ -16,9 +16,9 @@ const ENDPOINT_BYTES_PER_REQUEST: f64 = 4_096.0;
 /// Flow-log records one API request leaves (the function's connections to its endpoints).
 const FLOW_RECORDS_PER_REQUEST: f64 = 6.0;
 const FLOW_RECORD_BYTES: f64 = 150.0;
-/// KMS calls per API request on the table's key. DynamoDB caches table keys for minutes, so
-/// this is an upper estimate.
-const KMS_REQUESTS_PER_API_REQUEST: f64 = 1.0;
+/// KMS calls per chat on the table's key. DynamoDB caches table keys for minutes, so this is
+/// an upper estimate.
+const KMS_REQUESTS_PER_CHAT: f64 = 1.0;
 /// Email notifications an alarm subscription gets a month (alarms notify on ALARM and OK).
 const ALARM_EMAILS_PER_MONTH: f64 = 20.0;
 /// Images ECR keeps when the repository has no count rule.
@@ -196,8 +196,21 @@ impl Rules<'_> {
         value
     }
 
-    fn api(&self) -> (f64, Bound) {
-        (self.usage.api_requests(), self.usage.api_requests_bound())
+    /// Requests reaching EVE (chats and certificate links) and the most of them, for a line of
+    /// `r`'s service. API Gateway's limits bound the links it proxies; the chats reach the
+    /// streaming function's URL, which no API limit fronts, so they count at their estimate
+    /// and the output lists them.
+    fn eve_requests(&mut self, r: &Resource) -> (f64, Bound) {
+        let u = self.usage;
+        let gateway_max = u.api_requests_bound();
+        self.note_unbounded(crate::graph::service_of(&r.address), "streamed chats");
+        (
+            u.api_requests(),
+            Bound {
+                quantity: gateway_max.quantity + u.chats(),
+                key: gateway_max.key,
+            },
+        )
     }
 
     fn lambda(&mut self, r: &Resource) {
@@ -209,7 +222,7 @@ impl Rules<'_> {
             .as_str()
             .unwrap_or("x86_64")
             .to_string();
-        let (_, api_max) = self.api();
+        let api_max = self.usage.api_requests_bound();
         let u = self.usage;
         // The widget streams its chats from the function with the streaming handler, behind a
         // function URL that no API limit bounds (only the function's reserved concurrency
@@ -285,7 +298,7 @@ impl Rules<'_> {
     }
 
     fn api_gateway(&mut self, r: &Resource) {
-        let (_, api_max) = self.api();
+        let api_max = self.usage.api_requests_bound();
         self.add(
             "REST API requests",
             r,
@@ -296,7 +309,7 @@ impl Rules<'_> {
     }
 
     fn cloudfront(&mut self, r: &Resource) {
-        let (api, api_max) = self.api();
+        let (api, api_max) = self.eve_requests(r);
         let u = self.usage;
         let gb = |api: f64| (u.site_bytes() + api * API_RESPONSE_BYTES) / GB;
         self.add_in(
@@ -310,7 +323,7 @@ impl Rules<'_> {
                 key: api_max.key,
             }),
         );
-        let (requests, bound) = self.edge_requests();
+        let (requests, bound) = self.edge_requests(r);
         self.add_in(
             "HTTPS requests",
             r,
@@ -322,10 +335,10 @@ impl Rules<'_> {
         self.note_unbounded("CloudFront", "page and asset requests");
     }
 
-    /// Requests reaching the edge (pages, assets and the API) and their bound: the API's
-    /// requests are bounded, the pages' are counted at their estimate.
-    fn edge_requests(&self) -> (f64, Worst) {
-        let (api, api_max) = self.api();
+    /// Requests reaching the edge (pages, assets, chats and the API) and their bound: the
+    /// API's requests are bounded, the pages' and chats' are counted at their estimate.
+    fn edge_requests(&mut self, r: &Resource) -> (f64, Worst) {
+        let (api, api_max) = self.eve_requests(r);
         let site = self.usage.site_requests();
         (
             site + api,
@@ -409,14 +422,15 @@ impl Rules<'_> {
             BucketRole::Logs { primary } => {
                 let expiry_days = f64::from(u.stack.buckets.log_expiry_days);
                 let months = expiry_days / DAYS_PER_MONTH;
+                let (api, api_max) = self.eve_requests(r);
+                let downloads = self.downloads().0;
                 let records = |api: f64| {
                     if primary {
-                        u.site_requests() + api + u.origin_requests() + self.downloads().0
+                        u.site_requests() + api + u.origin_requests() + downloads
                     } else {
                         deploys * u.site.files
                     }
                 };
-                let (api, api_max) = self.api();
                 let gb = |api: f64| records(api) * ACCESS_LOG_RECORD_BYTES * months / GB;
                 let worst = if primary {
                     Worst::Bounded(Bound {
@@ -433,8 +447,8 @@ impl Rules<'_> {
 
     /// Certificate downloads and their bound: each is an API request, so the API bounds them.
     fn downloads(&self) -> (f64, Bound) {
-        let (_, api_max) = self.api();
-        (self.usage.certificate_downloads(), api_max)
+        let u = self.usage;
+        (u.certificate_downloads(), u.api_requests_bound())
     }
 
     fn role_of(&self, name: &str) -> Option<BucketRole> {
@@ -502,54 +516,35 @@ impl Rules<'_> {
 
     fn table(&mut self, r: &Resource) {
         let u = self.usage;
-        let (_, api_max) = self.api();
         // Every chat counts its session (one write unit) and stores its exchange, a question and
         // its reply in one item (a write unit a KB); a model answer also reserves from the token
         // budget and settles it (two more). Only a model answer reads history, and then only
         // when its instance does not hold the session's turns: counted as if it never did,
-        // `history_turns` exchanges in 4 KB read units.
+        // `history_turns` exchanges in 4 KB read units. Only chats use the table, and no API
+        // limit bounds them: each line counts at its estimate.
         let exchange_writes = (2.0 * super::usage::TURN_BYTES / 1024.0).ceil();
         let history_reads =
             (f64::from(u.stack.eve.history_turns) * 2.0 * super::usage::TURN_BYTES / 4096.0).ceil();
-        let model_share = if u.chats() > 0.0 {
-            u.model_chats() / u.chats()
-        } else {
-            0.0
-        };
-        let writes = |chats: f64| chats * (1.0 + exchange_writes + 2.0 * model_share);
-        let reads = |chats: f64| chats * history_reads * model_share;
-        let writes_max = api_max.quantity * (3.0 + exchange_writes);
-        let reads_max = api_max.quantity * history_reads;
-        // At worst every request the API lets through is a chat the model answers.
-        let chats_max = api_max.quantity;
-        let bounded = |quantity| {
-            Worst::Bounded(Bound {
-                quantity,
-                key: api_max.key,
-            })
-        };
+        let chats = u.chats();
+        let model_chats = u.model_chats();
+        let writes = chats * (1.0 + exchange_writes) + model_chats * 2.0;
+        let reads = model_chats * history_reads;
         self.add(
             "writes (on-demand)",
             r,
             "dynamodb.write_request_units",
-            writes(u.chats()),
-            bounded(writes_max),
+            writes,
+            Worst::Unbounded,
         );
         self.add(
             "reads (on-demand)",
             r,
             "dynamodb.read_request_units",
-            reads(u.chats()),
-            bounded(reads_max),
+            reads,
+            Worst::Unbounded,
         );
-        let stored = |chats: f64| u.conversation_bytes(chats) / GB;
-        self.add(
-            "storage",
-            r,
-            "dynamodb.storage",
-            stored(u.chats()),
-            bounded(stored(chats_max)),
-        );
+        let stored = u.conversation_bytes(chats) / GB;
+        self.add("storage", r, "dynamodb.storage", stored, Worst::Unbounded);
         let recovery = blocks(&r.values, "point_in_time_recovery")
             .iter()
             .any(|pitr| pitr["enabled"] == true);
@@ -558,8 +553,8 @@ impl Rules<'_> {
                 "point-in-time recovery",
                 r,
                 "dynamodb.backup_pitr",
-                stored(u.chats()),
-                bounded(stored(chats_max)),
+                stored,
+                Worst::Unbounded,
             );
         }
         for replica in blocks(&r.values, "replica") {
@@ -572,16 +567,16 @@ impl Rules<'_> {
                 r,
                 "dynamodb.write_request_units",
                 &region,
-                writes(u.chats()),
-                bounded(writes_max),
+                writes,
+                Worst::Unbounded,
             );
             self.add_in(
                 &format!("replica storage ({region})"),
                 r,
                 "dynamodb.storage",
                 &region,
-                stored(u.chats()),
-                bounded(stored(chats_max)),
+                stored,
+                Worst::Unbounded,
             );
         }
     }
@@ -593,16 +588,14 @@ impl Rules<'_> {
             .of_kind("aws_dynamodb_table")
             .any(|table| table.references.contains(&r.address));
         if used_by_a_table {
-            let (api, api_max) = self.api();
+            // Only chats use the table, and no API limit bounds them.
+            let chats = self.usage.chats();
             self.add(
                 "requests",
                 r,
                 "kms.requests",
-                api * KMS_REQUESTS_PER_API_REQUEST,
-                Worst::Bounded(Bound {
-                    quantity: api_max.quantity * KMS_REQUESTS_PER_API_REQUEST,
-                    key: api_max.key,
-                }),
+                chats * KMS_REQUESTS_PER_CHAT,
+                Worst::Unbounded,
             );
         }
     }
@@ -630,7 +623,7 @@ impl Rules<'_> {
     fn log_group(&mut self, r: &Resource) {
         let name = r.values["name"].as_str().unwrap_or_default();
         let u = self.usage;
-        let (api, api_max) = self.api();
+        let api_max = u.api_requests_bound();
         let per_request = u.traffic.log_bytes_per_request;
         let streaming = name
             .strip_prefix("/aws/lambda/")
@@ -647,13 +640,15 @@ impl Rules<'_> {
             )
         } else if name.starts_with("aws-waf-logs-") {
             let site = u.site_requests();
+            let (api, most) = self.eve_requests(r);
             (
                 (site + api) * per_request,
-                Some((site + api_max.quantity) * per_request),
+                Some((site + most.quantity) * per_request),
             )
         } else if name.starts_with("/vpc/") {
             let per_request = FLOW_RECORDS_PER_REQUEST * FLOW_RECORD_BYTES;
-            (api * per_request, Some(api_max.quantity * per_request))
+            let (api, most) = self.eve_requests(r);
+            (api * per_request, Some(most.quantity * per_request))
         } else {
             return self.unpriced(r, format!("no traffic model for log group `{name}`"));
         };
@@ -744,7 +739,7 @@ impl Rules<'_> {
         self.note_unbounded("WAF", "inspected page and asset requests");
         let rules = block_count(&r.values, "rule") as f64;
         self.add_in("rules", r, "waf.rule", GLOBAL, rules, Worst::Fixed);
-        let (requests, bound) = self.edge_requests();
+        let (requests, bound) = self.edge_requests(r);
         self.add_in(
             "inspected requests",
             r,
@@ -788,7 +783,7 @@ impl Rules<'_> {
             zones * HOURS_PER_MONTH,
             Worst::Fixed,
         );
-        let (api, api_max) = self.api();
+        let (api, api_max) = self.eve_requests(r);
         let gb = |api: f64| api * ENDPOINT_BYTES_PER_REQUEST / GB;
         self.add(
             &format!("data through the {service} endpoint"),

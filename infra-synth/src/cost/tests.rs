@@ -189,6 +189,11 @@ fn api_gateway_cloudfront_and_waf_per_request_and_byte() {
     let transfer = line(&e, "CloudFront", "data transfer out");
     close(transfer.quantity, bytes / GIB);
     close(transfer.monthly_usd, bytes / GIB * 0.085);
+    // At worst the quota's certificate links, and the chats at their estimate: no API limit
+    // fronts the streaming function's URL.
+    let most = 1_000.0 * (2.0 * 10_000.0 + 40_000.0) + (API_MAX + CHATS) * 2_048.0;
+    close(transfer.worst_case_usd, most / GIB * 0.085);
+    assert_eq!(transfer.bound_by, Some("api.daily_quota"));
     // 1000 visits × (2 pages + 4 assets) + 1100 API requests.
     let requests = 1_000.0 * 6.0 + 1_100.0;
     close(
@@ -201,9 +206,13 @@ fn api_gateway_cloudfront_and_waf_per_request_and_byte() {
         line(&e, "WAF", "inspected requests").monthly_usd,
         requests * 0.60 / 1e6,
     );
-    assert!(e
-        .unbounded
-        .contains(&"CloudFront: page and asset requests".to_string()));
+    for unbounded in [
+        "CloudFront: page and asset requests",
+        "CloudFront: streamed chats",
+        "WAF: streamed chats",
+    ] {
+        assert!(e.unbounded.contains(&unbounded.to_string()), "{unbounded}");
+    }
 }
 
 const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
@@ -278,8 +287,13 @@ fn dynamodb_reads_writes_storage_and_recovery() {
     // the budget's reservation and settlement of the 500 model answers.
     let writes = line(&e, "DynamoDB", "writes (on-demand)");
     close(writes.monthly_usd, 4_000.0 * 0.7068 / 1e6);
-    // At worst every request the quota lets through is a model answer: five write units each.
-    close(writes.worst_case_usd, API_MAX * 5.0 * 0.7068 / 1e6);
+    // Only chats use the table. They reach the streaming function's URL, which no API quota
+    // fronts, so the worst case counts them at the estimate and says nothing bounds them.
+    close(writes.worst_case_usd, writes.monthly_usd);
+    assert_eq!(writes.bound_by, None);
+    assert!(e
+        .unbounded
+        .contains(&"DynamoDB: writes (on-demand)".to_string()));
     // Only the model answers read history: 6 exchanges × 1.6 KB in three 4 KB read units.
     close(
         line(&e, "DynamoDB", "reads (on-demand)").monthly_usd,
@@ -416,10 +430,10 @@ fn keys_alarms_logs_endpoints_and_the_rest() {
         line(&e, "KMS", "customer-managed keys (us-east-1)").monthly_usd,
         1.0,
     );
-    close(
-        line(&e, "KMS", "requests").monthly_usd,
-        1_100.0 * 0.03 / 10_000.0,
-    );
+    // The table's key, once a chat: the certificate links do not use the table.
+    let requests = line(&e, "KMS", "requests");
+    close(requests.monthly_usd, CHATS * 0.03 / 10_000.0);
+    close(requests.worst_case_usd, requests.monthly_usd);
     // A rate alarm reads two metrics.
     close(line(&e, "CloudWatch", "alarm metrics").monthly_usd, 0.20);
     // Each function logs the requests it answers: the API's the certificate links, the

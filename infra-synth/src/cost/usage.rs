@@ -124,7 +124,8 @@ impl<'a> Usage<'a> {
         self.visitors() * self.traffic.certificate_downloads_per_visitor
     }
 
-    /// Requests reaching the API (and so the function): chats and certificate links.
+    /// Requests reaching EVE: the chats (through CloudFront to the streaming function) and the
+    /// certificate links (through API Gateway to the API's function).
     pub fn api_requests(&self) -> f64 {
         self.chats() + self.certificate_downloads()
     }
@@ -135,8 +136,8 @@ impl<'a> Usage<'a> {
         self.api_requests() - self.chats()
     }
 
-    /// The most the API lets through in a month: the usage plan's daily quota, or the stage's
-    /// steady rate if that is lower.
+    /// The most API Gateway lets through in a month: the usage plan's daily quota, or the
+    /// stage's steady rate if that is lower. It bounds the certificate links, not the chats.
     pub fn api_requests_bound(&self) -> Bound {
         let api = &self.stack.api;
         let by_quota = f64::from(api.daily_quota) * DAYS_PER_MONTH;
