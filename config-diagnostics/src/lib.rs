@@ -4,6 +4,10 @@
 //! mistypes a value wants every mistake at once, each pointing at the exact line — not a
 //! serde error for the first one. [`TomlSource`] keeps the span of every key so that both
 //! deserialization errors and later semantic checks ([`Checker`]) can point back into the file.
+//!
+//! TOML allows `inf` and `nan`, and a literal too large for a float reads as infinity. No
+//! setting means anything by them, and every `> 0` check passes infinity, so the parse refuses
+//! them at their key.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -134,9 +138,30 @@ impl TomlSource {
                 .collect();
             return Err(Diagnostics(diags).sorted());
         }
-        let mut spans = BTreeMap::new();
-        collect_spans(table.get_ref(), "", &mut spans);
-        Ok(Self { label, text, spans })
+        let mut walk = Walk::default();
+        walk.table(table.get_ref(), "");
+        if !walk.non_finite.is_empty() {
+            let diags = walk
+                .non_finite
+                .into_iter()
+                .map(|(key, span, literal)| {
+                    let (line, column) = line_col(&text, span.start);
+                    Diagnostic {
+                        file: label.clone(),
+                        line,
+                        column,
+                        key,
+                        message: format!("`{literal}` is not a finite number"),
+                    }
+                })
+                .collect();
+            return Err(Diagnostics(diags).sorted());
+        }
+        Ok(Self {
+            label,
+            text,
+            spans: walk.spans,
+        })
     }
 
     pub fn label(&self) -> &str {
@@ -247,32 +272,50 @@ impl<'a> Checker<'a> {
     }
 }
 
-fn collect_spans(table: &DeTable<'_>, prefix: &str, out: &mut BTreeMap<String, Range<usize>>) {
-    for (key, value) in table.iter() {
-        let path = if prefix.is_empty() {
-            key.get_ref().to_string()
-        } else {
-            format!("{prefix}.{}", key.get_ref())
-        };
-        collect_value(value, path, out);
-    }
+/// One pass over the parsed document: the span of every key path, and the floats that are
+/// not finite.
+#[derive(Default)]
+struct Walk {
+    spans: BTreeMap<String, Range<usize>>,
+    /// (key path, span, literal as written)
+    non_finite: Vec<(String, Range<usize>, String)>,
 }
 
-fn collect_value(
-    value: &Spanned<DeValue<'_>>,
-    path: String,
-    out: &mut BTreeMap<String, Range<usize>>,
-) {
-    match value.get_ref() {
-        DeValue::Table(t) => collect_spans(t, &path, out),
-        DeValue::Array(items) => {
-            for (i, item) in items.iter().enumerate() {
-                collect_value(item, format!("{path}[{i}]"), out);
-            }
+impl Walk {
+    fn table(&mut self, table: &DeTable<'_>, prefix: &str) {
+        for (key, value) in table.iter() {
+            let path = if prefix.is_empty() {
+                key.get_ref().to_string()
+            } else {
+                format!("{prefix}.{}", key.get_ref())
+            };
+            self.value(value, path);
         }
-        _ => {}
     }
-    out.insert(path, value.span());
+
+    fn value(&mut self, value: &Spanned<DeValue<'_>>, path: String) {
+        match value.get_ref() {
+            DeValue::Table(t) => self.table(t, &path),
+            DeValue::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    self.value(item, format!("{path}[{i}]"));
+                }
+            }
+            DeValue::Float(float) => {
+                let literal = float.as_str();
+                let finite = literal
+                    .replace('_', "")
+                    .parse::<f64>()
+                    .is_ok_and(f64::is_finite);
+                if !finite {
+                    self.non_finite
+                        .push((path.clone(), value.span(), literal.to_string()));
+                }
+            }
+            _ => {}
+        }
+        self.spans.insert(path, value.span());
+    }
 }
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
@@ -351,6 +394,22 @@ mod tests {
         assert_eq!(err.0[0].key, "name");
         assert_eq!(err.0[1].line, 4);
         assert_eq!(err.to_json()["count"], 2);
+    }
+
+    #[test]
+    fn floats_that_are_not_finite_are_refused_at_their_key() {
+        for literal in ["inf", "+inf", "-inf", "nan", "-nan", "1e400", "-1_0e4_00"] {
+            let text =
+                format!("name = \"x\"\n\n[lambda]\nrate = {literal}\nlist = [1.5, {literal}]\n");
+            let err = TomlSource::parse("demo.toml", text).expect_err(literal);
+            let found: Vec<(usize, &str)> = err.iter().map(|d| (d.line, d.key.as_str())).collect();
+            assert_eq!(found, [(4, "lambda.rate"), (5, "lambda.list[1]")], "{err}");
+            assert!(
+                err.0[0].message.contains(&literal.replace('_', "")),
+                "{err}"
+            );
+        }
+        assert!(TomlSource::parse("demo.toml", "rate = 1.5e300\nzero = -0.0\n").is_ok());
     }
 
     #[test]

@@ -18,8 +18,7 @@ pub fn assemble(config: &Stack) -> Result<Assembly, Diagnostics> {
     }
     let assembly = stack.finish();
     for problem in &assembly.problems {
-        diagnostics
-            .push(config.diagnostic(cloudforgex::config_key(&problem.path), problem.to_string()));
+        diagnostics.push(config.diagnostic(cloudforgex::config_key(problem), problem.to_string()));
     }
     if let Some(ceiling) = config.cost.monthly_ceiling_usd {
         diagnostics.extend(check_ceiling(config, &assembly, ceiling));

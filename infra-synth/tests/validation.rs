@@ -96,6 +96,56 @@ fn bucket_names_follow_s3_rules() {
 }
 
 #[test]
+fn an_env_that_cannot_name_resources_is_reported_once_at_env() {
+    let errors = load_text(&base().replace("\"test\"", "\"Test\"")).expect_err("upper case");
+    assert_eq!(errors.len(), 1, "not once per bucket named from it:\n{errors}");
+    assert_eq!((errors.0[0].key.as_str(), errors.0[0].line), ("env", 1));
+}
+
+#[test]
+fn a_stack_id_too_long_for_a_derived_name_is_reported_at_env() {
+    // `<app>-<env>` of the longest app and env: every bucket name fits in S3's 63, but the
+    // site's access-log delivery source does not fit in CloudWatch Logs' 60.
+    let long = format!("app = \"{}\"\nenv = \"{}\"\n", "a".repeat(24), "e".repeat(24));
+    let errors = load_text(&base().replace("env = \"test\"\n", &long)).expect_err("too long");
+    let error = errors
+        .iter()
+        .find(|d| d.message.contains("aws_cloudwatch_log_delivery_source"))
+        .unwrap_or_else(|| panic!("no delivery source name error:\n{errors}"));
+    assert_eq!((error.key.as_str(), error.line), ("env", 2), "{error}");
+    assert!(error.message.contains("AWS takes at most 60"), "{error}");
+    assert!(errors.iter().all(|d| d.key == "env"), "{errors}");
+}
+
+#[test]
+fn numbers_that_are_not_finite_are_refused_at_their_key() {
+    for literal in ["inf", "nan", "1e999"] {
+        assert_error(
+            &format!("[api]\nthrottle_rate_limit = {literal}\n"),
+            "api.throttle_rate_limit",
+            6,
+            "is not a finite number",
+        );
+    }
+}
+
+#[test]
+fn tags_follow_aws_tag_rules_and_leave_the_stack_tags_alone() {
+    for (tag, text) in [
+        ("\"aws:team\" = \"x\"", "the `aws:` prefix is reserved"),
+        ("stack = \"other\"", "the stack sets `stack` itself"),
+        ("owner = \"a<b>\"", "letters, digits, spaces"),
+    ] {
+        let error = error_for(&format!("[tags]\n{tag}\n"));
+        assert_eq!(error.line, 6, "{error}");
+        assert!(error.key.starts_with("tags."), "{error}");
+        assert!(error.message.contains(text), "`{text}` not in: {error}");
+    }
+    load("[tags]\nowner = \"Ops team: ops@example.com\"\n\"cost-centre\" = \"4_2\"\n")
+        .expect("tags AWS accepts");
+}
+
+#[test]
 fn lambda_memory_within_lambda_limits() {
     assert_error(
         "[lambda]\nmemory_mb = 64\n",

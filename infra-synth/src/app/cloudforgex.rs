@@ -13,6 +13,7 @@ use crate::constructs::acm::{Certificate, CertificateProps};
 use crate::constructs::apigateway::{AccountLogging, RestApi, RestApiProps, Route};
 use crate::constructs::bedrock::Model;
 use crate::constructs::budgets::{Budget, BudgetProps, WARN_AND_FORECAST};
+use crate::constructs::checks::{self, Problem};
 use crate::constructs::cloudfront::{
     ApiOrigin, Distribution, DistributionProps, FunctionUrlOrigin,
 };
@@ -35,9 +36,6 @@ use crate::tf::{Expr, Lifecycle};
 /// The header CloudFront adds with the API key on the way to API Gateway.
 pub const API_KEY_HEADER: &str = "x-api-key";
 
-/// The tag every resource carries with `<app>-<env>`, which the `[cost]` budget selects.
-pub const STACK_TAG: &str = "stack";
-
 /// The Lambda package: `bootstrap` of the `eve-function` crate.
 const EVE_PACKAGE: &str = "eve-function";
 const EVE_BINARY: &str = "bootstrap";
@@ -48,7 +46,7 @@ pub fn build(config: &config::Stack) -> Stack {
         &config.prefix(),
         StackProps {
             region: config.region.clone(),
-            tags: tags(config),
+            tags: config.default_tags(),
             emulator_endpoint: config.aws.endpoint.clone(),
             s3_backend: config.state.backend == config::Backend::S3,
         },
@@ -367,10 +365,14 @@ pub fn apply_ignore_changes(
     Ok(())
 }
 
-/// The config key behind a construct path, for problems the checks find (`validate` points
-/// at the file, line and key).
-pub fn config_key(path: &str) -> &'static str {
-    let below_stack = path.split_once('/').map_or("", |(_, rest)| rest);
+/// The config key behind a problem the checks find (`validate` points at the file, line and
+/// key): a name too long is the stack id's (`<app>-<env>`, and `env` is always set), the rest
+/// the construct path's.
+pub fn config_key(problem: &Problem) -> &'static str {
+    if problem.check == checks::NAME_LENGTH {
+        return "env";
+    }
+    let below_stack = problem.path.split_once('/').map_or("", |(_, rest)| rest);
     match below_stack.split('/').next().unwrap_or_default() {
         "eve" | "eve-stream" => "lambda",
         "eve-server" => "kubernetes",
@@ -559,17 +561,6 @@ fn edge_firewall(stack: &Stack, config: &config::Stack) -> WebAcl {
     acl
 }
 
-fn tags(config: &config::Stack) -> BTreeMap<String, String> {
-    let mut tags = BTreeMap::from([
-        ("app".to_string(), config.app.clone()),
-        ("env".to_string(), config.env.clone()),
-        // The cost allocation tag the stack's budget filters on: one value per stack.
-        (STACK_TAG.to_string(), config.prefix()),
-    ]);
-    tags.extend(config.tags.clone());
-    tags
-}
-
 fn api_route(route: &contract_routes::Route) -> Route {
     Route {
         method: route.method,
@@ -706,7 +697,7 @@ fn monitoring(
             "monthly",
             BudgetProps {
                 limit_usd: ceiling,
-                tag: (STACK_TAG.to_string(), config.prefix()),
+                tag: (config::STACK_TAG.to_string(), config.prefix()),
                 alerts: WARN_AND_FORECAST.to_vec(),
                 topic: topic.clone(),
             },

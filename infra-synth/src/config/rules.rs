@@ -4,7 +4,7 @@ use config_diagnostics::Checker;
 
 use eve_contract::settings::Setting;
 
-use super::Stack;
+use super::{Stack, OWN_TAGS};
 
 /// Region ids AWS offers (commercial partition); a typo here would only fail at apply time.
 pub const AWS_REGIONS: &[&str] = &[
@@ -64,6 +64,38 @@ pub fn check_stack(stack: &Stack, check: &mut Checker<'_>) {
         });
     }
     check_ignore_changes(stack, check);
+    check_tags(stack, check);
+}
+
+/// AWS's tag rules, which every resource applies to the provider's default tags: a plan would
+/// pass and the first apply fail on each resource.
+fn check_tags(stack: &Stack, check: &mut Checker<'_>) {
+    let allowed = |c: char| c.is_alphanumeric() || c == ' ' || "_.:/=+-@".contains(c);
+    for (key, value) in &stack.tags {
+        let at = format!("tags.{key}");
+        let problem = if OWN_TAGS.contains(&key.as_str()) {
+            Some(format!(
+                "the stack sets `{key}` itself (from `app` and `env`; the `stack` tag is what \
+                 the cost budget selects)"
+            ))
+        } else if key.to_ascii_lowercase().starts_with("aws:") {
+            Some("the `aws:` prefix is reserved for AWS".to_string())
+        } else if !(1..=128).contains(&key.chars().count()) {
+            Some("a tag key is 1-128 characters".to_string())
+        } else if value.chars().count() > 256 {
+            Some("a tag value is at most 256 characters".to_string())
+        } else if !key.chars().chain(value.chars()).all(allowed) {
+            Some(
+                "tag keys and values take letters, digits, spaces and `_ . : / = + - @` only"
+                    .to_string(),
+            )
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            check.error(&at, problem);
+        }
+    }
 }
 
 fn is_identifier(s: &str) -> bool {
@@ -123,8 +155,11 @@ fn check_ignore_changes(stack: &Stack, check: &mut Checker<'_>) {
 }
 
 fn check_names(stack: &Stack, check: &mut Checker<'_>) {
+    let mut slugs_valid = true;
     for (key, value) in [("app", &stack.app), ("env", &stack.env)] {
-        check.check(portfolio::content::is_slug(value) && value.len() <= 24, key, || {
+        let valid = portfolio::content::is_slug(value) && value.len() <= 24;
+        slugs_valid &= valid;
+        check.check(valid, key, || {
             format!("`{value}` must be 1-24 lowercase letters, digits or dashes (it prefixes resource names)")
         });
     }
@@ -154,17 +189,23 @@ fn check_names(stack: &Stack, check: &mut Checker<'_>) {
             )
         },
     );
+    // Bucket names are built from `buckets.prefix`, or else from `app` and `env`: a name that
+    // breaks S3's rules is blamed on the key the file sets (app has a default). Names built
+    // from an app or env already refused above would only repeat that error.
     let bucket_key = if stack.buckets.prefix.is_some() {
         "buckets.prefix"
-    } else {
+    } else if check.source().has_key("app") {
         "app"
+    } else {
+        "env"
     };
     let replicas = stack.dr.iter().flat_map(|dr| {
         super::RECOVERY_BUCKETS
             .iter()
             .map(|role| stack.replica_bucket_name(role, &dr.region))
     });
-    for name in [
+    let built_from_refused_names = bucket_key != "buckets.prefix" && !slugs_valid;
+    let names = [
         stack.site_bucket_name(),
         stack.certificates_bucket_name(),
         stack.logs_bucket_name(),
@@ -172,7 +213,8 @@ fn check_names(stack: &Stack, check: &mut Checker<'_>) {
     ]
     .into_iter()
     .chain(replicas)
-    {
+    .filter(|_| !built_from_refused_names);
+    for name in names {
         if let Err(why) = check_bucket_name(&name) {
             check.error(
                 bucket_key,

@@ -31,7 +31,7 @@ pub struct Stack {
     /// Certificate object keys from the content file: the only objects EVE may read.
     #[serde(skip)]
     pub certificate_keys: Vec<String>,
-    /// Extra provider `default_tags`, merged over `app`/`env`/`managed-by`.
+    /// Extra provider `default_tags`, beside the stack's own (`OWN_TAGS`).
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
     #[serde(default)]
@@ -434,7 +434,23 @@ pub struct EveSetting {
     pub secret: bool,
 }
 
+/// The tag every resource carries with `<app>-<env>`, which the `[cost]` budget selects.
+pub const STACK_TAG: &str = "stack";
+/// The tags the stack sets itself, from `app` and `env`; `[tags]` may not redefine them.
+pub const OWN_TAGS: [&str; 3] = ["app", "env", STACK_TAG];
+
 impl Stack {
+    /// The provider's `default_tags`: the stack's own, and the file's `[tags]`.
+    pub fn default_tags(&self) -> BTreeMap<String, String> {
+        let own = [self.app.clone(), self.env.clone(), self.prefix()];
+        OWN_TAGS
+            .iter()
+            .map(|key| key.to_string())
+            .zip(own)
+            .chain(self.tags.clone())
+            .collect()
+    }
+
     /// A problem at `key` of this stack's file (its line when the file was read).
     pub fn diagnostic(
         &self,

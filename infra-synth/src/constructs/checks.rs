@@ -2,6 +2,9 @@
 //! ones on the one tree they build; a stack with any problem is not synthesized.
 
 pub use super::core::Problem;
+
+/// The check that finds a name longer than AWS allows.
+pub const NAME_LENGTH: &str = "name length";
 use super::core::Tree;
 
 /// Every check, in a fixed order so reports are stable.
@@ -11,7 +14,63 @@ pub(crate) fn run(tree: &Tree) -> Vec<Problem> {
     encryption_at_rest(tree, &mut problems);
     tags_on_every_resource(tree, &mut problems);
     region_rules(tree, &mut problems);
+    names_within_aws_limits(tree, &mut problems);
     problems
+}
+
+/// The longest name AWS takes for each named argument constructs fill from the scope path,
+/// from the services' API references and quotas. Some the provider checks at `validate`;
+/// others fail only when `apply` creates the resource.
+const NAME_LIMITS: &[(&str, &str, usize)] = &[
+    ("aws_budgets_budget", "name", 100),
+    ("aws_cloudfront_origin_access_control", "name", 64),
+    ("aws_cloudfront_response_headers_policy", "name", 128),
+    ("aws_cloudwatch_dashboard", "dashboard_name", 255),
+    ("aws_cloudwatch_log_delivery_destination", "name", 60),
+    ("aws_cloudwatch_log_delivery_source", "name", 60),
+    ("aws_cloudwatch_log_group", "name", 512),
+    ("aws_cloudwatch_metric_alarm", "alarm_name", 255),
+    ("aws_dynamodb_table", "name", 255),
+    ("aws_ecr_repository", "name", 256),
+    ("aws_iam_role", "name", 64),
+    ("aws_iam_role_policy", "name", 128),
+    ("aws_kms_alias", "name", 256),
+    ("aws_lambda_function", "function_name", 64),
+    ("aws_s3_bucket", "bucket", 63),
+    ("aws_security_group", "name", 255),
+    ("aws_sns_topic", "name", 256),
+    ("aws_sqs_queue", "name", 80),
+    ("aws_wafv2_web_acl", "name", 128),
+];
+
+/// Names start with the stack id, so a long one can push a derived name past what AWS takes.
+fn names_within_aws_limits(tree: &Tree, problems: &mut Vec<Problem>) {
+    for entry in tree.doc.entries() {
+        let kind = entry.address.split('.').next().unwrap_or_default();
+        for (_, argument, limit) in NAME_LIMITS.iter().filter(|(k, ..)| *k == kind) {
+            // A name that refers to another block is only known at apply.
+            let Some(name) = entry
+                .body
+                .get(*argument)
+                .and_then(|n| n.as_str())
+                .filter(|n| !n.contains("${"))
+            else {
+                continue;
+            };
+            let length = name.chars().count();
+            if length > *limit {
+                problems.push(Problem {
+                    path: tree.id.clone(),
+                    check: NAME_LENGTH,
+                    message: format!(
+                        "`{}` {argument} `{name}` is {length} characters; AWS takes at most \
+                         {limit}, and every name starts with the stack id",
+                        entry.address
+                    ),
+                });
+            }
+        }
+    }
 }
 
 /// Identity policies name every action and grant exact ARNs. The exceptions are
@@ -168,6 +227,32 @@ mod tests {
         assert_eq!(
             json["resource"]["aws_sqs_queue"]["dr_jobs"]["name"],
             "test-dr-jobs"
+        );
+    }
+
+    #[test]
+    fn a_name_longer_than_aws_takes_is_a_problem() {
+        let long = crate::constructs::Stack::new(
+            &"s".repeat(40),
+            crate::constructs::StackProps {
+                region: "eu-west-1".into(),
+                tags: [("app".to_string(), "t".to_string())].into(),
+                ..Default::default()
+            },
+        );
+        let props = || RoleProps {
+            service: "lambda.amazonaws.com",
+            description: "t",
+        };
+        // 40 + "-" + 23 = 64 characters: the most an IAM role name takes.
+        Role::new(&long, "a".repeat(23).as_str(), props());
+        Role::new(&long, "b".repeat(24).as_str(), props());
+        let problems = long.finish().problems;
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].check, super::NAME_LENGTH);
+        assert!(
+            problems[0].message.contains("is 65 characters; AWS takes at most 64"),
+            "{problems:?}"
         );
     }
 
