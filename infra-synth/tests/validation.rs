@@ -98,7 +98,11 @@ fn bucket_names_follow_s3_rules() {
 #[test]
 fn an_env_that_cannot_name_resources_is_reported_once_at_env() {
     let errors = load_text(&base().replace("\"test\"", "\"Test\"")).expect_err("upper case");
-    assert_eq!(errors.len(), 1, "not once per bucket named from it:\n{errors}");
+    assert_eq!(
+        errors.len(),
+        1,
+        "not once per bucket named from it:\n{errors}"
+    );
     assert_eq!((errors.0[0].key.as_str(), errors.0[0].line), ("env", 1));
 }
 
@@ -106,7 +110,11 @@ fn an_env_that_cannot_name_resources_is_reported_once_at_env() {
 fn a_stack_id_too_long_for_a_derived_name_is_reported_at_env() {
     // `<app>-<env>` of the longest app and env: every bucket name fits in S3's 63, but the
     // site's access-log delivery source does not fit in CloudWatch Logs' 60.
-    let long = format!("app = \"{}\"\nenv = \"{}\"\n", "a".repeat(24), "e".repeat(24));
+    let long = format!(
+        "app = \"{}\"\nenv = \"{}\"\n",
+        "a".repeat(24),
+        "e".repeat(24)
+    );
     let errors = load_text(&base().replace("env = \"test\"\n", &long)).expect_err("too long");
     let error = errors
         .iter()

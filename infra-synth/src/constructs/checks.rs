@@ -251,7 +251,9 @@ mod tests {
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert_eq!(problems[0].check, super::NAME_LENGTH);
         assert!(
-            problems[0].message.contains("is 65 characters; AWS takes at most 64"),
+            problems[0]
+                .message
+                .contains("is 65 characters; AWS takes at most 64"),
             "{problems:?}"
         );
     }
