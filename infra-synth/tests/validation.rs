@@ -175,12 +175,20 @@ fn lambda_timeout_below_api_gateway_limit() {
 
 #[test]
 fn log_retention_is_a_cloudwatch_period() {
-    assert_error(
-        "[api]\nlog_retention_days = 13\n",
+    for key in [
+        "lambda.log_retention_days",
         "api.log_retention_days",
-        6,
-        "13 is not a CloudWatch retention period",
-    );
+        "waf.log_retention_days",
+        "network.flow_log_retention_days",
+    ] {
+        let (section, name) = key.split_once('.').expect("section.key");
+        assert_error(
+            &format!("[{section}]\n{name} = 13\n"),
+            key,
+            6,
+            "13 is not a CloudWatch retention period",
+        );
+    }
 }
 
 #[test]
@@ -561,5 +569,11 @@ fn recovery_needs_another_real_region_and_waf_a_real_limit() {
         "waf.api_rate_limit",
         6,
         "below AWS WAF's minimum of 10",
+    );
+    assert_error(
+        "[waf]\nblocked_requests_alarm = -1\n",
+        "waf.blocked_requests_alarm",
+        6,
+        "must be 0 or more blocked requests",
     );
 }

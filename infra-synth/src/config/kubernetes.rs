@@ -158,11 +158,9 @@ pub(super) fn check(stack: &Stack, check: &mut Checker<'_>) {
         });
     }
     if let Some(arn) = &k8s.iam_role_arn {
-        check.check(
-            arn.starts_with("arn:aws") && arn.contains(":role/"),
-            "kubernetes.iam_role_arn",
-            || format!("`{arn}` is not an IAM role ARN"),
-        );
+        check.check(is_role_arn(arn), "kubernetes.iam_role_arn", || {
+            format!("`{arn}` is not an IAM role ARN (arn:aws:iam::<12-digit account>:role/<name>)")
+        });
     }
     let r = &k8s.resources;
     check_pair(check, "cpu", &r.cpu_request, &r.cpu_limit, Unit::Cpu);
@@ -227,6 +225,27 @@ fn is_dns_label(label: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
+/// `arn:<partition>:iam::<12-digit account>:role/<optional path/><name>`, with IAM's
+/// characters for paths and names.
+fn is_role_arn(arn: &str) -> bool {
+    let Some(rest) = ["arn:aws:iam::", "arn:aws-cn:iam::", "arn:aws-us-gov:iam::"]
+        .iter()
+        .find_map(|prefix| arn.strip_prefix(prefix))
+    else {
+        return false;
+    };
+    let Some((account, role)) = rest.split_once(":role/") else {
+        return false;
+    };
+    let name_char = |c: char| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c);
+    let name = role.rsplit('/').next().unwrap_or_default();
+    account.len() == 12
+        && account.bytes().all(|b| b.is_ascii_digit())
+        && (1..=64).contains(&name.len())
+        && role.len() <= 512
+        && role.split('/').all(|step| step.chars().all(name_char))
+}
+
 #[derive(Debug, Clone, Copy)]
 enum Unit {
     Cpu,
@@ -287,6 +306,19 @@ mod tests {
         assert_eq!(parse_quantity("128Mi", Unit::Cpu), None);
         assert_eq!(parse_quantity("0", Unit::Cpu), None);
         assert_eq!(parse_quantity("lots", Unit::Memory), None);
+    }
+
+    #[test]
+    fn role_arns_name_an_account_and_a_role() {
+        assert!(is_role_arn("arn:aws:iam::123456789012:role/eve-server"));
+        assert!(is_role_arn(
+            "arn:aws-cn:iam::123456789012:role/service/eve_server"
+        ));
+        assert!(!is_role_arn("arn:aws:iam::1:role/x"));
+        assert!(!is_role_arn("arn:aws:iam::123456789012:user/x"));
+        assert!(!is_role_arn("arn:aws:iam::123456789012:role/"));
+        assert!(!is_role_arn("arn:aws:iam::123456789012:role/a b"));
+        assert!(!is_role_arn("arn:awsx:iam::123456789012:role/x"));
     }
 
     #[test]

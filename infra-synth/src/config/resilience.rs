@@ -105,6 +105,11 @@ pub fn check(stack: &Stack, check: &mut Checker<'_>) {
         });
     }
     check.check(
+        stack.waf.blocked_requests_alarm >= 0.0,
+        "waf.blocked_requests_alarm",
+        || "must be 0 or more blocked requests (below 0 the alarm never stops firing)".into(),
+    );
+    check.check(
         stack.waf.api_rate_limit >= WAF_MIN_RATE_LIMIT,
         "waf.api_rate_limit",
         || {

@@ -254,9 +254,15 @@ fn check_lambda(stack: &Stack, check: &mut Checker<'_>) {
             "must be at least 2: EVE's two functions (API and streaming) share it, and 0 would disable one".into()
         },
     );
+    // Every log group the stack makes takes its retention from one of these.
     for (key, days) in [
         ("lambda.log_retention_days", lambda.log_retention_days),
         ("api.log_retention_days", stack.api.log_retention_days),
+        ("waf.log_retention_days", stack.waf.log_retention_days),
+        (
+            "network.flow_log_retention_days",
+            stack.network.flow_log_retention_days,
+        ),
     ] {
         check.check(LOG_RETENTION_DAYS.contains(&days), key, || {
             format!("{days} is not a CloudWatch retention period; allowed: {LOG_RETENTION_DAYS:?}")
