@@ -1,6 +1,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use config_diagnostics::Diagnostics;
 use infra_synth::commands::Cli;
 
 fn main() -> ExitCode {
@@ -8,7 +9,17 @@ fn main() -> ExitCode {
     match cli.run() {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            match err.downcast_ref::<Diagnostics>() {
+                // Problems in the files print as `validate` prints them, each line already
+                // `error: `-prefixed, after whatever context was added on the way up.
+                Some(diagnostics) => {
+                    for context in err.chain().take_while(|e| !e.is::<Diagnostics>()) {
+                        eprintln!("error: {context}");
+                    }
+                    eprintln!("{diagnostics}");
+                }
+                None => eprintln!("error: {err:#}"),
+            }
             ExitCode::FAILURE
         }
     }

@@ -89,10 +89,22 @@ fn validate_text_names_file_line_and_key() {
 #[test]
 fn missing_stack_is_a_clear_error() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let output = run(&["synth", "--stack", "nope"], dir.path());
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("nope.toml: cannot read file"), "{stderr}");
+    // The commands that go on to deploy report it as the others do: once, not
+    // `error: error: ...` (the problems already carry their prefix).
+    for command in ["synth", "plan", "package", "drift"] {
+        let output = run(&[command, "--stack", "nope"], dir.path());
+        assert_eq!(output.status.code(), Some(1), "{command}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let first = stderr.lines().next().unwrap_or_default();
+        assert!(
+            first.starts_with("error: ")
+                && first.ends_with(
+                    "nope.toml: cannot read file: No such file or directory (os error 2)"
+                ),
+            "{command}: {stderr}"
+        );
+        assert!(!stderr.contains("error: error:"), "{command}: {stderr}");
+    }
 }
 
 #[test]
