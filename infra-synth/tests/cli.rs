@@ -108,6 +108,20 @@ fn missing_stack_is_a_clear_error() {
 }
 
 #[test]
+fn a_stack_name_is_a_name_not_a_path() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for name in ["../prod", "a/b", "", "dev.toml"] {
+        let output = run(&["synth", "--stack", name], dir.path());
+        assert_eq!(output.status.code(), Some(2), "{name}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("a stack name is 1-64 letters, digits, '-' or '_'"),
+            "{name}: {stderr}"
+        );
+    }
+}
+
+#[test]
 fn graph_prints_mermaid_with_references() {
     let output = run(&["graph", "--stack", "prod"], &common::fixtures());
     assert!(output.status.success());

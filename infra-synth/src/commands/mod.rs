@@ -85,11 +85,25 @@ pub const EMULATOR_STACK: &str = "local";
 #[derive(Debug, Clone, clap::Args)]
 pub struct StackArgs {
     /// Stack name: reads `<stacks-dir>/<stack>.toml` (dev, prod, local).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_parser = stack_name)]
     pub stack: String,
     /// Directory holding the stack files.
     #[arg(long, value_name = "DIR", default_value = DEFAULT_STACKS_DIR)]
     pub stacks_dir: PathBuf,
+}
+
+/// A stack's name names its file and its output folder (`out/<name>/`), so it is a name, not
+/// a path: `--stack ../x` would read and write outside both.
+fn stack_name(name: &str) -> Result<String, String> {
+    let valid = (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if valid {
+        Ok(name.to_string())
+    } else {
+        Err("a stack name is 1-64 letters, digits, '-' or '_' (e.g. dev, prod)".into())
+    }
 }
 
 impl StackArgs {
