@@ -37,10 +37,12 @@ pub struct Text {
     pub default: Option<&'static str>,
 }
 
-/// A comma-separated list (blank entries dropped).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A comma-separated list (blank entries dropped), each entry held to `entry`.
+#[derive(Debug, Clone, Copy)]
 pub struct List {
     pub name: &'static str,
+    /// Whether EVE accepts one entry; the error says what it accepts.
+    pub entry: fn(&str) -> Result<(), String>,
 }
 
 impl Integer {
@@ -74,13 +76,67 @@ impl Flag {
     }
 }
 
+/// Setting names are unique (a test holds them so): a list is its name.
+impl PartialEq for List {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+
 impl List {
-    pub fn parse(&self, raw: &str) -> Vec<String> {
-        raw.split(',')
+    /// The entries of `raw`, or the first one EVE refuses and why.
+    pub fn parse(&self, raw: &str) -> Result<Vec<String>, String> {
+        let entries: Vec<String> = raw
+            .split(',')
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .map(String::from)
-            .collect()
+            .collect();
+        for entry in &entries {
+            (self.entry)(entry).map_err(|allowed| format!("`{entry}` {allowed}"))?;
+        }
+        Ok(entries)
+    }
+}
+
+/// https anywhere; http only for a loopback host (local runs and emulators).
+pub fn is_secure_url(url: &str) -> bool {
+    let host_of = |rest: &str| {
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        authority
+            .rsplit_once(':')
+            .map_or(authority, |(host, port)| {
+                if port.bytes().all(|b| b.is_ascii_digit()) {
+                    host
+                } else {
+                    authority
+                }
+            })
+            .to_string()
+    };
+    if let Some(rest) = url.strip_prefix("https://") {
+        !host_of(rest).is_empty()
+    } else if let Some(rest) = url.strip_prefix("http://") {
+        matches!(host_of(rest).as_str(), "localhost" | "127.0.0.1" | "[::1]")
+    } else {
+        false
+    }
+}
+
+/// An origin as browsers send it, `scheme://host[:port]` with nothing after, over https (http
+/// only for a loopback host): what CORS compares the `Origin` header with.
+pub fn check_origin(origin: &str) -> Result<(), String> {
+    let bare = origin
+        .split_once("://")
+        .is_some_and(|(_, rest)| !rest.is_empty() && !rest.contains(['/', '?', '#']));
+    if bare && is_secure_url(origin) {
+        Ok(())
+    } else {
+        Err(
+            "must be an https:// origin without a path (http:// only for localhost or \
+             127.0.0.1)"
+                .into(),
+        )
     }
 }
 
@@ -114,7 +170,8 @@ impl Setting {
             Setting::Integer(s) => s.parse(raw).map(drop),
             Setting::Decimal(s) => s.parse(raw).map(drop),
             Setting::Flag(s) => s.parse(raw).map(drop),
-            Setting::Text(_) | Setting::List(_) => Ok(()),
+            Setting::List(s) => s.parse(raw).map(drop),
+            Setting::Text(_) => Ok(()),
         }
     }
 
@@ -179,6 +236,7 @@ pub const PRESIGN_SECONDS: Integer = Integer {
 };
 pub const ALLOWED_ORIGINS: List = List {
     name: "allowed_origins",
+    entry: check_origin,
 };
 pub const DAILY_TOKEN_BUDGET: Integer = Integer {
     name: "daily_token_budget",
@@ -251,6 +309,32 @@ mod tests {
             Setting::Integer(MAX_TOKENS).check("  ").is_ok(),
             "blank is unset"
         );
+    }
+
+    #[test]
+    fn origins_are_bare_and_https_but_for_loopback() {
+        let origins = Setting::List(ALLOWED_ORIGINS);
+        assert!(origins
+            .check("https://example.com, http://localhost:8080,http://127.0.0.1:5000")
+            .is_ok());
+        for refused in [
+            "garbage",
+            "http://example.com",
+            "https://example.com/",
+            "https://example.com/path",
+            "ftp://example.com",
+            "https://",
+        ] {
+            let error = origins
+                .check(&format!("https://ok.example,{refused}"))
+                .expect_err(refused);
+            assert!(
+                error.starts_with(&format!("`{refused}` must be")),
+                "{error}"
+            );
+        }
+        assert!(is_secure_url("https://example.com/path"));
+        assert!(!is_secure_url("http://10.0.0.5:5000"));
     }
 
     #[test]

@@ -53,12 +53,12 @@ pub async fn build(env: BTreeMap<String, String>, offline: bool) -> anyhow::Resu
     let current = settings.current().await;
 
     let content = match current.content_path.as_deref() {
-        Some(path) => Content::load(Path::new(path)).map_err(|d| anyhow::anyhow!("{d}"))?,
+        Some(path) => Content::load(Path::new(path)).map_err(content_problems)?,
         None => Content::parse(
             portfolio::DEFAULT_CONTENT_PATH,
             crate::core::knowledge::EMBEDDED_CONTENT,
         )
-        .map_err(|d| anyhow::anyhow!("{d}"))
+        .map_err(content_problems)
         .context("the embedded content file is invalid")?,
     };
     let store: Arc<dyn ConversationStore> = match current.table_name.as_deref().filter(|_| !offline)
@@ -97,6 +97,13 @@ pub async fn build(env: BTreeMap<String, String>, offline: bool) -> anyhow::Resu
         signer,
         stage,
     })))
+}
+
+/// The content file's problems as one error, a line each at file, line and key. (Their own
+/// display prefixes each with `error:`, which the front doors add once themselves.)
+fn content_problems(problems: config_diagnostics::Diagnostics) -> anyhow::Error {
+    let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    anyhow::anyhow!("{}", lines.join("\n  "))
 }
 
 /// How often a watched content file is checked for changes.

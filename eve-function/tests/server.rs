@@ -148,9 +148,17 @@ fn bad_settings_stop_startup_with_a_named_error() {
     let (code, stderr) = support::run_to_exit(
         binary(),
         &["--offline", "--listen", "127.0.0.1:0"],
-        &[("EVE_MAX_TOKENS", "lots"), ("EVE_PRESIGN_SECONDS", "3600")],
+        &[
+            ("EVE_MAX_TOKENS", "lots"),
+            ("EVE_PRESIGN_SECONDS", "3600"),
+            ("EVE_ALLOWED_ORIGINS", "https://a.example,a.example"),
+        ],
     );
     assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("env EVE_ALLOWED_ORIGINS = `https://a.example,a.example`: `a.example` must be an https:// origin"),
+        "{stderr}"
+    );
     assert!(stderr.contains("env EVE_MAX_TOKENS = `lots`"), "{stderr}");
     assert!(
         stderr.contains("env EVE_PRESIGN_SECONDS = `3600`"),
@@ -164,9 +172,10 @@ fn bad_settings_stop_startup_with_a_named_error() {
     );
     assert_eq!(code, Some(1));
     assert!(
-        stderr.contains("/nonexistent/portfolio.toml") && stderr.contains("cannot read file"),
-        "{stderr}"
+        stderr.starts_with("error: /nonexistent/portfolio.toml: cannot read file"),
+        "said once, at the file: {stderr}"
     );
+    assert!(!stderr.contains("1 error"), "{stderr}");
 }
 
 #[test]

@@ -150,9 +150,7 @@ impl Resolver<'_> {
     }
 
     fn list(&mut self, setting: &List) -> Vec<String> {
-        self.raw(setting.name)
-            .map(|(v, _)| setting.parse(&v))
-            .unwrap_or_default()
+        self.parsed(setting.name, Vec::new(), |raw| setting.parse(raw))
     }
 }
 
@@ -297,16 +295,24 @@ mod tests {
 
     #[test]
     fn every_bad_value_is_named_with_its_origin() {
-        let stored = map(&[("presign_seconds", "900")]);
+        let stored = map(&[
+            ("presign_seconds", "900"),
+            ("allowed_origins", "https://a.example,a.example"),
+        ]);
         let env = map(&[
             ("EVE_TEMPERATURE", "hot"),
             ("EVE_LOG_USER_MESSAGES", "maybe"),
         ]);
         let err = Settings::resolve(&env, &stored, "/cfx/prod/").expect_err("invalid");
-        assert_eq!(err.0.len(), 3, "{err}");
+        assert_eq!(err.0.len(), 4, "{err}");
         let text = err.to_string();
         assert!(text.contains("/cfx/prod/presign_seconds = `900`"), "{text}");
         assert!(text.contains("env EVE_TEMPERATURE = `hot`"), "{text}");
         assert!(text.contains("env EVE_LOG_USER_MESSAGES"), "{text}");
+        // An origin CORS could never match is a mistake to report, not a list to serve.
+        assert!(
+            text.contains("`a.example` must be an https:// origin"),
+            "{text}"
+        );
     }
 }

@@ -2,7 +2,7 @@
 
 use config_diagnostics::Checker;
 
-use eve_contract::settings::Setting;
+use eve_contract::settings::{is_secure_url, Setting};
 
 use super::{Stack, OWN_TAGS};
 
@@ -57,7 +57,7 @@ pub fn check_stack(stack: &Stack, check: &mut Checker<'_>) {
     check_eve(stack, check);
     check_api_and_alarms(stack, check);
     if let Some(endpoint) = &stack.aws.endpoint {
-        check.check(is_allowed_origin(endpoint), "aws.endpoint", || {
+        check.check(is_secure_url(endpoint), "aws.endpoint", || {
             format!(
                 "`{endpoint}` must be an https:// URL (http:// only for localhost or 127.0.0.1)"
             )
@@ -292,6 +292,21 @@ fn check_eve(stack: &Stack, check: &mut Checker<'_>) {
         let Some(rule) = Setting::named(setting.name) else {
             continue;
         };
+        // A list's entries are each held to EVE's rule, at their index in the file's array.
+        if let Setting::List(list) = rule {
+            for (i, entry) in setting.value.split(',').map(str::trim).enumerate() {
+                if entry.is_empty() {
+                    continue;
+                }
+                if let Err(allowed) = (list.entry)(entry) {
+                    check.error(
+                        &format!("eve.{}[{i}]", setting.name),
+                        format!("`{entry}` {allowed} (EVE refuses it at start-up)"),
+                    );
+                }
+            }
+            continue;
+        }
         if let Err(allowed) = rule.check(&setting.value) {
             check.error(
                 &format!("eve.{}", setting.name),
@@ -324,18 +339,6 @@ fn check_eve(stack: &Stack, check: &mut Checker<'_>) {
             )
         },
     );
-    for (i, origin) in eve.allowed_origins.iter().enumerate() {
-        check.check(
-            is_allowed_origin(origin) && is_bare_origin(origin),
-            &format!("eve.allowed_origins[{i}]"),
-            || {
-                format!(
-                    "`{origin}` must be an https:// origin without a path \
-                     (http:// only for localhost or 127.0.0.1)"
-                )
-            },
-        );
-    }
 }
 
 fn check_api_and_alarms(stack: &Stack, check: &mut Checker<'_>) {
@@ -483,37 +486,6 @@ pub fn is_model_id(id: &str) -> bool {
     provider_ok && model_ok && version_ok
 }
 
-/// https anywhere; http only for a loopback host.
-pub fn is_allowed_origin(url: &str) -> bool {
-    let host_of = |rest: &str| {
-        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-        authority
-            .rsplit_once(':')
-            .map_or(authority, |(host, port)| {
-                if port.bytes().all(|b| b.is_ascii_digit()) {
-                    host
-                } else {
-                    authority
-                }
-            })
-            .to_string()
-    };
-    if let Some(rest) = url.strip_prefix("https://") {
-        !host_of(rest).is_empty()
-    } else if let Some(rest) = url.strip_prefix("http://") {
-        matches!(host_of(rest).as_str(), "localhost" | "127.0.0.1" | "[::1]")
-    } else {
-        false
-    }
-}
-
-/// `scheme://host[:port]` with nothing after: browsers send origins in exactly that form.
-fn is_bare_origin(origin: &str) -> bool {
-    origin
-        .split_once("://")
-        .is_some_and(|(_, rest)| !rest.is_empty() && !rest.contains(['/', '?', '#']))
-}
-
 fn is_email(s: &str) -> bool {
     match s.split_once('@') {
         Some((local, domain)) => {
@@ -561,12 +533,7 @@ mod tests {
     }
 
     #[test]
-    fn origins_and_domains() {
-        assert!(is_allowed_origin("https://example.com"));
-        assert!(is_allowed_origin("http://127.0.0.1:5000"));
-        assert!(is_allowed_origin("http://localhost:8080"));
-        assert!(!is_allowed_origin("http://example.com"));
-        assert!(!is_allowed_origin("ftp://x"));
+    fn dns_names() {
         assert!(is_dns_name("alexrivera.dev"));
         assert!(!is_dns_name("localhost"));
         assert!(!is_dns_name("bad_name.com"));
