@@ -21,8 +21,8 @@
 //!   every resource an exact ARN, written once when the stack is finished.
 //! - **Checks.** `stack.finish()` runs [`constructs::checks`] over the finished tree: no
 //!   wildcard IAM action or resource, encryption at rest on every store, tags through every
-//!   provider, CloudFront's certificate in us-east-1. `validate` reports them; `synth` refuses
-//!   a stack that has any.
+//!   provider, CloudFront's certificate in us-east-1, every derived name within the length AWS
+//!   takes. `validate` reports them; `synth` refuses a stack that has any.
 //! - **Synth.** [`emit::terraform::render`] writes the finished document as `main.tf.json` with a
 //!   manifest; the same input always gives byte-identical output.
 //!
@@ -58,6 +58,7 @@ pub mod cost;
 pub mod deploy;
 pub mod digest;
 pub mod emit;
+pub mod files;
 pub mod graph;
 pub mod synth;
 pub mod tf;

@@ -14,7 +14,8 @@ use zip::{CompressionMethod, DateTime, ZipArchive, ZipWriter};
 
 use serde::{Deserialize, Serialize};
 
-use super::state::{write_atomically, Fingerprint};
+use super::state::Fingerprint;
+use crate::files::write_atomically;
 
 const PLAN_ENTRY: &str = "terraform.tfplan";
 const FINGERPRINT_ENTRY: &str = "fingerprint.json";

@@ -167,11 +167,8 @@ pub fn build_lambda(
         bytes,
         mode: 0o755,
     }])?;
-    std::fs::create_dir_all(out_dir)
-        .with_context(|| format!("cannot create {}", out_dir.display()))?;
     let zip_path = out_dir.join(format!("{}.zip", asset.package));
-    std::fs::write(&zip_path, &zip)
-        .with_context(|| format!("cannot write {}", zip_path.display()))?;
+    crate::files::write_atomically(&zip_path, &zip)?;
     Ok(LambdaPackage {
         zip_path,
         sha256: sha256_hex(&zip),

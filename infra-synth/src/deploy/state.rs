@@ -12,6 +12,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::digest::sha256_hex;
+use crate::files::write_atomically;
 
 /// What a plan was computed from; any difference makes the saved plan stale.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -138,17 +139,6 @@ impl DeployDir {
 /// sha256 of a synthesized configuration.
 pub fn config_sha256(main_tf_json: &str) -> String {
     sha256_hex(main_tf_json.as_bytes())
-}
-
-/// Writes through a temporary file and a rename, so readers never see half a file.
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("cannot create {}", parent.display()))?;
-    }
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot replace {}", path.display()))
 }
 
 #[cfg(test)]

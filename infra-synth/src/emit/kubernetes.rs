@@ -125,11 +125,7 @@ pub fn manifest_path(out_dir: &Path, stack: &Stack) -> PathBuf {
 /// Writes the manifests for `stack` and returns the file written.
 pub fn write(stack: &Stack, out_dir: &Path) -> Result<PathBuf> {
     let path = manifest_path(out_dir, stack);
-    let parent = path.parent().context("manifest path has no parent")?;
-    std::fs::create_dir_all(parent)
-        .with_context(|| format!("cannot create {}", parent.display()))?;
-    std::fs::write(&path, render(stack)?)
-        .with_context(|| format!("cannot write {}", path.display()))?;
+    crate::files::write_atomically(&path, render(stack)?.as_bytes())?;
     Ok(path)
 }
 

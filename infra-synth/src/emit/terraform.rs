@@ -3,11 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use serde::Serialize;
 
 use crate::constructs::{Assembly, AttributeSource, CodeAsset};
 use crate::digest::sha256_hex;
+use crate::files::write_atomically;
 
 /// What `synth` writes for one stack.
 #[derive(Debug, Clone)]
@@ -86,16 +86,10 @@ impl Synthesis {
     /// Writes `<out_dir>/<stack>/main.tf.json` and `manifest.json`; returns that directory.
     pub fn write(&self, out_dir: &Path) -> anyhow::Result<PathBuf> {
         let dir = out_dir.join(&self.stack);
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
-        let main = dir.join("main.tf.json");
-        std::fs::write(&main, &self.main_tf_json)
-            .with_context(|| format!("cannot write {}", main.display()))?;
-        let manifest_path = dir.join("manifest.json");
+        write_atomically(&dir.join("main.tf.json"), self.main_tf_json.as_bytes())?;
         let mut manifest = serde_json::to_string_pretty(&self.manifest)?;
         manifest.push('\n');
-        std::fs::write(&manifest_path, manifest)
-            .with_context(|| format!("cannot write {}", manifest_path.display()))?;
+        write_atomically(&dir.join("manifest.json"), manifest.as_bytes())?;
         Ok(dir)
     }
 }
