@@ -205,21 +205,20 @@ fn check_names(stack: &Stack, check: &mut Checker<'_>) {
             .map(|role| stack.replica_bucket_name(role, &dr.region))
     });
     let built_from_refused_names = bucket_key != "buckets.prefix" && !slugs_valid;
-    let names = [
-        stack.site_bucket_name(),
-        stack.certificates_bucket_name(),
-        stack.logs_bucket_name(),
-        stack.artifact_bucket_name(),
-    ]
-    .into_iter()
-    .chain(replicas)
-    .filter(|_| !built_from_refused_names);
-    for name in names {
-        if let Err(why) = check_bucket_name(&name) {
-            check.error(
-                bucket_key,
-                format!("bucket name `{name}` is invalid: {why}"),
-            );
+    if !built_from_refused_names {
+        let names = [
+            stack.site_bucket_name(),
+            stack.certificates_bucket_name(),
+            stack.logs_bucket_name(),
+            stack.artifact_bucket_name(),
+        ];
+        for name in names.into_iter().chain(replicas) {
+            if let Err(why) = check_bucket_name(&name) {
+                check.error(
+                    bucket_key,
+                    format!("bucket name `{name}` is invalid: {why}"),
+                );
+            }
         }
     }
     check.check(
