@@ -200,3 +200,29 @@ fn an_edit_during_startup_is_rendered_and_a_killed_dev_takes_eve_server_along() 
         TcpStream::connect(&address).is_err()
     });
 }
+
+#[test]
+fn an_eve_server_that_cannot_listen_is_reported_with_its_own_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a port to hold");
+    let address = taken.local_addr().expect("address").to_string();
+    let work = tempfile::tempdir().expect("tempdir");
+    let output = Command::new(env!("CARGO_BIN_EXE_infra-synth"))
+        .args(["dev", "--listen", &address, "--site-dir"])
+        .arg(work.path().join("site"))
+        .arg("--eve-server")
+        .arg(eve_server())
+        .current_dir(workspace())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run dev");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("cannot listen on {address}")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("error: eve-server stopped before it was listening (exit status: 1)"),
+        "{stderr}"
+    );
+}

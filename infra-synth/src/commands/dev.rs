@@ -91,9 +91,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 "CloudForgeX dev: {url}  (site + offline EVE, in-memory store{watching}; Ctrl-C stops)"
             );
         }
-        other => {
+        // eve-server's own error (a port in use, a content file that does not load) is on the
+        // shared stderr already; this says what became of it.
+        None => {
+            let status = server.wait().context("eve-server")?;
+            bail!("eve-server stopped before it was listening ({status})");
+        }
+        Some(Ok(line)) => {
             let _ = server.kill();
-            bail!("eve-server did not start: {other:?}");
+            bail!("eve-server printed `{line}` where its address was expected");
+        }
+        Some(Err(error)) => {
+            let _ = server.kill();
+            bail!("cannot read eve-server's output: {error}");
         }
     }
     std::thread::spawn(move || {
