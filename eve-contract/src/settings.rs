@@ -86,16 +86,30 @@ impl PartialEq for List {
 impl List {
     /// The entries of `raw`, or the first one EVE refuses and why.
     pub fn parse(&self, raw: &str) -> Result<Vec<String>, String> {
-        let entries: Vec<String> = raw
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(String::from)
-            .collect();
-        for entry in &entries {
-            (self.entry)(entry).map_err(|allowed| format!("`{entry}` {allowed}"))?;
+        if let Some((_, why)) = self.refused(raw).into_iter().next() {
+            return Err(why);
         }
-        Ok(entries)
+        Ok(Self::positions(raw).map(|(_, e)| e.to_string()).collect())
+    }
+
+    /// Every entry of `raw` EVE refuses: its position in the list (blank entries counted) and
+    /// why.
+    pub fn refused(&self, raw: &str) -> Vec<(usize, String)> {
+        Self::positions(raw)
+            .filter_map(|(i, entry)| {
+                (self.entry)(entry)
+                    .err()
+                    .map(|allowed| (i, format!("`{entry}` {allowed}")))
+            })
+            .collect()
+    }
+
+    /// The non-blank entries with their positions.
+    fn positions(raw: &str) -> impl Iterator<Item = (usize, &str)> {
+        raw.split(',')
+            .map(str::trim)
+            .enumerate()
+            .filter(|(_, entry)| !entry.is_empty())
     }
 }
 

@@ -293,16 +293,11 @@ fn check_eve(stack: &Stack, check: &mut Checker<'_>) {
         };
         // A list's entries are each held to EVE's rule, at their index in the file's array.
         if let Setting::List(list) = rule {
-            for (i, entry) in setting.value.split(',').map(str::trim).enumerate() {
-                if entry.is_empty() {
-                    continue;
-                }
-                if let Err(allowed) = (list.entry)(entry) {
-                    check.error(
-                        &format!("eve.{}[{i}]", setting.name),
-                        format!("`{entry}` {allowed} (EVE refuses it at start-up)"),
-                    );
-                }
+            for (i, why) in list.refused(&setting.value) {
+                check.error(
+                    &format!("eve.{}[{i}]", setting.name),
+                    format!("{why} (EVE refuses it at start-up)"),
+                );
             }
             continue;
         }
