@@ -120,7 +120,14 @@ async fn only_a_json_object_is_a_request_and_errors_are_in_our_words() {
     }
     let reply = chat_raw(&s, json, b"{\"message\":".to_vec()).await;
     assert!(!reply.text().contains("EOF"), "{}", reply.text());
-    for invisible in ["\u{200B}\u{200B}", "\u{FEFF}\u{200D} \u{2060}", "\u{00AD}"] {
+    for invisible in [
+        "\u{200B}\u{200B}",
+        "\u{FEFF}\u{200D} \u{2060}",
+        "\u{00AD}",
+        "\u{0}",
+        "\u{3164}",
+        "\u{2800}",
+    ] {
         let body = json!({ "message": invisible }).to_string().into_bytes();
         let reply = chat_raw(&s, json, body).await;
         assert_eq!(

@@ -22,25 +22,47 @@ pub enum GuardError {
     InvalidSessionId,
 }
 
-/// Characters that show nothing: zero-width spaces and joiners, the word joiner and other
-/// invisible operators, the byte-order mark, the soft hyphen and direction marks.
-fn is_invisible(c: char) -> bool {
+/// Characters that show nothing on their own: whitespace, control characters (a NUL, an
+/// escape), Unicode's default-ignorable code points (zero-width spaces and joiners, direction
+/// marks, fillers, variation selectors, tags; `Default_Ignorable_Code_Point` in the Unicode
+/// Character Database's `DerivedCoreProperties.txt`), and the blank Braille pattern, a common
+/// stand-in for an empty message.
+fn shows_nothing(c: char) -> bool {
     c.is_whitespace()
+        || c.is_control()
         || matches!(
             c,
             '\u{00AD}'
-                | '\u{180E}'
+                | '\u{034F}'
+                | '\u{061C}'
+                | '\u{115F}'..='\u{1160}'
+                | '\u{17B4}'..='\u{17B5}'
+                | '\u{180B}'..='\u{180F}'
                 | '\u{200B}'..='\u{200F}'
                 | '\u{202A}'..='\u{202E}'
-                | '\u{2060}'..='\u{2064}'
-                | '\u{2066}'..='\u{2069}'
+                | '\u{2060}'..='\u{206F}'
+                | '\u{2800}'
+                | '\u{3164}'
+                | '\u{FE00}'..='\u{FE0F}'
                 | '\u{FEFF}'
+                | '\u{FFA0}'
+                | '\u{FFF0}'..='\u{FFF8}'
+                | '\u{1BCA0}'..='\u{1BCA3}'
+                | '\u{1D173}'..='\u{1D17A}'
+                | '\u{E0000}'..='\u{E0FFF}'
         )
 }
 
+/// Variation selectors and tags finish the emoji before them (❤️, a subdivision flag), so a
+/// message keeps them at its end.
+fn finishes_emoji(c: char) -> bool {
+    matches!(c, '\u{FE00}'..='\u{FE0F}' | '\u{E0020}'..='\u{E007F}' | '\u{E0100}'..='\u{E01EF}')
+}
+
+/// The message without what shows nothing at its ends; refused when nothing that shows is left.
 pub fn check_message(message: &str) -> Result<&str, GuardError> {
-    let trimmed = message.trim_matches(is_invisible);
-    if trimmed.is_empty() {
+    let trimmed = message.trim_matches(|c| shows_nothing(c) && !finishes_emoji(c));
+    if trimmed.chars().all(shows_nothing) {
         Err(GuardError::EmptyMessage)
     } else if trimmed.chars().count() > MAX_MESSAGE_CHARS {
         Err(GuardError::MessageTooLong)
@@ -114,6 +136,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_message_of_characters_that_show_nothing_is_empty() {
+        for blank in [
+            "\u{0}",
+            "\u{1}\u{1b}\u{7f}\u{9f}",
+            "\u{3164}\u{3164}",
+            "\u{FE0F}",
+            "\u{E0020}\u{E007F}",
+            "\u{2800} \u{2800}",
+            "\u{034F}\u{061C}\u{115F}\u{180E}",
+            "\u{200B}\u{0}\u{FFA0}\u{1D173}",
+        ] {
+            assert_eq!(
+                check_message(blank),
+                Err(GuardError::EmptyMessage),
+                "{blank:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_emoji_keeps_what_finishes_it() {
+        let heart = "\u{2764}\u{FE0F}";
+        assert_eq!(check_message(&format!("{heart}\u{0} ")), Ok(heart));
+        let scotland = "\u{1F3F4}\u{E0067}\u{E0062}\u{E0073}\u{E0063}\u{E0074}\u{E007F}";
+        assert_eq!(check_message(&format!(" {scotland}\u{200B}")), Ok(scotland));
+    }
+
+    #[test]
     fn messages_are_trimmed_and_bounded() {
         assert_eq!(check_message("  hi  "), Ok("hi"));
         assert_eq!(check_message(" \n\t "), Err(GuardError::EmptyMessage));
@@ -122,6 +172,7 @@ mod tests {
             Err(GuardError::EmptyMessage)
         );
         assert_eq!(check_message("\u{200B}hi\u{200B}"), Ok("hi"));
+        assert_eq!(check_message("\u{0}hi\u{1b}\u{7f}"), Ok("hi"));
         assert_eq!(
             check_message(&"é".repeat(MAX_MESSAGE_CHARS)).map(str::len),
             Ok(MAX_MESSAGE_CHARS * 2)
