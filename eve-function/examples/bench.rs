@@ -39,6 +39,8 @@ const CLIENTS: usize = 1000;
 const REQUESTS_PER_CLIENT: usize = 6;
 const BURST_REQUESTS_PER_CLIENT: usize = 3;
 const MODEL_DELAY: Duration = Duration::from_millis(850);
+/// Where OpenSSL's convention, and rustls-native-certs, look for a directory of CA files.
+const CERT_DIR_VAR: &str = "SSL_CERT_DIR";
 
 /// The `eve-server` next to this bench, or `$EVE_SERVER` (e.g. the `profiling` build under perf).
 fn server_binary() -> PathBuf {
@@ -210,7 +212,10 @@ async fn against_moto(cold_runs: usize, requests: usize) {
         ("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", stub.endpoint.clone()),
     ]);
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let start = || EveServer::spawn(&server_binary(), &[], &env).expect("eve-server starts");
+    let start_without = |unset: &[&str]| {
+        EveServer::spawn_without(&server_binary(), &[], &env, unset).expect("eve-server starts")
+    };
+    let start = || start_without(&[]);
     let client = client();
     let ask = |url: String, message: &'static str, session: String| {
         let client = client.clone();
@@ -223,21 +228,36 @@ async fn against_moto(cold_runs: usize, requests: usize) {
         }
     };
 
-    let (mut to_answer, mut peaks) = (Vec::new(), Vec::new());
-    for run in 0..cold_runs {
+    // A machine that sets `SSL_CERT_DIR` (this one: /etc/ssl/certs, 146 files) makes the SDK read
+    // every file there at start, besides the bundle. Lambda sets no such variable and the
+    // images' certificate directories hold one bundle, so runs alternate between the two.
+    let cert_dir_set = std::env::var_os(CERT_DIR_VAR).is_some();
+    let (mut to_answer, mut to_answer_as_lambda, mut peaks) = (Vec::new(), Vec::new(), Vec::new());
+    for run in 0..cold_runs * (1 + usize::from(cert_dir_set)) {
+        let as_lambda = cert_dir_set && run % 2 == 1;
         let started = Instant::now();
-        let server = start();
+        let server = start_without(if as_lambda { &[CERT_DIR_VAR] } else { &[] });
         let (_, source) = ask(
             server.url.clone(),
             "What is Tidewatch?",
             format!("moto-cold-{run}"),
         )
         .await;
-        to_answer.push(started.elapsed());
         assert_eq!(source, "model");
-        peaks.extend(server.peak_rss_mb());
+        if as_lambda {
+            to_answer_as_lambda.push(started.elapsed());
+        } else {
+            to_answer.push(started.elapsed());
+            peaks.extend(server.peak_rss_mb());
+        }
     }
     report("moto: cold, spawn → first model answer", to_answer);
+    if cert_dir_set {
+        report(
+            &format!("moto: cold, the same without {CERT_DIR_VAR} (as Lambda)"),
+            to_answer_as_lambda,
+        );
+    }
     peaks.sort_by(f64::total_cmp);
     if let (Some(low), Some(high)) = (peaks.first(), peaks.last()) {
         println!(

@@ -39,11 +39,24 @@ impl EveServer {
     /// Spawns `binary` with `args` and `env` (plus a clean `EVE_*`-free environment) and waits
     /// for its `listening on` line.
     pub fn spawn(binary: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<Self, String> {
+        Self::spawn_without(binary, args, env, &[])
+    }
+
+    /// [`EveServer::spawn`], with the variables named in `unset` not inherited either.
+    pub fn spawn_without(
+        binary: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        unset: &[&str],
+    ) -> Result<Self, String> {
         let mut command = Command::new(binary);
         command.args(["--listen", "127.0.0.1:0"]).args(args);
         for (key, _) in
             std::env::vars().filter(|(k, _)| k.starts_with("EVE_") || k.starts_with("AWS_"))
         {
+            command.env_remove(key);
+        }
+        for key in unset {
             command.env_remove(key);
         }
         command
