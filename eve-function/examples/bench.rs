@@ -130,7 +130,7 @@ fn report(label: &str, samples: Vec<Duration>) {
 }
 
 async fn cold_start(runs: usize) {
-    let stub = StubBedrock::start(StubConfig::default()).await;
+    let stub = StubBedrock::start(StubConfig::default());
     let (mut to_listen, mut to_answer) = (Vec::new(), Vec::new());
     for run in 0..runs {
         let started = Instant::now();
@@ -152,7 +152,7 @@ async fn cold_start(runs: usize) {
 }
 
 async fn warm(requests: usize) {
-    let stub = StubBedrock::start(StubConfig::default()).await;
+    let stub = StubBedrock::start(StubConfig::default());
     let server = spawn(Some(&stub));
     let client = client();
     for (label, message) in [
@@ -202,7 +202,7 @@ async fn against_moto(cold_runs: usize, requests: usize) {
     };
     let table = "eve-bench";
     moto.create_conversations_table(table).await;
-    let stub = StubBedrock::start(StubConfig::default()).await;
+    let stub = StubBedrock::start(StubConfig::default());
     let mut env: Vec<(&str, String)> = moto.env();
     env.extend(UNGUARDED.map(|(k, v)| (k, v.to_string())));
     env.extend([
@@ -392,8 +392,7 @@ async fn load(label: &str, clients: usize, per_client: usize, arrivals: Duration
     let stub = StubBedrock::start(StubConfig {
         delay: MODEL_DELAY,
         ..StubConfig::default()
-    })
-    .await;
+    });
     let server = spawn(Some(&stub));
     let client = client();
     let started = Instant::now();
@@ -445,6 +444,9 @@ async fn load(label: &str, clients: usize, per_client: usize, arrivals: Duration
         &format!("{label}: inside eve-server (`chat reply` log)"),
         server_latencies(&server.logs()),
     );
+    if let Ok(path) = std::env::var("BENCH_DUMP_LOGS") {
+        std::fs::write(path, server.logs()).ok();
+    }
     report(
         &format!(
             "{label}: {clients} clients, model +{} ms",

@@ -78,7 +78,7 @@ async fn converse_stream_deltas_reach_the_client_as_sse() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_first_delta_leaves_before_the_model_has_finished() {
-    let stub = StubBedrock::start(StubConfig::slowly_streaming()).await;
+    let stub = StubBedrock::start(StubConfig::slowly_streaming());
     let eve = eve_with(&stub, &[]).await;
     let (status, arrivals) = post_json_timed(
         &format!("{}/api/chat/stream", eve.url),
@@ -126,7 +126,7 @@ async fn ask(
     env: &[(&str, &str)],
     path: &str,
 ) -> (StubBedrock, support::Reply) {
-    let stub = StubBedrock::start(config).await;
+    let stub = StubBedrock::start(config);
     let eve = eve_with(&stub, env).await;
     let reply = post_json(
         &format!("{}{path}", eve.url),

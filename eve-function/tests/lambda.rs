@@ -238,7 +238,7 @@ fn chat_through_cloudfront(viewer: &str) -> Value {
 
 #[tokio::test]
 async fn the_streaming_handler_sends_the_first_delta_before_the_model_has_finished() {
-    let stub = StubBedrock::start(StubConfig::slowly_streaming()).await;
+    let stub = StubBedrock::start(StubConfig::slowly_streaming());
     let lambda = start_streaming(&[
         ("EVE_MODEL_ID", "stub-model"),
         ("AWS_ENDPOINT_URL", &stub.endpoint),

@@ -96,7 +96,7 @@ async fn conversations_settings_budget_and_certificates_live_in_aws() {
         ],
     )
     .await;
-    let stub = StubBedrock::start(StubConfig::default()).await;
+    let stub = StubBedrock::start(StubConfig::default());
     let env = aws_env(
         &moto,
         Some(&stub),
@@ -344,8 +344,7 @@ async fn fifty_concurrent_chats_cannot_spend_past_the_budget() {
     let stub = StubBedrock::start(StubConfig {
         delay: std::time::Duration::from_millis(300),
         ..StubConfig::default()
-    })
-    .await;
+    });
     let budget = 3_000;
     let env = aws_env(
         &moto,
@@ -405,7 +404,7 @@ async fn a_reservation_whose_answer_was_lost_is_counted_once() {
         &["DynamoDB_20120810.UpdateItem", "budget#lossy"],
     )
     .await;
-    let stub = StubBedrock::start(StubConfig::default()).await;
+    let stub = StubBedrock::start(StubConfig::default());
     let mut env = aws_env(
         &moto,
         Some(&stub),
@@ -511,7 +510,7 @@ async fn a_conversation_moving_between_instances_keeps_its_whole_history() {
         return;
     };
     seed(&moto, "/cloudforgex/hop/", &[]).await;
-    let stub = StubBedrock::start(StubConfig::default()).await;
+    let stub = StubBedrock::start(StubConfig::default());
     let env = aws_env(
         &moto,
         Some(&stub),

@@ -68,7 +68,8 @@ impl StubConfig {
 pub struct StubBedrock {
     pub endpoint: String,
     calls: Arc<Calls>,
-    server: tokio::task::JoinHandle<()>,
+    /// Stops the stub's thread.
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 #[derive(Default)]
@@ -83,7 +84,11 @@ struct Stub {
 }
 
 impl StubBedrock {
-    pub async fn start(config: StubConfig) -> Self {
+    /// Serves on a thread and runtime of its own, as Bedrock runs apart from its callers: on
+    /// the caller's runtime its work queued behind the caller's (in `bench burst`, the first
+    /// model call reached it 89 ms after EVE sent it, behind the bench's 1000 clients), and a
+    /// test that blocks its runtime would stop it.
+    pub fn start(config: StubConfig) -> Self {
         let calls = Arc::new(Calls::default());
         let state = Arc::new(Stub {
             config,
@@ -96,15 +101,27 @@ impl StubBedrock {
         // EVE's own deep accept queue: the load benchmark opens 1000 model connections at once.
         let listener = eve_function::http::listen(([127, 0, 0, 1], 0).into()).expect("bind stub");
         let address = listener.local_addr().expect("stub address");
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .await
-                .expect("stub bedrock serves");
+        let listener = listener.into_std().expect("stub listener");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("stub runtime");
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).expect("stub listener");
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async {
+                        let _ = stopped.await;
+                    })
+                    .await
+                    .expect("stub bedrock serves");
+            });
         });
         Self {
             endpoint: format!("http://{address}"),
             calls,
-            server,
+            stop: Some(stop),
         }
     }
 
@@ -120,7 +137,9 @@ impl StubBedrock {
 
 impl Drop for StubBedrock {
     fn drop(&mut self) {
-        self.server.abort();
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
     }
 }
 
