@@ -158,3 +158,59 @@ fn every_command_has_help_with_examples() {
         assert!(help.contains("--stacks-dir"), "{command}: {help}");
     }
 }
+
+/// A state backend that could not be asked is not reported as missing ("run bootstrap"), and
+/// what stopped the call reads as words, not the SDK's debug dump: first an endpoint nothing
+/// listens on, then no credentials anywhere.
+#[test]
+fn a_backend_that_cannot_be_asked_is_not_called_missing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_stack(dir.path(), "test", "");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("free port");
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let out = dir.path().join("out");
+    let out = out.to_str().expect("utf-8 path");
+    let unreachable = run(
+        &[
+            "drift",
+            "--stack",
+            "test",
+            "--out-dir",
+            out,
+            "--endpoint-url",
+            &endpoint,
+        ],
+        dir.path(),
+    );
+    let mut command = common::infra_synth();
+    for (key, _) in std::env::vars().filter(|(key, _)| key.starts_with("AWS_")) {
+        command.env_remove(key);
+    }
+    let nowhere = dir.path().join("no-such-file");
+    let no_credentials = command
+        .args(["drift", "--stack", "test", "--out-dir", out, "--stacks-dir"])
+        .arg(dir.path())
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", &nowhere)
+        .env("AWS_SHARED_CREDENTIALS_FILE", &nowhere)
+        .output()
+        .expect("infra-synth runs");
+    for (case, output, cause) in [
+        ("unreachable", unreachable, "Connection refused"),
+        ("no credentials", no_credentials, "no AWS credentials"),
+    ] {
+        assert_eq!(output.status.code(), Some(1), "{case}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("cannot read the state backend stack `cloudforgex-test-tfstate`"),
+            "{case}: {stderr}"
+        );
+        assert!(stderr.contains(cause), "{case}: {stderr}");
+        for wrong in ["bootstrap` first", "DispatchFailure", "ConnectorError", "{"] {
+            assert!(!stderr.contains(wrong), "{case}: {stderr}");
+        }
+    }
+}

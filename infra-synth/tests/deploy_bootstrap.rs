@@ -4,7 +4,7 @@
 mod deploy_support;
 
 use aws_sdk_cloudformation::types::StackStatus;
-use deploy_support::{find_tool, infra_synth, skip, stdout, Moto};
+use deploy_support::{find_tool, infra_synth, skip, stderr, stdout, Moto};
 use infra_synth::deploy::aws::{block_on, AwsTarget};
 
 #[test]
@@ -23,6 +23,28 @@ fn bootstrap_is_idempotent_through_change_sets() {
         "--out-dir",
         out_dir,
     ];
+
+    // Before it: a backend moto says does not exist is missing, with the way out.
+    let before = infra_synth(
+        &[
+            "drift",
+            "--stack",
+            "local",
+            "--endpoint-url",
+            &moto.endpoint,
+            "--out-dir",
+            out_dir,
+        ],
+        &[],
+    );
+    assert_eq!(before.status.code(), Some(1));
+    assert!(
+        stderr(&before).contains(
+            "no state backend stack `cloudforgex-local-tfstate`; run `infra-synth bootstrap` first"
+        ),
+        "{}",
+        stderr(&before)
+    );
 
     let first = infra_synth(&args, &[]);
     assert!(first.status.success());

@@ -4,6 +4,7 @@
 //! `bucket.127.0.0.1` does not resolve, and dummy credentials are used when none are set.
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_cloudformation::config::Credentials;
 use aws_sdk_s3::error::ProvideErrorMetadata;
 
@@ -51,11 +52,42 @@ pub fn block_on<F: std::future::Future>(future: F) -> anyhow::Result<F::Output> 
     Ok(runtime.block_on(future))
 }
 
-/// An SDK error as `Code: message` from the service, else with its cause chain (the SDK's own
-/// `Display` says only "service error").
-pub fn sdk_error<E: std::error::Error + ProvideErrorMetadata>(err: E) -> anyhow::Error {
-    match (err.code(), err.message()) {
-        (Some(code), Some(message)) => anyhow::anyhow!("{code}: {message}"),
-        _ => anyhow::anyhow!(aws_sdk_s3::error::DisplayErrorContext(err).to_string()),
+/// An SDK error in one line a person can act on: `Code: message` from the service; for a call
+/// that never reached it, each cause in its own words (the SDK's own `Display` says only
+/// "dispatch failure", and its context adds a debug dump), with what to do when no
+/// credentials could be found.
+pub fn sdk_error<E: std::error::Error + ProvideErrorMetadata + 'static>(err: E) -> anyhow::Error {
+    if let (Some(code), Some(message)) = (err.code(), err.message()) {
+        return anyhow::anyhow!("{code}: {message}");
     }
+    let mut causes: Vec<String> = Vec::new();
+    let mut no_credentials = false;
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&err);
+    while let Some(error) = cause {
+        no_credentials |= error.is::<CredentialsError>();
+        let text = error.to_string();
+        // Wrappers often repeat their source's words; and "other", "service error" say nothing.
+        if !causes.iter().any(|c| c.contains(&text))
+            && !matches!(text.as_str(), "other" | "service error")
+        {
+            causes.push(text);
+        }
+        cause = error.source();
+    }
+    let causes = causes.join(": ");
+    if no_credentials {
+        anyhow::anyhow!(
+            "no AWS credentials ({causes}); set AWS_PROFILE (after `aws sso login` for SSO), or \
+             AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run where a role provides them"
+        )
+    } else {
+        anyhow::anyhow!(causes)
+    }
+}
+
+/// Whether CloudFormation refused a call because the stack does not exist (its `ValidationError`
+/// "Stack with id … does not exist"), rather than for any other reason.
+pub fn is_missing_stack<E: ProvideErrorMetadata>(err: &E) -> bool {
+    err.code() == Some("ValidationError")
+        && err.message().is_some_and(|m| m.contains("does not exist"))
 }

@@ -11,7 +11,7 @@ use aws_sdk_cloudformation::types::{ChangeSetStatus, ChangeSetType, Parameter, S
 use aws_sdk_cloudformation::Client;
 use serde_json::json;
 
-use super::aws::{sdk_error, AwsTarget};
+use super::aws::{is_missing_stack, sdk_error, AwsTarget};
 use super::terraform::BackendConfig;
 
 /// How long CloudFormation may take for one change set (creation plus execution).
@@ -199,15 +199,17 @@ pub async fn ensure(cfn: &Client, stack: &str, bucket: &str) -> Result<Bootstrap
 
 /// The bucket of an existing backend stack, with a hint to bootstrap when there is none.
 pub async fn state_bucket(cfn: &Client, stack: &str) -> Result<String> {
-    let described = cfn
-        .describe_stacks()
-        .stack_name(stack)
-        .send()
-        .await
-        .map_err(sdk_error)
-        .with_context(|| {
-            format!("no state backend stack `{stack}`; run `infra-synth bootstrap` first")
-        })?;
+    let described = match cfn.describe_stacks().stack_name(stack).send().await {
+        Ok(described) => described,
+        Err(err) if is_missing_stack(&err) => {
+            bail!("no state backend stack `{stack}`; run `infra-synth bootstrap` first")
+        }
+        Err(err) => {
+            return Err(
+                sdk_error(err).context(format!("cannot read the state backend stack `{stack}`"))
+            )
+        }
+    };
     let found = described.stacks().first();
     let output = found.and_then(|s| {
         s.outputs()
@@ -263,14 +265,8 @@ fn is_no_change(reason: &str) -> bool {
 async fn describe(cfn: &Client, stack: &str) -> Result<Option<StackStatus>> {
     match cfn.describe_stacks().stack_name(stack).send().await {
         Ok(out) => Ok(out.stacks().first().and_then(|s| s.stack_status().cloned())),
-        Err(err) => {
-            let text = sdk_error(err).to_string();
-            if text.contains("does not exist") {
-                Ok(None)
-            } else {
-                Err(anyhow::anyhow!(text).context(format!("cannot describe stack {stack}")))
-            }
-        }
+        Err(err) if is_missing_stack(&err) => Ok(None),
+        Err(err) => Err(sdk_error(err).context(format!("cannot describe stack {stack}"))),
     }
 }
 
