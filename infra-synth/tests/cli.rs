@@ -214,3 +214,41 @@ fn a_backend_that_cannot_be_asked_is_not_called_missing() {
         }
     }
 }
+
+/// `plan`, `apply` and `publish` look for the state backend before building anything: with
+/// the emulator down, `plan` stops in seconds, not after the Lambda build.
+#[test]
+fn plan_finds_the_backend_before_it_builds() {
+    let Some(terraform) = common::tool(
+        "plan_finds_the_backend_before_it_builds",
+        "terraform",
+        "version",
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_stack(dir.path(), "test", "");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("free port");
+    let out = dir.path().join("out");
+    let output = run(
+        &[
+            "plan",
+            "--stack",
+            "test",
+            "--out-dir",
+            out.to_str().expect("utf-8 path"),
+            "--endpoint-url",
+            &format!("http://127.0.0.1:{port}"),
+            "--terraform",
+            terraform.to_str().expect("utf-8 path"),
+        ],
+        dir.path(),
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("✗ finding the state backend"), "{stderr}");
+    assert!(!stderr.contains("Lambda package"), "{stderr}");
+}

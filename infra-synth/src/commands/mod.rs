@@ -192,10 +192,12 @@ impl PackageArgs {
 }
 
 impl DeployArgs {
-    /// Loads the stack and finds Terraform, failing before any packaging when it is missing.
+    /// Loads the stack, finds Terraform and the state backend: failing before any packaging
+    /// when one is missing.
     pub fn start(&self) -> anyhow::Result<(Deployment, Terraform)> {
         let deployment = self.target.deployment()?;
         let terraform = self.terraform.locate(&deployment)?;
+        deployment.check_backend()?;
         Ok((deployment, terraform))
     }
 }

@@ -1,4 +1,4 @@
-//! `infra-synth plan`: package, synthesize, init against the bootstrapped backend, plan, and
+//! `infra-synth plan`: find the bootstrapped backend, package, synthesize, init against it, plan, and
 //! save the plan as a bundle that `apply` applies exactly, here or on another machine.
 
 use std::path::PathBuf;
@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use super::DeployArgs;
 use crate::deploy::terraform::{PlanMode, PlanOutcome};
 
-/// Package the assets, synthesize the stack, `terraform init` with the backend from
-/// `bootstrap`, and save `terraform plan -out` in a plan bundle with the fingerprint of the
+/// Find the backend `bootstrap` made (first, so a missing one stops it in seconds), package the
+/// assets, synthesize the stack, `terraform init` with that backend, and save `terraform plan -out` in a plan bundle with the fingerprint of the
 /// config, assets and provider lock it was planned from; prints one line per changed resource.
 ///
 /// Exit codes follow `terraform plan -detailed-exitcode`: 0 no changes, 1 error, 2 changes.

@@ -152,6 +152,18 @@ impl Deployment {
         step("terraform init", || terraform.init(&backend))
     }
 
+    /// Finds the state backend `bootstrap` made before any long step, so that a missing backend,
+    /// missing credentials or an emulator that is not running stop a command in seconds rather
+    /// than after the Lambda build.
+    pub fn check_backend(&self) -> Result<()> {
+        match self.stack.state.backend {
+            Backend::Local => Ok(()),
+            Backend::S3 => step("finding the state backend", || {
+                self.state_bucket().map(drop)
+            }),
+        }
+    }
+
     /// The bucket `bootstrap` made for the state, or `None` for a stack with local state.
     fn state_bucket(&self) -> Result<Option<String>> {
         if let Some(bucket) = self.state_bucket.get() {
