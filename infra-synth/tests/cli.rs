@@ -252,3 +252,27 @@ fn plan_finds_the_backend_before_it_builds() {
     assert!(stderr.contains("✗ finding the state backend"), "{stderr}");
     assert!(!stderr.contains("Lambda package"), "{stderr}");
 }
+
+/// A cause is printed once: the site build's errors name what failed, the chain adds why.
+#[test]
+fn a_failed_site_build_names_its_cause_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_stack(dir.path(), "test", "");
+    let not_a_dir = dir.path().join("a-file");
+    std::fs::write(&not_a_dir, "").expect("write file");
+    let output = run(
+        &[
+            "site",
+            "build",
+            "--stack",
+            "test",
+            "--out",
+            not_a_dir.to_str().expect("utf-8 path"),
+        ],
+        dir.path(),
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cannot write"), "{stderr}");
+    assert_eq!(stderr.matches("(os error").count(), 1, "{stderr}");
+}

@@ -104,27 +104,29 @@ pub struct BuildReport {
     pub content_security_policy: String,
 }
 
+/// Each error names what failed; its cause is its `source()`, which every caller prints after
+/// it (anyhow's chain), so the message does not repeat it.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     #[error(
         "base URL `{0}` must be an http:// or https:// origin such as https://alex.example.com"
     )]
     BaseUrl(String),
-    #[error("template error: {0}")]
+    #[error("invalid template")]
     Template(#[from] Box<handlebars::TemplateError>),
-    #[error("cannot read the template {path}: {source}")]
+    #[error("cannot read the template {path}")]
     TemplateFile {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot render {page}: {source}")]
+    #[error("cannot render {page}")]
     Render {
         page: String,
         #[source]
         source: Box<handlebars::RenderError>,
     },
-    #[error("profile.photo `{path}` cannot be read from {dir}: {source}")]
+    #[error("profile.photo `{path}` cannot be read from {dir}")]
     Media {
         path: String,
         dir: String,
@@ -133,9 +135,9 @@ pub enum BuildError {
     },
     #[error("profile.photo is set but the build has no media folder to copy it from")]
     NoMediaDir,
-    #[error("cannot encode the build report: {0}")]
+    #[error("cannot encode the build report")]
     Report(#[from] serde_json::Error),
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}")]
     Write {
         path: PathBuf,
         #[source]
