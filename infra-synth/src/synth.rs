@@ -59,20 +59,23 @@ fn check_ceiling(config: &Stack, assembly: &Assembly, ceiling: f64) -> Vec<Diagn
         .iter()
         .map(|d| format!("`{}` (+${:.2})", d.key, d.worst_case_usd))
         .collect();
+    // No limit adds enough on its own when the estimate is over already: it is what to change.
+    let remedy = if keys.is_empty() {
+        "the estimate alone is over it, from the stack's fixed costs and the usage `[traffic]` \
+         describes: run less, plan for less traffic, or raise the ceiling"
+            .to_string()
+    } else {
+        format!(
+            "pushed over by {}: lower them or raise the ceiling",
+            keys.join(", ")
+        )
+    };
     let mut found = vec![config.diagnostic(
         KEY,
         format!(
             "the worst month the limits allow costs ${:.2}, above the ceiling of ${ceiling:.2} \
-             (the estimate is ${:.2}); pushed over by {}: lower them or raise the ceiling \
-             (`infra-synth cost --stack {}` shows every line)",
-            estimate.worst_case_usd,
-            estimate.total_usd,
-            if keys.is_empty() {
-                "fixed costs alone".to_string()
-            } else {
-                keys.join(", ")
-            },
-            config.name
+             (the estimate is ${:.2}); {remedy} (`infra-synth cost --stack {}` shows every line)",
+            estimate.worst_case_usd, estimate.total_usd, config.name
         ),
     )];
     found.extend(over.iter().map(|d| {

@@ -187,6 +187,15 @@ fn validate_refuses_a_worst_case_above_the_ceiling_naming_the_keys_that_push_it_
     let (ok, stderr) = validate(generous.path());
     assert!(!ok);
     assert!(stderr.contains("`eve.daily_token_budget`"), "{stderr}");
+    // Traffic that puts the estimate itself over is named as the estimate, not fixed costs.
+    let busy = stacks_with(|text| shorter(text) + "\n[traffic]\nvisitors_per_month = 100000000\n");
+    let (ok, stderr) = validate(busy.path());
+    assert!(!ok);
+    assert!(
+        stderr.contains("the estimate alone is over it") && stderr.contains("`[traffic]`"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("fixed costs alone"), "{stderr}");
 }
 
 #[test]

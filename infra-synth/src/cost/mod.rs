@@ -328,8 +328,12 @@ fn after_free_tier(drafts: &[Draft], quantities: &[f64]) -> Vec<f64> {
 
 impl Estimate {
     /// The drivers whose excess over the estimate must go for the worst case to fit under
-    /// `ceiling`, dearest first; empty when it already fits.
+    /// `ceiling`, dearest first; empty when it already fits, and when the estimate alone is
+    /// over it (no limit's excess is then what to change).
     pub fn drivers_over(&self, ceiling: f64) -> Vec<&Driver> {
+        if self.total_usd > ceiling {
+            return Vec::new();
+        }
         let mut worst = self.worst_case_usd;
         let mut over = Vec::new();
         for driver in &self.worst_case_drivers {
