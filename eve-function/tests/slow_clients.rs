@@ -10,7 +10,7 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use support::EveServer;
+use support::{run_to_exit, EveServer};
 
 const TIMEOUT_SECONDS: &str = "1";
 
@@ -132,4 +132,46 @@ fn unparsable_requests_get_json_errors() {
             serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"));
         assert_eq!(body["error"]["code"], code, "{body}");
     }
+}
+
+/// Limits that would not limit, and addresses that are not ones, stop eve-server at its
+/// argument with what is allowed (exit 2, clap's usage error), rather than serving: `0`
+/// connections ran as one, and `localhost:8080` was refused as bad syntax.
+#[test]
+fn limits_and_addresses_are_checked_at_their_argument() {
+    let binary = Path::new(env!("CARGO_BIN_EXE_eve-server"));
+    for (args, expected) in [
+        (["--max-connections", "0"], "0 is not in 1..=1000000"),
+        (
+            ["--header-read-timeout", "0"],
+            "expected seconds above 0 and at most 3600",
+        ),
+        (
+            ["--header-read-timeout", "1e30"],
+            "expected seconds above 0 and at most 3600",
+        ),
+        (
+            ["--header-read-timeout", "nan"],
+            "expected seconds above 0 and at most 3600",
+        ),
+        (
+            ["--listen", "127.0.0.1"],
+            "expected an address and port such as",
+        ),
+    ] {
+        let mut all = vec!["--offline"];
+        all.extend_from_slice(&args);
+        let (code, stderr) = run_to_exit(binary, &all, &[]);
+        assert_eq!(code, Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+    // A host name that resolves is an address.
+    let server = server(&[]);
+    let port = server.url.rsplit(':').next().expect("port");
+    let (code, stderr) = run_to_exit(
+        binary,
+        &["--healthcheck", "--listen", &format!("localhost:{port}")],
+        &[],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
 }

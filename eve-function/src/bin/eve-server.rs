@@ -2,7 +2,7 @@
 //! local runs. Prints `eve-server listening on http://ADDR` as its first line of stdout.
 
 use std::io::{BufRead, BufReader};
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -27,8 +27,9 @@ Set AWS_ENDPOINT_URL to use a local AWS emulator such as moto.";
 #[derive(Debug, Parser)]
 #[command(name = "eve-server", version, about, after_help = EXAMPLES)]
 struct Args {
-    /// Address to listen on; port 0 picks a free port (the real one is printed).
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    /// Address to listen on, an IP address or host name with a port; port 0 picks a free port
+    /// (the real one is printed).
+    #[arg(long, default_value = "127.0.0.1:8080", value_parser = listen_address)]
     listen: SocketAddr,
     /// Serve the built site from this directory at `/`, on the same origin as the API.
     #[arg(long, value_name = "DIR")]
@@ -42,15 +43,68 @@ struct Args {
     watch_content: bool,
     /// Seconds a client may take to send a request's headers, and a keep-alive connection may
     /// stay idle; then the connection is closed.
-    #[arg(long, value_name = "SECONDS", default_value_t = serve::HEADER_READ_TIMEOUT.as_secs_f64())]
-    header_read_timeout: f64,
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = Seconds(serve::HEADER_READ_TIMEOUT),
+        value_parser = header_read_timeout
+    )]
+    header_read_timeout: Seconds,
     /// Open connections at most; more clients wait in the accept queue.
-    #[arg(long, value_name = "N", default_value_t = serve::MAX_CONNECTIONS)]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = serve::MAX_CONNECTIONS,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000)
+    )]
     max_connections: usize,
     /// Probe `GET /api/health` on the `--listen` address and exit 0 on 200, else 1: the
     /// container HEALTHCHECK, since the runtime image has no curl.
     #[arg(long)]
     healthcheck: bool,
+}
+
+/// The longest `--header-read-timeout`: past an hour, a silent client is holding a connection.
+const MAX_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// A duration given in seconds on the command line.
+#[derive(Debug, Clone, Copy)]
+struct Seconds(Duration);
+
+impl std::fmt::Display for Seconds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0.as_secs_f64())
+    }
+}
+
+fn header_read_timeout(value: &str) -> Result<Seconds, String> {
+    value
+        .parse::<f64>()
+        .ok()
+        .and_then(|seconds| Duration::try_from_secs_f64(seconds).ok())
+        .filter(|timeout| !timeout.is_zero() && *timeout <= MAX_HEADER_READ_TIMEOUT)
+        .map(Seconds)
+        .ok_or_else(|| {
+            format!(
+                "expected seconds above 0 and at most {}",
+                MAX_HEADER_READ_TIMEOUT.as_secs()
+            )
+        })
+}
+
+/// An address and port, e.g. `0.0.0.0:8080`, or a host name that resolves, e.g. `localhost:8080`.
+fn listen_address(value: &str) -> Result<SocketAddr, String> {
+    if let Ok(address) = value.parse() {
+        return Ok(address);
+    }
+    let expected = "expected an address and port such as 127.0.0.1:8080, 0.0.0.0:8080 or \
+                    localhost:8080";
+    match value.to_socket_addrs() {
+        Ok(mut addresses) => addresses
+            .next()
+            .ok_or_else(|| format!("{value} resolves to no address; {expected}")),
+        Err(_) => Err(expected.to_string()),
+    }
 }
 
 #[tokio::main]
@@ -71,10 +125,7 @@ async fn main() -> ExitCode {
 
 async fn run(args: Args) -> anyhow::Result<()> {
     let limits = serve::Limits {
-        header_read_timeout: Duration::try_from_secs_f64(args.header_read_timeout)
-            .ok()
-            .filter(|timeout| !timeout.is_zero())
-            .context("--header-read-timeout must be a positive number of seconds")?,
+        header_read_timeout: args.header_read_timeout.0,
         max_connections: args.max_connections,
     };
     if let Some(dir) = &args.site_dir {

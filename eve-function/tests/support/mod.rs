@@ -142,17 +142,36 @@ pub fn run_to_exit(binary: &Path, args: &[&str], env: &[(&str, &str)]) -> (Optio
     {
         command.env_remove(key);
     }
-    let output = command
+    let mut child = command
         .args(args)
         .envs(env.iter().copied())
         .stdin(Stdio::null())
-        .output()
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("run binary");
-    (
-        output.status.code(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    // A run that should have stopped but serves instead fails the test rather than hanging it.
+    let deadline = Instant::now() + RUN_TO_EXIT_LIMIT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for binary") {
+            break status.code();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
+    }
+    (status, stderr)
 }
+
+/// How long [`run_to_exit`] waits for the binary to stop.
+const RUN_TO_EXIT_LIMIT: Duration = Duration::from_secs(20);
 
 /// A free loopback port (bound then released).
 pub fn free_port() -> u16 {
