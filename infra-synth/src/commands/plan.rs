@@ -1,5 +1,5 @@
-//! `infra-synth plan`: find the bootstrapped backend, package, synthesize, init against it, plan, and
-//! save the plan as a bundle that `apply` applies exactly, here or on another machine.
+//! `infra-synth plan`: find the bootstrapped backend, package, synthesize, init against it,
+//! plan, and save the plan as a bundle that `apply` applies exactly, here or on another machine.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,8 +8,9 @@ use super::DeployArgs;
 use crate::deploy::terraform::{PlanMode, PlanOutcome};
 
 /// Find the backend `bootstrap` made (first, so a missing one stops it in seconds), package the
-/// assets, synthesize the stack, `terraform init` with that backend, and save `terraform plan -out` in a plan bundle with the fingerprint of the
-/// config, assets and provider lock it was planned from; prints one line per changed resource.
+/// assets, synthesize the stack, `terraform init` with that backend, and save `terraform plan
+/// -out` in a plan bundle with the fingerprint of the config, assets and provider lock it was
+/// planned from; prints one line per changed resource.
 ///
 /// Exit codes follow `terraform plan -detailed-exitcode`: 0 no changes, 1 error, 2 changes.
 #[derive(Debug, clap::Args)]
