@@ -159,6 +159,22 @@ fn every_command_has_help_with_examples() {
     }
 }
 
+/// The stderr of a run that must have failed (exit 1).
+fn failure(output: &std::process::Output) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    stderr
+}
+
+/// An endpoint on loopback that nothing listens on (a port bound, then released).
+fn unreachable_endpoint() -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("free port");
+    format!("http://127.0.0.1:{port}")
+}
+
 /// A state backend that could not be asked is not reported as missing ("run bootstrap"), and
 /// what stopped the call reads as words, not the SDK's debug dump: first an endpoint nothing
 /// listens on, then no credentials anywhere.
@@ -166,11 +182,7 @@ fn every_command_has_help_with_examples() {
 fn a_backend_that_cannot_be_asked_is_not_called_missing() {
     let dir = tempfile::tempdir().expect("tempdir");
     write_stack(dir.path(), "test", "");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("free port");
-    let endpoint = format!("http://127.0.0.1:{port}");
+    let endpoint = unreachable_endpoint();
     let out = dir.path().join("out");
     let out = out.to_str().expect("utf-8 path");
     let unreachable = run(
@@ -202,8 +214,7 @@ fn a_backend_that_cannot_be_asked_is_not_called_missing() {
         ("unreachable", unreachable, "Connection refused"),
         ("no credentials", no_credentials, "no AWS credentials"),
     ] {
-        assert_eq!(output.status.code(), Some(1), "{case}");
-        let stderr = String::from_utf8_lossy(&output.stderr);
+        let stderr = failure(&output);
         assert!(
             stderr.contains("cannot read the state backend stack `cloudforgex-test-tfstate`"),
             "{case}: {stderr}"
@@ -228,10 +239,6 @@ fn plan_finds_the_backend_before_it_builds() {
     };
     let dir = tempfile::tempdir().expect("tempdir");
     write_stack(dir.path(), "test", "");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("free port");
     let out = dir.path().join("out");
     let output = run(
         &[
@@ -241,14 +248,13 @@ fn plan_finds_the_backend_before_it_builds() {
             "--out-dir",
             out.to_str().expect("utf-8 path"),
             "--endpoint-url",
-            &format!("http://127.0.0.1:{port}"),
+            &unreachable_endpoint(),
             "--terraform",
             terraform.to_str().expect("utf-8 path"),
         ],
         dir.path(),
     );
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = failure(&output);
     assert!(stderr.contains("✗ finding the state backend"), "{stderr}");
     assert!(!stderr.contains("Lambda package"), "{stderr}");
 }
@@ -271,8 +277,7 @@ fn a_failed_site_build_names_its_cause_once() {
         ],
         dir.path(),
     );
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = failure(&output);
     assert!(stderr.contains("cannot write"), "{stderr}");
     assert_eq!(stderr.matches("(os error").count(), 1, "{stderr}");
 }

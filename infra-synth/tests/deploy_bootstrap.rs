@@ -14,29 +14,21 @@ fn bootstrap_is_idempotent_through_change_sets() {
     };
     let out = tempfile::tempdir().expect("tempdir");
     let out_dir = out.path().to_str().expect("utf-8 path");
-    let args = [
-        "bootstrap",
-        "--stack",
-        "local",
-        "--endpoint-url",
-        &moto.endpoint,
-        "--out-dir",
-        out_dir,
-    ];
-
-    // Before it: a backend moto says does not exist is missing, with the way out.
-    let before = infra_synth(
-        &[
-            "drift",
+    let on_moto = |command| {
+        [
+            command,
             "--stack",
             "local",
             "--endpoint-url",
             &moto.endpoint,
             "--out-dir",
             out_dir,
-        ],
-        &[],
-    );
+        ]
+    };
+    let args = on_moto("bootstrap");
+
+    // Before it: a backend moto says does not exist is missing, with the way out.
+    let before = infra_synth(&on_moto("drift"), &[]);
     assert_eq!(before.status.code(), Some(1));
     assert!(
         stderr(&before).contains(
