@@ -133,6 +133,24 @@ async fn the_site_is_served_with_its_csp_and_404_page() {
 
     let traversal = get(&format!("{}/..%2F..%2Fetc%2Fpasswd", s.url)).await;
     assert_eq!(traversal.status, 404);
+    // What publish would not upload is not served: hidden files and the build's own files.
+    std::fs::write(dir.join(".env"), "SECRET=1").expect("dotfile");
+    for build_file in portfolio::BUILD_FILES {
+        std::fs::write(dir.join(build_file), "{}").expect("build file");
+    }
+    for path in ["/.env", "/%2Eenv", "/_build.json", "/%5Fcsp.txt"] {
+        let hidden = get(&format!("{}{path}", s.url)).await;
+        assert_eq!(hidden.status, 404, "{path}");
+        assert!(
+            hidden.text().contains("lost"),
+            "{path}: the site's own 404 page"
+        );
+    }
+    // Except `.well-known`, the place for public metadata (RFC 8615).
+    std::fs::create_dir_all(dir.join(".well-known")).expect("well-known");
+    std::fs::write(dir.join(".well-known/security.txt"), "Contact: x").expect("security.txt");
+    let security = get(&format!("{}/.well-known/security.txt", s.url)).await;
+    assert_eq!(security.status, 200);
     let api_missing = get(&format!("{}/api/missing", s.url)).await;
     assert_eq!(
         (api_missing.status, api_missing.error_code().as_str()),

@@ -9,3 +9,12 @@ pub mod render;
 
 pub use content::{Content, DEFAULT_CONTENT_PATH};
 pub use csp::CONTENT_SECURITY_POLICY;
+
+/// The file a build writes beside the pages holding [`CONTENT_SECURITY_POLICY`]; not a page,
+/// never published.
+pub const CSP_FILE: &str = "_csp.txt";
+/// The build report as JSON; a rebuild reads it to delete files the previous build wrote.
+pub const REPORT_FILE: &str = "_build.json";
+/// The files a build writes for itself beside the pages: whoever serves a built folder serves
+/// everything but these (and hidden files), as `publish` uploads it.
+pub const BUILD_FILES: [&str; 2] = [CSP_FILE, REPORT_FILE];

@@ -12,11 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::{Content, CONTENT_SECURITY_POLICY};
-
-/// The file next to the pages that holds [`CONTENT_SECURITY_POLICY`]; not a page, never published.
-pub const CSP_FILE: &str = "_csp.txt";
-/// The build report as JSON; a rebuild reads it to delete files the previous build wrote.
-pub const REPORT_FILE: &str = "_build.json";
+pub use crate::{CSP_FILE, REPORT_FILE};
 
 /// Where the templates live in the workspace (what `BuildOptions::with_templates_dir` reads).
 pub const DEFAULT_TEMPLATES_DIR: &str = "site/templates";

@@ -31,7 +31,6 @@ use serde_json::json;
 use tokio::sync::mpsc;
 use tokio::task::JoinError;
 use tokio_stream::wrappers::ReceiverStream;
-use tower::ServiceExt;
 use tower_http::catch_panic::CatchPanicLayer;
 use tracing::Instrument;
 
@@ -83,15 +82,12 @@ pub fn router(eve: Arc<Eve>, options: RouterOptions) -> Router {
     let api = api.method_not_allowed_fallback(|| async { ApiError::method_not_allowed() });
     let app = match options.site_dir {
         Some(dir) => {
-            let files = site::files(&dir);
+            let site = site::Site::new(&dir);
             api.fallback(move |request: Request| async move {
                 if is_api(&request) {
                     return ApiError::not_found().into_response();
                 }
-                match files.oneshot(request).await {
-                    Ok(response) => response.into_response(),
-                    Err(never) => match never {},
-                }
+                site.serve(request).await
             })
         }
         None => api.fallback(|| async { ApiError::not_found() }),

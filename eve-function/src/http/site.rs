@@ -4,14 +4,63 @@
 use std::path::Path;
 
 use axum::extract::Request;
-use axum::http::{header, HeaderValue};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
+use percent_encoding::percent_decode_str;
+use tower::ServiceExt;
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::set_status::SetStatus;
 
-pub fn files(dir: &Path) -> ServeDir<SetStatus<ServeFile>> {
-    ServeDir::new(dir).not_found_service(ServeFile::new(dir.join("404.html")))
+/// A built site's folder served as `publish` uploads it: the files the build wrote for
+/// visitors, and the site's 404 page for anything else, hidden files (`.env`, `.git/`) and the
+/// build's own files beside the pages ([`portfolio::BUILD_FILES`]) included.
+#[derive(Clone)]
+pub struct Site {
+    files: ServeDir<SetStatus<ServeFile>>,
+    not_found: SetStatus<ServeFile>,
+}
+
+impl Site {
+    pub fn new(dir: &Path) -> Self {
+        let page = ServeFile::new(dir.join("404.html"));
+        Site {
+            not_found: SetStatus::new(page.clone(), StatusCode::NOT_FOUND),
+            // It sets the 404 status itself.
+            files: ServeDir::new(dir).not_found_service(page),
+        }
+    }
+
+    pub async fn serve(self, request: Request) -> Response {
+        let served = if is_published(request.uri().path()) {
+            self.files
+                .oneshot(request)
+                .await
+                .map(IntoResponse::into_response)
+        } else {
+            self.not_found
+                .oneshot(request)
+                .await
+                .map(IntoResponse::into_response)
+        };
+        match served {
+            Ok(response) => response,
+            Err(never) => match never {},
+        }
+    }
+}
+
+/// Whether a request path may name a published file: no segment, once percent-decoded as the
+/// file server decodes it, is hidden (but `.well-known`, public by definition: RFC 8615) or one
+/// of the build's own files.
+fn is_published(path: &str) -> bool {
+    percent_decode_str(path)
+        .decode_utf8_lossy()
+        .split(['/', '\\'])
+        .all(|segment| {
+            (segment == ".well-known" || !segment.starts_with('.'))
+                && !portfolio::BUILD_FILES.contains(&segment)
+        })
 }
 
 /// Security headers on every response; the CSP on HTML, where it means something.
@@ -39,4 +88,34 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
         headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hidden_and_build_files_are_not_published() {
+        for path in [
+            "/",
+            "/index.html",
+            "/assets/site.3c7ae067bc.css",
+            "/robots.txt",
+        ] {
+            assert!(is_published(path), "{path}");
+        }
+        for path in [
+            "/.env",
+            "/%2eenv",
+            "/.git/config",
+            "/assets/.hidden",
+            "/_build.json",
+            "/%5Fbuild.json",
+            "/_csp.txt",
+            "/a\\.env",
+            "/.well-known/../.env",
+        ] {
+            assert!(!is_published(path), "{path}");
+        }
+    }
 }
