@@ -444,9 +444,6 @@ async fn load(label: &str, clients: usize, per_client: usize, arrivals: Duration
         &format!("{label}: inside eve-server (`chat reply` log)"),
         server_latencies(&server.logs()),
     );
-    if let Ok(path) = std::env::var("BENCH_DUMP_LOGS") {
-        std::fs::write(path, server.logs()).ok();
-    }
     report(
         &format!(
             "{label}: {clients} clients, model +{} ms",

@@ -101,6 +101,7 @@ mod tests {
             "/index.html",
             "/assets/site.3c7ae067bc.css",
             "/robots.txt",
+            "/.well-known/security.txt",
         ] {
             assert!(is_published(path), "{path}");
         }
