@@ -5,7 +5,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -25,6 +24,7 @@ export const CHROMIUM_ARGS = [
 export const CERTIFICATE_BUCKET = 'cfx-local-certificates';
 
 const TARGET = process.env.CARGO_TARGET_DIR ?? join(ROOT, 'target');
+const MOTO_SERVE = join(ROOT, 'infra-synth/src/deploy/moto_serve.py');
 const NODE_TOOLS = process.env.CFX_NODE ?? join(process.env.HOME ?? '/root', '.cache/cloudforgex/node');
 
 /** A package installed by .ci/install into the tool cache (or anywhere on NODE_PATH). */
@@ -40,17 +40,6 @@ export function missingTool(testName, tool, path) {
   if (!path && spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0) return false;
   console.log(`SKIP: ${testName} needs ${tool}`);
   return true;
-}
-
-export function freePort() {
-  return new Promise((done, fail) => {
-    const server = createServer();
-    server.once('error', fail);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => done(port));
-    });
-  });
 }
 
 /** Runs a workspace binary from the cargo target dir; CI builds them before the browser step. */
@@ -82,19 +71,6 @@ function startProcess(command, args, { env, ready, timeoutMs = 30000 }) {
   });
 }
 
-async function waitForHttp(url, timeoutMs = 20000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      await fetch(url);
-      return;
-    } catch (err) {
-      if (Date.now() > deadline) throw new Error(`${url} never answered: ${err.message}`);
-      await new Promise((r) => setTimeout(r, 150));
-    }
-  }
-}
-
 /** A one-page PDF, so the certificate link opens something a browser recognises. */
 export function samplePdf(title) {
   const text = `BT /F1 18 Tf 40 100 Td (${title.replace(/[()\\]/g, '')}) Tj ET`;
@@ -120,11 +96,16 @@ export function samplePdf(title) {
 
 /** moto S3 with the certificates bucket and one PDF per key; null when moto is not installed. */
 async function startMoto(keys) {
-  if (spawnSync('sh', ['-c', 'command -v moto_server']).status !== 0) return null;
-  const port = await freePort();
-  const child = spawn('moto_server', ['-H', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
-  const url = `http://127.0.0.1:${port}`;
-  await waitForHttp(url);
+  const found = spawnSync('sh', ['-c', 'command -v moto_server'], { encoding: 'utf8' });
+  if (found.status !== 0) return null;
+  // The launcher infra-synth's rehearse uses: moto binds its own port and prints it.
+  const python = join(dirname(found.stdout.trim()), 'python');
+  const { child, match } = await startProcess(python, [MOTO_SERVE, 'threaded'], {
+    env: {},
+    ready: /^moto listening on (http:\/\/127\.0\.0\.1:\d+)/,
+    timeoutMs: 60000,
+  });
+  const url = match[1];
   // moto accepts unsigned path-style requests, which keeps seeding free of an SDK.
   const put = async (path, body) => {
     const response = await fetch(`${url}/${path}`, { method: 'PUT', body });

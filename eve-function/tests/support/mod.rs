@@ -7,9 +7,8 @@ pub mod bedrock_stub;
 pub mod lossy_relay;
 
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -77,15 +76,8 @@ impl EveServer {
                 sink.lock().expect("log lock").push(line);
             }
         });
-        let (first_line, first) = mpsc::channel();
-        // Keep draining stdout (EMF metrics) so the server never blocks on a full pipe.
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
-            let _ = first_line.send(lines.next());
-            lines.for_each(drop);
-        });
-        let line = first.recv_timeout(Duration::from_secs(20)).ok().flatten();
-        let Some(line) = line else {
+        // Later lines are EMF metrics, drained.
+        let Some(line) = first_line(stdout, Duration::from_secs(20)) else {
             let _ = child.kill();
             let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
             return Err(format!(
@@ -173,73 +165,54 @@ pub fn run_to_exit(binary: &Path, args: &[&str], env: &[(&str, &str)]) -> (Optio
 /// How long [`run_to_exit`] waits for the binary to stop.
 const RUN_TO_EXIT_LIMIT: Duration = Duration::from_secs(20);
 
-/// A free loopback port (bound then released).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
+/// How moto is served, the one definition `infra-synth rehearse` uses too: on a port the launcher
+/// binds itself and prints, so no other test's server can be mistaken for this one.
+const MOTO_SERVE: &str = include_str!("../../../infra-synth/src/deploy/moto_serve.py");
 
-/// moto's own app under werkzeug without threads (HTTP/1.0, one request at a time).
-const SERIAL_MOTO: &str = "import sys\n\
-from werkzeug.serving import run_simple\n\
-from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app\n\
-run_simple(sys.argv[1], int(sys.argv[2]), DomainDispatcherApplication(create_backend_app), threaded=False)\n";
-
-/// A moto server on a free loopback port, killed when dropped.
+/// A moto server on a loopback port, killed when dropped.
 pub struct Moto {
     child: Child,
     pub endpoint: String,
 }
 
 impl Moto {
-    /// `None` (after printing the SKIP line) when `moto_server` is not installed.
+    /// moto answering on threads, as `moto_server` does; `None` (after printing the SKIP
+    /// line) when moto is not installed.
     pub fn start(test: &str) -> Option<Self> {
-        let binary = find_moto()?;
-        let port = free_port();
-        let mut command = Command::new(&binary);
-        command.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
-        Self::run(test, command, port)
+        Self::run(test, "threaded")
     }
 
     /// moto answering one request at a time. Threaded moto applies concurrent UpdateItems to
     /// one item without DynamoDB's atomicity (an `ADD` can be lost), which a test of
     /// concurrent conditional writes must not mistake for EVE's fault.
     pub fn start_serial(test: &str) -> Option<Self> {
-        let binary = find_moto()?;
-        let python = ["python3", "python"]
-            .iter()
-            .map(|name| binary.with_file_name(name))
-            .find(|p| p.is_file())
-            .unwrap_or_else(|| PathBuf::from("python3"));
-        let port = free_port();
-        let mut command = Command::new(python);
-        command.args(["-c", SERIAL_MOTO, "127.0.0.1", &port.to_string()]);
-        Self::run(test, command, port)
+        Self::run(test, "serial")
     }
 
-    fn run(test: &str, mut command: Command, port: u16) -> Option<Self> {
-        let child = command
+    fn run(test: &str, mode: &str) -> Option<Self> {
+        let Some(python) = moto_python() else {
+            println!("SKIP: {test} needs moto_server (pip install 'moto[server]')");
+            return None;
+        };
+        let mut child = Command::new(python)
+            .args(["-c", MOTO_SERVE, mode])
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .map_err(|e| eprintln!("SKIP: {test} needs moto_server (spawn failed: {e})"))
-            .ok()?;
-        let moto = Self {
-            child,
-            endpoint: format!("http://127.0.0.1:{port}"),
+            .expect("start moto");
+        let stdout = child.stdout.take().expect("moto's stdout");
+        let line = first_line(stdout, Duration::from_secs(60));
+        let endpoint = line
+            .as_deref()
+            .and_then(|line| line.strip_prefix("moto listening on "))
+            .map(str::to_string);
+        let Some(endpoint) = endpoint else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("moto did not start: its first line was {line:?}");
         };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "moto_server did not start on port {port}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Some(moto)
+        Some(Self { child, endpoint })
     }
 
     /// The AWS environment that points the SDK (in eve-server and in tests) at moto.
@@ -328,7 +301,8 @@ impl Drop for Moto {
     }
 }
 
-fn find_moto() -> Option<PathBuf> {
+/// The Python that runs `moto_server`: beside it on PATH, or in the venv `.ci/install` makes.
+fn moto_python() -> Option<PathBuf> {
     let on_path = std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
             .map(|p| p.join("moto_server"))
@@ -337,11 +311,23 @@ fn find_moto() -> Option<PathBuf> {
     let venv = std::env::var_os("HOME")
         .map(|home| PathBuf::from(home).join(".cache/cloudforgex/venv/bin/moto_server"))
         .filter(|p| p.is_file());
-    let found = venv.or(on_path);
-    if found.is_none() {
-        eprintln!("SKIP: moto-backed tests need moto_server (pip install 'moto[server]')");
-    }
-    found
+    let moto_server = venv.or(on_path)?;
+    ["python3", "python"]
+        .iter()
+        .map(|name| moto_server.with_file_name(name))
+        .find(|p| p.is_file())
+}
+
+/// The first line `stdout` prints within `timeout`. The rest is drained, so the child never
+/// blocks on a full pipe.
+fn first_line(stdout: ChildStdout, timeout: Duration) -> Option<String> {
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
+        let _ = sender.send(lines.next());
+        lines.for_each(drop);
+    });
+    receiver.recv_timeout(timeout).ok().flatten()
 }
 
 /// A response, fully read.

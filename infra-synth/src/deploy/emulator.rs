@@ -1,10 +1,11 @@
-//! A moto server on a free loopback port: the emulator `rehearse` deploys to, and the one the
-//! deploy tests use.
+//! A moto server on a loopback port it picks itself: the emulator `rehearse` deploys to, and the
+//! one the deploy tests use.
 
-use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
@@ -15,15 +16,18 @@ const CI_MOTO: &str = ".cache/cloudforgex/venv/bin/moto_server";
 
 /// moto's own `moto_server` always serves on threads, and some of its backends rebuild lists
 /// without a lock (two concurrent Route 53 record deletions can lose one), which Terraform's
-/// parallel applies trigger. The same application is served on one thread instead.
-const SERIAL_MOTO: &str = "import sys
-from werkzeug.serving import run_simple
-from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-run_simple(sys.argv[1], int(sys.argv[2]), DomainDispatcherApplication(create_backend_app), threaded=False)";
+/// parallel applies trigger. The launcher serves the same application on one thread (`serial`),
+/// on a port it binds itself and prints.
+const MOTO_SERVE: &str = include_str!("moto_serve.py");
+
+/// How long moto may take to import its backends and listen.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A running moto server; stopped when dropped.
 pub struct Moto {
     pub endpoint: String,
+    /// moto's stderr: one line per request, and the traceback of any request it failed.
+    pub log: PathBuf,
     child: Child,
 }
 
@@ -52,8 +56,9 @@ pub fn find_moto() -> Option<PathBuf> {
 }
 
 impl Moto {
-    /// Starts moto from `moto_server` and waits until it listens.
-    pub fn start(moto_server: &std::path::Path) -> Result<Moto> {
+    /// Starts moto from `moto_server`'s installation, answering one request at a time, and
+    /// waits until it listens; its stderr goes to `log`.
+    pub fn start(moto_server: &Path, log: &Path) -> Result<Moto> {
         let bin = moto_server
             .parent()
             .context("moto_server has no directory")?;
@@ -62,28 +67,132 @@ impl Moto {
             .map(|name| bin.join(name))
             .find(|p| p.is_file())
             .with_context(|| format!("no python beside {}", moto_server.display()))?;
-        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let child = Command::new(python)
-            .args(["-c", SERIAL_MOTO, "127.0.0.1", &port.to_string()])
-            .env("MOTO_PORT", port.to_string())
+        let log_file = std::fs::File::create(log)
+            .with_context(|| format!("cannot create moto's log {}", log.display()))?;
+        let mut child = Command::new(python)
+            .args(["-c", MOTO_SERVE, "serial"])
             // The stacks attach AWS managed policies (X-Ray, API Gateway logging).
             .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log_file)
             .spawn()
             .context("cannot start moto")?;
-        let moto = Moto {
-            endpoint: format!("http://127.0.0.1:{port}"),
-            child,
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if Instant::now() > deadline {
-                bail!("moto did not listen on 127.0.0.1:{port} within 30 s");
+        let stdout = child.stdout.take().context("moto's stdout")?;
+        let address = first_line(stdout, START_TIMEOUT).and_then(|line| {
+            match line.strip_prefix("moto listening on ") {
+                Some(endpoint) => Ok(endpoint.to_string()),
+                None => Err(format!("it printed {line:?} instead of its address")),
             }
-            std::thread::sleep(Duration::from_millis(100));
+        });
+        match address {
+            Ok(endpoint) => Ok(Moto {
+                endpoint,
+                log: log.to_path_buf(),
+                child,
+            }),
+            Err(why) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!("moto did not start: {why}; see {}", log.display())
+            }
         }
-        Ok(moto)
+    }
+}
+
+/// The first line `stdout` prints within `timeout`, without its line break. The rest is
+/// drained, so moto never blocks on a full pipe.
+fn first_line(stdout: ChildStdout, timeout: Duration) -> Result<String, String> {
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        let _ = sender.send(lines.next());
+        lines.for_each(drop);
+    });
+    match receiver.recv_timeout(timeout) {
+        Ok(Some(Ok(line))) => Ok(line),
+        Ok(Some(Err(error))) => Err(format!("cannot read its output: {error}")),
+        Ok(None) => Err("it exited".into()),
+        Err(_) => Err(format!(
+            "it printed no address within {} s",
+            timeout.as_secs()
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    /// An installation whose Python fails at once, as one without moto's server extras does.
+    fn broken_installation(dir: &Path) -> PathBuf {
+        let python = dir.join("python");
+        std::fs::write(
+            &python,
+            "#!/bin/sh\necho \"ModuleNotFoundError: No module named 'werkzeug'\" >&2\nexit 1\n",
+        )
+        .expect("write python");
+        std::fs::set_permissions(&python, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let moto_server = dir.join("moto_server");
+        std::fs::write(&moto_server, "").expect("write moto_server");
+        moto_server
+    }
+
+    #[test]
+    fn a_moto_that_cannot_start_is_reported_with_its_log() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("moto.log");
+        let Err(error) = Moto::start(&broken_installation(dir.path()), &log) else {
+            panic!("a Python that exits started moto");
+        };
+        let message = format!("{error:#}");
+        assert!(
+            message.contains("moto did not start: it exited"),
+            "{message}"
+        );
+        assert!(message.contains(&log.display().to_string()), "{message}");
+        let logged = std::fs::read_to_string(&log).expect("log");
+        assert!(logged.contains("No module named 'werkzeug'"), "{logged}");
+    }
+
+    /// Two servers started together are two servers, each logging its own requests.
+    #[test]
+    fn each_moto_serves_and_logs_on_its_own_port() {
+        let Some(moto_server) = find_moto() else {
+            println!("SKIP: each_moto_serves_and_logs_on_its_own_port needs moto_server");
+            return;
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let start = |name: &str| {
+            let moto_server = moto_server.clone();
+            let log = dir.path().join(name);
+            std::thread::spawn(move || Moto::start(&moto_server, &log).expect("start moto"))
+        };
+        let (first, second) = (start("first.log"), start("second.log"));
+        let (first, second) = (first.join().expect("first"), second.join().expect("second"));
+        assert_ne!(first.endpoint, second.endpoint);
+        let address = first.endpoint.trim_start_matches("http://");
+        let mut stream = std::net::TcpStream::connect(address).expect("connect");
+        std::io::Write::write_all(
+            &mut stream,
+            b"GET /moto-api/ HTTP/1.0\r\nHost: localhost\r\n\r\n",
+        )
+        .expect("send");
+        let mut reply = String::new();
+        std::io::Read::read_to_string(&mut stream, &mut reply).expect("reply");
+        assert!(reply.starts_with("HTTP/1.0 200"), "{reply}");
+        let logged = |moto: &Moto| std::fs::read_to_string(&moto.log).expect("log");
+        assert!(
+            logged(&first).contains("GET /moto-api/"),
+            "{}",
+            logged(&first)
+        );
+        assert!(
+            !logged(&second).contains("GET /moto-api/"),
+            "{}",
+            logged(&second)
+        );
     }
 }

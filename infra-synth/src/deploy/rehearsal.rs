@@ -99,8 +99,10 @@ pub fn rehearse(stack: &Stack, emulator: &Stack, options: &RehearsalOptions) -> 
         let moto_server = find_moto().with_context(|| {
             format!("moto is not installed: `pip install 'moto[server]'` (or set {MOTO_ENV})")
         })?;
-        let moto = Moto::start(&moto_server)?;
-        let detail = format!("moto at {}", moto.endpoint);
+        std::fs::create_dir_all(&options.out_dir)
+            .with_context(|| format!("cannot create {}", options.out_dir.display()))?;
+        let moto = Moto::start(&moto_server, &options.out_dir.join("moto.log"))?;
+        let detail = format!("moto at {}, its log {}", moto.endpoint, moto.log.display());
         Ok((moto, detail))
     }) else {
         return report;

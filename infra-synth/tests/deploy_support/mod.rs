@@ -1,12 +1,13 @@
-//! Shared by the deploy and e2e tests: a moto server on a free loopback port, running the
+//! Shared by the deploy and e2e tests: a moto server whose log shows when a test fails, running the
 //! `infra-synth` binary, and the SKIP convention for missing tools.
 #![allow(dead_code)] // each test binary uses a different part
 
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
+
+use infra_synth::deploy::emulator;
 
 /// The workspace root (tests run the CLI from there, like a developer would).
 pub fn workspace() -> PathBuf {
@@ -44,13 +45,6 @@ pub fn plugin_dir() -> Option<String> {
     })
 }
 
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free loopback port")
-        .port()
-}
-
 /// A child process killed when the guard drops, even when the test panics.
 pub struct ChildGuard(pub Child);
 
@@ -61,14 +55,47 @@ impl Drop for ChildGuard {
     }
 }
 
-/// A moto server on a free loopback port (the one `rehearse` starts), or None when moto is not
-/// installed.
-pub struct Moto;
+/// The moto server `rehearse` starts, for one test. When the test fails, the end of moto's log
+/// (its requests, and the traceback of any it failed) is printed with the test's output.
+pub struct Moto {
+    server: emulator::Moto,
+    _log_dir: tempfile::TempDir,
+}
 
 impl Moto {
-    pub fn start() -> Option<infra_synth::deploy::emulator::Moto> {
-        let moto_server = infra_synth::deploy::emulator::find_moto()?;
-        Some(infra_synth::deploy::emulator::Moto::start(&moto_server).expect("start moto"))
+    /// None when moto is not installed.
+    pub fn start() -> Option<Moto> {
+        let moto_server = emulator::find_moto()?;
+        let log_dir = tempfile::tempdir().expect("tempdir");
+        let server = emulator::Moto::start(&moto_server, &log_dir.path().join("moto.log"))
+            .expect("start moto");
+        Some(Moto {
+            server,
+            _log_dir: log_dir,
+        })
+    }
+}
+
+impl std::ops::Deref for Moto {
+    type Target = emulator::Moto;
+
+    fn deref(&self) -> &emulator::Moto {
+        &self.server
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(&self.server.log).unwrap_or_default();
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(80)..];
+            println!(
+                "--- the last {} lines of moto's log\n{}",
+                tail.len(),
+                tail.join("\n")
+            );
+        }
     }
 }
 
