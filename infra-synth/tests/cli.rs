@@ -89,6 +89,8 @@ fn validate_text_names_file_line_and_key() {
 #[test]
 fn missing_stack_is_a_clear_error() {
     let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("staging.toml"), "").expect("write");
+    std::fs::write(dir.path().join("notes.txt"), "").expect("write");
     // The commands that go on to deploy report it as the others do: once, not
     // `error: error: ...` (the problems already carry their prefix).
     for command in ["synth", "plan", "package", "drift"] {
@@ -98,13 +100,23 @@ fn missing_stack_is_a_clear_error() {
         let first = stderr.lines().next().unwrap_or_default();
         assert!(
             first.starts_with("error: ")
-                && first.ends_with(
-                    "nope.toml: cannot read file: No such file or directory (os error 2)"
-                ),
+                && first.ends_with("nope.toml: no stack `nope`; the stacks here are staging"),
             "{command}: {stderr}"
         );
         assert!(!stderr.contains("error: error:"), "{command}: {stderr}");
     }
+    let nowhere = dir.path().join("no-such-folder");
+    let output = run(&["validate", "--stack", "dev"], &nowhere);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "no stack `dev`: there is no folder {} (run from the repository root, or pass \
+             --stacks-dir)",
+            nowhere.display()
+        )),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -11,7 +11,7 @@ mod schema;
 
 use std::path::{Path, PathBuf};
 
-use config_diagnostics::{Checker, Diagnostics, TomlSource};
+use config_diagnostics::{Checker, Diagnostic, Diagnostics, TomlSource};
 use portfolio::Content;
 
 pub use schema::*;
@@ -23,6 +23,9 @@ pub const DEFAULT_STACKS_DIR: &str = "stacks";
 /// all problems come back at once, each with file, line and key.
 pub fn load(stacks_dir: &Path, name: &str) -> Result<Stack, Diagnostics> {
     let path = stacks_dir.join(format!("{name}.toml"));
+    if !path.exists() {
+        return Err(missing_stack(stacks_dir, &path, name));
+    }
     let source = TomlSource::read(&path)?;
     let mut stack: Stack = source.deserialize()?;
     stack.name = name.to_string();
@@ -48,6 +51,45 @@ pub fn load(stacks_dir: &Path, name: &str) -> Result<Stack, Diagnostics> {
     } else {
         Err(diagnostics)
     }
+}
+
+/// Why `<stacks_dir>/<name>.toml` is not there: the stacks that are, or a folder that is not.
+fn missing_stack(stacks_dir: &Path, path: &Path, name: &str) -> Diagnostics {
+    let message = match std::fs::read_dir(stacks_dir) {
+        Ok(entries) => {
+            let mut stacks: Vec<String> = entries
+                .filter_map(|entry| entry.ok())
+                .filter_map(|entry| {
+                    let file = entry.file_name().into_string().ok()?;
+                    file.strip_suffix(".toml").map(str::to_string)
+                })
+                .collect();
+            stacks.sort();
+            if stacks.is_empty() {
+                format!(
+                    "no stack `{name}`: {} holds no stack files",
+                    stacks_dir.display()
+                )
+            } else {
+                format!(
+                    "no stack `{name}`; the stacks here are {}",
+                    stacks.join(", ")
+                )
+            }
+        }
+        Err(_) => format!(
+            "no stack `{name}`: there is no folder {} (run from the repository root, or pass \
+             --stacks-dir)",
+            stacks_dir.display()
+        ),
+    };
+    Diagnostics(vec![Diagnostic {
+        file: path.display().to_string(),
+        line: 0,
+        column: 0,
+        key: String::new(),
+        message,
+    }])
 }
 
 /// The content path is relative to the stack file, so a stacks dir can be moved with its content.
