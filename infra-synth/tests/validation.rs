@@ -577,3 +577,28 @@ fn recovery_needs_another_real_region_and_waf_a_real_limit() {
         "must be 0 or more blocked requests",
     );
 }
+
+#[test]
+fn traffic_past_any_portfolio_is_refused_at_its_key() {
+    for (key, value) in [
+        ("visitors_per_month", "1e300"),
+        ("input_tokens_per_chat", "1e12"),
+        ("model_answer_ms", "1e9"),
+        ("container_image_mb", "1e15"),
+    ] {
+        let error = error_for(&format!("\n[traffic]\n{key} = {value}\n"));
+        assert_eq!(error.key, format!("traffic.{key}"));
+        assert!(
+            error.message.starts_with("must be a number from 0 to "),
+            "{}",
+            error.message
+        );
+    }
+    let error = error_for("\n[cost]\nmonthly_ceiling_usd = 1e300\n");
+    assert_eq!(error.key, "cost.monthly_ceiling_usd");
+    assert!(
+        error.message.contains("at most 1000000000"),
+        "{}",
+        error.message
+    );
+}

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use serde_json::json;
 
 use super::StackArgs;
+use crate::config::cost::MOST_VISITORS_PER_MONTH;
 use crate::cost::{self, kubernetes, Estimate, PriceTable};
 
 /// Price every resource of the synthesized stack from the price table shipped with
@@ -26,7 +27,11 @@ pub struct Args {
     #[command(flatten)]
     pub stack: StackArgs,
     /// Visitors a month, in place of `[traffic] visitors_per_month`.
-    #[arg(long, value_name = "N")]
+    #[arg(
+        long,
+        value_name = "N",
+        value_parser = clap::value_parser!(u64).range(..=u64::from(MOST_VISITORS_PER_MONTH))
+    )]
     pub visitors: Option<u64>,
     /// Take the AWS Free Tier's monthly allowances off (always-free and first-year ones).
     #[arg(long)]

@@ -127,28 +127,54 @@ fn default_image_mb() -> f64 {
     40.0
 }
 
+/// The most visitors a month `[traffic]` (and `cost --visitors`) takes.
+pub const MOST_VISITORS_PER_MONTH: u32 = 1_000_000_000;
+
+/// The largest monthly ceiling taken: past it, the check could never fail.
+const MOST_CEILING_USD: f64 = 1e9;
+
 pub fn check(stack: &Stack, check: &mut Checker<'_>) {
     let t = &stack.traffic;
+    // Each figure's largest believable value: far past any portfolio, yet small enough that an
+    // estimate stays a sum a person can read (1e300 visitors priced to 300 digits before).
     let counts = [
-        ("traffic.visitors_per_month", t.visitors_per_month),
-        ("traffic.pages_per_visitor", t.pages_per_visitor),
-        ("traffic.chats_per_visitor", t.chats_per_visitor),
-        ("traffic.input_tokens_per_chat", t.input_tokens_per_chat),
-        ("traffic.output_tokens_per_chat", t.output_tokens_per_chat),
-        ("traffic.model_answer_ms", t.model_answer_ms),
-        ("traffic.local_answer_ms", t.local_answer_ms),
+        (
+            "traffic.visitors_per_month",
+            t.visitors_per_month,
+            f64::from(MOST_VISITORS_PER_MONTH),
+        ),
+        ("traffic.pages_per_visitor", t.pages_per_visitor, 1e3),
+        ("traffic.chats_per_visitor", t.chats_per_visitor, 1e3),
+        (
+            "traffic.input_tokens_per_chat",
+            t.input_tokens_per_chat,
+            1e6,
+        ),
+        (
+            "traffic.output_tokens_per_chat",
+            t.output_tokens_per_chat,
+            1e6,
+        ),
+        // Lambda runs for 15 minutes at most.
+        ("traffic.model_answer_ms", t.model_answer_ms, 900_000.0),
+        ("traffic.local_answer_ms", t.local_answer_ms, 900_000.0),
         (
             "traffic.certificate_downloads_per_visitor",
             t.certificate_downloads_per_visitor,
+            1e3,
         ),
-        ("traffic.certificate_mb", t.certificate_mb),
-        ("traffic.deploys_per_month", t.deploys_per_month),
-        ("traffic.log_bytes_per_request", t.log_bytes_per_request),
-        ("traffic.container_image_mb", t.container_image_mb),
+        ("traffic.certificate_mb", t.certificate_mb, 1e4),
+        ("traffic.deploys_per_month", t.deploys_per_month, 1e4),
+        (
+            "traffic.log_bytes_per_request",
+            t.log_bytes_per_request,
+            1e7,
+        ),
+        ("traffic.container_image_mb", t.container_image_mb, 1e5),
     ];
-    for (key, value) in counts {
-        check.check(value.is_finite() && value >= 0.0, key, || {
-            format!("must be a number of at least 0, got {value}")
+    for (key, value, most) in counts {
+        check.check((0.0..=most).contains(&value), key, || {
+            format!("must be a number from 0 to {most}, got {value}")
         });
     }
     for (key, value) in [
@@ -161,9 +187,9 @@ pub fn check(stack: &Stack, check: &mut Checker<'_>) {
     }
     if let Some(ceiling) = stack.cost.monthly_ceiling_usd {
         check.check(
-            ceiling.is_finite() && ceiling > 0.0,
+            ceiling > 0.0 && ceiling <= MOST_CEILING_USD,
             "cost.monthly_ceiling_usd",
-            || format!("must be an amount in USD above 0, got {ceiling}"),
+            || format!("must be an amount in USD above 0 and at most {MOST_CEILING_USD}, got {ceiling}"),
         );
     }
 }
