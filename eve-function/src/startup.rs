@@ -22,7 +22,7 @@ use crate::adapters::ssm::SsmSettings;
 use crate::core::chat::{Dependencies, Eve};
 use crate::core::knowledge::Knowledge;
 use crate::core::ports::{CertificateSigner, ChatModel, ConversationStore, SettingsSource};
-use crate::core::settings::{SettingsProvider, SETTINGS_TTL};
+use crate::core::settings::{env_name, SettingsProvider, SETTINGS_TTL};
 
 /// Not a setting but where settings live: the SSM path, e.g. `/cloudforgex/prod/`.
 pub const SSM_PATH_VAR: &str = "EVE_SSM_PATH";
@@ -53,7 +53,15 @@ pub async fn build(env: BTreeMap<String, String>, offline: bool) -> anyhow::Resu
     let current = settings.current().await;
 
     let content = match current.content_path.as_deref() {
-        Some(path) => Content::load(Path::new(path)).map_err(content_problems)?,
+        Some(path) => Content::load(Path::new(path))
+            .map_err(content_problems)
+            .with_context(|| {
+                format!(
+                    "the content file the `content_path` setting names ({} or the parameter \
+                     store) does not load",
+                    env_name(eve_contract::settings::CONTENT_PATH.name)
+                )
+            })?,
         None => Content::parse(
             portfolio::DEFAULT_CONTENT_PATH,
             crate::core::knowledge::EMBEDDED_CONTENT,

@@ -190,8 +190,11 @@ fn bad_settings_stop_startup_with_a_named_error() {
     );
     assert_eq!(code, Some(1));
     assert!(
-        stderr.starts_with("error: /nonexistent/portfolio.toml: cannot read file"),
-        "said once, at the file: {stderr}"
+        stderr.starts_with(concat!(
+            "error: the content file the `content_path` setting names (EVE_CONTENT_PATH or the",
+            " parameter store) does not load: /nonexistent/portfolio.toml: cannot read file"
+        )),
+        "said once, at the setting and the file: {stderr}"
     );
     assert!(!stderr.contains("1 error"), "{stderr}");
 }
