@@ -220,3 +220,41 @@ fn diff_without_credentials_uses_the_local_record_and_says_so() {
         "{err}"
     );
 }
+
+/// A drift check pointed at a state that holds nothing (never applied, or another account's
+/// backend) compares nothing: it must not pass as "no drift".
+#[test]
+fn drift_of_a_stack_never_applied_is_an_error_not_a_pass() {
+    const TEST: &str = "drift_of_a_stack_never_applied_is_an_error_not_a_pass";
+    if !terraform_available() {
+        return skip(TEST, "terraform");
+    }
+    let Some(moto) = Moto::start() else {
+        return skip(TEST, "moto_server");
+    };
+    let out = tempfile::tempdir().expect("tempdir");
+    let plugins = plugin_dir().unwrap_or_default();
+    let run = |command: &str| {
+        infra_synth(
+            &[
+                command,
+                "--stack",
+                "local",
+                "--out-dir",
+                out.path().to_str().expect("utf-8"),
+                "--endpoint-url",
+                moto.endpoint.as_str(),
+            ],
+            &[("CFX_TF_PLUGIN_DIR", plugins.as_str())],
+        )
+    };
+    assert!(run("bootstrap").status.success());
+    let drift = run("drift");
+    assert_eq!(drift.status.code(), Some(1));
+    assert!(
+        stderr(&drift).contains("nothing of stack `local` is deployed"),
+        "{}",
+        stderr(&drift)
+    );
+    assert!(!stdout(&drift).contains("No drift"), "{}", stdout(&drift));
+}

@@ -11,13 +11,13 @@ use crate::deploy::workflow::{step, Deployment};
 /// value moved since the last apply: resource, attribute, expected and actual value, and the
 /// stack file key that sets the attribute where one does. Changes nothing.
 ///
-/// Exit codes: 0 no drift, 1 error, 2 drift found.
+/// Exit codes: 0 no drift, 1 error (a stack with nothing deployed too), 2 drift found.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   infra-synth drift --stack prod
   infra-synth drift --stack local --endpoint-url http://127.0.0.1:5000 --plugin-dir /opt/tf-plugins
 
-Exit codes: 0 no drift, 1 error, 2 drift found.")]
+Exit codes: 0 no drift, 1 error (a stack with nothing deployed too), 2 drift found.")]
 pub struct Args {
     #[command(flatten)]
     pub target: TargetArgs,
@@ -38,6 +38,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let show_json = terraform.show_json(&plan_file)?;
     std::fs::remove_file(&plan_file)?;
     let drift = Drift::parse(&show_json, &synthesis)?;
+    if drift.deployed == 0 {
+        anyhow::bail!(
+            "nothing of stack `{}` is deployed: its state holds no resources, so there is nothing \
+             to compare. Apply it first, or check that the credentials, account and region are \
+             the ones it was applied with",
+            deployment.stack.name
+        );
+    }
     if drift.is_empty() {
         println!(
             "No drift: stack `{}` is deployed as last applied.",

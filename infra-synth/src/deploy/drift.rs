@@ -39,12 +39,35 @@ pub struct DriftedAttribute {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Drift {
     pub attributes: Vec<DriftedAttribute>,
+    /// Resources the state holds. None means nothing was compared: the stack was never
+    /// applied there, or the state read is not the one it was applied to.
+    pub deployed: usize,
 }
 
 #[derive(Deserialize)]
 struct ShowJson {
     #[serde(default)]
     resource_drift: Vec<RawResourceChange>,
+    /// The state the plan started from; absent when there is none.
+    #[serde(default)]
+    prior_state: Value,
+}
+
+/// Managed resources in a state's `values` module and the modules under it.
+fn managed_resources(module: &Value) -> usize {
+    let here = module["resources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r["mode"] == "managed")
+        .count();
+    let below: usize = module["child_modules"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(managed_resources)
+        .sum();
+    here + below
 }
 
 impl Drift {
@@ -107,7 +130,10 @@ impl Drift {
                 });
             }
         }
-        Ok(Drift { attributes })
+        Ok(Drift {
+            attributes,
+            deployed: managed_resources(&plan.prior_state["values"]["root_module"]),
+        })
     }
 
     pub fn is_empty(&self) -> bool {
@@ -287,5 +313,15 @@ mod tests {
         let drift =
             Drift::parse_with(r#"{"format_version": "1.2"}"#, &Value::Null, &[]).expect("parse");
         assert!(drift.is_empty());
+        assert_eq!(drift.deployed, 0, "no state, nothing deployed");
+    }
+
+    #[test]
+    fn the_resources_of_the_state_are_counted_data_sources_not() {
+        let show = r#"{"prior_state": {"values": {"root_module": {
+          "resources": [{"mode": "managed"}, {"mode": "data"}],
+          "child_modules": [{"resources": [{"mode": "managed"}]}]}}}}"#;
+        let drift = Drift::parse_with(show, &Value::Null, &[]).expect("parse");
+        assert_eq!(drift.deployed, 2);
     }
 }
