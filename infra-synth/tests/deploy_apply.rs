@@ -127,7 +127,15 @@ fn a_bundle_applies_once_on_another_machine_and_drift_names_the_stack_key() {
     );
     assert_eq!(std::fs::read_to_string(&applied_here).ok(), Some(record));
 
-    // A machine that never applied sees the record beside the state, and no drift.
+    // A machine that never applied publishes the site (where to, Terraform's outputs in the
+    // state say), sees the record beside the state, and no drift.
+    let published = run("publish", looker.path(), &[]);
+    assert!(published.status.success(), "{}", stderr(&published));
+    assert!(
+        stdout(&published).contains("site s3://cloudforgex-local-site: 0 uploaded"),
+        "the applier published the same site: {}",
+        stdout(&published)
+    );
     let diff = run("diff", looker.path(), &[]);
     assert_eq!(diff.status.code(), Some(0), "{}", stdout(&diff));
     assert!(
@@ -221,11 +229,12 @@ fn diff_without_credentials_uses_the_local_record_and_says_so() {
     );
 }
 
-/// A drift check pointed at a state that holds nothing (never applied, or another account's
-/// backend) compares nothing: it must not pass as "no drift".
+/// A state that holds nothing (never applied, or another account's backend): a drift check
+/// compares nothing, so it must not pass as "no drift"; publish has nowhere to publish to, and
+/// says so before it builds anything.
 #[test]
-fn drift_of_a_stack_never_applied_is_an_error_not_a_pass() {
-    const TEST: &str = "drift_of_a_stack_never_applied_is_an_error_not_a_pass";
+fn a_stack_never_applied_neither_passes_drift_nor_builds_to_publish() {
+    const TEST: &str = "a_stack_never_applied_neither_passes_drift_nor_builds_to_publish";
     if !terraform_available() {
         return skip(TEST, "terraform");
     }
@@ -257,4 +266,16 @@ fn drift_of_a_stack_never_applied_is_an_error_not_a_pass() {
         stderr(&drift)
     );
     assert!(!stdout(&drift).contains("No drift"), "{}", stdout(&drift));
+    let publish = run("publish");
+    assert_eq!(publish.status.code(), Some(1));
+    assert!(
+        stderr(&publish).contains("has no `site_bucket` output; has the stack been applied?"),
+        "{}",
+        stderr(&publish)
+    );
+    assert!(
+        !stderr(&publish).contains("Lambda package"),
+        "{}",
+        stderr(&publish)
+    );
 }

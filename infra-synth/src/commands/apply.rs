@@ -95,6 +95,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.plan.is_none() {
         deployment.dir.discard_plan()?;
     }
-    println!("{}", deployment.publish_site(&terraform, &assets)?);
+    let site = deployment.site_target(&terraform)?;
+    println!("{}", deployment.publish_site(&site, &assets)?);
     Ok(ExitCode::SUCCESS)
 }

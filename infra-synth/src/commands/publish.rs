@@ -18,8 +18,13 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (deployment, terraform) = args.deploy.start()?;
+    // Where the site goes is in the state: a machine that never applied (a fresh CI runner)
+    // has no working directory yet, and one that was not applied should stop before the build.
+    deployment.synthesize()?;
+    deployment.init(&terraform)?;
+    let site = deployment.site_target(&terraform)?;
     let assets = args.deploy.package.package(&deployment)?;
     deployment.upload_lambda(&assets.lambda)?;
-    println!("{}", deployment.publish_site(&terraform, &assets)?);
+    println!("{}", deployment.publish_site(&site, &assets)?);
     Ok(ExitCode::SUCCESS)
 }

@@ -150,7 +150,8 @@ fn deploy_and_check(
     report.run("apply and publish", || {
         deployment.upload_lambda(&assets.lambda)?;
         terraform.apply(&deployment.dir.plan_file())?;
-        let published = deployment.publish_site(&terraform, &assets)?;
+        let site = deployment.site_target(&terraform)?;
+        let published = deployment.publish_site(&site, &assets)?;
         Ok(((), published.lines().next().unwrap_or_default().to_owned()))
     })?;
     let outputs = report.run("read the outputs", || {

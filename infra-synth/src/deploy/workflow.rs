@@ -35,6 +35,13 @@ pub struct Assets {
     pub site_sha256: String,
 }
 
+/// Where an applied stack serves its site.
+#[derive(Debug, Clone)]
+pub struct SiteTarget {
+    pub bucket: String,
+    pub url: Option<String>,
+}
+
 /// One loaded stack and where its deploy files live.
 #[derive(Debug, Clone)]
 pub struct Deployment {
@@ -339,23 +346,35 @@ impl Deployment {
         .map(drop)
     }
 
-    /// Syncs the rendered site to the bucket Terraform reports as `site_bucket`; returns what
-    /// it did, for the caller to print.
-    pub fn publish_site(&self, terraform: &Terraform, assets: &Assets) -> Result<String> {
+    /// Where the applied stack serves its site: Terraform's `site_bucket` and `site_url`
+    /// outputs, read from the state (so `init` first).
+    pub fn site_target(&self, terraform: &Terraform) -> Result<SiteTarget> {
         let outputs = terraform.outputs()?;
-        let site_bucket = outputs["site_bucket"]["value"]
+        let bucket = outputs["site_bucket"]["value"]
             .as_str()
-            .context("terraform output `site_bucket` is missing; has the stack been applied?")?
+            .with_context(|| {
+                format!(
+                    "the state of stack `{}` has no `site_bucket` output; has the stack been \
+                     applied?",
+                    self.stack.name
+                )
+            })?
             .to_owned();
+        let url = outputs["site_url"]["value"].as_str().map(str::to_owned);
+        Ok(SiteTarget { bucket, url })
+    }
+
+    /// Syncs the rendered site to `site`'s bucket; returns what it did, for the caller to print.
+    pub fn publish_site(&self, site: &SiteTarget, assets: &Assets) -> Result<String> {
         let sync = block_on(async {
             let s3 = self.target.s3().await;
-            publish::sync_site(&s3, &site_bucket, &assets.site_dir, &assets.site).await
+            publish::sync_site(&s3, &site.bucket, &assets.site_dir, &assets.site).await
         })??;
         let mut done = format!(
-            "site s3://{site_bucket}: {} uploaded, {} unchanged, {} removed",
-            sync.uploaded, sync.unchanged, sync.deleted
+            "site s3://{}: {} uploaded, {} unchanged, {} removed",
+            site.bucket, sync.uploaded, sync.unchanged, sync.deleted
         );
-        if let Some(url) = outputs["site_url"]["value"].as_str() {
+        if let Some(url) = &site.url {
             done.push_str(&format!("\nsite_url = {url}"));
         }
         Ok(done)
