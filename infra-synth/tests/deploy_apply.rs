@@ -231,7 +231,7 @@ fn diff_without_credentials_uses_the_local_record_and_says_so() {
 
 /// A state that holds nothing (never applied, or another account's backend): a drift check
 /// compares nothing, so it must not pass as "no drift"; publish has nowhere to publish to, and
-/// says so before it builds anything.
+/// says so before it builds anything; nor has a recovery drill anything to restore.
 #[test]
 fn a_stack_never_applied_neither_passes_drift_nor_builds_to_publish() {
     const TEST: &str = "a_stack_never_applied_neither_passes_drift_nor_builds_to_publish";
@@ -243,22 +243,20 @@ fn a_stack_never_applied_neither_passes_drift_nor_builds_to_publish() {
     };
     let out = tempfile::tempdir().expect("tempdir");
     let plugins = plugin_dir().unwrap_or_default();
-    let run = |command: &str| {
-        infra_synth(
-            &[
-                command,
-                "--stack",
-                "local",
-                "--out-dir",
-                out.path().to_str().expect("utf-8"),
-                "--endpoint-url",
-                moto.endpoint.as_str(),
-            ],
-            &[("CFX_TF_PLUGIN_DIR", plugins.as_str())],
-        )
+    let run = |command: &[&str]| {
+        let mut args = command.to_vec();
+        args.extend([
+            "--stack",
+            "local",
+            "--out-dir",
+            out.path().to_str().expect("utf-8"),
+            "--endpoint-url",
+            moto.endpoint.as_str(),
+        ]);
+        infra_synth(&args, &[("CFX_TF_PLUGIN_DIR", plugins.as_str())])
     };
-    assert!(run("bootstrap").status.success());
-    let drift = run("drift");
+    assert!(run(&["bootstrap"]).status.success());
+    let drift = run(&["drift"]);
     assert_eq!(drift.status.code(), Some(1));
     assert!(
         stderr(&drift).contains("nothing of stack `local` is deployed"),
@@ -266,7 +264,7 @@ fn a_stack_never_applied_neither_passes_drift_nor_builds_to_publish() {
         stderr(&drift)
     );
     assert!(!stdout(&drift).contains("No drift"), "{}", stdout(&drift));
-    let publish = run("publish");
+    let publish = run(&["publish"]);
     assert_eq!(publish.status.code(), Some(1));
     assert!(
         stderr(&publish).contains("has no `site_bucket` output; has the stack been applied?"),
@@ -277,5 +275,14 @@ fn a_stack_never_applied_neither_passes_drift_nor_builds_to_publish() {
         !stderr(&publish).contains("Lambda package"),
         "{}",
         stderr(&publish)
+    );
+    let drill = run(&["dr", "drill"]);
+    assert_eq!(drill.status.code(), Some(1));
+    assert!(
+        stderr(&drill).contains(
+            "table cloudforgex-local-conversations does not exist; has stack `local` been applied"
+        ),
+        "{}",
+        stderr(&drill)
     );
 }

@@ -151,8 +151,17 @@ async fn restore(
         .table_name(table)
         .send()
         .await
-        .map_err(sdk_error)
-        .with_context(|| format!("reading the backups of table {table}"))?;
+        .map_err(|e| {
+            if e.code() == Some("TableNotFoundException") {
+                anyhow::anyhow!(
+                    "table {table} does not exist; has stack `{}` been applied, with these \
+                     credentials, account and region?",
+                    stack.name
+                )
+            } else {
+                sdk_error(e).context(format!("reading the backups of table {table}"))
+            }
+        })?;
     let pitr = backups
         .continuous_backups_description()
         .and_then(|d| d.point_in_time_recovery_description());
