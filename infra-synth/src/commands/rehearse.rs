@@ -12,7 +12,8 @@ use crate::deploy::rehearsal::{rehearse, RehearsalOptions};
 use crate::deploy::state::config_sha256;
 use crate::synth::synthesize;
 
-/// Start moto on a free loopback port; deploy the stack's model there with the emulator
+/// Start moto on a loopback port it picks (its log kept in `<out-dir>/rehearsal/moto.log`);
+/// deploy the stack's model there with the emulator
 /// switches of `stacks/local.toml` on top; publish; then check what was deployed: the packaged
 /// `bootstrap` answering a chat through a local Lambda Runtime API with the deployed function's
 /// environment, table, parameters and bucket; the published site served from the site bucket
