@@ -8,9 +8,7 @@ mod deploy_support;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use deploy_support::{
-    infra_synth, plugin_dir, skip, stderr, stdout, terraform_available, workspace, Moto,
-};
+use deploy_support::{infra_synth, plugin_dir, stderr, stdout, workspace, Moto};
 use infra_synth::deploy::aws::{block_on, AwsTarget};
 use infra_synth::deploy::bundle::{PlanBundle, RehearsalRecord, RehearsalStep};
 
@@ -30,11 +28,8 @@ fn write_stack(dir: &Path, name: &str, lambda_extra: &str) {
 #[test]
 fn a_bundle_applies_once_on_another_machine_and_drift_names_the_stack_key() {
     const TEST: &str = "a_bundle_applies_once_on_another_machine_and_drift_names_the_stack_key";
-    if !terraform_available() {
-        return skip(TEST, "terraform");
-    }
-    let Some(moto) = Moto::start() else {
-        return skip(TEST, "moto_server");
+    let Some(moto) = Moto::with_terraform(TEST) else {
+        return;
     };
     let stacks = tempfile::tempdir().expect("tempdir");
     let stacks_dir = stacks.path().to_str().expect("utf-8");
@@ -235,11 +230,8 @@ fn diff_without_credentials_uses_the_local_record_and_says_so() {
 #[test]
 fn a_stack_never_applied_neither_passes_drift_nor_builds_to_publish() {
     const TEST: &str = "a_stack_never_applied_neither_passes_drift_nor_builds_to_publish";
-    if !terraform_available() {
-        return skip(TEST, "terraform");
-    }
-    let Some(moto) = Moto::start() else {
-        return skip(TEST, "moto_server");
+    let Some(moto) = Moto::with_terraform(TEST) else {
+        return;
     };
     let out = tempfile::tempdir().expect("tempdir");
     let plugins = plugin_dir().unwrap_or_default();

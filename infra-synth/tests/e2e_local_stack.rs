@@ -9,9 +9,7 @@ use std::time::Duration;
 
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::{AttributeValue, KeyType};
-use deploy_support::{
-    infra_synth, plugin_dir, skip, stdout, terraform_available, wait_for_line, ChildGuard, Moto,
-};
+use deploy_support::{infra_synth, plugin_dir, stdout, wait_for_line, ChildGuard, Moto};
 use infra_synth::deploy::aws::{block_on, AwsTarget};
 use serde_json::{json, Value};
 
@@ -33,11 +31,8 @@ const PDF: &[u8] = b"%PDF-1.4 terraform associate (e2e)";
 #[test]
 fn local_stack_deploys_serves_replans_clean_and_destroys() {
     const TEST: &str = "local_stack_deploys_serves_replans_clean_and_destroys";
-    if !terraform_available() {
-        return skip(TEST, "terraform");
-    }
-    let Some(moto) = Moto::start() else {
-        return skip(TEST, "moto_server");
+    let Some(moto) = Moto::with_terraform(TEST) else {
+        return;
     };
     let out = tempfile::tempdir().expect("tempdir");
     let out_dir = out.path().to_str().expect("utf-8");

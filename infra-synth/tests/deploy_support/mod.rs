@@ -63,6 +63,20 @@ pub struct Moto {
 }
 
 impl Moto {
+    /// Terraform and a moto server for `test`, or None after the one SKIP line naming what is
+    /// missing.
+    pub fn with_terraform(test: &str) -> Option<Moto> {
+        if !terraform_available() {
+            skip(test, "terraform");
+            return None;
+        }
+        let moto = Moto::start();
+        if moto.is_none() {
+            skip(test, "moto_server");
+        }
+        moto
+    }
+
     /// None when moto is not installed.
     pub fn start() -> Option<Moto> {
         let moto_server = emulator::find_moto()?;
