@@ -32,6 +32,19 @@ pub struct Diagnostic {
     pub message: String,
 }
 
+impl Diagnostic {
+    /// A problem of `file` as a whole, or of `key` where the source cannot say which line.
+    pub fn unlocated(file: impl Into<String>, key: &str, message: impl Into<String>) -> Self {
+        Diagnostic {
+            file: file.into(),
+            line: 0,
+            column: 0,
+            key: key.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.file)?;
@@ -106,13 +119,11 @@ impl TomlSource {
         let label = path.display().to_string();
         match std::fs::read_to_string(path) {
             Ok(text) => Self::parse(label, text),
-            Err(e) => Err(Diagnostics(vec![Diagnostic {
-                file: label,
-                line: 0,
-                column: 0,
-                key: String::new(),
-                message: format!("cannot read file: {e}"),
-            }])),
+            Err(e) => Err(Diagnostics(vec![Diagnostic::unlocated(
+                label,
+                "",
+                format!("cannot read file: {e}"),
+            )])),
         }
     }
 

@@ -83,13 +83,11 @@ fn missing_stack(stacks_dir: &Path, path: &Path, name: &str) -> Diagnostics {
             stacks_dir.display()
         ),
     };
-    Diagnostics(vec![Diagnostic {
-        file: path.display().to_string(),
-        line: 0,
-        column: 0,
-        key: String::new(),
+    Diagnostics(vec![Diagnostic::unlocated(
+        path.display().to_string(),
+        "",
         message,
-    }])
+    )])
 }
 
 /// The content path is relative to the stack file, so a stacks dir can be moved with its content.

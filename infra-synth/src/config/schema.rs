@@ -459,13 +459,11 @@ impl Stack {
     ) -> config_diagnostics::Diagnostic {
         match &self.source {
             Some(source) => source.diagnostic(key, message),
-            None => config_diagnostics::Diagnostic {
-                file: format!("{}.toml", self.name),
-                line: 0,
-                column: 0,
-                key: key.to_string(),
-                message: message.into(),
-            },
+            None => config_diagnostics::Diagnostic::unlocated(
+                format!("{}.toml", self.name),
+                key,
+                message,
+            ),
         }
     }
 
