@@ -293,3 +293,27 @@ fn a_failed_site_build_names_its_cause_once() {
     assert!(stderr.contains("cannot write"), "{stderr}");
     assert_eq!(stderr.matches("(os error").count(), 1, "{stderr}");
 }
+
+#[test]
+fn packaging_outside_the_workspace_says_where_to_run_it() {
+    let elsewhere = tempfile::tempdir().expect("tempdir");
+    let output = common::infra_synth()
+        .args(["package", "--stack", "local", "--stacks-dir"])
+        .arg(common::repo_stacks())
+        .arg("--out-dir")
+        .arg(elsewhere.path().join("out"))
+        .current_dir(elsewhere.path())
+        .output()
+        .expect("infra-synth runs");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "error: {} holds no Cargo.toml, so `eve-function` cannot be built there: run from \
+             the repository root, or pass --workspace",
+            elsewhere.path().display()
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("could not find `Cargo.toml`"), "{stderr}");
+}

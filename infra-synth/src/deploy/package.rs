@@ -98,6 +98,16 @@ pub fn build_lambda(
     cargo_profile: &str,
     out_dir: &Path,
 ) -> Result<LambdaPackage> {
+    if !workspace.join("Cargo.toml").is_file() {
+        bail!(
+            "{} holds no Cargo.toml, so `{}` cannot be built there: run from the repository \
+             root, or pass --workspace",
+            std::path::absolute(workspace)
+                .unwrap_or_else(|_| workspace.to_path_buf())
+                .display(),
+            asset.package
+        );
+    }
     let arch = asset.architecture;
     let target = arch.rust_target();
     let target_dir = cargo_target_dir(workspace);
