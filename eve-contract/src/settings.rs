@@ -200,6 +200,58 @@ pub fn env_name(name: &str) -> String {
     format!("EVE_{}", name.to_ascii_uppercase())
 }
 
+/// Not a setting but where settings live: the parameter store path, e.g. `/cloudforgex/prod/`.
+pub const SSM_PATH_VAR: &str = "EVE_SSM_PATH";
+/// Not a setting: the stage EVE's metrics and token budget are kept under.
+pub const STAGE_VAR: &str = "EVE_STAGE";
+
+/// Why EVE ignores the `EVE_` variable `name`: it is none of its own (a setting's, or
+/// [`SSM_PATH_VAR`], [`STAGE_VAR`]); with the one it most likely misspells. `None` for its own.
+pub fn unknown_variable(name: &str) -> Option<String> {
+    let known = ALL
+        .iter()
+        .map(|s| env_name(s.name()))
+        .chain([SSM_PATH_VAR.to_string(), STAGE_VAR.to_string()]);
+    unknown(name, known, "EVE_", "variable")
+}
+
+/// Why EVE ignores the parameter `name` under its store path: no setting has that name.
+pub fn unknown_parameter(name: &str) -> Option<String> {
+    unknown(
+        name,
+        ALL.iter().map(|s| s.name().to_string()),
+        "",
+        "setting",
+    )
+}
+
+/// `None` when `name` is one of `known`; else why it is ignored, with the known name it is
+/// likely a typo of (compared without the `prefix` they all share).
+fn unknown(
+    name: &str,
+    known: impl Iterator<Item = String>,
+    prefix: &str,
+    kind: &str,
+) -> Option<String> {
+    let bare = |name: &str| name.strip_prefix(prefix).unwrap_or(name).to_lowercase();
+    let mut nearest: Option<(f64, String)> = None;
+    for candidate in known {
+        if candidate == name {
+            return None;
+        }
+        let likeness = strsim::jaro_winkler(&bare(&candidate), &bare(name));
+        if nearest.as_ref().is_none_or(|(best, _)| likeness > *best) {
+            nearest = Some((likeness, candidate));
+        }
+    }
+    let mut why = format!("`{name}` is not an EVE {kind}, so it is ignored");
+    // Close enough to be a typo (Jaro-Winkler, the measure cargo's suggestions use).
+    if let Some((_, candidate)) = nearest.filter(|(likeness, _)| *likeness > 0.8) {
+        why.push_str(&format!("; did you mean `{candidate}`?"));
+    }
+    Some(why)
+}
+
 /// The model id that means "no model: answer with the offline responder".
 pub const OFFLINE_MODEL_ID: &str = "offline";
 
@@ -362,5 +414,24 @@ mod tests {
             assert_eq!(Setting::named(a.name()), Some(*a));
         }
         assert_eq!(env_name("max_tokens"), "EVE_MAX_TOKENS");
+    }
+
+    #[test]
+    fn names_eve_does_not_read_are_named_with_the_nearest_it_does() {
+        assert_eq!(unknown_variable("EVE_MAX_TOKENS"), None);
+        assert_eq!(unknown_variable(SSM_PATH_VAR), None);
+        assert_eq!(unknown_parameter("history_turns"), None);
+        assert_eq!(
+            unknown_variable("EVE_MAX_TOKEN").as_deref(),
+            Some("`EVE_MAX_TOKEN` is not an EVE variable, so it is ignored; did you mean `EVE_MAX_TOKENS`?")
+        );
+        assert_eq!(
+            unknown_parameter("histroy_turns").as_deref(),
+            Some("`histroy_turns` is not an EVE setting, so it is ignored; did you mean `history_turns`?")
+        );
+        assert_eq!(
+            unknown_variable("EVE_COLOUR").as_deref(),
+            Some("`EVE_COLOUR` is not an EVE variable, so it is ignored")
+        );
     }
 }

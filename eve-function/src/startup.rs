@@ -23,10 +23,7 @@ use crate::core::chat::{Dependencies, Eve};
 use crate::core::knowledge::Knowledge;
 use crate::core::ports::{CertificateSigner, ChatModel, ConversationStore, SettingsSource};
 use crate::core::settings::{env_name, SettingsProvider, SETTINGS_TTL};
-
-/// Not a setting but where settings live: the SSM path, e.g. `/cloudforgex/prod/`.
-pub const SSM_PATH_VAR: &str = "EVE_SSM_PATH";
-pub const STAGE_VAR: &str = "EVE_STAGE";
+use eve_contract::settings::{SSM_PATH_VAR, STAGE_VAR};
 
 /// The `EVE_*` variables of this process: the environment half of the settings lookup.
 pub fn eve_environment() -> BTreeMap<String, String> {

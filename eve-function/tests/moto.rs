@@ -268,15 +268,37 @@ async fn invalid_ssm_values_stop_startup_naming_the_parameter() {
     seed(
         &moto,
         path,
-        &[("max_tokens", "lots", ParameterType::String)],
+        &[
+            ("max_tokens", "lots", ParameterType::String),
+            // Misspelt, in the store and in the environment: ignored, and said so.
+            ("histroy_turns", "2", ParameterType::String),
+        ],
     )
     .await;
-    let env = aws_env(&moto, None, &[("EVE_SSM_PATH", path)]);
+    let env = aws_env(
+        &moto,
+        None,
+        &[("EVE_SSM_PATH", path), ("EVE_TEMPERATUR", "0.1")],
+    );
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let (code, stderr) = support::run_to_exit(binary(), &["--listen", "127.0.0.1:0"], &env);
     assert_eq!(code, Some(1), "{stderr}");
     assert!(
         stderr.contains("ssm:/cloudforgex/broken/max_tokens = `lots`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "ssm:/cloudforgex/broken/: `histroy_turns` is not an EVE setting, so it is ignored; \
+             did you mean `history_turns`?"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "`EVE_TEMPERATUR` is not an EVE variable, so it is ignored; did you mean \
+             `EVE_TEMPERATURE`?"
+        ),
         "{stderr}"
     );
 }

@@ -170,7 +170,18 @@ impl SettingsProvider {
         source: Option<Arc<dyn SettingsSource>>,
         ttl: Duration,
     ) -> anyhow::Result<Self> {
-        let settings = fetch_and_resolve(&env, source.as_deref()).await?;
+        let (stored, label) = fetch_stored(source.as_deref()).await?;
+        // Said once, at start: a misspelt name would otherwise be a setting that does nothing.
+        let unknown_variables = env
+            .keys()
+            .filter_map(|name| contract::unknown_variable(name));
+        let unknown_parameters = stored.keys().filter_map(|name| {
+            contract::unknown_parameter(name).map(|why| format!("{label}: {why}"))
+        });
+        for why in unknown_variables.chain(unknown_parameters) {
+            tracing::warn!("{why}");
+        }
+        let settings = Settings::resolve(&env, &stored, &label)?;
         Ok(Self {
             env,
             source,
@@ -240,19 +251,26 @@ impl SettingsProvider {
     }
 }
 
-async fn fetch_and_resolve(
-    env: &BTreeMap<String, String>,
+/// The parameter store's values and the label that names where they came from.
+async fn fetch_stored(
     source: Option<&dyn SettingsSource>,
-) -> anyhow::Result<Settings> {
-    let (stored, label) = match source {
-        Some(source) => (
+) -> anyhow::Result<(BTreeMap<String, String>, String)> {
+    match source {
+        Some(source) => Ok((
             source.fetch().await.map_err(|e| {
                 anyhow::anyhow!("cannot read settings from {}: {e}", source.describe())
             })?,
             source.describe(),
-        ),
-        None => (BTreeMap::new(), String::new()),
-    };
+        )),
+        None => Ok((BTreeMap::new(), String::new())),
+    }
+}
+
+async fn fetch_and_resolve(
+    env: &BTreeMap<String, String>,
+    source: Option<&dyn SettingsSource>,
+) -> anyhow::Result<Settings> {
+    let (stored, label) = fetch_stored(source).await?;
     Ok(Settings::resolve(env, &stored, &label)?)
 }
 

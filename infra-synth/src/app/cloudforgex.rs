@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use eve_contract::handlers;
 use eve_contract::metrics as eve_metric;
 use eve_contract::routes as contract_routes;
+use eve_contract::settings::{SSM_PATH_VAR, STAGE_VAR};
 use eve_contract::store;
 
 use crate::config::{self, ZoneSource};
@@ -142,8 +143,8 @@ pub fn build(config: &config::Stack) -> Stack {
         // the API's gets the smaller half, the streaming one (every chat) the larger.
         reserved_concurrency: Some((config.lambda.reserved_concurrency / 2).into()),
         environment: BTreeMap::from([
-            ("EVE_SSM_PATH", config.ssm_path()),
-            ("EVE_STAGE", config.env.clone()),
+            (SSM_PATH_VAR, config.ssm_path()),
+            (STAGE_VAR, config.env.clone()),
         ]),
         log_retention_days: config.lambda.log_retention_days,
         encryption_key: Some(key.clone()),

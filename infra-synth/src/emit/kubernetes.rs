@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use eve_contract::settings::{env_name, STAGE_VAR};
 use k8s_openapi::api::apps::v1::{
     Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment,
 };
@@ -197,14 +198,9 @@ fn config_map(stack: &Stack, names: &Names) -> ConfigMap {
         .eve_settings()
         .into_iter()
         .filter(|setting| !setting.secret)
-        .map(|setting| {
-            (
-                format!("EVE_{}", setting.name.to_uppercase()),
-                setting.value,
-            )
-        })
+        .map(|setting| (env_name(setting.name), setting.value))
         .collect();
-    data.insert("EVE_STAGE".into(), stack.env.clone());
+    data.insert(STAGE_VAR.into(), stack.env.clone());
     ConfigMap {
         metadata: names.workload_meta(),
         data: Some(data),
