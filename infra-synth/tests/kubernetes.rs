@@ -151,6 +151,8 @@ fn every_stack_renders_deterministically_and_consistently() {
             container["envFrom"][0]["configMapRef"]["name"],
             config_map["metadata"]["name"]
         );
+        // Only the ConfigMap sets EVE_* variables: no Service links in the environment.
+        assert_eq!(pod["spec"]["enableServiceLinks"], false, "{name}");
         assert_eq!(container["image"], stack.kubernetes.image.as_str());
         assert_eq!(
             container["readinessProbe"]["httpGet"]["path"],

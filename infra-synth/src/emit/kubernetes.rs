@@ -245,6 +245,10 @@ fn pod_spec(stack: &Stack, names: &Names) -> PodSpec {
     PodSpec {
         service_account_name: Some(names.workload.clone()),
         automount_service_account_token: Some(false),
+        // EVE reads every `EVE_*` variable as its own (and names the ones it does not know):
+        // Service links would add `<SERVICE>_PORT`-style variables for every Service in the
+        // namespace, `EVE_SERVICE_HOST` for one named `eve`. It finds nothing through them.
+        enable_service_links: Some(false),
         security_context: Some(PodSecurityContext {
             run_as_non_root: Some(true),
             run_as_user: Some(RUN_AS_USER),
