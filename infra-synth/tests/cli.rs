@@ -295,7 +295,7 @@ fn a_failed_site_build_names_its_cause_once() {
 }
 
 #[test]
-fn packaging_outside_the_workspace_says_where_to_run_it() {
+fn building_outside_the_workspace_says_where_to_run_it() {
     let elsewhere = tempfile::tempdir().expect("tempdir");
     let output = common::infra_synth()
         .args(["package", "--stack", "local", "--stacks-dir"])
@@ -316,4 +316,25 @@ fn packaging_outside_the_workspace_says_where_to_run_it() {
         "{stderr}"
     );
     assert!(!stderr.contains("could not find `Cargo.toml`"), "{stderr}");
+
+    // `dev` builds eve-server unless given one.
+    let output = common::infra_synth()
+        .args(["dev", "--listen", "127.0.0.1:0", "--content"])
+        .arg(common::repo_root().join("site/content/portfolio.toml"))
+        .arg("--site-dir")
+        .arg(elsewhere.path().join("site"))
+        .env_remove("CFX_EVE_SERVER")
+        .current_dir(elsewhere.path())
+        .output()
+        .expect("infra-synth runs");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "error: {} holds no Cargo.toml, so eve-server cannot be built there: run from the \
+             repository root, or pass --eve-server",
+            elsewhere.path().display()
+        )),
+        "{stderr}"
+    );
 }

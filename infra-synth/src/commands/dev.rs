@@ -10,7 +10,7 @@ use anyhow::{bail, Context};
 use portfolio::render::{self, BuildOptions, DEFAULT_TEMPLATES_DIR};
 use portfolio::Content;
 
-use crate::deploy::package::{cargo_target_dir, relative_files, run_cargo};
+use crate::deploy::package::{cargo_target_dir, relative_files, require_workspace, run_cargo};
 use crate::deploy::workflow::step;
 
 /// What eve-server prints first; the rest of the line is its URL.
@@ -210,6 +210,10 @@ fn stop_with_parent(command: &mut Command) {
 
 fn build_eve_server() -> anyhow::Result<PathBuf> {
     let workspace = Path::new(".");
+    require_workspace(
+        workspace,
+        "eve-server cannot be built there: run from the repository root, or pass --eve-server",
+    )?;
     run_cargo(
         workspace,
         &["build", "-p", "eve-function", "--bin", "eve-server"],

@@ -98,16 +98,13 @@ pub fn build_lambda(
     cargo_profile: &str,
     out_dir: &Path,
 ) -> Result<LambdaPackage> {
-    if !workspace.join("Cargo.toml").is_file() {
-        bail!(
-            "{} holds no Cargo.toml, so `{}` cannot be built there: run from the repository \
-             root, or pass --workspace",
-            std::path::absolute(workspace)
-                .unwrap_or_else(|_| workspace.to_path_buf())
-                .display(),
+    require_workspace(
+        workspace,
+        &format!(
+            "`{}` cannot be built there: run from the repository root, or pass --workspace",
             asset.package
-        );
-    }
+        ),
+    )?;
     let arch = asset.architecture;
     let target = arch.rust_target();
     let target_dir = cargo_target_dir(workspace);
@@ -293,6 +290,16 @@ fn reproducible_env(workspace: &Path, target_dir: &Path) -> Result<Vec<(&'static
         ("CFLAGS", c_flags("CFLAGS")),
         ("CXXFLAGS", c_flags("CXXFLAGS")),
     ])
+}
+
+/// Fails unless `workspace` is a Cargo workspace, with why it matters (`consequence`): cargo's
+/// own "could not find Cargo.toml" says nothing of the flag that would fix it.
+pub fn require_workspace(workspace: &Path, consequence: &str) -> Result<()> {
+    if workspace.join("Cargo.toml").is_file() {
+        return Ok(());
+    }
+    let shown = std::path::absolute(workspace).unwrap_or_else(|_| workspace.to_path_buf());
+    bail!("{} holds no Cargo.toml, so {consequence}", shown.display())
 }
 
 /// Runs cargo in `workspace` with its output on stderr (our stdout stays a summary).
