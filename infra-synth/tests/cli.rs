@@ -2,7 +2,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 fn write_stack(dir: &Path, name: &str, extra: &str) {
     let content = common::fixtures().join("portfolio.toml");
@@ -297,16 +297,26 @@ fn a_failed_site_build_names_its_cause_once() {
 #[test]
 fn building_outside_the_workspace_says_where_to_run_it() {
     let elsewhere = tempfile::tempdir().expect("tempdir");
-    let output = common::infra_synth()
-        .args(["package", "--stack", "local", "--stacks-dir"])
-        .arg(common::repo_stacks())
-        .arg("--out-dir")
-        .arg(elsewhere.path().join("out"))
-        .current_dir(elsewhere.path())
-        .output()
-        .expect("infra-synth runs");
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let at = |path: PathBuf| path.to_str().expect("utf-8 path").to_owned();
+    let outside = |args: &[&str]| {
+        let output = common::infra_synth()
+            .args(args)
+            .env_remove("CFX_EVE_SERVER")
+            .current_dir(elsewhere.path())
+            .output()
+            .expect("infra-synth runs");
+        failure(&output)
+    };
+    let (stacks, out) = (at(common::repo_stacks()), at(elsewhere.path().join("out")));
+    let stderr = outside(&[
+        "package",
+        "--stack",
+        "local",
+        "--stacks-dir",
+        &stacks,
+        "--out-dir",
+        &out,
+    ]);
     assert!(
         stderr.contains(&format!(
             "error: {} holds no Cargo.toml, so `eve-function` cannot be built there: run from \
@@ -318,17 +328,17 @@ fn building_outside_the_workspace_says_where_to_run_it() {
     assert!(!stderr.contains("could not find `Cargo.toml`"), "{stderr}");
 
     // `dev` builds eve-server unless given one.
-    let output = common::infra_synth()
-        .args(["dev", "--listen", "127.0.0.1:0", "--content"])
-        .arg(common::repo_root().join("site/content/portfolio.toml"))
-        .arg("--site-dir")
-        .arg(elsewhere.path().join("site"))
-        .env_remove("CFX_EVE_SERVER")
-        .current_dir(elsewhere.path())
-        .output()
-        .expect("infra-synth runs");
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let content = at(common::repo_root().join("site/content/portfolio.toml"));
+    let site = at(elsewhere.path().join("site"));
+    let stderr = outside(&[
+        "dev",
+        "--listen",
+        "127.0.0.1:0",
+        "--content",
+        &content,
+        "--site-dir",
+        &site,
+    ]);
     assert!(
         stderr.contains(&format!(
             "error: {} holds no Cargo.toml, so eve-server cannot be built there: run from the \
