@@ -75,6 +75,10 @@ impl Diagnostics {
         self.0.iter()
     }
 
+    pub fn push(&mut self, diagnostic: Diagnostic) {
+        self.0.push(diagnostic);
+    }
+
     pub fn extend(&mut self, other: Diagnostics) {
         self.0.extend(other.0);
     }

@@ -34,7 +34,12 @@ fn load(extra: &str) -> Result<config::Stack, Diagnostics> {
 
 /// The single error `extra` causes.
 fn error_for(extra: &str) -> Diagnostic {
-    let errors = load(extra).expect_err("should be rejected");
+    error_for_text(&format!("{}{extra}", base()))
+}
+
+/// The single error the stack file `text` causes.
+fn error_for_text(text: &str) -> Diagnostic {
+    let errors = load_text(text).expect_err("should be rejected");
     assert_eq!(errors.len(), 1, "expected one error, got:\n{errors}");
     let error = errors.0[0].clone();
     assert!(error.file.ends_with("test.toml"), "{error}");
@@ -389,11 +394,50 @@ fn every_error_is_reported_at_once_in_file_order() {
 }
 
 #[test]
-fn content_errors_point_at_the_content_file() {
-    let errors =
-        load_text(&base().replace("portfolio.toml", "missing.toml")).expect_err("missing content");
-    assert!(errors.0[0].file.ends_with("missing.toml"), "{errors}");
-    assert!(errors.0[0].message.contains("cannot read file"), "{errors}");
+fn a_content_file_that_cannot_be_read_is_reported_at_the_key_that_names_it() {
+    let missing = error_for_text(&base().replace("portfolio.toml", "missing.toml"));
+    assert_eq!(
+        (missing.key.as_str(), missing.line),
+        ("content", 4),
+        "{missing}"
+    );
+    assert!(
+        missing.message.contains("missing.toml") && missing.message.contains("No such file"),
+        "{missing}"
+    );
+    let folder = error_for_text(&base().replace("portfolio.toml", ""));
+    assert_eq!(
+        (folder.key.as_str(), folder.line),
+        ("content", 4),
+        "{folder}"
+    );
+    assert!(folder.message.contains("it is a folder"), "{folder}");
+    // Not set, so the default (beside no stacks folder here) is named, at the file.
+    let default =
+        error_for_text("env = \"test\"\nregion = \"eu-west-1\"\ndomain = \"example.com\"\n");
+    assert_eq!(
+        (default.key.as_str(), default.line),
+        ("content", 0),
+        "{default}"
+    );
+    assert!(
+        default.message.contains("../site/content/portfolio.toml"),
+        "{default}"
+    );
+}
+
+#[test]
+fn errors_inside_the_content_file_point_at_the_content_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let content = dir.path().join("content.toml");
+    std::fs::write(&content, "[profile]\nname = 3\n").expect("write");
+    let text = format!(
+        "env = \"test\"\nregion = \"eu-west-1\"\ndomain = \"example.com\"\ncontent = {:?}\n",
+        content.display().to_string()
+    );
+    let errors = load_text(&text).expect_err("broken content");
+    assert!(errors.0[0].file.ends_with("content.toml"), "{errors}");
+    assert!(errors.0[0].line > 0, "{errors}");
 }
 
 #[test]

@@ -31,11 +31,23 @@ pub fn load(stacks_dir: &Path, name: &str) -> Result<Stack, Diagnostics> {
     stack.name = name.to_string();
     stack.content_path = resolve_content_path(&path, &stack.content);
     let mut diagnostics = Diagnostics::default();
-    match Content::load(&stack.content_path) {
-        Ok(content) => {
-            stack.certificate_keys = content.certificates.into_iter().map(|c| c.file).collect()
+    if let Err(unreadable) = readable_file(&stack.content_path) {
+        diagnostics.push(source.diagnostic(
+            "content",
+            format!(
+                "cannot read the content file {}: {unreadable} (`content` is relative to this \
+                 file; by default {})",
+                stack.content_path.display(),
+                schema::default_content().display()
+            ),
+        ));
+    } else {
+        match Content::load(&stack.content_path) {
+            Ok(content) => {
+                stack.certificate_keys = content.certificates.into_iter().map(|c| c.file).collect()
+            }
+            Err(errors) => diagnostics.extend(errors),
         }
-        Err(errors) => diagnostics.extend(errors),
     }
     let mut check = Checker::new(&source);
     rules::check_stack(&stack, &mut check);
@@ -88,6 +100,16 @@ fn missing_stack(stacks_dir: &Path, path: &Path, name: &str) -> Diagnostics {
         "",
         message,
     )])
+}
+
+/// Why `path` cannot be read as a file, told before reading it so that the stack file's key
+/// that named it is the one reported.
+fn readable_file(path: &Path) -> std::io::Result<()> {
+    let metadata = std::fs::File::open(path)?.metadata()?;
+    if metadata.is_dir() {
+        return Err(std::io::Error::other("it is a folder"));
+    }
+    Ok(())
 }
 
 /// The content path is relative to the stack file, so a stacks dir can be moved with its content.

@@ -651,7 +651,7 @@ fn five() -> f64 {
 fn default_app() -> String {
     "cloudforgex".into()
 }
-fn default_content() -> PathBuf {
+pub(super) fn default_content() -> PathBuf {
     PathBuf::from("../site/content/portfolio.toml")
 }
 fn default_log_expiry_days() -> u32 {
