@@ -239,15 +239,17 @@ fn irsa_role_annotates_the_service_account() {
 #[test]
 fn bad_kubernetes_section_names_file_line_and_key() {
     let dir = temp_stack(
-        "[kubernetes]\nreplicas = 0\nimage = \"eve:latest\"\n\n[kubernetes.resources]\ncpu_request = \"2\"\ncpu_limit = \"500m\"\nmemory_limit = \"lots\"\n",
+        "[kubernetes]\nreplicas = 0\nimage = \"eve:latest\"\ningress_class = \"Nginx\"\ntls_secret = \"../tls\"\n\n[kubernetes.resources]\ncpu_request = \"2\"\ncpu_limit = \"500m\"\nmemory_limit = \"lots\"\n",
     );
     let errors = config::load(dir.path(), "k8s").expect_err("invalid [kubernetes]");
     let found: Vec<(usize, &str)> = errors.iter().map(|d| (d.line, d.key.as_str())).collect();
     for expected in [
         (6, "kubernetes.replicas"),
         (7, "kubernetes.image"),
-        (10, "kubernetes.resources.cpu_request"),
-        (12, "kubernetes.resources.memory_limit"),
+        (8, "kubernetes.ingress_class"),
+        (9, "kubernetes.tls_secret"),
+        (12, "kubernetes.resources.cpu_request"),
+        (14, "kubernetes.resources.memory_limit"),
     ] {
         assert!(
             found.contains(&expected),

@@ -157,6 +157,25 @@ pub(super) fn check(stack: &Stack, check: &mut Checker<'_>) {
             format!("`{namespace}` is not a DNS label (a-z, 0-9, '-', at most 63)")
         });
     }
+    // Both name objects of the cluster's (an IngressClass, a Secret), which the API server
+    // refuses unless they are DNS subdomains.
+    check.check(
+        is_object_name(&k8s.ingress_class),
+        "kubernetes.ingress_class",
+        || {
+            format!(
+                "`{}` is not a Kubernetes object name (a-z, 0-9, '-' and '.', at most 253)",
+                k8s.ingress_class
+            )
+        },
+    );
+    if let Some(secret) = &k8s.tls_secret {
+        check.check(is_object_name(secret), "kubernetes.tls_secret", || {
+            format!(
+                "`{secret}` is not a Kubernetes object name (a-z, 0-9, '-' and '.', at most 253)"
+            )
+        });
+    }
     if let Some(arn) = &k8s.iam_role_arn {
         check.check(is_role_arn(arn), "kubernetes.iam_role_arn", || {
             format!("`{arn}` is not an IAM role ARN (arn:aws:iam::<12-digit account>:role/<name>)")
@@ -223,6 +242,11 @@ fn is_dns_label(label: &str) -> bool {
         && label
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+/// A DNS subdomain: the name most Kubernetes objects must have.
+fn is_object_name(name: &str) -> bool {
+    name.len() <= 253 && name.split('.').all(is_dns_label)
 }
 
 /// `arn:<partition>:iam::<12-digit account>:role/<optional path/><name>`, with IAM's
