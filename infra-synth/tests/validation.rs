@@ -242,7 +242,22 @@ fn model_id_has_bedrock_shape() {
         6,
         "`gpt-4o` is not a Bedrock model id",
     );
-    assert!(load("[eve]\nmodel_id = \"eu.anthropic.claude-3-haiku-20240307-v1:0\"\n").is_ok());
+    assert!(load(
+        "[eve]\nmodel_id = \"eu.anthropic.claude-3-haiku-20240307-v1:0\"\nmodel_regions = [\"eu-west-1\", \"eu-west-3\"]\n"
+    )
+    .is_ok());
+}
+
+#[test]
+fn an_inference_profile_lists_the_regions_it_routes_to() {
+    // Without them, only the stack's region would be granted, and calls the profile routes
+    // elsewhere would be refused: intermittent offline answers.
+    assert_error(
+        "[eve]\nmodel_id = \"eu.anthropic.claude-3-haiku-20240307-v1:0\"\n",
+        "eve.model_regions",
+        5,
+        "list the regions it routes to",
+    );
 }
 
 #[test]

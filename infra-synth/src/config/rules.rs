@@ -278,6 +278,19 @@ fn check_eve(stack: &Stack, check: &mut Checker<'_>) {
             eve.model_id
         )
     });
+    // A profile routes each call to one of its regions, and is refused in any whose
+    // foundation model the role may not invoke.
+    check.check(
+        !is_inference_profile(&eve.model_id) || !eve.model_regions.is_empty(),
+        "eve.model_regions",
+        || {
+            format!(
+                "`{}` is a cross-region inference profile: list the regions it routes to (its \
+                 page in the Bedrock console), or name the model without its geography",
+                eve.model_id
+            )
+        },
+    );
     for (i, region) in eve.model_regions.iter().enumerate() {
         check.check(
             AWS_REGIONS.contains(&region.as_str()),
@@ -450,6 +463,14 @@ pub fn check_bucket_name(name: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// Whether a model id names a cross-region inference profile (`eu.anthropic...`): its
+/// geography comes first.
+pub fn is_inference_profile(model_id: &str) -> bool {
+    model_id.split_once('.').is_some_and(|(geo, _)| {
+        ["us", "eu", "apac", "us-gov", "global", "ca", "jp", "au"].contains(&geo)
+    })
+}
+
 /// `offline`, `<provider>.<model>` or `<geo>.<provider>.<model>`, model with an optional `:version`.
 pub fn is_model_id(id: &str) -> bool {
     if id == "offline" {
@@ -460,10 +481,7 @@ pub fn is_model_id(id: &str) -> bool {
         None => (id, None),
     };
     let parts: Vec<&str> = name.split('.').collect();
-    let provider_at = match parts.first() {
-        Some(geo) if ["us", "eu", "apac", "us-gov", "global", "ca", "jp", "au"].contains(geo) => 1,
-        _ => 0,
-    };
+    let provider_at = usize::from(is_inference_profile(id));
     let provider_ok = parts
         .get(provider_at)
         .is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()));

@@ -324,8 +324,8 @@ pub struct Eve {
     /// Bedrock model or inference-profile id, or `offline`.
     #[serde(default = "default_model_id")]
     pub model_id: String,
-    /// Regions an inference profile routes to (its foundation-model ARNs are granted);
-    /// default: the stack region only.
+    /// Regions whose foundation model may serve EVE's calls (their ARNs are granted): required
+    /// for an inference profile, which routes to several; default: the stack region only.
     #[serde(default)]
     pub model_regions: Vec<String>,
     #[serde(default = "default_max_tokens")]
