@@ -30,11 +30,13 @@ pub struct Flag {
     pub default: bool,
 }
 
-/// Free text; `default` `None` means the feature it names is off when unset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Text held to `rule`; `default` `None` means the feature it names is off when unset.
+#[derive(Debug, Clone, Copy)]
 pub struct Text {
     pub name: &'static str,
     pub default: Option<&'static str>,
+    /// Whether EVE accepts a value; the error says what it accepts.
+    pub rule: fn(&str) -> Result<(), String>,
 }
 
 /// A comma-separated list (blank entries dropped), each entry held to `entry`.
@@ -80,6 +82,71 @@ impl Flag {
 impl PartialEq for List {
     fn eq(&self, other: &Self) -> bool {
         self.name == other.name
+    }
+}
+
+/// As a list, a text setting is its name.
+impl PartialEq for Text {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+
+impl Text {
+    /// The value EVE would use for `raw`, or what it accepts instead.
+    pub fn parse(&self, raw: &str) -> Result<String, String> {
+        let value = raw.trim();
+        (self.rule)(value).map(|()| value.to_string())
+    }
+}
+
+/// The rule of text EVE only passes on (names of resources, paths).
+fn any_text(_: &str) -> Result<(), String> {
+    Ok(())
+}
+
+/// Whether a model id names a cross-region inference profile (`eu.anthropic...`): its
+/// geography comes first.
+pub fn is_inference_profile(model_id: &str) -> bool {
+    model_id.split_once('.').is_some_and(|(geo, _)| {
+        ["us", "eu", "apac", "us-gov", "global", "ca", "jp", "au"].contains(&geo)
+    })
+}
+
+/// `offline`, `<provider>.<model>` or `<geo>.<provider>.<model>`, the model with an optional
+/// `:version`: any other id would send every question to a model Bedrock does not have, and
+/// every visitor an offline answer.
+pub fn check_model_id(id: &str) -> Result<(), String> {
+    if id == OFFLINE_MODEL_ID {
+        return Ok(());
+    }
+    let (name, version) = match id.split_once(':') {
+        Some((name, version)) => (name, Some(version)),
+        None => (id, None),
+    };
+    let parts: Vec<&str> = name.split('.').collect();
+    let provider_at = usize::from(is_inference_profile(id));
+    let provider_ok = parts
+        .get(provider_at)
+        .is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()));
+    let model = &parts[(provider_at + 1).min(parts.len())..];
+    let model_ok = !model.is_empty()
+        && model.iter().all(|seg| {
+            !seg.is_empty()
+                && seg
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        });
+    let version_ok =
+        version.is_none_or(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_alphanumeric()));
+    if provider_ok && model_ok && version_ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "expected `{OFFLINE_MODEL_ID}`, a Bedrock model id `<provider>.<model>` (e.g. \
+             anthropic.claude-3-haiku-20240307-v1:0) or an inference profile \
+             `<geo>.<provider>.<model>`"
+        ))
     }
 }
 
@@ -185,7 +252,7 @@ impl Setting {
             Setting::Decimal(s) => s.parse(raw).map(drop),
             Setting::Flag(s) => s.parse(raw).map(drop),
             Setting::List(s) => s.parse(raw).map(drop),
-            Setting::Text(_) => Ok(()),
+            Setting::Text(s) => s.parse(raw).map(drop),
         }
     }
 
@@ -261,6 +328,7 @@ pub const MAX_PRESIGN_SECONDS: u64 = 300;
 pub const MODEL_ID: Text = Text {
     name: "model_id",
     default: Some(OFFLINE_MODEL_ID),
+    rule: check_model_id,
 };
 pub const MAX_TOKENS: Integer = Integer {
     name: "max_tokens",
@@ -283,6 +351,7 @@ pub const HISTORY_TURNS: Integer = Integer {
 pub const TABLE_NAME: Text = Text {
     name: "table_name",
     default: None,
+    rule: any_text,
 };
 pub const CONVERSATION_TTL_DAYS: Integer = Integer {
     name: "conversation_ttl_days",
@@ -293,6 +362,7 @@ pub const CONVERSATION_TTL_DAYS: Integer = Integer {
 pub const CERTIFICATES_BUCKET: Text = Text {
     name: "certificates_bucket",
     default: None,
+    rule: any_text,
 };
 pub const PRESIGN_SECONDS: Integer = Integer {
     name: "presign_seconds",
@@ -329,6 +399,7 @@ pub const LOG_USER_MESSAGES: Flag = Flag {
 pub const CONTENT_PATH: Text = Text {
     name: "content_path",
     default: None,
+    rule: any_text,
 };
 /// The whole model call including retries, so a request ends inside API Gateway's 29 s.
 pub const MODEL_TIMEOUT_MS: Integer = Integer {
@@ -401,6 +472,33 @@ mod tests {
         }
         assert!(is_secure_url("https://example.com/path"));
         assert!(!is_secure_url("http://10.0.0.5:5000"));
+    }
+
+    #[test]
+    fn model_ids() {
+        for ok in [
+            "offline",
+            "anthropic.claude-3-haiku-20240307-v1:0",
+            "eu.anthropic.claude-3-7-sonnet-20250219-v1:0",
+            "amazon.nova-lite-v1:0",
+            "meta.llama3-1-8b-instruct-v1:0",
+        ] {
+            assert_eq!(Setting::Text(MODEL_ID).check(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "claude",
+            "gpt-4o",
+            "anthropic.*",
+            "Anthropic.Claude",
+            "eu.",
+            "a.b:",
+        ] {
+            assert!(Setting::Text(MODEL_ID).check(bad).is_err(), "{bad}");
+        }
+        assert!(is_inference_profile(
+            "eu.anthropic.claude-3-haiku-20240307-v1:0"
+        ));
+        assert!(!is_inference_profile("anthropic.claude.x"));
     }
 
     #[test]

@@ -72,7 +72,7 @@ fn spawn(stub: Option<&StubBedrock>) -> EveServer {
     let args: &[&str] = match stub {
         Some(stub) => {
             env.extend([
-                ("EVE_MODEL_ID", "stub-model"),
+                ("EVE_MODEL_ID", "stub.echo-v1"),
                 ("AWS_ENDPOINT_URL", stub.endpoint.as_str()),
                 ("AWS_ACCESS_KEY_ID", "bench"),
                 ("AWS_SECRET_ACCESS_KEY", "bench"),
@@ -208,7 +208,7 @@ async fn against_moto(cold_runs: usize, requests: usize) {
     env.extend([
         ("RUST_LOG", "info".to_string()),
         ("EVE_TABLE_NAME", table.to_string()),
-        ("EVE_MODEL_ID", "stub-model".to_string()),
+        ("EVE_MODEL_ID", "stub.echo-v1".to_string()),
         ("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", stub.endpoint.clone()),
     ]);
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();

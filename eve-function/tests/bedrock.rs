@@ -12,7 +12,7 @@ use support::{first_delta_and_done, post_json, post_json_timed, sse_events, EveS
 
 async fn eve_with(stub: &StubBedrock, extra: &[(&str, &str)]) -> EveServer {
     let mut env = vec![
-        ("EVE_MODEL_ID", "stub-model"),
+        ("EVE_MODEL_ID", "stub.echo-v1"),
         ("AWS_ENDPOINT_URL", stub.endpoint.as_str()),
         ("AWS_ACCESS_KEY_ID", "testing"),
         ("AWS_SECRET_ACCESS_KEY", "testing"),
@@ -36,7 +36,7 @@ async fn converse_replies_come_from_the_model() {
     let requests = stub.requests();
     assert_eq!(requests.len(), 1);
     let (operation, body) = &requests[0];
-    assert_eq!(operation, "stub-model/converse");
+    assert_eq!(operation, "stub.echo-v1/converse");
     let system = body["system"][0]["text"].as_str().expect("system prompt");
     assert!(
         system.contains("You are EVE") && system.contains("Terraform"),
@@ -73,7 +73,7 @@ async fn converse_stream_deltas_reach_the_client_as_sse() {
         .filter_map(|(_, d)| d["delta"].as_str())
         .collect();
     assert_eq!(text, StubConfig::default().reply);
-    assert_eq!(stub.requests()[0].0, "stub-model/converse-stream");
+    assert_eq!(stub.requests()[0].0, "stub.echo-v1/converse-stream");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -240,7 +240,7 @@ fn chat_through_cloudfront(viewer: &str) -> Value {
 async fn the_streaming_handler_sends_the_first_delta_before_the_model_has_finished() {
     let stub = StubBedrock::start(StubConfig::slowly_streaming());
     let lambda = start_streaming(&[
-        ("EVE_MODEL_ID", "stub-model"),
+        ("EVE_MODEL_ID", "stub.echo-v1"),
         ("AWS_ENDPOINT_URL", &stub.endpoint),
         ("AWS_REGION", "us-east-1"),
         ("AWS_ACCESS_KEY_ID", "testing"),

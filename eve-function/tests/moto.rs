@@ -83,7 +83,7 @@ async fn conversations_settings_budget_and_certificates_live_in_aws() {
         &moto,
         path,
         &[
-            ("model_id", "stub-model", ParameterType::String),
+            ("model_id", "stub.echo-v1", ParameterType::String),
             ("table_name", TABLE, ParameterType::String),
             ("certificates_bucket", BUCKET, ParameterType::String),
             ("presign_seconds", "120", ParameterType::String),
@@ -197,7 +197,7 @@ async fn conversations_settings_budget_and_certificates_live_in_aws() {
         text(0, "reply"),
         first["reply"].as_str().unwrap_or_default()
     );
-    assert_eq!(text(0, "model_id"), "stub-model");
+    assert_eq!(text(0, "model_id"), "stub.echo-v1");
     assert_eq!(
         (number(0, "input_tokens"), number(0, "output_tokens")),
         (321, 42)
@@ -374,7 +374,7 @@ async fn fifty_concurrent_chats_cannot_spend_past_the_budget() {
         &[
             ("EVE_TABLE_NAME", TABLE),
             ("EVE_STAGE", "budget"),
-            ("EVE_MODEL_ID", "stub-model"),
+            ("EVE_MODEL_ID", "stub.echo-v1"),
             ("EVE_MAX_TOKENS", "77"),
             ("EVE_DAILY_TOKEN_BUDGET", "3000"),
             ("EVE_IP_RATE_PER_MINUTE", "1000"),
@@ -433,7 +433,7 @@ async fn a_reservation_whose_answer_was_lost_is_counted_once() {
         &[
             ("EVE_TABLE_NAME", TABLE),
             ("EVE_STAGE", "lossy"),
-            ("EVE_MODEL_ID", "stub-model"),
+            ("EVE_MODEL_ID", "stub.echo-v1"),
         ],
     );
     env.retain(|(name, _)| *name != "AWS_ENDPOINT_URL");
@@ -536,7 +536,7 @@ async fn a_conversation_moving_between_instances_keeps_its_whole_history() {
     let env = aws_env(
         &moto,
         Some(&stub),
-        &[("EVE_TABLE_NAME", TABLE), ("EVE_MODEL_ID", "stub-model")],
+        &[("EVE_TABLE_NAME", TABLE), ("EVE_MODEL_ID", "stub.echo-v1")],
     );
     let instances = [spawn(&env), spawn(&env)];
     let questions = [

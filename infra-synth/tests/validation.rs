@@ -240,7 +240,7 @@ fn model_id_has_bedrock_shape() {
         "[eve]\nmodel_id = \"gpt-4o\"\n",
         "eve.model_id",
         6,
-        "`gpt-4o` is not a Bedrock model id",
+        "`gpt-4o` is not allowed: EVE refuses it at start-up (expected `offline`, a Bedrock model id",
     );
     assert!(load(
         "[eve]\nmodel_id = \"eu.anthropic.claude-3-haiku-20240307-v1:0\"\nmodel_regions = [\"eu-west-1\", \"eu-west-3\"]\n"

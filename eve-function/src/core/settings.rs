@@ -130,9 +130,8 @@ impl Resolver<'_> {
     }
 
     fn text(&mut self, setting: &Text) -> Option<String> {
-        self.raw(setting.name)
-            .map(|(v, _)| v)
-            .or_else(|| setting.default.map(String::from))
+        let default = setting.default.map(String::from);
+        self.parsed(setting.name, default, |raw| setting.parse(raw).map(Some))
     }
 
     /// A bounded integer in the type EVE uses; the contract's bounds fit every such type.
@@ -320,9 +319,16 @@ mod tests {
         let env = map(&[
             ("EVE_TEMPERATURE", "hot"),
             ("EVE_LOG_USER_MESSAGES", "maybe"),
+            // Not a model Bedrock has: every answer would be offline.
+            ("EVE_MODEL_ID", "gpt-4o"),
         ]);
         let err = Settings::resolve(&env, &stored, "/cfx/prod/").expect_err("invalid");
-        assert_eq!(err.0.len(), 4, "{err}");
+        assert_eq!(err.0.len(), 5, "{err}");
+        assert!(
+            err.to_string()
+                .contains("env EVE_MODEL_ID = `gpt-4o`: expected `offline`, a Bedrock model id"),
+            "{err}"
+        );
         let text = err.to_string();
         assert!(text.contains("/cfx/prod/presign_seconds = `900`"), "{text}");
         assert!(text.contains("env EVE_TEMPERATURE = `hot`"), "{text}");

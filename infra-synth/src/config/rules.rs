@@ -271,17 +271,11 @@ fn check_lambda(stack: &Stack, check: &mut Checker<'_>) {
 
 fn check_eve(stack: &Stack, check: &mut Checker<'_>) {
     let eve = &stack.eve;
-    check.check(is_model_id(&eve.model_id), "eve.model_id", || {
-        format!(
-            "`{}` is not a Bedrock model id: `offline`, `<provider>.<model>` (e.g. \
-             anthropic.claude-3-haiku-20240307-v1:0) or an inference profile `<geo>.<provider>.<model>`",
-            eve.model_id
-        )
-    });
     // A profile routes each call to one of its regions, and is refused in any whose
     // foundation model the role may not invoke.
     check.check(
-        !is_inference_profile(&eve.model_id) || !eve.model_regions.is_empty(),
+        !eve_contract::settings::is_inference_profile(&eve.model_id)
+            || !eve.model_regions.is_empty(),
         "eve.model_regions",
         || {
             format!(
@@ -463,41 +457,6 @@ pub fn check_bucket_name(name: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
-/// Whether a model id names a cross-region inference profile (`eu.anthropic...`): its
-/// geography comes first.
-pub fn is_inference_profile(model_id: &str) -> bool {
-    model_id.split_once('.').is_some_and(|(geo, _)| {
-        ["us", "eu", "apac", "us-gov", "global", "ca", "jp", "au"].contains(&geo)
-    })
-}
-
-/// `offline`, `<provider>.<model>` or `<geo>.<provider>.<model>`, model with an optional `:version`.
-pub fn is_model_id(id: &str) -> bool {
-    if id == "offline" {
-        return true;
-    }
-    let (name, version) = match id.split_once(':') {
-        Some((name, version)) => (name, Some(version)),
-        None => (id, None),
-    };
-    let parts: Vec<&str> = name.split('.').collect();
-    let provider_at = usize::from(is_inference_profile(id));
-    let provider_ok = parts
-        .get(provider_at)
-        .is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()));
-    let model = &parts[(provider_at + 1).min(parts.len())..];
-    let model_ok = !model.is_empty()
-        && model.iter().all(|seg| {
-            !seg.is_empty()
-                && seg
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        });
-    let version_ok =
-        version.is_none_or(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_alphanumeric()));
-    provider_ok && model_ok && version_ok
-}
-
 fn is_email(s: &str) -> bool {
     match s.split_once('@') {
         Some((local, domain)) => {
@@ -510,29 +469,6 @@ fn is_email(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn model_ids() {
-        for ok in [
-            "offline",
-            "anthropic.claude-3-haiku-20240307-v1:0",
-            "eu.anthropic.claude-3-7-sonnet-20250219-v1:0",
-            "amazon.nova-lite-v1:0",
-            "meta.llama3-1-8b-instruct-v1:0",
-        ] {
-            assert!(is_model_id(ok), "{ok}");
-        }
-        for bad in [
-            "",
-            "claude",
-            "anthropic.*",
-            "Anthropic.Claude",
-            "eu.",
-            "a.b:",
-        ] {
-            assert!(!is_model_id(bad), "{bad}");
-        }
-    }
 
     #[test]
     fn bucket_names() {

@@ -16,7 +16,7 @@ pub struct Model {
 
 impl Model {
     fn is_profile(&self) -> bool {
-        crate::config::rules::is_inference_profile(&self.id)
+        eve_contract::settings::is_inference_profile(&self.id)
     }
 
     /// Exactly this model's ARNs: the foundation model in each region, plus the profile.
