@@ -105,6 +105,36 @@ fn any_text(_: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// DynamoDB's table names: any other would fail every store call, each answer unstored.
+fn check_table_name(name: &str) -> Result<(), String> {
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.');
+    if (3..=255).contains(&name.len()) && name.bytes().all(allowed) {
+        Ok(())
+    } else {
+        Err("expected a DynamoDB table name: 3 to 255 of a-z, A-Z, 0-9, '_', '-' and '.'".into())
+    }
+}
+
+/// The characters and length of an S3 bucket name, whose objects EVE links to.
+fn check_bucket_name(name: &str) -> Result<(), String> {
+    let allowed = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'.');
+    let edges = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    let bytes = name.as_bytes();
+    if (3..=63).contains(&name.len())
+        && bytes.iter().copied().all(allowed)
+        && bytes.first().copied().is_some_and(edges)
+        && bytes.last().copied().is_some_and(edges)
+    {
+        Ok(())
+    } else {
+        Err(
+            "expected an S3 bucket name: 3 to 63 of a-z, 0-9, '-' and '.', starting and \
+             ending with a letter or digit"
+                .into(),
+        )
+    }
+}
+
 /// Whether a model id names a cross-region inference profile (`eu.anthropic...`): its
 /// geography comes first.
 pub fn is_inference_profile(model_id: &str) -> bool {
@@ -351,7 +381,7 @@ pub const HISTORY_TURNS: Integer = Integer {
 pub const TABLE_NAME: Text = Text {
     name: "table_name",
     default: None,
-    rule: any_text,
+    rule: check_table_name,
 };
 pub const CONVERSATION_TTL_DAYS: Integer = Integer {
     name: "conversation_ttl_days",
@@ -362,7 +392,7 @@ pub const CONVERSATION_TTL_DAYS: Integer = Integer {
 pub const CERTIFICATES_BUCKET: Text = Text {
     name: "certificates_bucket",
     default: None,
-    rule: any_text,
+    rule: check_bucket_name,
 };
 pub const PRESIGN_SECONDS: Integer = Integer {
     name: "presign_seconds",
@@ -499,6 +529,20 @@ mod tests {
             "eu.anthropic.claude-3-haiku-20240307-v1:0"
         ));
         assert!(!is_inference_profile("anthropic.claude.x"));
+    }
+
+    #[test]
+    fn resource_names_have_their_service_shape() {
+        let table = Setting::Text(TABLE_NAME);
+        assert!(table.check("cloudforgex-prod-conversations").is_ok());
+        for bad in ["ab", "my table", "t/able"] {
+            assert!(table.check(bad).is_err(), "{bad}");
+        }
+        let bucket = Setting::Text(CERTIFICATES_BUCKET);
+        assert!(bucket.check("cloudforgex-prod-certificates").is_ok());
+        for bad in ["Certs", "-certs", "certs-", "s3://certs", "ab"] {
+            assert!(bucket.check(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -321,9 +321,11 @@ mod tests {
             ("EVE_LOG_USER_MESSAGES", "maybe"),
             // Not a model Bedrock has: every answer would be offline.
             ("EVE_MODEL_ID", "gpt-4o"),
+            // Nor is a table DynamoDB could have: no answer would be stored.
+            ("EVE_TABLE_NAME", "my conversations"),
         ]);
         let err = Settings::resolve(&env, &stored, "/cfx/prod/").expect_err("invalid");
-        assert_eq!(err.0.len(), 5, "{err}");
+        assert_eq!(err.0.len(), 6, "{err}");
         assert!(
             err.to_string()
                 .contains("env EVE_MODEL_ID = `gpt-4o`: expected `offline`, a Bedrock model id"),

@@ -294,10 +294,15 @@ fn check_eve(stack: &Stack, check: &mut Checker<'_>) {
     }
     // Every value EVE will read is checked with EVE's own rules (eve-contract), so a stack
     // that validates is one EVE starts with.
+    // Those the file does not set are defaults or names the stack derives (the table's, the
+    // bucket's), which are checked at the keys they come from.
     for setting in stack.eve_settings() {
         let Some(rule) = Setting::named(setting.name) else {
             continue;
         };
+        if !check.source().has_key(&format!("eve.{}", setting.name)) {
+            continue;
+        }
         // A list's entries are each held to EVE's rule, at their index in the file's array.
         if let Setting::List(list) = rule {
             for (i, why) in list.refused(&setting.value) {
