@@ -7,7 +7,11 @@ use infra_synth::config;
 
 /// A valid stack; each test appends the lines that break one rule (from line 5 on).
 fn base() -> String {
-    let content = common::fixtures().join("portfolio.toml");
+    stack_with_content(&common::fixtures().join("portfolio.toml"))
+}
+
+/// The valid stack's four lines, naming `content`.
+fn stack_with_content(content: &std::path::Path) -> String {
     format!(
         "env = \"test\"\nregion = \"eu-west-1\"\ndomain = \"example.com\"\ncontent = {:?}\n",
         content.display().to_string()
@@ -446,11 +450,7 @@ fn errors_inside_the_content_file_point_at_the_content_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     let content = dir.path().join("content.toml");
     std::fs::write(&content, "[profile]\nname = 3\n").expect("write");
-    let text = format!(
-        "env = \"test\"\nregion = \"eu-west-1\"\ndomain = \"example.com\"\ncontent = {:?}\n",
-        content.display().to_string()
-    );
-    let errors = load_text(&text).expect_err("broken content");
+    let errors = load_text(&stack_with_content(&content)).expect_err("broken content");
     assert!(errors.0[0].file.ends_with("content.toml"), "{errors}");
     assert!(errors.0[0].line > 0, "{errors}");
 }
