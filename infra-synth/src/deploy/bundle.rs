@@ -21,6 +21,10 @@ const PLAN_ENTRY: &str = "terraform.tfplan";
 const FINGERPRINT_ENTRY: &str = "fingerprint.json";
 const SUMMARY_ENTRY: &str = "summary.txt";
 const REHEARSAL_ENTRY: &str = "rehearsal.json";
+/// Past any plan of a stack this size by far; an entry that unpacks to more is not one `plan`
+/// wrote (a zip bomb unpacks to gigabytes from a few kilobytes), and is refused before it fills
+/// memory.
+const MOST_ENTRY_BYTES: u64 = 512 * 1024 * 1024;
 
 /// One check of a rehearsal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,6 +95,11 @@ impl PlanBundle {
 
     /// Reads a bundle, naming the file and the entry when it is not one.
     pub fn read(path: &Path) -> Result<PlanBundle> {
+        Self::read_at_most(path, MOST_ENTRY_BYTES)
+    }
+
+    /// [`Self::read`], refusing an entry that unpacks to more than `most_entry_bytes`.
+    fn read_at_most(path: &Path, most_entry_bytes: u64) -> Result<PlanBundle> {
         let bytes = std::fs::read(path).with_context(|| {
             format!(
                 "cannot read the plan bundle {}; run `infra-synth plan` to make one",
@@ -105,14 +114,22 @@ impl PlanBundle {
         };
         let mut archive = ZipArchive::new(Cursor::new(bytes)).with_context(not_a_bundle)?;
         let mut entry = |name: &str| -> Result<Option<Vec<u8>>> {
-            let mut file = match archive.by_name(name) {
+            let file = match archive.by_name(name) {
                 Ok(file) => file,
                 Err(zip::result::ZipError::FileNotFound) => return Ok(None),
                 Err(error) => return Err(error).with_context(not_a_bundle),
             };
             let mut bytes = Vec::new();
-            file.read_to_end(&mut bytes)
+            file.take(most_entry_bytes + 1)
+                .read_to_end(&mut bytes)
                 .with_context(|| format!("{}: cannot read `{name}`", path.display()))?;
+            if bytes.len() as u64 > most_entry_bytes {
+                bail!(
+                    "{}: `{name}` unpacks to more than {} MiB",
+                    not_a_bundle(),
+                    most_entry_bytes / (1024 * 1024)
+                );
+            }
             Ok(Some(bytes))
         };
         let required = |bytes: Option<Vec<u8>>, name: &str| {
@@ -168,6 +185,23 @@ mod tests {
         bundle().write(&b).expect("write");
         assert_eq!(std::fs::read(&a).ok(), std::fs::read(&b).ok());
         assert_eq!(PlanBundle::read(&a).expect("read"), bundle());
+    }
+
+    #[test]
+    fn an_entry_that_unpacks_past_the_limit_is_refused_unread() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("bomb.cfxplan");
+        bundle().write(&path).expect("write");
+        let error = format!(
+            "{:#}",
+            PlanBundle::read_at_most(&path, 4).expect_err("refused")
+        );
+        assert!(
+            error.contains("bomb.cfxplan is not a plan bundle")
+                && error.contains("unpacks to more than"),
+            "{error}"
+        );
+        assert!(PlanBundle::read_at_most(&path, 1024).is_ok());
     }
 
     #[test]
