@@ -80,6 +80,9 @@ pub const ROUTES: &[Route] = &[
 /// Where the API lives under the site's origin (CloudFront forwards it to API Gateway).
 pub const PREFIX: &str = "/api";
 
+/// The longest chat message EVE answers, in characters: the site's chat input holds the same.
+pub const MAX_MESSAGE_CHARS: usize = 2000;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,9 +1,9 @@
 // EVE chat widget and certificate buttons. Vanilla ES module, no dependencies.
 // Model text never becomes HTML: renderMarkdown builds DOM nodes with createElement/textContent.
 
-const CHAT_URL = '/api/chat';
-const STREAM_URL = '/api/chat/stream';
-const CERTIFICATE_URL = '/api/certificates/';
+// EVE's routes, written into the page from EVE's own contract when the site is rendered.
+const { chatUrl: CHAT_URL, streamUrl: STREAM_URL, certificateUrl: CERTIFICATE_URL } =
+  document.getElementById('eve')?.dataset ?? {};
 const SESSION_KEY = 'eve.session';
 const TIMEOUT_MS = 25000;
 
@@ -143,7 +143,7 @@ function replyText(body) {
 }
 
 /**
- * Streams Server-Sent Events from /api/chat/stream, calling onText with the text so far.
+ * Streams Server-Sent Events from the stream route, calling onText with the text so far.
  * Returns null when the server has no streaming endpoint, so the caller falls back.
  */
 async function askStreaming(payload, signal, onText) {

@@ -198,6 +198,35 @@ fn index_has_every_section_structured_data_and_the_widget() {
 }
 
 #[test]
+fn the_widget_is_given_eve_routes_and_message_limit_from_the_contract() {
+    use eve_contract::routes::{CERTIFICATE_LINK, CHAT, CHAT_STREAM, MAX_MESSAGE_CHARS};
+    let dir = tempfile::tempdir().expect("tempdir");
+    build(&shipped(), &local(), dir.path()).expect("builds");
+    let index = page(dir.path(), "index.html");
+    let certificate_prefix = CERTIFICATE_LINK.path.replace("{id}", "");
+    for expected in [
+        format!("data-chat-url=\"{}\"", CHAT.path),
+        format!("data-stream-url=\"{}\"", CHAT_STREAM.path),
+        format!("data-certificate-url=\"{certificate_prefix}\""),
+        format!("maxlength=\"{MAX_MESSAGE_CHARS}\""),
+    ] {
+        assert!(index.contains(&expected), "{expected} not in the page");
+    }
+    // The script keeps no copy of its own to drift from the page's.
+    let script = std::fs::read_dir(dir.path().join("assets"))
+        .expect("assets")
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .find(|path| path.extension().is_some_and(|e| e == "js"))
+        .expect("the widget's script");
+    let script = std::fs::read_to_string(script).expect("read");
+    assert!(
+        !script.contains(CHAT.path),
+        "the script names {}",
+        CHAT.path
+    );
+}
+
+#[test]
 fn output_is_byte_for_byte_deterministic() {
     let (a, b) = (
         tempfile::tempdir().expect("a"),

@@ -8,8 +8,8 @@ use std::sync::Mutex;
 
 use super::locked;
 
-/// Longest accepted visitor message, in characters.
-pub const MAX_MESSAGE_CHARS: usize = 2000;
+/// Longest accepted visitor message, in characters: the contract's, which the site's input holds.
+pub use eve_contract::routes::MAX_MESSAGE_CHARS;
 
 /// Why a request was refused before any work was done.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

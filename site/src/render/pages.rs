@@ -78,6 +78,31 @@ struct PageView<'a> {
     chat: bool,
     /// `Person` JSON-LD, already escaped for a `<script>` data block.
     json_ld: &'a str,
+    api: ApiView,
+}
+
+/// What the chat widget needs of EVE's API, from its contract: the page hands it to the script,
+/// so a route or limit cannot change on one side only.
+#[derive(Serialize)]
+struct ApiView {
+    chat_url: &'static str,
+    stream_url: &'static str,
+    /// The certificate link route up to its `{id}`, which the script appends.
+    certificate_url: &'static str,
+    max_message_chars: usize,
+}
+
+impl ApiView {
+    fn from_contract() -> Self {
+        use eve_contract::routes;
+        let link = routes::CERTIFICATE_LINK.path;
+        Self {
+            chat_url: routes::CHAT.path,
+            stream_url: routes::CHAT_STREAM.path,
+            certificate_url: link.split_once('{').map_or(link, |(prefix, _)| prefix),
+            max_message_chars: routes::MAX_MESSAGE_CHARS,
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -146,6 +171,7 @@ pub(super) fn render_all(
             indexed: spec.indexed,
             chat: spec.chat,
             json_ld: &json_ld,
+            api: ApiView::from_contract(),
         };
         out.push(text_output(spec.path, render(&hb, spec.template, &view)?));
     }
