@@ -44,13 +44,15 @@ fn ask(message: &str, session: Option<&str>) -> ChatRequest {
 }
 
 const SESSION: &str = "session-0001";
+/// The model the tests configure; the scripted model answers whatever it is called.
+const MODEL: &str = "stub.echo-v1";
 
 #[tokio::test]
 async fn suggested_questions_get_curated_answers_and_are_stored() {
     let store = Arc::new(MemoryStore::default());
     let model = Arc::new(ScriptedModel::default());
     let eve = eve(
-        settings(&[("model_id", "stub.echo-v1")]),
+        settings(&[("model_id", MODEL)]),
         store.clone(),
         Some(model.clone()),
     );
@@ -94,7 +96,7 @@ async fn the_model_sees_history_and_a_prompt_free_of_user_text() {
     let store = Arc::new(MemoryStore::default());
     let model = Arc::new(ScriptedModel::default());
     let eve = eve(
-        settings(&[("model_id", "stub.echo-v1"), ("history_turns", "2")]),
+        settings(&[("model_id", MODEL), ("history_turns", "2")]),
         store.clone(),
         Some(model.clone()),
     );
@@ -120,10 +122,7 @@ async fn the_model_sees_history_and_a_prompt_free_of_user_text() {
         second.system.contains("Ledger Lake"),
         "retrieval put the relevant project in"
     );
-    assert_eq!(
-        (second.max_tokens, second.model_id.as_str()),
-        (600, "stub.echo-v1")
-    );
+    assert_eq!((second.max_tokens, second.model_id.as_str()), (600, MODEL));
     let stored = store.turns(SESSION);
     assert_eq!(stored.len(), 4);
     assert_eq!(
@@ -132,7 +131,7 @@ async fn the_model_sees_history_and_a_prompt_free_of_user_text() {
             stored[1].output_tokens,
             stored[1].model_id.as_str()
         ),
-        (10, 5, "stub.echo-v1")
+        (10, 5, MODEL)
     );
     assert_eq!(
         store.tokens("test", &utc_day(unix_ms())),
@@ -149,7 +148,7 @@ async fn model_failures_and_timeouts_fall_back_to_offline() {
         "ThrottlingException",
     ))]));
     let eve1 = eve(
-        settings(&[("model_id", "stub.echo-v1")]),
+        settings(&[("model_id", MODEL)]),
         store.clone(),
         Some(failing),
     );
@@ -161,7 +160,7 @@ async fn model_failures_and_timeouts_fall_back_to_offline() {
 
     let slow = Arc::new(ScriptedModel::default().with_delay(Duration::from_millis(400)));
     let eve2 = eve(
-        settings(&[("model_id", "stub.echo-v1"), ("model_timeout_ms", "100")]),
+        settings(&[("model_id", MODEL), ("model_timeout_ms", "100")]),
         store,
         Some(slow),
     );
@@ -188,7 +187,7 @@ async fn a_spent_budget_means_offline_answers() {
     assert!(state.reserved);
     let model = Arc::new(ScriptedModel::default());
     let eve = eve(
-        settings(&[("model_id", "stub.echo-v1"), ("daily_token_budget", "1000")]),
+        settings(&[("model_id", MODEL), ("daily_token_budget", "1000")]),
         store,
         Some(model.clone()),
     );
@@ -292,7 +291,7 @@ async fn concurrent_chats_overshoot_the_budget_by_one_reservation_at_most() {
     let budget = 20_000;
     let eve = Arc::new(eve(
         settings(&[
-            ("model_id", "stub.echo-v1"),
+            ("model_id", MODEL),
             ("max_tokens", "500"),
             ("daily_token_budget", &budget.to_string()),
             ("ip_rate_per_minute", "1000"),
@@ -357,7 +356,7 @@ async fn reservations_left_held_are_returned_once_abandoned() {
     let model = Arc::new(ScriptedModel::default());
     // Spent, counting both: the answer is refused until the abandoned one is returned.
     let eve = eve(
-        settings(&[("model_id", "stub.echo-v1"), ("daily_token_budget", "1400")]),
+        settings(&[("model_id", MODEL), ("daily_token_budget", "1400")]),
         store.clone(),
         Some(model),
     );
@@ -392,7 +391,7 @@ async fn a_refused_request_returns_a_few_abandoned_reservations_at_a_time() {
     }
     let eve = eve(
         settings(&[
-            ("model_id", "stub.echo-v1"),
+            ("model_id", MODEL),
             ("daily_token_budget", &(abandoned * 100).to_string()),
         ]),
         store.clone(),
@@ -484,7 +483,7 @@ async fn failed_writes_are_retried() {
 async fn streaming_forwards_model_deltas_and_local_replies_whole() {
     let model = Arc::new(ScriptedModel::default());
     let eve = eve(
-        settings(&[("model_id", "stub.echo-v1")]),
+        settings(&[("model_id", MODEL)]),
         Arc::new(MemoryStore::default()),
         Some(model),
     );
@@ -525,11 +524,7 @@ fn shown(events: &[StreamEvent]) -> String {
 async fn a_stream_broken_part_way_is_replaced_by_the_stored_offline_answer() {
     let store = Arc::new(MemoryStore::default());
     let model = Arc::new(ScriptedModel::default().with_stream_break_after(2));
-    let eve = eve(
-        settings(&[("model_id", "stub.echo-v1")]),
-        store.clone(),
-        Some(model),
-    );
+    let eve = eve(settings(&[("model_id", MODEL)]), store.clone(), Some(model));
     let (tx, mut rx) = mpsc::channel(64);
     let answer = eve
         .chat(ask("Tell me about Tidewatch", Some(SESSION)), Some(tx))
@@ -584,7 +579,7 @@ fn utc_days_are_iso_dates() {
 async fn a_store_that_never_answers_cannot_hold_the_reply_past_the_deadline() {
     let model = Arc::new(ScriptedModel::default());
     let eve = eve(
-        settings(&[("model_id", "stub.echo-v1")]),
+        settings(&[("model_id", MODEL)]),
         Arc::new(HangingStore),
         Some(model.clone()),
     );
@@ -620,7 +615,7 @@ async fn a_model_answer_waits_on_the_store_twice() {
     let round_trip = Duration::from_millis(100);
     let store = Arc::new(DistantStore::new(round_trip));
     let eve = eve(
-        settings(&[("model_id", "stub.echo-v1")]),
+        settings(&[("model_id", MODEL)]),
         store.clone(),
         Some(Arc::new(ScriptedModel::default())),
     );
@@ -649,13 +644,9 @@ async fn a_session_moving_between_instances_reads_what_the_other_stored() {
     let round_trip = Duration::from_millis(100);
     let store = Arc::new(DistantStore::new(round_trip));
     let models = [(); 2].map(|()| Arc::new(ScriptedModel::default()));
-    let instances = models.clone().map(|model| {
-        eve(
-            settings(&[("model_id", "stub.echo-v1")]),
-            store.clone(),
-            Some(model),
-        )
-    });
+    let instances = models
+        .clone()
+        .map(|model| eve(settings(&[("model_id", MODEL)]), store.clone(), Some(model)));
     let mut took = Vec::new();
     for turn in 0..4 {
         // Turns are ordered by the wall clock's milliseconds, which the paused clock keeps.
@@ -691,7 +682,7 @@ async fn the_cache_follows_curated_answers_and_forgets_unstored_ones() {
     let store = Arc::new(DistantStore::new(Duration::ZERO));
     let model = Arc::new(ScriptedModel::default());
     let eve = eve(
-        settings(&[("model_id", "stub.echo-v1")]),
+        settings(&[("model_id", MODEL)]),
         store.clone(),
         Some(model.clone()),
     );
@@ -724,7 +715,7 @@ async fn the_cache_follows_curated_answers_and_forgets_unstored_ones() {
 async fn a_new_session_reads_no_history() {
     let store = Arc::new(DistantStore::new(Duration::ZERO));
     let eve = eve(
-        settings(&[("model_id", "stub.echo-v1")]),
+        settings(&[("model_id", MODEL)]),
         store.clone(),
         Some(Arc::new(ScriptedModel::default())),
     );
