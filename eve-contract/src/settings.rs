@@ -115,24 +115,9 @@ fn check_table_name(name: &str) -> Result<(), String> {
     }
 }
 
-/// The characters and length of an S3 bucket name, whose objects EVE links to.
+/// An S3 bucket name, whose objects EVE links to.
 fn check_bucket_name(name: &str) -> Result<(), String> {
-    let allowed = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'.');
-    let edges = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
-    let bytes = name.as_bytes();
-    if (3..=63).contains(&name.len())
-        && bytes.iter().copied().all(allowed)
-        && bytes.first().copied().is_some_and(edges)
-        && bytes.last().copied().is_some_and(edges)
-    {
-        Ok(())
-    } else {
-        Err(
-            "expected an S3 bucket name: 3 to 63 of a-z, 0-9, '-' and '.', starting and \
-             ending with a letter or digit"
-                .into(),
-        )
-    }
+    crate::aws::check_bucket_name(name).map_err(|why| format!("not an S3 bucket name: {why}"))
 }
 
 /// Whether a model id names a cross-region inference profile (`eu.anthropic...`): its

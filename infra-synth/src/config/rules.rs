@@ -2,6 +2,7 @@
 
 use config_diagnostics::Checker;
 
+use eve_contract::aws::check_bucket_name;
 use eve_contract::settings::{is_secure_url, Setting};
 
 use super::{Stack, OWN_TAGS};
@@ -435,33 +436,6 @@ pub fn is_dns_name(name: &str) -> bool {
             .is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_lowercase()))
 }
 
-/// S3 general-purpose bucket naming rules.
-pub fn check_bucket_name(name: &str) -> Result<(), &'static str> {
-    if !(3..=63).contains(&name.len()) {
-        return Err("must be 3-63 characters");
-    }
-    if !name
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
-    {
-        return Err("only lowercase letters, digits, dots and dashes are allowed");
-    }
-    let edges_ok = |b: Option<u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
-    if !edges_ok(name.bytes().next()) || !edges_ok(name.bytes().last()) {
-        return Err("must begin and end with a letter or digit");
-    }
-    if name.contains("..") || name.contains(".-") || name.contains("-.") {
-        return Err("dots may not be adjacent to dots or dashes");
-    }
-    if name.parse::<std::net::Ipv4Addr>().is_ok() {
-        return Err("must not look like an IP address");
-    }
-    if name.starts_with("xn--") || name.starts_with("sthree-") || name.ends_with("-s3alias") {
-        return Err("the prefixes xn--/sthree- and suffix -s3alias are reserved");
-    }
-    Ok(())
-}
-
 fn is_email(s: &str) -> bool {
     match s.split_once('@') {
         Some((local, domain)) => {
@@ -474,16 +448,6 @@ fn is_email(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn bucket_names() {
-        assert!(check_bucket_name("cloudforgex-prod-site").is_ok());
-        assert!(check_bucket_name("Upper-case").is_err());
-        assert!(check_bucket_name("192.168.1.1").is_err());
-        assert!(check_bucket_name("ab").is_err());
-        assert!(check_bucket_name("a..b").is_err());
-        assert!(check_bucket_name("-abc").is_err());
-    }
 
     #[test]
     fn dns_names() {
