@@ -1,4 +1,7 @@
-//! EVE's HTTP API: every route both front doors serve and API Gateway proxies.
+//! EVE's HTTP API: every route both front doors serve and API Gateway proxies, and what the
+//! site's chat widget must know of it.
+
+use std::time::Duration;
 
 /// One route of EVE's API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +85,22 @@ pub const PREFIX: &str = "/api";
 
 /// The longest chat message EVE answers, in characters: the site's chat input holds the same.
 pub const MAX_MESSAGE_CHARS: usize = 2000;
+
+/// The longest one chat may take end to end: API Gateway's 29 s integration limit, less room
+/// for the front door. EVE's reply goes out within it; the widget waits at least as long.
+pub const MAX_CHAT_TIME: Duration = Duration::from_secs(25);
+
+/// The named events of the stream route. Text arrives as unnamed `data: {"delta"}` events;
+/// these close or correct it.
+pub mod stream_events {
+    /// `{"text"}`: the model broke off part-way; the text shown so far gives way to this
+    /// answer, the one stored.
+    pub const REPLACE: &str = "replace";
+    /// `{"session_id", "source"}`: the answer is complete.
+    pub const DONE: &str = "done";
+    /// `{"error": {"code", "message"}}`: the reply was interrupted.
+    pub const ERROR: &str = "error";
+}
 
 #[cfg(test)]
 mod tests {

@@ -1,11 +1,18 @@
 // EVE chat widget and certificate buttons. Vanilla ES module, no dependencies.
 // Model text never becomes HTML: renderMarkdown builds DOM nodes with createElement/textContent.
 
-// EVE's routes, written into the page from EVE's own contract when the site is rendered.
-const { chatUrl: CHAT_URL, streamUrl: STREAM_URL, certificateUrl: CERTIFICATE_URL } =
-  document.getElementById('eve')?.dataset ?? {};
+// EVE's routes, stream events and time limit, written into the page from EVE's own contract
+// when the site is rendered.
+const {
+  chatUrl: CHAT_URL,
+  streamUrl: STREAM_URL,
+  certificateUrl: CERTIFICATE_URL,
+  replyWaitMs,
+  replaceEvent: REPLACE_EVENT,
+  errorEvent: ERROR_EVENT,
+} = document.getElementById('eve')?.dataset ?? {};
+const TIMEOUT_MS = Number(replyWaitMs);
 const SESSION_KEY = 'eve.session';
-const TIMEOUT_MS = 25000;
 
 // ---------- Markdown → DOM (the subset EVE emits) ----------
 
@@ -162,10 +169,10 @@ async function askStreaming(payload, signal, onText) {
       const event = parseEvent(buffered.slice(0, cut));
       buffered = buffered.slice(cut + 2);
       if (!event) continue;
-      if (event.type === 'error') throw new ServerError(event.data?.error?.message ?? 'EVE could not answer.');
+      if (event.type === ERROR_EVENT) throw new ServerError(event.data?.error?.message ?? 'EVE could not answer.');
       rememberSession(event.data);
-      // `replace`: the model broke off; its partial text gives way to the answer EVE stored.
-      if (event.type === 'replace' && typeof event.data?.text === 'string') text = event.data.text;
+      // The model broke off: its partial text gives way to the answer EVE stored.
+      if (event.type === REPLACE_EVENT && typeof event.data?.text === 'string') text = event.data.text;
       else if (typeof event.data?.delta === 'string') text += event.data.delta;
       const whole = replyText(event.data);
       if (whole) text = whole;

@@ -198,8 +198,10 @@ fn index_has_every_section_structured_data_and_the_widget() {
 }
 
 #[test]
-fn the_widget_is_given_eve_routes_and_message_limit_from_the_contract() {
-    use eve_contract::routes::{CERTIFICATE_LINK, CHAT, CHAT_STREAM, MAX_MESSAGE_CHARS};
+fn the_widget_is_given_eve_routes_limits_and_events_from_the_contract() {
+    use eve_contract::routes::{
+        stream_events, CERTIFICATE_LINK, CHAT, CHAT_STREAM, MAX_CHAT_TIME, MAX_MESSAGE_CHARS,
+    };
     let dir = tempfile::tempdir().expect("tempdir");
     build(&shipped(), &local(), dir.path()).expect("builds");
     let index = page(dir.path(), "index.html");
@@ -209,9 +211,21 @@ fn the_widget_is_given_eve_routes_and_message_limit_from_the_contract() {
         format!("data-stream-url=\"{}\"", CHAT_STREAM.path),
         format!("data-certificate-url=\"{certificate_prefix}\""),
         format!("maxlength=\"{MAX_MESSAGE_CHARS}\""),
+        format!("data-replace-event=\"{}\"", stream_events::REPLACE),
+        format!("data-error-event=\"{}\"", stream_events::ERROR),
     ] {
         assert!(index.contains(&expected), "{expected} not in the page");
     }
+    // A reply EVE sends at its own limit must still find the widget waiting.
+    let wait_ms: u128 = index
+        .split_once("data-reply-wait-ms=\"")
+        .and_then(|(_, rest)| rest.split_once('"'))
+        .and_then(|(ms, _)| ms.parse().ok())
+        .expect("the page gives the widget its wait");
+    assert!(
+        wait_ms > MAX_CHAT_TIME.as_millis(),
+        "the widget gives up after {wait_ms} ms, before EVE's {MAX_CHAT_TIME:?}"
+    );
     // The script keeps no copy of its own to drift from the page's.
     let script = std::fs::read_dir(dir.path().join("assets"))
         .expect("assets")
@@ -219,11 +233,14 @@ fn the_widget_is_given_eve_routes_and_message_limit_from_the_contract() {
         .find(|path| path.extension().is_some_and(|e| e == "js"))
         .expect("the widget's script");
     let script = std::fs::read_to_string(script).expect("read");
-    assert!(
-        !script.contains(CHAT.path),
-        "the script names {}",
-        CHAT.path
-    );
+    for copy in [
+        CHAT.path.to_string(),
+        format!("'{}'", stream_events::REPLACE),
+        format!("'{}'", stream_events::ERROR),
+        MAX_CHAT_TIME.as_millis().to_string(),
+    ] {
+        assert!(!script.contains(&copy), "the script names {copy} itself");
+    }
 }
 
 #[test]

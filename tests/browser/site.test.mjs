@@ -260,18 +260,36 @@ describe('portfolio site on eve-server', { skip }, () => {
     await context.close();
   });
 
-  test('a request that never answers times out with a message', async () => {
+  test('the widget waits out EVE\'s own time limit, then gives up with a message', async () => {
     const { context, page } = await open();
     await page.clock.install();
     const pending = [];
     await page.route('**/api/chat/stream', (route) => {
-      pending.push(route); // never answered
+      pending.push(route);
     });
     await page.goto(site.baseUrl + '/');
+    // The page carries the wait from EVE's contract; the render tests hold it past EVE's limit.
+    const waitMs = Number(await page.locator('#eve').getAttribute('data-reply-wait-ms'));
+    assert.ok(waitMs > 0, `the page gives the widget its wait (${waitMs})`);
     await page.locator('.eve-launcher').click();
+
+    // A reply that arrives a second before the wait ends is shown.
     await page.locator('.eve-suggestion').first().click();
     await page.locator('.eve-typing').waitFor();
-    await page.clock.runFor(30000);
+    await page.clock.runFor(waitMs - 1000);
+    assert.ok(await page.locator('.eve-error').isHidden(), 'no error before the wait ends');
+    await pending.shift().fulfill({
+      status: 200,
+      contentType: 'text/event-stream',
+      body: 'data: {"delta":"late but whole"}\n\nevent: done\ndata: {"session_id":"s","source":"model"}\n\n',
+    });
+    await page.locator('.eve-from-bot', { hasText: 'late but whole' }).waitFor();
+    await page.locator('.eve-send:not([disabled])').waitFor();
+
+    // One that never comes ends in a message, and the widget takes the next question.
+    await page.locator('.eve-suggestion').first().click();
+    await page.locator('.eve-typing').waitFor();
+    await page.clock.runFor(waitMs);
     const error = page.locator('.eve-error');
     await error.waitFor();
     assert.match(await error.innerText(), /took too long/);

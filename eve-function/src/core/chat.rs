@@ -4,6 +4,7 @@
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use eve_contract::routes::MAX_CHAT_TIME;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
@@ -23,10 +24,6 @@ use super::settings::{Settings, SettingsProvider};
 const WRITE_ATTEMPTS: u32 = 3;
 const WRITE_BACKOFF: Duration = Duration::from_millis(50);
 
-/// The longest one chat may take end to end: API Gateway's 29 s integration limit, less room
-/// for the front door. A front door may set a request an earlier deadline (Lambda's remaining
-/// time); every step spends from it.
-pub const MAX_CHAT_TIME: Duration = Duration::from_secs(25);
 /// Kept back from the reads and the model for storing the turns once there is a reply.
 const STORE_RESERVE: Duration = Duration::from_millis(1500);
 /// A reservation held longer than this was abandoned: its request's deadline is long past, so

@@ -34,9 +34,9 @@ use tokio_stream::wrappers::ReceiverStream;
 use tower_http::catch_panic::CatchPanicLayer;
 use tracing::Instrument;
 
-use crate::core::chat::{ChatAnswer, ChatError, ChatRequest, Eve, StreamEvent, MAX_CHAT_TIME};
+use crate::core::chat::{ChatAnswer, ChatError, ChatRequest, Eve, StreamEvent};
 use error::ApiError;
-use eve_contract::routes::{self, Route};
+use eve_contract::routes::{self, stream_events, Route, MAX_CHAT_TIME};
 
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -333,10 +333,9 @@ async fn chat(State(eve): State<Arc<Eve>>, request: Request) -> Result<Json<Chat
     Ok(Json(eve.chat(request, None).await?))
 }
 
-/// Server-Sent Events: `data: {"delta": ...}` events, then `event: done` with
-/// `{"session_id", "source"}`. When the model breaks off part-way, `event: replace` with
-/// `{"text"}` replaces what was shown by the offline answer (the one stored) before `done`.
-/// Refusals (400, 429) are plain JSON errors before any event.
+/// Server-Sent Events, as [`stream_events`] names them: `data: {"delta": ...}` events, then
+/// `done`; `replace` before it when the model broke off part-way. Refusals (400, 429) are plain
+/// JSON errors before any event.
 async fn chat_stream(State(eve): State<Arc<Eve>>, request: Request) -> Result<Response, ApiError> {
     let request = chat_request(request).await?;
     let (events, mut received) = mpsc::channel::<StreamEvent>(64);
@@ -368,7 +367,7 @@ fn text_event(event: StreamEvent) -> Event {
     match event {
         StreamEvent::Delta(delta) => Event::default().data(json!({ "delta": delta }).to_string()),
         StreamEvent::Replace(text) => Event::default()
-            .event("replace")
+            .event(stream_events::REPLACE)
             .data(json!({ "text": text }).to_string()),
     }
 }
@@ -376,9 +375,9 @@ fn text_event(event: StreamEvent) -> Event {
 fn done_event(outcome: ChatOutcome) -> Event {
     match outcome {
         Ok(Ok(answer)) => Event::default()
-            .event("done")
+            .event(stream_events::DONE)
             .data(json!({ "session_id": answer.session_id, "source": answer.source }).to_string()),
-        _ => Event::default().event("error").data(
+        _ => Event::default().event(stream_events::ERROR).data(
             json!({ "error": { "code": "internal", "message": "the reply was interrupted" } })
                 .to_string(),
         ),

@@ -1,5 +1,7 @@
 //! The pages: handlebars templates (strict mode) fed one view per page.
 
+use std::time::Duration;
+
 use handlebars::{handlebars_helper, Handlebars};
 use serde::Serialize;
 use serde_json::json;
@@ -82,7 +84,7 @@ struct PageView<'a> {
 }
 
 /// What the chat widget needs of EVE's API, from its contract: the page hands it to the script,
-/// so a route or limit cannot change on one side only.
+/// so a route, limit or event name cannot change on one side only.
 #[derive(Serialize)]
 struct ApiView {
     chat_url: &'static str,
@@ -90,7 +92,15 @@ struct ApiView {
     /// The certificate link route up to its `{id}`, which the script appends.
     certificate_url: &'static str,
     max_message_chars: usize,
+    /// How long the widget waits for a reply before it gives up.
+    reply_wait_ms: u128,
+    replace_event: &'static str,
+    error_event: &'static str,
 }
+
+/// What the widget waits past EVE's own limit, so a reply sent at that limit still arrives
+/// over a slow network. By then API Gateway (29 s) has answered with its own error anyway.
+const NETWORK_ALLOWANCE: Duration = Duration::from_secs(5);
 
 impl ApiView {
     fn from_contract() -> Self {
@@ -101,6 +111,9 @@ impl ApiView {
             stream_url: routes::CHAT_STREAM.path,
             certificate_url: link.split_once('{').map_or(link, |(prefix, _)| prefix),
             max_message_chars: routes::MAX_MESSAGE_CHARS,
+            reply_wait_ms: (routes::MAX_CHAT_TIME + NETWORK_ALLOWANCE).as_millis(),
+            replace_event: routes::stream_events::REPLACE,
+            error_event: routes::stream_events::ERROR,
         }
     }
 }
