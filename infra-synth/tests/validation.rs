@@ -262,6 +262,20 @@ fn an_inference_profile_lists_the_regions_it_routes_to() {
         5,
         "list the regions it routes to",
     );
+    // Any other model is only ever called in the stack's region: more would be granted for
+    // nothing.
+    assert_error(
+        "[eve]\nmodel_id = \"anthropic.claude-3-haiku-20240307-v1:0\"\nmodel_regions = [\"eu-west-3\"]\n",
+        "eve.model_regions",
+        7,
+        "is not a cross-region inference profile, so EVE calls it in the stack's region only",
+    );
+    assert_error(
+        "[eve]\nmodel_id = \"offline\"\nmodel_regions = [\"eu-west-3\"]\n",
+        "eve.model_regions",
+        7,
+        "remove `model_regions`",
+    );
 }
 
 #[test]

@@ -286,6 +286,19 @@ fn check_eve(stack: &Stack, check: &mut Checker<'_>) {
             )
         },
     );
+    // Any other model is called in the stack's region only: regions listed for it would be
+    // granted to the role for nothing.
+    check.check(
+        eve_contract::settings::is_inference_profile(&eve.model_id) || eve.model_regions.is_empty(),
+        "eve.model_regions",
+        || {
+            format!(
+                "`{}` is not a cross-region inference profile, so EVE calls it in the \
+                 stack's region only: remove `model_regions`, or name a profile",
+                eve.model_id
+            )
+        },
+    );
     for (i, region) in eve.model_regions.iter().enumerate() {
         check.check(
             AWS_REGIONS.contains(&region.as_str()),

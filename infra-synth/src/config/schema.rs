@@ -325,7 +325,8 @@ pub struct Eve {
     #[serde(default = "default_model_id")]
     pub model_id: String,
     /// Regions whose foundation model may serve EVE's calls (their ARNs are granted): required
-    /// for an inference profile, which routes to several; default: the stack region only.
+    /// for an inference profile, which routes to several, and refused for any other model,
+    /// which is called in the stack region only.
     #[serde(default)]
     pub model_regions: Vec<String>,
     #[serde(default = "default_max_tokens")]
