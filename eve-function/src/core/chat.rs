@@ -218,7 +218,7 @@ impl Eve {
         let started = Instant::now();
         let deadline = Deadline::new(request.deadline.min(started + MAX_CHAT_TIME));
         let settings = self.deps.settings.current().await;
-        let message = guards::check_message(&request.message)?;
+        let message: &str = &guards::check_message(&request.message)?;
         // A session EVE names now has no history to read.
         let new_session = request.session_id.is_none();
         let session_id = match request.session_id.as_deref() {

@@ -3,6 +3,7 @@
 //! The limiter is in-process (per Lambda instance or server), which bounds bursts from one
 //! client cheaply; the daily token budget in the conversation store is the global cost cap.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -59,15 +60,28 @@ fn finishes_emoji(c: char) -> bool {
     matches!(c, '\u{FE00}'..='\u{FE0F}' | '\u{E0020}'..='\u{E007F}' | '\u{E0100}'..='\u{E01EF}')
 }
 
-/// The message without what shows nothing at its ends; refused when nothing that shows is left.
-pub fn check_message(message: &str) -> Result<&str, GuardError> {
+/// The message without what shows nothing at its ends, and with its line breaks as `\n` and
+/// no other control character (a NUL, a terminal escape) inside, none of which a visitor types
+/// and all of which would reach the model, the store and the logs; refused when nothing that
+/// shows is left.
+pub fn check_message(message: &str) -> Result<Cow<'_, str>, GuardError> {
     let trimmed = message.trim_matches(|c| shows_nothing(c) && !finishes_emoji(c));
     if trimmed.chars().all(shows_nothing) {
         Err(GuardError::EmptyMessage)
     } else if trimmed.chars().count() > MAX_MESSAGE_CHARS {
         Err(GuardError::MessageTooLong)
+    } else if trimmed
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\t'))
+    {
+        Ok(Cow::Owned(
+            trimmed
+                .replace("\r\n", "\n")
+                .replace('\r', "\n")
+                .replace(|c: char| c.is_control() && !matches!(c, '\n' | '\t'), ""),
+        ))
     } else {
-        Ok(trimmed)
+        Ok(Cow::Borrowed(trimmed))
     }
 }
 
@@ -158,29 +172,45 @@ mod tests {
     #[test]
     fn an_emoji_keeps_what_finishes_it() {
         let heart = "\u{2764}\u{FE0F}";
-        assert_eq!(check_message(&format!("{heart}\u{0} ")), Ok(heart));
+        assert_eq!(check_message(&format!("{heart}\u{0} ")), Ok(heart.into()));
         let scotland = "\u{1F3F4}\u{E0067}\u{E0062}\u{E0073}\u{E0063}\u{E0074}\u{E007F}";
-        assert_eq!(check_message(&format!(" {scotland}\u{200B}")), Ok(scotland));
+        assert_eq!(
+            check_message(&format!(" {scotland}\u{200B}")),
+            Ok(scotland.into())
+        );
     }
 
     #[test]
     fn messages_are_trimmed_and_bounded() {
-        assert_eq!(check_message("  hi  "), Ok("hi"));
+        assert_eq!(check_message("  hi  "), Ok("hi".into()));
         assert_eq!(check_message(" \n\t "), Err(GuardError::EmptyMessage));
         assert_eq!(
             check_message("\u{200B}\u{200D}\u{FEFF}\u{2060} \u{200B}"),
             Err(GuardError::EmptyMessage)
         );
-        assert_eq!(check_message("\u{200B}hi\u{200B}"), Ok("hi"));
-        assert_eq!(check_message("\u{0}hi\u{1b}\u{7f}"), Ok("hi"));
+        assert_eq!(check_message("\u{200B}hi\u{200B}"), Ok("hi".into()));
+        assert_eq!(check_message("\u{0}hi\u{1b}\u{7f}"), Ok("hi".into()));
         assert_eq!(
-            check_message(&"é".repeat(MAX_MESSAGE_CHARS)).map(str::len),
+            check_message(&"é".repeat(MAX_MESSAGE_CHARS)).map(|m| m.len()),
             Ok(MAX_MESSAGE_CHARS * 2)
         );
         assert_eq!(
             check_message(&"a".repeat(MAX_MESSAGE_CHARS + 1)),
             Err(GuardError::MessageTooLong)
         );
+    }
+
+    #[test]
+    fn control_characters_inside_a_message_are_dropped_and_line_breaks_kept() {
+        assert_eq!(
+            check_message("a\u{0}b\u{1b}[31mc\u{7f}d\u{85}e"),
+            Ok("ab[31mcde".into())
+        );
+        assert_eq!(
+            check_message("one\r\ntwo\rthree\n\tfour"),
+            Ok("one\ntwo\nthree\n\tfour".into())
+        );
+        assert!(matches!(check_message("plain text"), Ok(Cow::Borrowed(_))));
     }
 
     #[test]

@@ -141,6 +141,29 @@ async fn the_model_sees_history_and_a_prompt_free_of_user_text() {
 }
 
 #[tokio::test]
+async fn control_characters_reach_neither_the_model_nor_the_store() {
+    let store = Arc::new(MemoryStore::default());
+    let model = Arc::new(ScriptedModel::default());
+    let eve = eve(
+        settings(&[("model_id", MODEL)]),
+        store.clone(),
+        Some(model.clone()),
+    );
+    eve.chat(
+        ask(
+            "What is\u{0} Ledger\u{1b}[2J Lake?\r\nThanks",
+            Some(SESSION),
+        ),
+        None,
+    )
+    .await
+    .expect("answer");
+    let clean = "What is Ledger[2J Lake?\nThanks";
+    assert_eq!(model.requests()[0].messages[0].text, clean);
+    assert_eq!(store.turns(SESSION)[0].text, clean);
+}
+
+#[tokio::test]
 async fn model_failures_and_timeouts_fall_back_to_offline() {
     let store = Arc::new(MemoryStore::default());
     let failing = Arc::new(ScriptedModel::new(vec![Err(PortError::new(
