@@ -665,18 +665,31 @@ mod tests {
     use crate::constructs::s3::BucketProps;
     use crate::constructs::testing::stack;
 
-    fn build(security_headers: bool, region: &str) -> crate::constructs::Assembly {
-        build_with(security_headers, region, false, false)
-    }
-
-    fn build_with(
+    /// What a test distribution has beyond the site and the API.
+    struct Variant {
         security_headers: bool,
-        region: &str,
+        /// Where its certificate is issued.
+        region: &'static str,
         failover: bool,
         streamed: bool,
-    ) -> crate::constructs::Assembly {
+        access_logs: bool,
+    }
+
+    impl Default for Variant {
+        fn default() -> Self {
+            Self {
+                security_headers: true,
+                region: "us-east-1",
+                failover: false,
+                streamed: false,
+                access_logs: false,
+            }
+        }
+    }
+
+    fn build(variant: Variant) -> crate::constructs::Assembly {
         let stack = stack();
-        let function_url = streamed.then(|| {
+        let function_url = variant.streamed.then(|| {
             let code = crate::constructs::lambda::Code {
                 package: "p",
                 binary: "bootstrap",
@@ -693,15 +706,18 @@ mod tests {
             }
         });
         let site = Bucket::new(&stack, "site", BucketProps::default());
-        let site_replica = failover.then(|| {
+        let site_replica = variant.failover.then(|| {
             Bucket::new(
                 &stack.child("dr").in_region("eu-west-2"),
                 "site",
                 BucketProps::default(),
             )
         });
+        let access_logs = variant
+            .access_logs
+            .then(|| Bucket::new(&stack, "logs", BucketProps::default()));
         let certificate = Certificate::new(
-            &stack.in_region(region),
+            &stack.in_region(variant.region),
             "site",
             CertificateProps {
                 domain_name: "example.com".into(),
@@ -725,8 +741,8 @@ mod tests {
                     headers: vec![("x-api-key", Expr::lit("k"))],
                 }),
                 function_url,
-                access_logs: None,
-                security_headers,
+                access_logs,
+                security_headers: variant.security_headers,
                 site_replica,
                 web_acl: None,
             },
@@ -736,7 +752,7 @@ mod tests {
 
     #[test]
     fn api_behind_cloudfront_with_key_header_and_strict_headers() {
-        let assembly = build(true, "us-east-1");
+        let assembly = build(Variant::default());
         assert!(assembly.problems.is_empty(), "{:?}", assembly.problems);
         let json = assembly.doc.to_json("t").expect("json");
         let dist = &json["resource"]["aws_cloudfront_distribution"]["site"];
@@ -777,7 +793,10 @@ mod tests {
 
     #[test]
     fn a_function_url_path_is_signed_by_a_lambda_oac_and_matched_before_the_api() {
-        let assembly = build_with(true, "us-east-1", false, true);
+        let assembly = build(Variant {
+            streamed: true,
+            ..Variant::default()
+        });
         assert!(assembly.problems.is_empty(), "{:?}", assembly.problems);
         let json = assembly.doc.to_json("t").expect("json");
         let res = &json["resource"];
@@ -823,10 +842,13 @@ mod tests {
 
     #[test]
     fn the_site_fails_over_to_its_replica_which_only_this_distribution_reads() {
-        let json = build_with(true, "us-east-1", true, false)
-            .doc
-            .to_json("t")
-            .expect("json");
+        let json = build(Variant {
+            failover: true,
+            ..Variant::default()
+        })
+        .doc
+        .to_json("t")
+        .expect("json");
         let dist = &json["resource"]["aws_cloudfront_distribution"]["site"];
         assert_eq!(dist["origin"][1]["origin_id"], "site-replica");
         assert_eq!(
@@ -850,7 +872,7 @@ mod tests {
             read["condition"][0]["values"][0],
             "${aws_cloudfront_distribution.site.arn}"
         );
-        let single = build(true, "us-east-1").doc.to_json("t").expect("json");
+        let single = build(Variant::default()).doc.to_json("t").expect("json");
         let dist = &single["resource"]["aws_cloudfront_distribution"]["site"];
         assert!(dist.get("origin_group").is_none());
         assert_eq!(dist["default_cache_behavior"]["target_origin_id"], "site");
@@ -858,36 +880,12 @@ mod tests {
 
     #[test]
     fn access_logs_go_through_standard_logging_v2_without_cookies() {
-        let stack = stack();
-        let site = Bucket::new(&stack, "site", BucketProps::default());
-        let logs = Bucket::new(&stack, "logs", BucketProps::default());
-        let certificate = Certificate::new(
-            &stack.in_region("us-east-1"),
-            "site",
-            CertificateProps {
-                domain_name: "example.com".into(),
-                alternative_names: Vec::new(),
-                validate_in: None,
-            },
-        );
-        Distribution::new(
-            &stack,
-            "site",
-            DistributionProps {
-                comment: "test".into(),
-                domain_names: vec!["example.com".into()],
-                certificate,
-                price_class: "PriceClass_100",
-                site,
-                site_replica: None,
-                web_acl: None,
-                api: None,
-                function_url: None,
-                access_logs: Some(logs),
-                security_headers: true,
-            },
-        );
-        let json = crate::constructs::testing::json_of(stack);
+        let assembly = build(Variant {
+            access_logs: true,
+            ..Variant::default()
+        });
+        assert!(assembly.problems.is_empty(), "{:?}", assembly.problems);
+        let json = assembly.doc.to_json("t").expect("json");
         let res = &json["resource"];
         assert!(res["aws_cloudfront_distribution"]["site"]
             .get("logging_config")
@@ -909,7 +907,13 @@ mod tests {
 
     #[test]
     fn headers_policy_can_be_turned_off_for_emulators() {
-        let json = build(false, "us-east-1").doc.to_json("t").expect("json");
+        let json = build(Variant {
+            security_headers: false,
+            ..Variant::default()
+        })
+        .doc
+        .to_json("t")
+        .expect("json");
         assert!(json["resource"]
             .get("aws_cloudfront_response_headers_policy")
             .is_none());
@@ -917,7 +921,11 @@ mod tests {
 
     #[test]
     fn a_certificate_outside_us_east_1_is_refused() {
-        let problems = build(true, "eu-west-1").problems;
+        let problems = build(Variant {
+            region: "eu-west-1",
+            ..Variant::default()
+        })
+        .problems;
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(problems[0].message.contains("us-east-1"), "{problems:?}");
     }
