@@ -9,8 +9,8 @@ use deploy_support::{
     find_tool, infra_synth, plugin_dir, skip, stderr, stdout, terraform_available, workspace,
 };
 use infra_synth::deploy::bundle::PlanBundle;
-use infra_synth::deploy::emulator::find_moto;
 use infra_synth::deploy::state::{config_sha256, Fingerprint};
+use local_moto::find_moto;
 
 /// A bundle as `plan --stack prod` would write it for this checkout's config.
 fn prod_bundle(config_sha256: String) -> PlanBundle {

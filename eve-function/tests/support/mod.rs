@@ -7,9 +7,8 @@ pub mod bedrock_stub;
 pub mod lossy_relay;
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Stdio};
-use std::sync::mpsc;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -77,13 +76,16 @@ impl EveServer {
             }
         });
         // Later lines are EMF metrics, drained.
-        let Some(line) = first_line(stdout, Duration::from_secs(20)) else {
-            let _ = child.kill();
-            let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
-            return Err(format!(
-                "eve-server printed no listening line ({status}); stderr: {}",
-                logs.lock().expect("log lock").join("\n")
-            ));
+        let line = match local_moto::first_line(stdout, Duration::from_secs(20)) {
+            Ok(line) => line,
+            Err(why) => {
+                let _ = child.kill();
+                let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
+                return Err(format!(
+                    "eve-server printed no listening line: {why} ({status}); stderr: {}",
+                    logs.lock().expect("log lock").join("\n")
+                ));
+            }
         };
         let url = line
             .strip_prefix("eve-server listening on ")
@@ -165,54 +167,43 @@ pub fn run_to_exit(binary: &Path, args: &[&str], env: &[(&str, &str)]) -> (Optio
 /// How long [`run_to_exit`] waits for the binary to stop.
 const RUN_TO_EXIT_LIMIT: Duration = Duration::from_secs(20);
 
-/// How moto is served, the one definition `infra-synth rehearse` uses too: on a port the launcher
-/// binds itself and prints, so no other test's server can be mistaken for this one.
-const MOTO_SERVE: &str = include_str!("../../../infra-synth/src/deploy/moto_serve.py");
-
-/// A moto server on a loopback port, killed when dropped.
+/// A moto server on a loopback port (the launcher `infra-synth rehearse` uses), killed when
+/// dropped; the end of its log is printed when a test panics with it running.
 pub struct Moto {
-    child: Child,
     pub endpoint: String,
+    // Dropped before its log's folder.
+    _server: local_moto::Moto,
+    _log_dir: tempfile::TempDir,
 }
 
 impl Moto {
     /// moto answering on threads, as `moto_server` does; `None` (after printing the SKIP
     /// line) when moto is not installed.
     pub fn start(test: &str) -> Option<Self> {
-        Self::run(test, "threaded")
+        Self::run(test, local_moto::Serving::Threaded)
     }
 
     /// moto answering one request at a time. Threaded moto applies concurrent UpdateItems to
     /// one item without DynamoDB's atomicity (an `ADD` can be lost), which a test of
     /// concurrent conditional writes must not mistake for EVE's fault.
     pub fn start_serial(test: &str) -> Option<Self> {
-        Self::run(test, "serial")
+        Self::run(test, local_moto::Serving::Serial)
     }
 
-    fn run(test: &str, mode: &str) -> Option<Self> {
-        let Some(python) = moto_python() else {
+    fn run(test: &str, serving: local_moto::Serving) -> Option<Self> {
+        let Some(moto_server) = local_moto::find_moto() else {
             println!("SKIP: {test} needs moto_server (pip install 'moto[server]')");
             return None;
         };
-        let mut child = Command::new(python)
-            .args(["-c", MOTO_SERVE, mode])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start moto");
-        let stdout = child.stdout.take().expect("moto's stdout");
-        let line = first_line(stdout, Duration::from_secs(60));
-        let endpoint = line
-            .as_deref()
-            .and_then(|line| line.strip_prefix("moto listening on "))
-            .map(str::to_string);
-        let Some(endpoint) = endpoint else {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("moto did not start: its first line was {line:?}");
-        };
-        Some(Self { child, endpoint })
+        let log_dir = tempfile::tempdir().expect("tempdir");
+        let server =
+            local_moto::Moto::start(&moto_server, serving, &log_dir.path().join("moto.log"))
+                .unwrap_or_else(|error| panic!("{error:#}"));
+        Some(Self {
+            endpoint: server.endpoint.clone(),
+            _server: server,
+            _log_dir: log_dir,
+        })
     }
 
     /// The AWS environment that points the SDK (in eve-server and in tests) at moto.
@@ -292,42 +283,6 @@ impl Moto {
             .load()
             .await
     }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The Python that runs `moto_server`: beside it on PATH, or in the venv `.ci/install` makes.
-fn moto_python() -> Option<PathBuf> {
-    let on_path = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|p| p.join("moto_server"))
-            .find(|p| p.is_file())
-    });
-    let venv = std::env::var_os("HOME")
-        .map(|home| PathBuf::from(home).join(".cache/cloudforgex/venv/bin/moto_server"))
-        .filter(|p| p.is_file());
-    let moto_server = venv.or(on_path)?;
-    ["python3", "python"]
-        .iter()
-        .map(|name| moto_server.with_file_name(name))
-        .find(|p| p.is_file())
-}
-
-/// The first line `stdout` prints within `timeout`. The rest is drained, so the child never
-/// blocks on a full pipe.
-fn first_line(stdout: ChildStdout, timeout: Duration) -> Option<String> {
-    let (sender, receiver) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
-        let _ = sender.send(lines.next());
-        lines.for_each(drop);
-    });
-    receiver.recv_timeout(timeout).ok().flatten()
 }
 
 /// A response, fully read.

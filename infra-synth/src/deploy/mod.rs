@@ -7,7 +7,6 @@ pub mod backend;
 pub mod bundle;
 pub mod drift;
 pub mod drill;
-pub mod emulator;
 pub mod front;
 pub mod manifest_diff;
 pub mod package;

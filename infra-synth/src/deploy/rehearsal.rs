@@ -21,11 +21,11 @@ use local_lambda::{rest_event, LocalFunction};
 
 use super::aws::sdk_error;
 use super::bundle::{all_passed, RehearsalStep};
-use super::emulator::{find_moto, Moto, MOTO_ENV};
 use super::front::{serve_front, Front};
 use super::terraform::{PlanMode, PlanOutcome, Terraform};
 use super::workflow::{step, Assets, Deployment};
 use crate::config::Stack;
+use local_moto::{find_moto, Moto, Serving, MOTO_ENV};
 
 /// The browser half of the check, run with node and playwright-core.
 const BROWSER_SCRIPT: &str = include_str!("../../assets/rehearse-browser.cjs");
@@ -101,7 +101,11 @@ pub fn rehearse(stack: &Stack, emulator: &Stack, options: &RehearsalOptions) -> 
         })?;
         std::fs::create_dir_all(&options.out_dir)
             .with_context(|| format!("cannot create {}", options.out_dir.display()))?;
-        let moto = Moto::start(&moto_server, &options.out_dir.join("moto.log"))?;
+        let moto = Moto::start(
+            &moto_server,
+            Serving::Serial,
+            &options.out_dir.join("moto.log"),
+        )?;
         let detail = format!("moto at {}, its log {}", moto.endpoint, moto.log.display());
         Ok((moto, detail))
     }) else {

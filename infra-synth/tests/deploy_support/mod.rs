@@ -7,8 +7,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use infra_synth::deploy::emulator;
-
 /// The workspace root (tests run the CLI from there, like a developer would).
 pub fn workspace() -> PathBuf {
     Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
@@ -58,7 +56,7 @@ impl Drop for ChildGuard {
 /// The moto server `rehearse` starts, for one test. When the test fails, the end of moto's log
 /// (its requests, and the traceback of any it failed) is printed with the test's output.
 pub struct Moto {
-    server: emulator::Moto,
+    server: local_moto::Moto,
     _log_dir: tempfile::TempDir,
 }
 
@@ -79,10 +77,14 @@ impl Moto {
 
     /// None when moto is not installed.
     pub fn start() -> Option<Moto> {
-        let moto_server = emulator::find_moto()?;
+        let moto_server = local_moto::find_moto()?;
         let log_dir = tempfile::tempdir().expect("tempdir");
-        let server = emulator::Moto::start(&moto_server, &log_dir.path().join("moto.log"))
-            .expect("start moto");
+        let server = local_moto::Moto::start(
+            &moto_server,
+            local_moto::Serving::Serial,
+            &log_dir.path().join("moto.log"),
+        )
+        .expect("start moto");
         Some(Moto {
             server,
             _log_dir: log_dir,
@@ -91,25 +93,10 @@ impl Moto {
 }
 
 impl std::ops::Deref for Moto {
-    type Target = emulator::Moto;
+    type Target = local_moto::Moto;
 
-    fn deref(&self) -> &emulator::Moto {
+    fn deref(&self) -> &local_moto::Moto {
         &self.server
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            let log = std::fs::read_to_string(&self.server.log).unwrap_or_default();
-            let lines: Vec<&str> = log.lines().collect();
-            let tail = &lines[lines.len().saturating_sub(80)..];
-            println!(
-                "--- the last {} lines of moto's log\n{}",
-                tail.len(),
-                tail.join("\n")
-            );
-        }
     }
 }
 

@@ -1,5 +1,6 @@
-//! A moto server on a loopback port it picks itself: the emulator `rehearse` deploys to, and the
-//! one the deploy tests use.
+//! A moto server on a loopback port it picks itself: the emulator `infra-synth rehearse` deploys
+//! to, and the one the deploy tests, EVE's tests and EVE's benchmark use. One launcher, so every
+//! caller finds moto the same way and serves it the same way.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -14,11 +15,30 @@ pub const MOTO_ENV: &str = "CFX_MOTO_SERVER";
 /// Where `.ci/install` puts moto.
 const CI_MOTO: &str = ".cache/cloudforgex/venv/bin/moto_server";
 
-/// moto's own `moto_server` always serves on threads, and some of its backends rebuild lists
-/// without a lock (two concurrent Route 53 record deletions can lose one), which Terraform's
-/// parallel applies trigger. The launcher serves the same application on one thread (`serial`),
-/// on a port it binds itself and prints.
+/// Serves moto's application on a port it binds itself and prints, so no other process's
+/// server can be mistaken for this one.
 const MOTO_SERVE: &str = include_str!("moto_serve.py");
+
+/// How moto answers requests that arrive together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Serving {
+    /// One at a time. Threaded, some of moto's backends rebuild lists without a lock (two
+    /// concurrent Route 53 record deletions can lose one), which Terraform's parallel applies
+    /// trigger, and concurrent UpdateItems on one item lose an `ADD`: what DynamoDB's
+    /// atomicity guarantees.
+    Serial,
+    /// On threads, as moto's own `moto_server` does.
+    Threaded,
+}
+
+impl Serving {
+    fn argument(self) -> &'static str {
+        match self {
+            Serving::Serial => "serial",
+            Serving::Threaded => "threaded",
+        }
+    }
+}
 
 /// How long moto may take to import its backends and listen.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -31,10 +51,26 @@ pub struct Moto {
     child: Child,
 }
 
+/// Lines of moto's log shown when a thread panics with moto running.
+const LOG_TAIL_LINES: usize = 80;
+
 impl Drop for Moto {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // A failed test (or a bug) usually shows as an error moto answered; its traceback is
+        // in the log.
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(LOG_TAIL_LINES)..];
+            println!(
+                "--- the last {} lines of moto's log {}\n{}",
+                tail.len(),
+                self.log.display(),
+                tail.join("\n")
+            );
+        }
     }
 }
 
@@ -56,9 +92,9 @@ pub fn find_moto() -> Option<PathBuf> {
 }
 
 impl Moto {
-    /// Starts moto from `moto_server`'s installation, answering one request at a time, and
-    /// waits until it listens; its stderr goes to `log`.
-    pub fn start(moto_server: &Path, log: &Path) -> Result<Moto> {
+    /// Starts moto from `moto_server`'s installation and waits until it listens; its stderr
+    /// (one line per request, and the traceback of any request it failed) goes to `log`.
+    pub fn start(moto_server: &Path, serving: Serving, log: &Path) -> Result<Moto> {
         let bin = moto_server
             .parent()
             .context("moto_server has no directory")?;
@@ -70,7 +106,7 @@ impl Moto {
         let log_file = std::fs::File::create(log)
             .with_context(|| format!("cannot create moto's log {}", log.display()))?;
         let mut child = Command::new(python)
-            .args(["-c", MOTO_SERVE, "serial"])
+            .args(["-c", MOTO_SERVE, serving.argument()])
             // The stacks attach AWS managed policies (X-Ray, API Gateway logging).
             .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
             .stdin(Stdio::null())
@@ -100,9 +136,10 @@ impl Moto {
     }
 }
 
-/// The first line `stdout` prints within `timeout`, without its line break. The rest is
-/// drained, so moto never blocks on a full pipe.
-fn first_line(stdout: ChildStdout, timeout: Duration) -> Result<String, String> {
+/// The first line `stdout` prints within `timeout`, without its line break: where a server
+/// that binds its own port (moto, eve-server) says it listens. The rest is drained, so the
+/// child never blocks on a full pipe.
+pub fn first_line(stdout: ChildStdout, timeout: Duration) -> Result<String, String> {
     let (sender, receiver) = mpsc::channel();
     std::thread::spawn(move || {
         let mut lines = BufReader::new(stdout).lines();
@@ -113,10 +150,7 @@ fn first_line(stdout: ChildStdout, timeout: Duration) -> Result<String, String> 
         Ok(Some(Ok(line))) => Ok(line),
         Ok(Some(Err(error))) => Err(format!("cannot read its output: {error}")),
         Ok(None) => Err("it exited".into()),
-        Err(_) => Err(format!(
-            "it printed no address within {} s",
-            timeout.as_secs()
-        )),
+        Err(_) => Err(format!("it printed nothing within {} s", timeout.as_secs())),
     }
 }
 
@@ -144,7 +178,8 @@ mod tests {
     fn a_moto_that_cannot_start_is_reported_with_its_log() {
         let dir = tempfile::tempdir().expect("tempdir");
         let log = dir.path().join("moto.log");
-        let Err(error) = Moto::start(&broken_installation(dir.path()), &log) else {
+        let Err(error) = Moto::start(&broken_installation(dir.path()), Serving::Serial, &log)
+        else {
             panic!("a Python that exits started moto");
         };
         let message = format!("{error:#}");
@@ -157,7 +192,8 @@ mod tests {
         assert!(logged.contains("No module named 'werkzeug'"), "{logged}");
     }
 
-    /// Two servers started together are two servers, each logging its own requests.
+    /// Two servers started together, one of each serving, are two servers, each answering
+    /// and logging its own requests only.
     #[test]
     fn each_moto_serves_and_logs_on_its_own_port() {
         let Some(moto_server) = find_moto() else {
@@ -165,34 +201,44 @@ mod tests {
             return;
         };
         let dir = tempfile::tempdir().expect("tempdir");
-        let start = |name: &str| {
+        let start = |name: &str, serving| {
             let moto_server = moto_server.clone();
             let log = dir.path().join(name);
-            std::thread::spawn(move || Moto::start(&moto_server, &log).expect("start moto"))
+            std::thread::spawn(move || {
+                Moto::start(&moto_server, serving, &log).expect("start moto")
+            })
         };
-        let (first, second) = (start("first.log"), start("second.log"));
-        let (first, second) = (first.join().expect("first"), second.join().expect("second"));
-        assert_ne!(first.endpoint, second.endpoint);
-        let address = first.endpoint.trim_start_matches("http://");
-        let mut stream = std::net::TcpStream::connect(address).expect("connect");
-        std::io::Write::write_all(
-            &mut stream,
-            b"GET /moto-api/ HTTP/1.0\r\nHost: localhost\r\n\r\n",
-        )
-        .expect("send");
-        let mut reply = String::new();
-        std::io::Read::read_to_string(&mut stream, &mut reply).expect("reply");
-        assert!(reply.starts_with("HTTP/1.0 200"), "{reply}");
+        let (serial, threaded) = (
+            start("serial.log", Serving::Serial),
+            start("threaded.log", Serving::Threaded),
+        );
+        let servers = [
+            serial.join().expect("serial"),
+            threaded.join().expect("threaded"),
+        ];
+        assert_ne!(servers[0].endpoint, servers[1].endpoint);
         let logged = |moto: &Moto| std::fs::read_to_string(&moto.log).expect("log");
-        assert!(
-            logged(&first).contains("GET /moto-api/"),
-            "{}",
-            logged(&first)
-        );
-        assert!(
-            !logged(&second).contains("GET /moto-api/"),
-            "{}",
-            logged(&second)
-        );
+        for (asked, path) in [
+            (&servers[0], "/moto-api/?serial"),
+            (&servers[1], "/moto-api/?threaded"),
+        ] {
+            let address = asked.endpoint.trim_start_matches("http://");
+            let mut stream = std::net::TcpStream::connect(address).expect("connect");
+            let request = format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n");
+            std::io::Write::write_all(&mut stream, request.as_bytes()).expect("send");
+            let mut reply = String::new();
+            std::io::Read::read_to_string(&mut stream, &mut reply).expect("reply");
+            let status = reply.lines().next().unwrap_or_default();
+            assert!(status.ends_with(" 200 OK"), "{path}: {status}");
+            for moto in &servers {
+                let log = logged(moto);
+                assert_eq!(
+                    log.contains(path),
+                    std::ptr::eq(moto, asked),
+                    "{path} in {}: {log}",
+                    moto.log.display()
+                );
+            }
+        }
     }
 }
