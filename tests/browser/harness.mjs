@@ -24,7 +24,7 @@ export const CHROMIUM_ARGS = [
 export const CERTIFICATE_BUCKET = 'cfx-local-certificates';
 
 const TARGET = process.env.CARGO_TARGET_DIR ?? join(ROOT, 'target');
-const MOTO_SERVE = join(ROOT, 'infra-synth/src/deploy/moto_serve.py');
+const MOTO_SERVE = join(ROOT, 'local-moto/src/moto_serve.py');
 const NODE_TOOLS = process.env.CFX_NODE ?? join(process.env.HOME ?? '/root', '.cache/cloudforgex/node');
 
 /** A package installed by .ci/install into the tool cache (or anywhere on NODE_PATH). */
