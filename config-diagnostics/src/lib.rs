@@ -117,17 +117,50 @@ pub struct TomlSource {
     spans: BTreeMap<String, Range<usize>>,
 }
 
+/// The most a configuration file may hold: far past any real stack or content file, and short
+/// of exhausting memory when a path names something else (a disk image, a log).
+pub const MAX_FILE_BYTES: u64 = 16 << 20;
+
+/// Why `path` cannot be read whole, found before reading it: it is missing or unreadable, a
+/// folder, not a regular file (reading a FIFO or a device can wait forever or never end), or
+/// larger than `most_bytes` (a configuration file: [`MAX_FILE_BYTES`]).
+pub fn check_readable(path: &Path, most_bytes: u64) -> std::io::Result<()> {
+    let metadata = std::fs::metadata(path)?;
+    if metadata.is_dir() {
+        return Err(std::io::Error::other("it is a folder"));
+    }
+    if !metadata.is_file() {
+        return Err(std::io::Error::other(
+            "it is not a regular file (a FIFO, socket or device)",
+        ));
+    }
+    if metadata.len() > most_bytes {
+        return Err(std::io::Error::other(format!(
+            "it holds {} bytes, more than the {} allowed here",
+            metadata.len(),
+            mebibytes(most_bytes)
+        )));
+    }
+    // Permissions: a regular file opens at once.
+    std::fs::File::open(path).map(drop)
+}
+
 impl TomlSource {
     /// Reads and parses `path`; the label in diagnostics is the path as given.
     pub fn read(path: &Path) -> Result<Self, Diagnostics> {
         let label = path.display().to_string();
-        match std::fs::read_to_string(path) {
-            Ok(text) => Self::parse(label, text),
-            Err(e) => Err(Diagnostics(vec![Diagnostic::unlocated(
-                label,
+        let unreadable = |why: std::io::Error| {
+            Diagnostics(vec![Diagnostic::unlocated(
+                label.clone(),
                 "",
-                format!("cannot read file: {e}"),
-            )])),
+                format!("cannot read file: {why}"),
+            )])
+        };
+        check_readable(path, MAX_FILE_BYTES).map_err(unreadable)?;
+        let bytes = std::fs::read(path).map_err(unreadable)?;
+        match String::from_utf8(bytes) {
+            Ok(text) => Self::parse(label, text),
+            Err(error) => Err(Diagnostics(vec![not_utf8(label, &error)])),
         }
     }
 
@@ -333,6 +366,34 @@ impl Walk {
     }
 }
 
+/// `16 MiB`, or the bytes when they are not whole mebibytes.
+fn mebibytes(bytes: u64) -> String {
+    if bytes.is_multiple_of(1 << 20) {
+        format!("{} MiB", bytes >> 20)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
+/// TOML is UTF-8: where the first byte that is not lies.
+fn not_utf8(label: String, error: &std::string::FromUtf8Error) -> Diagnostic {
+    let bytes = error.as_bytes();
+    let valid = error.utf8_error().valid_up_to();
+    // The prefix is valid UTF-8 by definition of `valid_up_to`.
+    let before = std::str::from_utf8(&bytes[..valid]).unwrap_or_default();
+    let (line, column) = line_col(before, valid);
+    Diagnostic {
+        file: label,
+        line,
+        column,
+        key: String::new(),
+        message: format!(
+            "the file is not UTF-8 text: byte 0x{:02X} here (save it as UTF-8)",
+            bytes[valid]
+        ),
+    }
+}
+
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());
     let before = &text[..offset];
@@ -368,6 +429,39 @@ mod tests {
     }
 
     const GOOD: &str = "name = \"x\"\n\n[lambda]\nmemory_mb = 512\n";
+
+    #[test]
+    fn a_file_that_is_not_utf8_is_reported_at_its_first_bad_byte() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("latin1.toml");
+        std::fs::write(&path, b"name = \"x\"\ncity = \"Z\xFCrich\"\n").expect("write");
+        let err = TomlSource::read(&path).expect_err("not UTF-8");
+        let d = &err.0[0];
+        assert_eq!((d.line, d.column), (2, 10), "{d}");
+        assert!(d.message.contains("not UTF-8 text: byte 0xFC"), "{d}");
+    }
+
+    #[test]
+    fn what_is_not_a_regular_file_of_sane_size_is_refused_unread() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fifo = dir.path().join("fifo.toml");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo");
+        assert!(made.success());
+        // Reading a FIFO nobody writes to would wait forever.
+        let err = TomlSource::read(&fifo).expect_err("a FIFO");
+        assert!(err.0[0].message.contains("not a regular file"), "{err}");
+        let err = TomlSource::read(dir.path()).expect_err("a folder");
+        assert!(err.0[0].message.contains("it is a folder"), "{err}");
+        let huge = dir.path().join("huge.toml");
+        std::fs::File::create(&huge)
+            .and_then(|file| file.set_len(MAX_FILE_BYTES + 1))
+            .expect("a sparse file");
+        let err = TomlSource::read(&huge).expect_err("too large");
+        assert!(err.0[0].message.contains("more than the 16 MiB"), "{err}");
+    }
 
     #[test]
     fn type_error_names_line_and_key() {

@@ -445,6 +445,17 @@ fn a_content_file_that_cannot_be_read_is_reported_at_the_key_that_names_it() {
         "{folder}"
     );
     assert!(folder.message.contains("it is a folder"), "{folder}");
+    // A FIFO would block the read until something wrote to it: refused unopened.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fifo = dir.path().join("content.toml");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    let fifo = error_for_text(&stack_with_content(&fifo));
+    assert_eq!(fifo.key, "content", "{fifo}");
+    assert!(fifo.message.contains("not a regular file"), "{fifo}");
     // Not set, so the default (beside no stacks folder here) is named, at the file.
     let default =
         error_for_text("env = \"test\"\nregion = \"eu-west-1\"\ndomain = \"example.com\"\n");

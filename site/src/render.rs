@@ -177,6 +177,10 @@ pub fn report(content: &Content, opts: &BuildOptions) -> Result<BuildReport, Bui
     render(content, opts).map(|(_, report)| report)
 }
 
+/// The largest profile photo a build copies: every first visit downloads it, and a portrait for
+/// the page needs a fraction of this.
+pub const MAX_PHOTO_BYTES: u64 = 5 << 20;
+
 /// Every file of the site, sorted by path, and the report listing them.
 fn render(
     content: &Content,
@@ -187,11 +191,14 @@ fn render(
     outputs.extend(assets.files());
     if let Some(photo) = &content.profile.photo {
         let dir = opts.media_dir.as_ref().ok_or(BuildError::NoMediaDir)?;
-        let body = std::fs::read(dir.join(photo)).map_err(|source| BuildError::Media {
-            path: photo.clone(),
-            dir: dir.display().to_string(),
-            source,
-        })?;
+        let path = dir.join(photo);
+        let body = config_diagnostics::check_readable(&path, MAX_PHOTO_BYTES)
+            .and_then(|()| std::fs::read(&path))
+            .map_err(|source| BuildError::Media {
+                path: photo.clone(),
+                dir: dir.display().to_string(),
+                source,
+            })?;
         outputs.push(Output {
             path: photo.clone(),
             body,

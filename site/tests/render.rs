@@ -323,6 +323,32 @@ fn rejects_bad_base_urls_and_missing_media() {
     let err = build(&content, &local().with_media_dir(dir.path()), dir.path())
         .expect_err("missing photo");
     assert!(err.to_string().contains("images/missing.webp"), "{err}");
+    // Read whole into memory and uploaded: a FIFO (which would block the build) and a file
+    // past the limit are refused unread.
+    let images = dir.path().join("images");
+    std::fs::create_dir(&images).expect("images");
+    let made = std::process::Command::new("mkfifo")
+        .arg(images.join("pipe.webp"))
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    let huge = images.join("huge.webp");
+    std::fs::File::create(&huge)
+        .and_then(|file| file.set_len(portfolio::render::MAX_PHOTO_BYTES + 1))
+        .expect("a sparse file");
+    for (photo, why) in [
+        ("images/pipe.webp", "not a regular file"),
+        ("images/huge.webp", "more than the 5 MiB allowed here"),
+    ] {
+        content.profile.photo = Some(photo.into());
+        let err =
+            build(&content, &local().with_media_dir(dir.path()), dir.path()).expect_err("refused");
+        let source = std::error::Error::source(&err).map(ToString::to_string);
+        assert!(
+            source.as_deref().is_some_and(|s| s.contains(why)),
+            "{photo}: {err}: {source:?}"
+        );
+    }
 }
 
 #[test]

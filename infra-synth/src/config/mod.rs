@@ -31,7 +31,10 @@ pub fn load(stacks_dir: &Path, name: &str) -> Result<Stack, Diagnostics> {
     stack.name = name.to_string();
     stack.content_path = resolve_content_path(&path, &stack.content);
     let mut diagnostics = Diagnostics::default();
-    if let Err(unreadable) = readable_file(&stack.content_path) {
+    // Told before reading, so that the stack file's key that named it is the one reported.
+    if let Err(unreadable) =
+        config_diagnostics::check_readable(&stack.content_path, config_diagnostics::MAX_FILE_BYTES)
+    {
         diagnostics.push(source.diagnostic(
             "content",
             format!(
@@ -100,16 +103,6 @@ fn missing_stack(stacks_dir: &Path, path: &Path, name: &str) -> Diagnostics {
         "",
         message,
     )])
-}
-
-/// Why `path` cannot be read as a file, told before reading it so that the stack file's key
-/// that named it is the one reported.
-fn readable_file(path: &Path) -> std::io::Result<()> {
-    let metadata = std::fs::File::open(path)?.metadata()?;
-    if metadata.is_dir() {
-        return Err(std::io::Error::other("it is a folder"));
-    }
-    Ok(())
 }
 
 /// The content path is relative to the stack file, so a stacks dir can be moved with its content.
