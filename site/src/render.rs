@@ -155,6 +155,12 @@ pub fn build(
     opts: &BuildOptions,
     out_dir: &Path,
 ) -> Result<BuildReport, BuildError> {
+    if out_dir.exists() && !out_dir.is_dir() {
+        return Err(BuildError::Write {
+            path: out_dir.to_path_buf(),
+            source: std::io::Error::other("it is a file, and the site is written into a folder"),
+        });
+    }
     let (outputs, report) = render(content, opts)?;
     remove_stale(out_dir, &report);
     for output in &outputs {

@@ -352,6 +352,24 @@ fn rejects_bad_base_urls_and_missing_media() {
 }
 
 #[test]
+fn an_output_path_that_is_a_file_is_refused_as_such() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("site");
+    std::fs::write(&file, "not a folder").expect("write");
+    let err = build(&shipped(), &local(), &file).expect_err("a file");
+    let source = std::error::Error::source(&err).map(ToString::to_string);
+    assert!(
+        err.to_string().contains(&file.display().to_string())
+            && source.as_deref() == Some("it is a file, and the site is written into a folder"),
+        "{err}: {source:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&file).expect("read"),
+        "not a folder"
+    );
+}
+
+#[test]
 fn photo_is_copied_and_shown_with_alt_text() {
     let media = tempfile::tempdir().expect("media");
     std::fs::create_dir_all(media.path().join("images")).expect("mkdir");
