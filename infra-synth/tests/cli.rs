@@ -238,6 +238,46 @@ fn a_backend_that_cannot_be_asked_is_not_called_missing() {
     }
 }
 
+/// One stack's working directory serves one command at a time: while another process holds it,
+/// a command stops at once and says so; once it is free, the same command goes on (here to the
+/// unreachable backend).
+#[test]
+fn a_stack_directory_another_command_holds_is_refused_at_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_stack(dir.path(), "test", "");
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).expect("out");
+    let endpoint = unreachable_endpoint();
+    let drift = || {
+        run(
+            &[
+                "drift",
+                "--stack",
+                "test",
+                "--out-dir",
+                out.to_str().expect("utf-8 path"),
+                "--endpoint-url",
+                &endpoint,
+            ],
+            dir.path(),
+        )
+    };
+    let held = std::fs::File::create(out.join("test.lock")).expect("lock file");
+    held.try_lock().expect("the test takes the lock");
+    let stderr = failure(&drift());
+    assert!(
+        stderr.contains(&format!(
+            "another infra-synth is working in {}",
+            out.join("test").display()
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("state backend"), "{stderr}");
+    drop(held);
+    let stderr = failure(&drift());
+    assert!(stderr.contains("cannot read the state backend"), "{stderr}");
+}
+
 /// `plan`, `apply` and `publish` look for the state backend before building anything: with
 /// the emulator down, `plan` stops in seconds, not after the Lambda build.
 #[test]

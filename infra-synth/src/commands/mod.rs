@@ -171,11 +171,7 @@ impl TargetArgs {
     /// Loads and validates the stack; every config problem is reported with file and line.
     pub fn deployment(&self) -> anyhow::Result<Deployment> {
         let stack = self.stack.load().map_err(anyhow::Error::from)?;
-        Ok(Deployment::new(
-            stack,
-            self.endpoint_url.clone(),
-            &self.out_dir,
-        ))
+        Deployment::new(stack, self.endpoint_url.clone(), &self.out_dir)
     }
 }
 

@@ -114,7 +114,13 @@ pub fn rehearse(stack: &Stack, emulator: &Stack, options: &RehearsalOptions) -> 
     let rehearsed = stack
         .clone()
         .with_emulator_switches(emulator, moto.endpoint.clone());
-    let deployment = Deployment::new(rehearsed, None, &options.out_dir);
+    let Some(deployment) = report.run("take the working directory", || {
+        let deployment = Deployment::new(rehearsed, None, &options.out_dir)?;
+        let detail = deployment.dir.root().display().to_string();
+        Ok((deployment, detail))
+    }) else {
+        return report;
+    };
     let _ = deploy_and_check(&mut report, &deployment, options);
     drop(moto);
     report

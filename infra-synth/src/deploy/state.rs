@@ -6,7 +6,9 @@
 //! manifest is replaced atomically and only after Terraform succeeded, so a failed apply leaves
 //! it as it was.
 
+use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -63,10 +65,50 @@ pub struct DeployDir {
     root: PathBuf,
 }
 
+/// This process's hold on a stack's working directory, released when the last clone is dropped
+/// (or the process ends, however it ends).
+#[derive(Debug, Clone)]
+pub struct DirLock {
+    _file: Arc<File>,
+}
+
 impl DeployDir {
     pub fn new(out_dir: &Path, stack: &str) -> Self {
         Self {
             root: out_dir.join(stack),
+        }
+    }
+
+    /// Takes the working directory for this process, or says who has it. Two commands in one
+    /// stack's directory at once (a plan re-initialising Terraform there under an apply, two
+    /// plans writing one plan file) would each work on the other's half-written files. The lock
+    /// is `<out-dir>/<stack>.lock`, beside the directory, so nothing done inside it removes it.
+    pub fn lock(&self) -> Result<DirLock> {
+        let path = self.root.with_extension("lock");
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("cannot open the lock {}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => Ok(DirLock {
+                _file: Arc::new(file),
+            }),
+            Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+                "another infra-synth is working in {} (it holds {}); run one command per stack \
+                 and out-dir at a time",
+                self.root.display(),
+                path.display()
+            ),
+            Err(std::fs::TryLockError::Error(error)) => {
+                Err(error).with_context(|| format!("cannot lock {}", path.display()))
+            }
         }
     }
 

@@ -17,7 +17,7 @@ use super::package::{build_lambda, tree_digest, LambdaPackage};
 use super::plan_summary::PlanSummary;
 use super::publish;
 use super::record;
-use super::state::{config_sha256, DeployDir, Fingerprint};
+use super::state::{config_sha256, DeployDir, DirLock, Fingerprint};
 use super::terraform::{PlanMode, PlanOutcome, Terraform};
 use crate::config::{Backend, Stack};
 use crate::constructs::CodeAsset;
@@ -50,12 +50,14 @@ pub struct Deployment {
     pub dir: DeployDir,
     /// The state bucket, looked up once (init, the applied record and diff all need it).
     state_bucket: OnceLock<Option<String>>,
+    /// Held from the start, so no other command works in `dir` meanwhile.
+    _lock: DirLock,
 }
 
 impl Deployment {
     /// A validated stack, pointed at `endpoint_url` (an emulator) when given; deploy files go
-    /// under `out/<stack>`.
-    pub fn new(mut stack: Stack, endpoint_url: Option<String>, out: &Path) -> Self {
+    /// under `out/<stack>`, which this deployment holds until it is dropped.
+    pub fn new(mut stack: Stack, endpoint_url: Option<String>, out: &Path) -> Result<Self> {
         if let Some(endpoint) = endpoint_url {
             stack = stack.with_endpoint(endpoint);
         }
@@ -64,12 +66,14 @@ impl Deployment {
             endpoint_url: stack.aws.endpoint.clone(),
         };
         let dir = DeployDir::new(out, &stack.name);
-        Self {
+        let lock = dir.lock()?;
+        Ok(Self {
             stack,
             target,
             dir,
             state_bucket: OnceLock::new(),
-        }
+            _lock: lock,
+        })
     }
 
     /// Finds Terraform (`program`, with an offline provider mirror) and binds it to this
