@@ -23,9 +23,9 @@ const MOTO_SERVE: &str = include_str!("moto_serve.py");
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Serving {
     /// One at a time. Threaded, some of moto's backends rebuild lists without a lock (two
-    /// concurrent Route 53 record deletions can lose one), which Terraform's parallel applies
-    /// trigger, and concurrent UpdateItems on one item lose an `ADD`: what DynamoDB's
-    /// atomicity guarantees.
+    /// concurrent Route 53 record deletions can lose one, which Terraform's parallel applies
+    /// trigger), and concurrent UpdateItems on one item can lose an `ADD`, which DynamoDB's
+    /// atomic updates never do.
     Serial,
     /// On threads, as moto's own `moto_server` does.
     Threaded,

@@ -79,10 +79,10 @@ impl DeployDir {
         }
     }
 
-    /// Takes the working directory for this process, or says who has it. Two commands in one
-    /// stack's directory at once (a plan re-initialising Terraform there under an apply, two
-    /// plans writing one plan file) would each work on the other's half-written files. The lock
-    /// is `<out-dir>/<stack>.lock`, beside the directory, so nothing done inside it removes it.
+    /// Takes the working directory for this process, or says that another has it. Two commands
+    /// in one stack's directory at once (a plan re-initialising Terraform there under an apply,
+    /// two plans writing one plan file) would each work on the other's half-written files. The
+    /// lock is `<out-dir>/<stack>.lock`, beside the directory, so nothing done inside removes it.
     pub fn lock(&self) -> Result<DirLock> {
         let path = self.root.with_extension("lock");
         if let Some(parent) = path.parent() {
