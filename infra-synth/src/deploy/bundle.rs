@@ -21,9 +21,9 @@ const PLAN_ENTRY: &str = "terraform.tfplan";
 const FINGERPRINT_ENTRY: &str = "fingerprint.json";
 const SUMMARY_ENTRY: &str = "summary.txt";
 const REHEARSAL_ENTRY: &str = "rehearsal.json";
-/// Past any plan of a stack this size by far; an entry that unpacks to more is not one `plan`
-/// wrote (a zip bomb unpacks to gigabytes from a few kilobytes), and is refused before it fills
-/// memory.
+/// Past any plan of a stack this size by far; a bundle file, or an entry that unpacks, to more
+/// is not one `plan` wrote (a zip bomb unpacks to gigabytes from a few kilobytes), and is
+/// refused before it fills memory.
 const MOST_ENTRY_BYTES: u64 = 512 * 1024 * 1024;
 
 /// One check of a rehearsal.
@@ -100,12 +100,15 @@ impl PlanBundle {
 
     /// [`Self::read`], refusing an entry that unpacks to more than `most_entry_bytes`.
     fn read_at_most(path: &Path, most_entry_bytes: u64) -> Result<PlanBundle> {
-        let bytes = std::fs::read(path).with_context(|| {
-            format!(
-                "cannot read the plan bundle {}; run `infra-synth plan` to make one",
-                path.display()
-            )
-        })?;
+        // Read whole: a FIFO would block the read and a device never end it.
+        let bytes = config_diagnostics::check_readable(path, MOST_ENTRY_BYTES)
+            .and_then(|()| std::fs::read(path))
+            .with_context(|| {
+                format!(
+                    "cannot read the plan bundle {}; run `infra-synth plan` to make one",
+                    path.display()
+                )
+            })?;
         let not_a_bundle = || {
             format!(
                 "{} is not a plan bundle written by `infra-synth plan`",
@@ -202,6 +205,31 @@ mod tests {
             "{error}"
         );
         assert!(PlanBundle::read_at_most(&path, 1024).is_ok());
+    }
+
+    #[test]
+    fn a_path_that_is_not_a_regular_file_is_refused_unread() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fifo = dir.path().join("plan.cfxplan");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo");
+        assert!(made.success());
+        // On a thread: reading a FIFO nobody writes to would never return.
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = sender.send(
+                PlanBundle::read(&fifo)
+                    .map(|_| ())
+                    .map_err(|e| format!("{e:#}")),
+            );
+        });
+        let read = receiver
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("the read returns at once");
+        let error = read.expect_err("refused");
+        assert!(error.contains("not a regular file"), "{error}");
     }
 
     #[test]
