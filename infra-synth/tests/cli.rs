@@ -232,6 +232,11 @@ fn a_backend_that_cannot_be_asked_is_not_called_missing() {
             "{case}: {stderr}"
         );
         assert!(stderr.contains(cause), "{case}: {stderr}");
+        assert_eq!(
+            stderr.contains("nothing listens at the AWS endpoint; for an emulator stack, start"),
+            case == "unreachable",
+            "{case}: {stderr}"
+        );
         for wrong in ["bootstrap` first", "DispatchFailure", "ConnectorError", "{"] {
             assert!(!stderr.contains(wrong), "{case}: {stderr}");
         }

@@ -62,9 +62,13 @@ pub fn sdk_error<E: std::error::Error + ProvideErrorMetadata + 'static>(err: E) 
     }
     let mut causes: Vec<String> = Vec::new();
     let mut no_credentials = false;
+    let mut refused = false;
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&err);
     while let Some(error) = cause {
         no_credentials |= error.is::<CredentialsError>();
+        refused |= error
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused);
         let text = error.to_string();
         // Wrappers often repeat their source's words; and "other", "service error" say nothing.
         if !causes.iter().any(|c| c.contains(&text))
@@ -79,6 +83,13 @@ pub fn sdk_error<E: std::error::Error + ProvideErrorMetadata + 'static>(err: E) 
         anyhow::anyhow!(
             "no AWS credentials ({causes}); set AWS_PROFILE (after `aws sso login` for SSO), or \
              AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run where a role provides them"
+        )
+    } else if refused {
+        // AWS's endpoints always listen: this is an emulator endpoint with nothing behind it.
+        anyhow::anyhow!(
+            "{causes}: nothing listens at the AWS endpoint; for an emulator stack, start the \
+             emulator first (`moto_server -H 127.0.0.1 -p <port>`) or point `--endpoint-url` \
+             at one that runs"
         )
     } else {
         anyhow::anyhow!(causes)
