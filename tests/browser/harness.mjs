@@ -96,10 +96,14 @@ export function samplePdf(title) {
 
 /** moto S3 with the certificates bucket and one PDF per key; null when moto is not installed. */
 async function startMoto(keys) {
-  const found = spawnSync('sh', ['-c', 'command -v moto_server'], { encoding: 'utf8' });
-  if (found.status !== 0) return null;
-  // The launcher infra-synth's rehearse uses: moto binds its own port and prints it.
-  const python = join(dirname(found.stdout.trim()), 'python');
+  // Found as local-moto finds it: CFX_MOTO_SERVER, else on PATH, else in the venv .ci/install makes.
+  const found =
+    process.env.CFX_MOTO_SERVER ??
+    (spawnSync('sh', ['-c', 'command -v moto_server'], { encoding: 'utf8' }).stdout.trim() ||
+      join(process.env.HOME ?? '/root', '.cache/cloudforgex/venv/bin/moto_server'));
+  if (!existsSync(found)) return null;
+  // local-moto's serve script: moto binds its own port and prints it.
+  const python = join(dirname(found), 'python');
   const { child, match } = await startProcess(python, [MOTO_SERVE, 'threaded'], {
     env: {},
     ready: /^moto listening on (http:\/\/127\.0\.0\.1:\d+)/,
