@@ -317,9 +317,9 @@ async fn cors_allows_exactly_the_configured_origins() {
         assert_eq!(reply.header("access-control-allow-origin"), None, "{bad}");
         assert_eq!(reply.header("vary"), Some("Origin"));
     }
-    let preflight = |origin: &'static str| {
+    let preflight_to = |path: &'static str, origin: &'static str| {
         let c = c.clone();
-        let url = format!("{}/api/chat", s.url);
+        let url = format!("{}{path}", s.url);
         async move {
             let headers = [
                 ("origin", origin),
@@ -329,16 +329,34 @@ async fn cors_allows_exactly_the_configured_origins() {
             send(&c, "OPTIONS", &url, &headers, Vec::new()).await
         }
     };
+    let preflight = |origin| preflight_to("/api/chat", origin);
     let ok = preflight(ORIGIN).await;
     assert_eq!(ok.status, 204);
     assert_eq!(ok.header("access-control-allow-origin"), Some(ORIGIN));
-    assert!(ok
-        .header("access-control-allow-methods")
-        .is_some_and(|m| m.contains("POST")));
+    assert_eq!(
+        ok.header("access-control-allow-methods"),
+        Some("POST, OPTIONS")
+    );
+    assert_eq!(ok.header("allow"), Some("POST, OPTIONS"));
     assert_eq!(
         ok.header("access-control-allow-headers"),
         Some("content-type")
     );
+    // A preflight is answered for what its route takes, and only for a route that exists.
+    let health = preflight_to("/api/health", ORIGIN).await;
+    assert_eq!(health.status, 204);
+    assert_eq!(
+        health.header("access-control-allow-methods"),
+        Some("GET, HEAD, OPTIONS")
+    );
+    let certificate = preflight_to("/api/certificates/cka", ORIGIN).await;
+    assert_eq!(certificate.header("allow"), Some("GET, HEAD, OPTIONS"));
+    let nowhere = preflight_to("/api/nowhere", ORIGIN).await;
+    assert_eq!(
+        (nowhere.status, nowhere.error_code().as_str()),
+        (404, "not_found")
+    );
+    assert_eq!(nowhere.header("access-control-allow-methods"), None);
     let refused = preflight("https://evil.example").await;
     assert_eq!(
         (refused.status, refused.error_code().as_str()),

@@ -1,5 +1,6 @@
 //! CORS with exact-match origins from the live settings: allowed origins are echoed back,
-//! every response varies on `Origin`, and preflights from other origins are refused.
+//! every response varies on `Origin`, preflights from other origins are refused, and an allowed
+//! preflight is told the methods of the route it asks about.
 
 use std::sync::Arc;
 
@@ -11,8 +12,17 @@ use axum::response::{IntoResponse, Response};
 use super::error::ApiError;
 use crate::core::chat::Eve;
 
-const ALLOWED_METHODS: &str = "GET, POST, OPTIONS";
 const PREFLIGHT_MAX_AGE_SECS: u32 = 600;
+
+/// A route's answer to `OPTIONS`: the methods it takes. The layer below adds the CORS headers
+/// when the origin is allowed; a path that is no route is answered 404 by the router.
+pub async fn preflight(allow: &'static str) -> Response {
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
+    response
+}
 
 pub async fn cors(State(eve): State<Arc<Eve>>, request: Request, next: Next) -> Response {
     let origin = request.headers().get(header::ORIGIN).cloned();
@@ -20,39 +30,30 @@ pub async fn cors(State(eve): State<Arc<Eve>>, request: Request, next: Next) -> 
         Some(o) => eve.settings().await.allowed_origins.iter().any(|a| a == o),
         None => false,
     };
-    let mut response = if request.method() == Method::OPTIONS {
-        if origin.is_some() && !allowed {
-            ApiError::new(
-                StatusCode::FORBIDDEN,
-                "origin_not_allowed",
-                "origin not allowed",
-            )
-            .into_response()
-        } else {
-            let mut ok = StatusCode::NO_CONTENT.into_response();
-            ok.headers_mut()
-                .insert(header::ALLOW, HeaderValue::from_static(ALLOWED_METHODS));
-            if allowed {
-                let h = ok.headers_mut();
-                h.insert(
-                    header::ACCESS_CONTROL_ALLOW_METHODS,
-                    HeaderValue::from_static(ALLOWED_METHODS),
-                );
-                h.insert(
-                    header::ACCESS_CONTROL_ALLOW_HEADERS,
-                    HeaderValue::from_static("content-type"),
-                );
-                h.insert(
-                    header::ACCESS_CONTROL_MAX_AGE,
-                    HeaderValue::from(PREFLIGHT_MAX_AGE_SECS),
-                );
-            }
-            ok
-        }
+    let is_preflight = request.method() == Method::OPTIONS;
+    let mut response = if is_preflight && origin.is_some() && !allowed {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "origin_not_allowed",
+            "origin not allowed",
+        )
+        .into_response()
     } else {
         next.run(request).await
     };
+    let answered = is_preflight && allowed && response.status() == StatusCode::NO_CONTENT;
     let headers = response.headers_mut();
+    if let (true, Some(methods)) = (answered, headers.get(header::ALLOW).cloned()) {
+        headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, methods);
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static("content-type"),
+        );
+        headers.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from(PREFLIGHT_MAX_AGE_SECS),
+        );
+    }
     headers.append(header::VARY, HeaderValue::from_static("Origin"));
     if let (true, Some(origin)) = (allowed, origin) {
         headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);

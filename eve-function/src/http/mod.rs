@@ -103,17 +103,21 @@ pub fn router(eve: Arc<Eve>, options: RouterOptions) -> Router {
         .with_state(eve)
 }
 
-/// Adds one route of the contract (`eve_contract::routes`), at its path and method.
+/// Adds one route of the contract (`eve_contract::routes`), at its path and method, with the
+/// preflight answer for exactly that method.
 fn serve<H, T>(router: Router<Arc<Eve>>, route: Route, handler: H) -> Router<Arc<Eve>>
 where
     H: Handler<T, Arc<Eve>>,
     T: 'static,
 {
-    let method = match route.method {
-        "POST" => MethodFilter::POST,
-        _ => MethodFilter::GET,
+    let (method, allow) = match route.method {
+        "POST" => (MethodFilter::POST, "POST, OPTIONS"),
+        _ => (MethodFilter::GET, "GET, HEAD, OPTIONS"),
     };
-    router.route(&route.router_path(), on(method, handler))
+    router.route(
+        &route.router_path(),
+        on(method, handler).options(move || cors::preflight(allow)),
+    )
 }
 
 fn is_api(request: &Request) -> bool {
