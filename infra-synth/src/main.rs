@@ -3,11 +3,16 @@ use std::process::ExitCode;
 use clap::Parser;
 use config_diagnostics::Diagnostics;
 use infra_synth::commands::Cli;
+use infra_synth::deploy::interrupt::{self, Interrupted};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.run() {
         Ok(code) => code,
+        Err(err) if err.is::<Interrupted>() => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(interrupt::EXIT_CODE)
+        }
         Err(err) => {
             match err.downcast_ref::<Diagnostics>() {
                 // Problems in the files print as `validate` prints them, each line already

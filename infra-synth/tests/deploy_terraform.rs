@@ -5,8 +5,11 @@ mod deploy_support;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
-use deploy_support::{infra_synth, plugin_dir, skip, stderr, terraform_available, Moto};
+use deploy_support::{
+    infra_synth, plugin_dir, skip, stderr, terraform_available, ChildGuard, Moto,
+};
 use infra_synth::deploy::plan_summary::{Action, PlanSummary};
 use infra_synth::deploy::terraform::{BackendConfig, PlanMode, PlanOutcome, Terraform};
 
@@ -154,4 +157,94 @@ fn a_relative_out_dir_is_where_terraform_writes_its_plan() {
         "{text}"
     );
     assert_eq!(output.status.code(), Some(1), "{text}");
+}
+
+/// An endpoint that accepts connections and never answers: Terraform's first AWS call waits.
+fn black_hole() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
+    let endpoint = format!("http://{}", listener.local_addr().expect("address"));
+    std::thread::spawn(move || {
+        let held: Vec<_> = listener.incoming().map_while(Result::ok).collect();
+        drop(held);
+    });
+    endpoint
+}
+
+/// The child of `parent` whose command line holds `plan`, once it has started.
+fn terraform_plan_under(parent: u32, within: Duration) -> Option<u32> {
+    let started = Instant::now();
+    while started.elapsed() < within {
+        let children = std::fs::read_to_string(format!("/proc/{parent}/task/{parent}/children"))
+            .unwrap_or_default();
+        for child in children.split_whitespace() {
+            let line = std::fs::read(format!("/proc/{child}/cmdline")).unwrap_or_default();
+            if line.split(|b| *b == 0).any(|arg| arg == b"plan") {
+                return child.parse().ok();
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    None
+}
+
+/// Ctrl-C while Terraform runs: infra-synth used to die at once, and Terraform, which the
+/// terminal had interrupted too, went on alone, writing state after the prompt came back and
+/// after the stack directory's lock was gone (or never heard of it: a CI job's SIGTERM reaches
+/// infra-synth only). Now Terraform is asked once to stop, and infra-synth waits for it.
+#[test]
+fn an_interrupt_reaches_terraform_and_infra_synth_waits_for_it_to_stop() {
+    let test = "an_interrupt_reaches_terraform_and_infra_synth_waits_for_it_to_stop";
+    if !terraform_available() {
+        return skip(test, "terraform");
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    local_state_stack(dir.path());
+    let log = dir.path().join("stderr.log");
+    let child = drift_from(dir.path(), &black_hole())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("infra-synth starts");
+    let mut infra_synth = ChildGuard(child);
+    let pid = infra_synth.0.id();
+    let terraform = terraform_plan_under(pid, Duration::from_secs(120))
+        .unwrap_or_else(|| panic!("no terraform plan: {}", read(&log)));
+    // Into the provider's first call, which the black hole never answers.
+    std::thread::sleep(Duration::from_secs(2));
+    let sent = Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(sent.success());
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = infra_synth.0.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "still running a minute after the interrupt: {}",
+            read(&log)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let text = read(&log);
+    let terraform_left = Path::new(&format!("/proc/{terraform}")).exists();
+    if terraform_left {
+        let _ = Command::new("kill").arg(terraform.to_string()).status();
+    }
+    assert!(!terraform_left, "terraform outlived infra-synth: {text}");
+    assert_eq!(status.code(), Some(130), "{status}: {text}");
+    assert!(
+        text.contains("interrupted: Terraform is finishing the calls in flight"),
+        "{text}"
+    );
+    assert!(
+        text.contains("interrupted: Terraform was asked to stop and has stopped"),
+        "{text}"
+    );
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
 }

@@ -8,6 +8,7 @@ pub mod bundle;
 pub mod drift;
 pub mod drill;
 pub mod front;
+pub mod interrupt;
 pub mod manifest_diff;
 pub mod package;
 pub mod plan_summary;

@@ -3,13 +3,16 @@
 //! Every call is non-interactive (`-input=false`, `TF_IN_AUTOMATION`). Quick steps whose output
 //! only matters on failure (`init`, `show`, `output`) are captured and shown only when they fail;
 //! steps the operator wants to watch (`plan`, `apply`, `destroy`) stream Terraform's own output.
+//! An interrupt reaches Terraform through [`interrupt`], which lets it stop safely.
 
 use std::ffi::OsString;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 
 use anyhow::{bail, Context, Result};
+
+use super::interrupt;
 
 /// Environment variable naming the Terraform binary (`terraform` or `tofu`).
 pub const PROGRAM_ENV: &str = "CFX_TERRAFORM";
@@ -176,11 +179,14 @@ impl Terraform {
         // Flags must precede positional arguments, so `-no-color` goes right after the subcommand.
         let mut with_no_color = args.to_vec();
         with_no_color.insert(1.min(args.len()), "-no-color".into());
-        let output = self
-            .command(&with_no_color)
-            .stdin(Stdio::null())
-            .output()
-            .with_context(|| format!("cannot run {}", self.program.display()))?;
+        let output = interrupt::run(
+            self.command(&with_no_color)
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped()),
+            Child::wait_with_output,
+        )
+        .with_context(|| format!("cannot run {}", self.program.display()))?;
         if !output.status.success() {
             bail!(
                 "`terraform {}` failed in {}:\n{}{}",
@@ -199,12 +205,13 @@ impl Terraform {
         if !std::io::stderr().is_terminal() {
             args.insert(1.min(args.len()), "-no-color".into());
         }
-        let status = self
-            .command(&args)
-            .stdin(Stdio::null())
-            .stdout(std::io::stderr())
-            .status()
-            .with_context(|| format!("cannot run {}", self.program.display()))?;
+        let status = interrupt::run(
+            self.command(&args)
+                .stdin(Stdio::null())
+                .stdout(std::io::stderr()),
+            |mut child| child.wait(),
+        )
+        .with_context(|| format!("cannot run {}", self.program.display()))?;
         Ok(status.code().unwrap_or(-1))
     }
 }
