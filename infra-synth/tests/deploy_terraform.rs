@@ -119,8 +119,8 @@ fn local_state_stack(dir: &Path) {
     .expect("write stack");
 }
 
-/// `infra-synth drift` on that stack from `dir`, with `--out-dir out` relative to it, as the
-/// default `out` is.
+/// `infra-synth drift` on that stack from `dir`, with `--out-dir out` (the default) and the
+/// provider mirror named relative to it.
 fn drift_from(dir: &Path, endpoint: &str) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_infra-synth"));
     command
@@ -130,14 +130,20 @@ fn drift_from(dir: &Path, endpoint: &str) -> Command {
         .env_remove("CFX_AWS_ENDPOINT")
         .stdin(Stdio::null());
     if let Some(mirror) = plugin_dir() {
-        command.args(["--plugin-dir", &mirror]);
+        // Named from `dir` too, as a user would name a mirror beside the stacks.
+        let beside = dir.join("mirror");
+        if !beside.exists() {
+            std::os::unix::fs::symlink(mirror, &beside).expect("link the mirror");
+        }
+        command.args(["--plugin-dir", "mirror"]);
     }
     command
 }
 
-/// Terraform runs inside `<out-dir>/<stack>`: the plan file was named to it relative to where
-/// infra-synth runs, so with the default `--out-dir out` it wrote to `out/local/out/local/`,
-/// which does not exist ("Failed to write plan file"), and every plan, drift and destroy failed.
+/// Terraform runs inside `<out-dir>/<stack>`: the plan file and the mirror were named to it
+/// relative to where infra-synth runs, so with the default `--out-dir out` it wrote to
+/// `out/local/out/local/`, which does not exist ("Failed to write plan file"), and every plan,
+/// drift and destroy failed; a relative `--plugin-dir` failed `init` the same way.
 #[test]
 fn a_relative_out_dir_is_where_terraform_writes_its_plan() {
     let test = "a_relative_out_dir_is_where_terraform_writes_its_plan";
@@ -209,8 +215,17 @@ fn an_interrupt_reaches_terraform_and_infra_synth_waits_for_it_to_stop() {
     let pid = infra_synth.0.id();
     let terraform = terraform_plan_under(pid, Duration::from_secs(120))
         .unwrap_or_else(|| panic!("no terraform plan: {}", read(&log)));
-    // Into the provider's first call, which the black hole never answers.
-    std::thread::sleep(Duration::from_secs(2));
+    // Into the provider's first call, which the black hole never answers. (Interrupted before
+    // it, Terraform stops the operation but still waits on the calls it then starts.)
+    let started = Instant::now();
+    while !read(&log).contains("data.aws_caller_identity.current: Reading...") {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no AWS call started: {}",
+            read(&log)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let sent = Command::new("kill")
         .args(["-INT", &pid.to_string()])
         .status()

@@ -73,14 +73,10 @@ pub struct DirLock {
 }
 
 impl DeployDir {
-    /// The folder is made absolute: Terraform runs inside it, and a relative path to a file
-    /// in it (the plan) would be read from there.
-    pub fn new(out_dir: &Path, stack: &str) -> Result<Self> {
-        let out_dir = std::path::absolute(out_dir)
-            .with_context(|| format!("cannot resolve the out dir {}", out_dir.display()))?;
-        Ok(Self {
+    pub fn new(out_dir: &Path, stack: &str) -> Self {
+        Self {
             root: out_dir.join(stack),
-        })
+        }
     }
 
     /// Takes the working directory for this process, or says that another has it. Two commands

@@ -103,7 +103,7 @@ impl Terraform {
     pub fn init(&self, backend: &BackendConfig) -> Result<()> {
         let mut args: Vec<String> = vec!["init".into(), "-reconfigure".into()];
         if let Some(dir) = &self.plugin_dir {
-            args.push(format!("-plugin-dir={}", dir.display()));
+            args.push(format!("-plugin-dir={}", outside_path(dir)?));
         }
         args.extend(
             backend
@@ -124,7 +124,7 @@ impl Terraform {
         let mut args: Vec<String> = vec![
             "plan".into(),
             "-detailed-exitcode".into(),
-            format!("-out={}", out.display()),
+            format!("-out={}", outside_path(out)?),
         ];
         match mode {
             PlanMode::Apply => {}
@@ -141,17 +141,13 @@ impl Terraform {
 
     /// `terraform show -json PLAN`: the machine-readable plan.
     pub fn show_json(&self, plan: &Path) -> Result<String> {
-        let output = self.captured(&["show".into(), "-json".into(), plan.display().to_string()])?;
+        let output = self.captured(&["show".into(), "-json".into(), outside_path(plan)?])?;
         String::from_utf8(output.stdout).context("`terraform show -json` printed non-UTF-8 output")
     }
 
     /// `terraform apply PLAN`: applies exactly the saved plan; streams output.
     pub fn apply(&self, plan: &Path) -> Result<()> {
-        let args = [
-            "apply".into(),
-            "-auto-approve".into(),
-            plan.display().to_string(),
-        ];
+        let args = ["apply".into(), "-auto-approve".into(), outside_path(plan)?];
         match self.streamed(&args)? {
             0 => Ok(()),
             code => bail!("`terraform apply` failed (exit code {code}); see its output above"),
@@ -214,6 +210,15 @@ impl Terraform {
         .with_context(|| format!("cannot run {}", self.program.display()))?;
         Ok(status.code().unwrap_or(-1))
     }
+}
+
+/// A path as an argument for Terraform, which runs inside its working directory: a relative
+/// path (the default `--out-dir out`, a `--plugin-dir` given from here) would be read from
+/// there, so it is made absolute.
+fn outside_path(path: &Path) -> Result<String> {
+    let absolute =
+        std::path::absolute(path).with_context(|| format!("cannot resolve {}", path.display()))?;
+    Ok(absolute.display().to_string())
 }
 
 fn var_args(vars: &[(String, String)]) -> impl Iterator<Item = String> + '_ {

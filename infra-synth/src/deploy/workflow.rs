@@ -65,7 +65,7 @@ impl Deployment {
             region: stack.region.clone(),
             endpoint_url: stack.aws.endpoint.clone(),
         };
-        let dir = DeployDir::new(out, &stack.name)?;
+        let dir = DeployDir::new(out, &stack.name);
         let lock = dir.lock()?;
         Ok(Self {
             stack,
