@@ -3,6 +3,7 @@
 
 mod deploy_support;
 
+use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -10,6 +11,7 @@ use std::time::{Duration, Instant};
 use deploy_support::{
     infra_synth, plugin_dir, skip, stderr, terraform_available, ChildGuard, Moto,
 };
+use infra_synth::deploy::aws::{block_on, AwsTarget};
 use infra_synth::deploy::plan_summary::{Action, PlanSummary};
 use infra_synth::deploy::terraform::{BackendConfig, PlanMode, PlanOutcome, Terraform};
 
@@ -99,6 +101,12 @@ fn plan_summary_of_a_real_plan_counts_each_kind_of_change() {
 /// `stacks/local.toml` with its state kept by Terraform in the working directory, so Terraform
 /// runs without `bootstrap`; written into `dir/stacks`.
 fn local_state_stack(dir: &Path) {
+    stack_beside(dir, "local");
+}
+
+/// `stacks/local.toml` in `dir/stacks`, its state in the `backend` given, its content named
+/// where it is.
+fn stack_beside(dir: &Path, backend: &str) {
     let repo = deploy_support::workspace();
     let stack = std::fs::read_to_string(repo.join("stacks/local.toml")).expect("local stack");
     assert!(
@@ -113,7 +121,7 @@ fn local_state_stack(dir: &Path) {
         format!(
             "content = {:?}\n{}",
             content.display().to_string(),
-            stack.replace("backend = \"s3\"", "backend = \"local\"")
+            stack.replace("backend = \"s3\"", &format!("backend = {backend:?}"))
         ),
     )
     .expect("write stack");
@@ -262,4 +270,109 @@ fn an_interrupt_reaches_terraform_and_infra_synth_waits_for_it_to_stop() {
 
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
+}
+
+/// A state lock left by a run that died (SIGKILL, a lost CI machine) stops every later plan
+/// until someone releases it; Terraform names the lock but not how to release it from where
+/// infra-synth ran it. The failure names the lock and the command that releases it, and that
+/// command works as given.
+#[test]
+fn a_state_lock_held_elsewhere_is_named_with_the_command_that_releases_it() {
+    let test = "a_state_lock_held_elsewhere_is_named_with_the_command_that_releases_it";
+    let Some(moto) = Moto::with_terraform(test) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    stack_beside(dir.path(), "s3");
+    let drift = || {
+        drift_from(dir.path(), &moto.endpoint)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .output()
+            .expect("infra-synth runs")
+    };
+    let bootstrap = Command::new(env!("CARGO_BIN_EXE_infra-synth"))
+        .args(["bootstrap", "--stack", "local", "--stacks-dir", "stacks"])
+        .args(["--out-dir", "out", "--endpoint-url", &moto.endpoint])
+        .current_dir(dir.path())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .output()
+        .expect("bootstrap runs");
+    assert!(bootstrap.status.success(), "{}", stderr(&bootstrap));
+    let unlocked = drift();
+    assert!(
+        stderr(&unlocked).contains("nothing of stack `local` is deployed"),
+        "{}",
+        stderr(&unlocked)
+    );
+
+    // The lock a dead run left: the object Terraform's S3 lock file is, beside the state.
+    let backend: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("out/local/.terraform/terraform.tfstate"))
+            .expect("terraform init wrote its backend"),
+    )
+    .expect("json");
+    let config = &backend["backend"]["config"];
+    let (bucket, key) = (
+        config["bucket"].as_str().expect("bucket"),
+        config["key"].as_str().expect("key"),
+    );
+    let id = "6a4f1c0e-1111-2222-3333-444455556666";
+    let lock = serde_json::json!({
+        "ID": id, "Operation": "OperationTypeApply", "Info": "", "Who": "ci@lost-runner",
+        "Version": "1.11.4", "Created": "2026-12-06T01:00:00Z", "Path": format!("{bucket}/{key}"),
+    });
+    let target = AwsTarget {
+        region: "us-east-1".into(),
+        endpoint_url: Some(moto.endpoint.clone()),
+    };
+    block_on(async {
+        target
+            .s3()
+            .await
+            .put_object()
+            .bucket(bucket)
+            .key(format!("{key}.tflock"))
+            .body(lock.to_string().into_bytes().into())
+            .send()
+            .await
+    })
+    .expect("runtime")
+    .expect("lock written");
+
+    let locked = drift();
+    let text = stderr(&locked);
+    assert_eq!(locked.status.code(), Some(1), "{text}");
+    let release = text
+        .split('`')
+        .find(|part| part.contains("force-unlock"))
+        .unwrap_or_else(|| panic!("no command to release the lock: {text}"));
+    assert!(release.ends_with(&format!("force-unlock {id}")), "{text}");
+    assert!(
+        text.contains(&format!("another run holds it (lock {id}")),
+        "{text}"
+    );
+    // As a person would run it: Terraform asks first, and only `yes` releases the lock.
+    let mut released = Command::new("sh")
+        .args(["-c", release])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the command runs");
+    released
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"yes\n")
+        .expect("answer");
+    let released = released.wait_with_output().expect("released");
+    assert!(released.status.success(), "{}", stderr(&released));
+    let again = drift();
+    assert!(
+        stderr(&again).contains("nothing of stack `local` is deployed"),
+        "{}",
+        stderr(&again)
+    );
 }

@@ -6,9 +6,9 @@
 //! An interrupt reaches Terraform through [`interrupt`], which lets it stop safely.
 
 use std::ffi::OsString;
-use std::io::IsTerminal;
+use std::io::{BufRead, BufReader, IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, ChildStderr, Command, Output, Stdio};
 
 use anyhow::{bail, Context, Result};
 
@@ -132,10 +132,11 @@ impl Terraform {
             PlanMode::RefreshOnly => args.push("-refresh-only".into()),
         }
         args.extend(var_args(vars));
-        match self.streamed(&args)? {
+        let ran = self.streamed(&args)?;
+        match ran.code {
             0 => Ok(PlanOutcome::NoChanges),
             2 => Ok(PlanOutcome::Changes),
-            code => bail!("`terraform plan` failed (exit code {code}); see its output above"),
+            _ => Err(self.failure("plan", &ran)),
         }
     }
 
@@ -148,9 +149,10 @@ impl Terraform {
     /// `terraform apply PLAN`: applies exactly the saved plan; streams output.
     pub fn apply(&self, plan: &Path) -> Result<()> {
         let args = ["apply".into(), "-auto-approve".into(), outside_path(plan)?];
-        match self.streamed(&args)? {
+        let ran = self.streamed(&args)?;
+        match ran.code {
             0 => Ok(()),
-            code => bail!("`terraform apply` failed (exit code {code}); see its output above"),
+            _ => Err(self.failure("apply", &ran)),
         }
     }
 
@@ -195,21 +197,92 @@ impl Terraform {
         Ok(output)
     }
 
-    /// Runs with Terraform's stdout sent to our stderr, so our own stdout stays a clean summary.
-    fn streamed(&self, args: &[String]) -> Result<i32> {
+    /// Runs with Terraform's output sent to our stderr, so our own stdout stays a clean summary.
+    /// Its errors pass through [`pass_on_errors`], which notes a state lock held elsewhere.
+    fn streamed(&self, args: &[String]) -> Result<Streamed> {
         let mut args = args.to_vec();
         if !std::io::stderr().is_terminal() {
             args.insert(1.min(args.len()), "-no-color".into());
         }
-        let status = interrupt::run(
+        let (status, held_lock) = interrupt::run(
             self.command(&args)
                 .stdin(Stdio::null())
-                .stdout(std::io::stderr()),
-            |mut child| child.wait(),
+                .stdout(std::io::stderr())
+                .stderr(Stdio::piped()),
+            |mut child| {
+                let held_lock = child.stderr.take().and_then(pass_on_errors);
+                Ok((child.wait()?, held_lock))
+            },
         )
         .with_context(|| format!("cannot run {}", self.program.display()))?;
-        Ok(status.code().unwrap_or(-1))
+        Ok(Streamed {
+            code: status.code().unwrap_or(-1),
+            held_lock,
+        })
     }
+
+    /// Why a streamed step failed. A state lock another run holds is named, with how to
+    /// release it when that run has died (killed, its machine gone): nothing else ever will.
+    fn failure(&self, step: &str, ran: &Streamed) -> anyhow::Error {
+        let Some(id) = &ran.held_lock else {
+            return anyhow::anyhow!(
+                "`terraform {step}` failed (exit code {}); see its output above",
+                ran.code
+            );
+        };
+        let dir = outside_path(&self.dir).unwrap_or_else(|_| self.dir.display().to_string());
+        anyhow::anyhow!(
+            "`terraform {step}` could not take the state lock: another run holds it (lock {id}, \
+             its Lock Info above). If that run is still going, wait for it; if it died, release \
+             the lock with `{} -chdir={dir} force-unlock {id}` and run this command again",
+            self.program.display()
+        )
+    }
+}
+
+/// How a streamed run ended: its exit code, and the ID of the state lock another run holds
+/// when that is what stopped it.
+struct Streamed {
+    code: i32,
+    held_lock: Option<String>,
+}
+
+/// Copies Terraform's error output to ours line by line, and returns the `ID:` of the Lock
+/// Info that follows an "Error acquiring the state lock", when one is printed.
+fn pass_on_errors(errors: ChildStderr) -> Option<String> {
+    let mut ours = std::io::stderr().lock();
+    let (mut lock_error, mut held) = (false, None);
+    for line in BufReader::new(errors).split(b'\n').map_while(Result::ok) {
+        // Gone with our own stderr: there is nobody left to tell.
+        let _ = ours.write_all(&line).and_then(|()| ours.write_all(b"\n"));
+        let text = String::from_utf8_lossy(&line);
+        lock_error |= text.contains("Error acquiring the state lock");
+        if lock_error && held.is_none() {
+            held = without_decoration(&text)
+                .strip_prefix("ID:")
+                .map(|id| id.trim().to_owned())
+                .filter(|id| !id.is_empty());
+        }
+    }
+    held
+}
+
+/// A line of Terraform's diagnostics without its colour codes and the box drawn around it on a
+/// terminal.
+fn without_decoration(line: &str) -> String {
+    let mut plain = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // An SGR sequence, `ESC [ … m`.
+            chars.by_ref().find(|c| *c == 'm');
+        } else {
+            plain.push(c);
+        }
+    }
+    plain
+        .trim_start_matches(|c: char| c == '│' || c.is_whitespace())
+        .to_owned()
 }
 
 /// A path as an argument for Terraform, which runs inside its working directory: a relative
@@ -246,6 +319,16 @@ fn find_executable(program: &str, path_var: &OsString) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lock_id_is_read_through_a_terminals_box_and_colours() {
+        for line in [
+            "  ID:        6a4f1c0e",
+            "\u{1b}[31m│\u{1b}[0m   ID:        6a4f1c0e",
+        ] {
+            assert_eq!(without_decoration(line), "ID:        6a4f1c0e", "{line:?}");
+        }
+    }
 
     #[test]
     fn missing_program_names_it_and_how_to_fix() {
