@@ -243,6 +243,53 @@ fn a_backend_that_cannot_be_asked_is_not_called_missing() {
     }
 }
 
+/// An endpoint that takes connections and never answers (a paused emulator, a network that
+/// drops replies) held `drift` for ever, printing nothing. Each attempt now waits 30 s for an
+/// answer to start, and the error says what happened.
+#[test]
+fn a_backend_that_never_answers_fails_in_bounded_time_and_says_so() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_stack(dir.path(), "test", "");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
+    let endpoint = format!("http://{}", listener.local_addr().expect("address"));
+    std::thread::spawn(move || {
+        let held: Vec<_> = listener.incoming().map_while(Result::ok).collect();
+        drop(held);
+    });
+    let out = dir.path().join("out");
+    let mut child = common::infra_synth()
+        .args(["drift", "--stack", "test", "--endpoint-url", &endpoint])
+        .arg("--out-dir")
+        .arg(&out)
+        .arg("--stacks-dir")
+        .arg(dir.path())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("infra-synth runs");
+    // Three attempts of 30 s and the SDK's backoff between them.
+    let started = std::time::Instant::now();
+    while child.try_wait().expect("wait").is_none() {
+        if started.elapsed() > std::time::Duration::from_secs(150) {
+            let _ = child.kill();
+            panic!("still waiting on the backend after 150 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let output = child.wait_with_output().expect("output");
+    let stderr = failure(&output);
+    assert!(
+        stderr.contains("cannot read the state backend stack `cloudforgex-test-tfstate`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("took the connection but did not answer within 30 s"),
+        "{stderr}"
+    );
+}
+
 /// One stack's working directory serves one command at a time: while another process holds it,
 /// a command stops at once and says so; once it is free, the same command goes on (here to the
 /// unreachable backend).

@@ -3,10 +3,13 @@
 //! With an endpoint override (the local stack on moto), S3 uses path-style addressing because
 //! `bucket.127.0.0.1` does not resolve, and dummy credentials are used when none are set.
 
+use std::time::Duration;
+
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_cloudformation::config::Credentials;
-use aws_sdk_s3::error::ProvideErrorMetadata;
+use aws_sdk_s3::error::{ConnectorError, ProvideErrorMetadata};
 
 /// Which AWS to talk to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,10 +19,28 @@ pub struct AwsTarget {
     pub endpoint_url: Option<String>,
 }
 
+/// How long a call may wait for its answer to start: past it the call fails, and is retried as
+/// the SDK retries, rather than waiting for ever on an endpoint that accepts connections and
+/// never answers. The wait starts as the request goes out, so it includes sending the body.
+pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
+/// The same for uploads, whose answer comes only after the whole body is sent: the 5 MB Lambda
+/// zip needs 30 s at 1.4 Mbit/s, and a hotel uplink can be slower.
+const UPLOAD_ANSWER_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long connecting to an endpoint may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn timeouts(answer: Duration) -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .read_timeout(answer)
+        .build()
+}
+
 impl AwsTarget {
     pub async fn sdk_config(&self) -> SdkConfig {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .region(Region::new(self.region.clone()));
+            .region(Region::new(self.region.clone()))
+            .timeout_config(timeouts(ANSWER_TIMEOUT));
         if let Some(endpoint) = &self.endpoint_url {
             loader = loader.endpoint_url(endpoint);
             if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
@@ -32,8 +53,18 @@ impl AwsTarget {
     }
 
     pub async fn s3(&self) -> aws_sdk_s3::Client {
+        self.s3_answering_within(ANSWER_TIMEOUT).await
+    }
+
+    /// An S3 client for uploads (the Lambda zip, the site), which may take longer to answer.
+    pub async fn s3_for_uploads(&self) -> aws_sdk_s3::Client {
+        self.s3_answering_within(UPLOAD_ANSWER_TIMEOUT).await
+    }
+
+    async fn s3_answering_within(&self, answer: Duration) -> aws_sdk_s3::Client {
         let config = aws_sdk_s3::config::Builder::from(&self.sdk_config().await)
             .force_path_style(self.endpoint_url.is_some())
+            .timeout_config(timeouts(answer))
             .build();
         aws_sdk_s3::Client::from_conf(config)
     }
@@ -63,12 +94,16 @@ pub fn sdk_error<E: std::error::Error + ProvideErrorMetadata + 'static>(err: E) 
     let mut causes: Vec<String> = Vec::new();
     let mut no_credentials = false;
     let mut refused = false;
+    let mut unanswered = false;
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&err);
     while let Some(error) = cause {
         no_credentials |= error.is::<CredentialsError>();
         refused |= error
             .downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused);
+        unanswered |= error
+            .downcast_ref::<ConnectorError>()
+            .is_some_and(ConnectorError::is_timeout);
         let text = error.to_string();
         // Wrappers often repeat their source's words; and "other", "service error" say nothing.
         if !causes.iter().any(|c| c.contains(&text))
@@ -90,6 +125,13 @@ pub fn sdk_error<E: std::error::Error + ProvideErrorMetadata + 'static>(err: E) 
             "{causes}: nothing listens at the AWS endpoint; for an emulator stack, start the \
              emulator first (`moto_server -H 127.0.0.1 -p <port>`) or point `--endpoint-url` \
              at one that runs"
+        )
+    } else if unanswered {
+        anyhow::anyhow!(
+            "{causes}: the AWS endpoint took the connection but did not answer within {} s, on \
+             every attempt; for an emulator, check that it runs and is not paused, or point \
+             `--endpoint-url` at one that answers",
+            ANSWER_TIMEOUT.as_secs()
         )
     } else {
         anyhow::anyhow!(causes)

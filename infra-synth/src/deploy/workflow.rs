@@ -343,7 +343,7 @@ impl Deployment {
         let key = publish::lambda_key(&lambda.sha256);
         step(&format!("uploading s3://{bucket}/{key}"), || {
             block_on(async {
-                let s3 = self.target.s3().await;
+                let s3 = self.target.s3_for_uploads().await;
                 publish::upload_lambda(&s3, &bucket, &key, &lambda.zip_path).await
             })?
         })
@@ -371,7 +371,7 @@ impl Deployment {
     /// Syncs the rendered site to `site`'s bucket; returns what it did, for the caller to print.
     pub fn publish_site(&self, site: &SiteTarget, assets: &Assets) -> Result<String> {
         let sync = block_on(async {
-            let s3 = self.target.s3().await;
+            let s3 = self.target.s3_for_uploads().await;
             publish::sync_site(&s3, &site.bucket, &assets.site_dir, &assets.site).await
         })??;
         let mut done = format!(
