@@ -263,7 +263,7 @@ fn an_interrupt_reaches_terraform_and_infra_synth_waits_for_it_to_stop() {
         "{text}"
     );
     assert!(
-        text.contains("interrupted: Terraform was asked to stop and has stopped"),
+        text.contains("error: interrupted: Terraform was asked to stop and has stopped"),
         "{text}"
     );
 }

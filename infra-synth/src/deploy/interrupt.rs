@@ -49,10 +49,12 @@ fn running() -> MutexGuard<'static, Option<Pid>> {
 pub fn run<T>(command: &mut Command, wait: impl FnOnce(Child) -> std::io::Result<T>) -> Result<T> {
     watch_interrupts()?;
     std::os::unix::process::CommandExt::process_group(command, 0);
+    let program = command.get_program().to_string_lossy().into_owned();
+    let cannot_run = || format!("cannot run {program}");
     let child = {
         // Held across the spawn, so an interrupt arriving meanwhile finds the new process.
         let mut running = running();
-        let child = command.spawn()?;
+        let child = command.spawn().with_context(cannot_run)?;
         let pid = i32::try_from(child.id()).ok().and_then(Pid::from_raw);
         INTERRUPTED.store(false, Ordering::SeqCst);
         *running = pid;
@@ -63,7 +65,7 @@ pub fn run<T>(command: &mut Command, wait: impl FnOnce(Child) -> std::io::Result
     if INTERRUPTED.swap(false, Ordering::SeqCst) {
         return Err(Interrupted.into());
     }
-    Ok(waited?)
+    waited.with_context(cannot_run)
 }
 
 /// Takes SIGINT, SIGTERM and SIGHUP from their default action, once per process, and handles

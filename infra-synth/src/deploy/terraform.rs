@@ -183,8 +183,7 @@ impl Terraform {
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped()),
             Child::wait_with_output,
-        )
-        .with_context(|| format!("cannot run {}", self.program.display()))?;
+        )?;
         if !output.status.success() {
             bail!(
                 "`terraform {}` failed in {}:\n{}{}",
@@ -213,8 +212,7 @@ impl Terraform {
                 let held_lock = child.stderr.take().and_then(pass_on_errors);
                 Ok((child.wait()?, held_lock))
             },
-        )
-        .with_context(|| format!("cannot run {}", self.program.display()))?;
+        )?;
         Ok(Streamed {
             code: status.code().unwrap_or(-1),
             held_lock,
@@ -250,12 +248,13 @@ struct Streamed {
 /// Copies Terraform's error output to ours line by line, and returns the `ID:` of the Lock
 /// Info that follows an "Error acquiring the state lock", when one is printed.
 fn pass_on_errors(errors: ChildStderr) -> Option<String> {
-    let mut ours = std::io::stderr().lock();
     let (mut lock_error, mut held) = (false, None);
-    for line in BufReader::new(errors).split(b'\n').map_while(Result::ok) {
-        // Gone with our own stderr: there is nobody left to tell.
-        let _ = ours.write_all(&line).and_then(|()| ours.write_all(b"\n"));
-        let text = String::from_utf8_lossy(&line);
+    for mut line in BufReader::new(errors).split(b'\n').map_while(Result::ok) {
+        line.push(b'\n');
+        // One write a line, holding our stderr no longer: the interrupt watcher prints there
+        // too, and must not wait for Terraform to finish. A failed write has nobody to tell.
+        let _ = std::io::stderr().write_all(&line);
+        let text = String::from_utf8_lossy(&line[..line.len() - 1]);
         lock_error |= text.contains("Error acquiring the state lock");
         if lock_error && held.is_none() {
             held = without_decoration(&text)
