@@ -4,12 +4,12 @@
 mod deploy_support;
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use deploy_support::{
-    infra_synth, plugin_dir, skip, stderr, terraform_available, ChildGuard, Moto,
+    infra_synth, plugin_dir, running, skip, stderr, terraform_available, ChildGuard, Moto,
 };
 use infra_synth::deploy::aws::{block_on, AwsTarget};
 use infra_synth::deploy::plan_summary::{Action, PlanSummary};
@@ -212,28 +212,8 @@ fn an_interrupt_reaches_terraform_and_infra_synth_waits_for_it_to_stop() {
         return skip(test, "terraform");
     }
     let dir = tempfile::tempdir().expect("tempdir");
-    local_state_stack(dir.path());
-    let log = dir.path().join("stderr.log");
-    let child = drift_from(dir.path(), &black_hole())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).expect("log"))
-        .spawn()
-        .expect("infra-synth starts");
-    let mut infra_synth = ChildGuard(child);
+    let (mut infra_synth, terraform, log) = terraform_waiting_on_a_black_hole(dir.path());
     let pid = infra_synth.0.id();
-    let terraform = terraform_plan_under(pid, Duration::from_secs(120))
-        .unwrap_or_else(|| panic!("no terraform plan: {}", read(&log)));
-    // Into the provider's first call, which the black hole never answers. (Interrupted before
-    // it, Terraform stops the operation but still waits on the calls it then starts.)
-    let started = Instant::now();
-    while !read(&log).contains("data.aws_caller_identity.current: Reading...") {
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "no AWS call started: {}",
-            read(&log)
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
     let sent = Command::new("kill")
         .args(["-INT", &pid.to_string()])
         .status()
@@ -252,7 +232,7 @@ fn an_interrupt_reaches_terraform_and_infra_synth_waits_for_it_to_stop() {
         std::thread::sleep(Duration::from_millis(100));
     };
     let text = read(&log);
-    let terraform_left = Path::new(&format!("/proc/{terraform}")).exists();
+    let terraform_left = running(terraform);
     if terraform_left {
         let _ = Command::new("kill").arg(terraform.to_string()).status();
     }
@@ -265,6 +245,63 @@ fn an_interrupt_reaches_terraform_and_infra_synth_waits_for_it_to_stop() {
     assert!(
         text.contains("error: interrupted: Terraform was asked to stop and has stopped"),
         "{text}"
+    );
+}
+
+/// `drift` from `dir` against an endpoint that never answers, once Terraform is inside the
+/// provider's first call: infra-synth (its stderr in the log), Terraform's pid, and the log.
+fn terraform_waiting_on_a_black_hole(dir: &Path) -> (ChildGuard, u32, PathBuf) {
+    local_state_stack(dir);
+    let log = dir.join("stderr.log");
+    let child = drift_from(dir, &black_hole())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("infra-synth starts");
+    let infra_synth = ChildGuard(child);
+    let terraform = terraform_plan_under(infra_synth.0.id(), Duration::from_secs(120))
+        .unwrap_or_else(|| panic!("no terraform plan: {}", read(&log)));
+    // Into the provider's first call, which the black hole never answers. (Interrupted before
+    // it, Terraform stops the operation but still waits on the calls it then starts.)
+    let started = Instant::now();
+    while !read(&log).contains("data.aws_caller_identity.current: Reading...") {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no AWS call started: {}",
+            read(&log)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (infra_synth, terraform, log)
+}
+
+/// Killed outright (a CI runner's SIGKILL after its grace period, the OOM killer), infra-synth
+/// can pass nothing on, and Terraform, waiting on a provider call that never ends, ran on
+/// alone with the state lock. Now the kernel hands Terraform the interrupt, and it stops.
+#[test]
+fn terraform_stops_when_infra_synth_is_killed_outright() {
+    let test = "terraform_stops_when_infra_synth_is_killed_outright";
+    if !terraform_available() {
+        return skip(test, "terraform");
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut infra_synth, terraform, log) = terraform_waiting_on_a_black_hole(dir.path());
+    infra_synth.0.kill().expect("SIGKILL infra-synth");
+    infra_synth.0.wait().expect("reap infra-synth");
+    let killed = Instant::now();
+    while running(terraform) && killed.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let terraform_left = running(terraform);
+    if terraform_left {
+        let _ = Command::new("kill")
+            .args(["-KILL", &terraform.to_string()])
+            .status();
+    }
+    assert!(
+        !terraform_left,
+        "terraform ran on a minute after infra-synth was killed: {}",
+        read(&log)
     );
 }
 

@@ -5,8 +5,12 @@
 
 mod deploy_support;
 
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
 use deploy_support::{
-    find_tool, infra_synth, plugin_dir, skip, stderr, stdout, terraform_available, workspace,
+    find_tool, infra_synth, plugin_dir, running, skip, stderr, stdout, terraform_available,
+    workspace,
 };
 use infra_synth::deploy::bundle::PlanBundle;
 use infra_synth::deploy::state::{config_sha256, Fingerprint};
@@ -102,4 +106,113 @@ fn prod_rehearses_on_the_emulator_and_the_bundle_records_it() {
     let record = recorded.rehearsal.expect("the rehearsal is recorded");
     assert!(record.passed());
     assert_eq!(record.fingerprint, recorded.fingerprint);
+}
+
+/// A rehearsal killed outright (a CI runner's SIGKILL, a closed laptop's OOM) left its moto
+/// serving and its build running, orphaned, for as long as they liked. Everything it starts
+/// now stops with it. Its build here is a `cargo` that never finishes, so the kill finds the
+/// rehearsal with both children running.
+#[test]
+fn a_rehearsal_killed_outright_leaves_no_emulator_or_build_behind() {
+    const TEST: &str = "a_rehearsal_killed_outright_leaves_no_emulator_or_build_behind";
+    if !terraform_available() {
+        return skip(TEST, "terraform");
+    }
+    if find_moto().is_none() {
+        return skip(TEST, "moto_server");
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).expect("bin");
+    let started_file = dir.path().join("cargo.pid");
+    let cargo = bin.join("cargo");
+    std::fs::write(
+        &cargo,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = lambda ] && exit 1\necho $$ > {:?}\nexec sleep 300\n",
+            started_file.display().to_string()
+        ),
+    )
+    .expect("write cargo");
+    std::fs::set_permissions(&cargo, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let path = std::env::join_paths(std::iter::once(bin.clone()).chain(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    )))
+    .expect("PATH");
+    let out_dir = dir.path().join("out");
+    let mut rehearsal = Command::new(env!("CARGO_BIN_EXE_infra-synth"))
+        .args(["rehearse", "--stack", "local", "--out-dir"])
+        .arg(&out_dir)
+        .current_dir(workspace())
+        .env("PATH", path)
+        .env_remove("CFX_AWS_ENDPOINT")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("infra-synth starts");
+    let waiting = Instant::now();
+    let build: Option<u32> = loop {
+        let pid = std::fs::read_to_string(&started_file)
+            .ok()
+            .and_then(|text| text.trim().parse().ok());
+        if pid.is_some() || waiting.elapsed() > Duration::from_secs(180) {
+            break pid;
+        }
+        if let Ok(Some(status)) = rehearsal.try_wait() {
+            panic!("the rehearsal ended ({status}) before it built");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let children = children_of(rehearsal.id());
+    rehearsal.kill().expect("SIGKILL the rehearsal");
+    rehearsal.wait().expect("reap it");
+    let build = build.expect("the rehearsal reached its build within 3 minutes");
+    assert!(
+        children.contains(&build),
+        "the build {build} is among {children:?}"
+    );
+    assert!(
+        children.len() >= 2,
+        "moto and the build run under the rehearsal: {children:?}"
+    );
+    let killed = Instant::now();
+    while children.iter().any(|&pid| running(pid)) && killed.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let left: Vec<(u32, String)> = children
+        .iter()
+        .filter(|&&pid| running(pid))
+        .map(|&pid| (pid, command_line(pid)))
+        .collect();
+    for (pid, _) in &left {
+        let _ = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
+    }
+    assert!(left.is_empty(), "outlived the killed rehearsal: {left:?}");
+}
+
+/// The processes `parent` started from any of its threads.
+fn children_of(parent: u32) -> Vec<u32> {
+    let tasks = std::fs::read_dir(format!("/proc/{parent}/task")).expect("the process's threads");
+    tasks
+        .filter_map(Result::ok)
+        .map(|task| std::fs::read_to_string(task.path().join("children")).unwrap_or_default())
+        .collect::<Vec<String>>()
+        .join(" ")
+        .split_whitespace()
+        .filter_map(|pid| pid.parse().ok())
+        .collect()
+}
+
+/// The start of `pid`'s command line (moto's is its whole serve script).
+fn command_line(pid: u32) -> String {
+    let line = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    String::from_utf8_lossy(&line)
+        .replace('\0', " ")
+        .chars()
+        .take(60)
+        .collect()
 }

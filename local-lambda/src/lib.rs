@@ -62,7 +62,8 @@ struct RuntimeApi {
     waiting: Mutex<HashMap<String, oneshot::Sender<Answer>>>,
 }
 
-/// A `bootstrap` process behind a local Runtime API; killed when dropped.
+/// A `bootstrap` process behind a local Runtime API; killed when dropped, or when the thread
+/// that started it ends (its owner killed outright among them).
 pub struct LocalFunction {
     events: mpsc::Sender<(String, Value)>,
     api: Arc<RuntimeApi>,
@@ -188,13 +189,17 @@ impl LocalFunction {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let address = listener.local_addr()?;
         tokio::spawn(async move { axum::serve(listener, app).await });
-        let child = Command::new(bootstrap)
+        let mut command = Command::new(bootstrap);
+        command
             .env_clear()
             .envs(environment)
             .env("AWS_LAMBDA_RUNTIME_API", address.to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::inherit());
+        // Polling a Runtime API that died with its owner, it would only log errors forever.
+        child_tether::stop_with_parent(&mut command, child_tether::Signal::TERM);
+        let child = command
             .spawn()
             .with_context(|| format!("cannot start {}", bootstrap.display()))?;
         Ok(LocalFunction {

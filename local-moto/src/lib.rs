@@ -43,7 +43,8 @@ impl Serving {
 /// How long moto may take to import its backends and listen.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// A running moto server; stopped when dropped.
+/// A running moto server; stopped when dropped, or when the thread that started it ends
+/// (its owner killed outright among them).
 pub struct Moto {
     pub endpoint: String,
     /// moto's stderr: one line per request, and the traceback of any request it failed.
@@ -105,15 +106,17 @@ impl Moto {
             .with_context(|| format!("no python beside {}", moto_server.display()))?;
         let log_file = std::fs::File::create(log)
             .with_context(|| format!("cannot create moto's log {}", log.display()))?;
-        let mut child = Command::new(python)
+        let mut command = Command::new(python);
+        command
             .args(["-c", MOTO_SERVE, serving.argument()])
             // The stacks attach AWS managed policies (X-Ray, API Gateway logging).
             .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(log_file)
-            .spawn()
-            .context("cannot start moto")?;
+            .stderr(log_file);
+        // A moto whose owner was killed outright would serve on, holding its port and memory.
+        child_tether::stop_with_parent(&mut command, child_tether::Signal::TERM);
+        let mut child = command.spawn().context("cannot start moto")?;
         let stdout = child.stdout.take().context("moto's stdout")?;
         let address = first_line(stdout, START_TIMEOUT).and_then(|line| {
             match line.strip_prefix("moto listening on ") {

@@ -73,7 +73,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.watch {
         command.arg("--watch-content");
     }
-    stop_with_parent(&mut command);
+    // eve-server never outlives `dev` holding the port and the terminal's output.
+    child_tether::stop_with_parent(&mut command, child_tether::Signal::TERM);
     let mut server = command
         .spawn()
         .with_context(|| format!("cannot start {}", binary.display()))?;
@@ -192,20 +193,6 @@ fn stop_with_signals(server: &Child) -> anyhow::Result<()> {
         let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
     });
     Ok(())
-}
-
-/// eve-server gets SIGTERM when `dev` dies, even by SIGKILL (a closed terminal, a killed test),
-/// so it never outlives `dev` holding the port and the terminal's output.
-fn stop_with_parent(command: &mut Command) {
-    use std::os::unix::process::CommandExt;
-    // SAFETY: the closure runs between fork and exec and makes one prctl system call, which is
-    // async-signal-safe; it allocates nothing and takes no lock.
-    unsafe {
-        command.pre_exec(|| {
-            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::TERM))
-                .map_err(std::io::Error::from)
-        });
-    }
 }
 
 fn build_eve_server() -> anyhow::Result<PathBuf> {

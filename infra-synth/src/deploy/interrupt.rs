@@ -6,7 +6,9 @@
 //! the calls in flight, writes its state, releases the lock and exits. infra-synth waits for
 //! that, holding the stack directory's lock, and then stops with exit code 130. A second
 //! interrupt is passed on too, and Terraform then stops at once, as it says it will. Between
-//! Terraform runs an interrupt ends infra-synth at once, as if it were not handled.
+//! Terraform runs an interrupt ends infra-synth at once, as if it were not handled. Killed
+//! outright (SIGKILL), infra-synth cannot pass anything on, so Terraform is tied to it: the
+//! kernel sends Terraform the SIGINT.
 
 use std::process::{Child, Command};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -49,6 +51,8 @@ fn running() -> MutexGuard<'static, Option<Pid>> {
 pub fn run<T>(command: &mut Command, wait: impl FnOnce(Child) -> std::io::Result<T>) -> Result<T> {
     watch_interrupts()?;
     std::os::unix::process::CommandExt::process_group(command, 0);
+    // Should infra-synth itself be killed outright, Terraform still gets its one interrupt.
+    child_tether::stop_with_parent(command, child_tether::Signal::INT);
     let program = command.get_program().to_string_lossy().into_owned();
     let cannot_run = || format!("cannot run {program}");
     let child = {

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
+use child_tether::Signal;
 use sha2::{Digest, Sha256};
 
 use crate::constructs::CodeAsset;
@@ -309,13 +310,15 @@ pub fn run_cargo(workspace: &Path, args: &[&str]) -> Result<()> {
 
 /// [`run_cargo`] with extra environment variables.
 fn run_cargo_with(workspace: &Path, args: &[&str], envs: &[(&str, String)]) -> Result<()> {
-    let status = Command::new("cargo")
+    let mut command = Command::new("cargo");
+    command
         .args(args)
         .current_dir(workspace)
         .envs(envs.iter().map(|(k, v)| (*k, v)))
-        .stdout(std::io::stderr())
-        .status()
-        .context("cannot run cargo")?;
+        .stdout(std::io::stderr());
+    // A build left running after infra-synth died would hold cargo's lock on the target dir.
+    child_tether::stop_with_parent(&mut command, Signal::TERM);
+    let status = command.status().context("cannot run cargo")?;
     if !status.success() {
         bail!("`cargo {}` failed", args.join(" "));
     }

@@ -348,9 +348,11 @@ async fn chat_is_stored(
 fn browse(url: &str, question: &str, dir: &super::state::DeployDir) -> Result<((), String)> {
     let script = dir.root().join("rehearse-browser.cjs");
     std::fs::write(&script, BROWSER_SCRIPT)?;
-    let output = Command::new("node")
-        .arg(&script)
-        .args([url, question])
+    let mut node = Command::new("node");
+    node.arg(&script).args([url, question]);
+    // Playwright closes Chromium when node is told to stop.
+    child_tether::stop_with_parent(&mut node, child_tether::Signal::TERM);
+    let output = node
         .output()
         .context("cannot run node, which drives Chromium (install Node.js 20)")?;
     let stdout = String::from_utf8_lossy(&output.stdout);

@@ -43,6 +43,15 @@ pub fn plugin_dir() -> Option<String> {
     })
 }
 
+/// Whether process `pid` runs: it exists and has not finished (a zombie waits only to be
+/// reaped).
+pub fn running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        let state = stat.rsplit(')').next().unwrap_or_default().trim_start();
+        !state.starts_with('Z')
+    })
+}
+
 /// A child process killed when the guard drops, even when the test panics.
 pub struct ChildGuard(pub Child);
 
