@@ -19,6 +19,9 @@ use serde::Serialize;
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
+mod plain;
+mod strict;
+
 /// One problem in one file, located as precisely as the source allows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Diagnostic {
@@ -115,6 +118,8 @@ pub struct TomlSource {
     text: String,
     /// Dotted key path → span of its value. Array elements are `key[i]`.
     spans: BTreeMap<String, Range<usize>>,
+    /// Dotted key path → what kind of value the file gives it.
+    kinds: BTreeMap<String, plain::Written>,
 }
 
 /// The most a configuration file may hold: far past any real stack or content file, and short
@@ -209,6 +214,7 @@ impl TomlSource {
             label,
             text,
             spans: walk.spans,
+            kinds: walk.kinds,
         })
     }
 
@@ -220,25 +226,62 @@ impl TomlSource {
         &self.text
     }
 
-    /// Deserializes into `T`. A type error points at the offending key.
+    /// Deserializes into `T`. A type error points at the offending key and says what the key
+    /// takes in words, not Rust's (`u32`, `struct Lambda`). A struct is read from a table
+    /// only, never from an array by position.
     pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, Diagnostics> {
-        toml::from_str::<T>(&self.text).map_err(|e| {
-            let span = e.span();
-            let key = span
-                .as_ref()
-                .and_then(|s| self.innermost_key(s))
-                .unwrap_or_default();
-            let (line, column) = span
-                .map(|s| line_col(&self.text, s.start))
-                .unwrap_or((0, 0));
-            Diagnostics(vec![Diagnostic {
-                file: self.label.clone(),
-                line,
-                column,
-                key,
-                message: first_line(e.message()).to_string(),
-            }])
-        })
+        toml::de::Deserializer::parse(&self.text)
+            .and_then(|document| T::deserialize(strict::Strict(document)))
+            .map_err(|e| {
+                let span = e.span();
+                let message = first_line(e.message());
+                let mut key = span
+                    .as_ref()
+                    .and_then(|s| {
+                        self.unknown_key(s, message)
+                            .or_else(|| self.innermost_key(s))
+                    })
+                    .unwrap_or_default();
+                // `[[name]]` starts where its first table does: the array is what was wrong.
+                if message.starts_with("invalid type: sequence") {
+                    while self.kinds.get(&key) != Some(&plain::Written::Array) {
+                        let Some(parent) = key.strip_suffix(']').and_then(|k| k.rsplit_once('['))
+                        else {
+                            break;
+                        };
+                        key = parent.0.to_string();
+                    }
+                }
+                let (line, column) = span
+                    .map(|s| line_col(&self.text, s.start))
+                    .unwrap_or((0, 0));
+                let written = self.kinds.get(&key).map(|kind| {
+                    kind.describe(self.spans.get(&key).map_or("", |s| &self.text[s.clone()]))
+                });
+                Diagnostics(vec![Diagnostic {
+                    file: self.label.clone(),
+                    line,
+                    column,
+                    key,
+                    message: plain::message(message, written.as_deref()),
+                }])
+            })
+    }
+
+    /// For "unknown field `name`" at `span` (where the key is written), the path of that key.
+    fn unknown_key(&self, span: &Range<usize>, message: &str) -> Option<String> {
+        let name = message.strip_prefix("unknown field `")?.split('`').next()?;
+        let line_end = self.text[span.start..]
+            .find('\n')
+            .map_or(self.text.len(), |at| span.start + at);
+        self.spans
+            .iter()
+            .filter(|(path, value)| {
+                (path.as_str() == name || path.ends_with(&format!(".{name}")))
+                    && (span.start..=line_end).contains(&value.start)
+            })
+            .min_by_key(|(_, value)| value.start)
+            .map(|(path, _)| path.clone())
     }
 
     /// True when the file sets `key` explicitly (as opposed to a default filling it in).
@@ -325,6 +368,7 @@ impl<'a> Checker<'a> {
 #[derive(Default)]
 struct Walk {
     spans: BTreeMap<String, Range<usize>>,
+    kinds: BTreeMap<String, plain::Written>,
     /// (key path, span, literal as written)
     non_finite: Vec<(String, Range<usize>, String)>,
 }
@@ -362,6 +406,8 @@ impl Walk {
             }
             _ => {}
         }
+        self.kinds
+            .insert(path.clone(), plain::Written::of(value.get_ref()));
         self.spans.insert(path, value.span());
     }
 }
@@ -482,6 +528,45 @@ mod tests {
         let err = src.deserialize::<Demo>().expect_err("unknown field");
         assert_eq!(err.0[0].line, 5, "{err}");
         assert!(err.0[0].message.contains("memroy"), "{err}");
+    }
+
+    /// serde reads a struct from an array by position, so `lambda = [512]` passed as
+    /// `[lambda] memory_mb = 512`, and `[[lambda]]` failed about its first field's type.
+    #[test]
+    fn a_table_given_as_an_array_is_refused_at_its_key() {
+        for (text, line) in [
+            ("name = \"x\"\nlambda = [512]\n", 2),
+            ("name = \"x\"\n\n[[lambda]]\nmemory_mb = 512\n", 3),
+        ] {
+            let src = TomlSource::parse("demo.toml", text).expect("parses");
+            let err = src.deserialize::<Demo>().expect_err(text);
+            let d = &err.0[0];
+            assert_eq!((d.line, d.key.as_str()), (line, "lambda"), "{d}");
+            assert_eq!(d.message, "must be a table, not an array", "{d}");
+        }
+    }
+
+    #[test]
+    fn a_wrong_type_is_told_in_the_files_words() {
+        let src = TomlSource::parse("demo.toml", GOOD.replace("512", "512.5")).expect("parses");
+        let err = src.deserialize::<Demo>().expect_err("a float");
+        assert_eq!(
+            err.0[0].message,
+            "must be a whole number from 0 to 4294967295, not `512.5`"
+        );
+    }
+
+    #[test]
+    fn an_unknown_key_inside_a_table_is_named_with_its_path() {
+        let src = TomlSource::parse(
+            "demo.toml",
+            GOOD.replace("[lambda]\n", "[lambda]\nmemroy = 1\n"),
+        )
+        .expect("parses");
+        let err = src.deserialize::<Demo>().expect_err("unknown key");
+        let d = &err.0[0];
+        assert_eq!((d.line, d.key.as_str()), (4, "lambda.memroy"), "{d}");
+        assert!(d.message.starts_with("unknown key `memroy`"), "{d}");
     }
 
     #[test]

@@ -389,19 +389,39 @@ fn iam_statements_have_no_wildcards() {
 
 #[test]
 fn unknown_keys_and_type_errors_are_located() {
-    // serde reports the unknown key itself, located by line (config-diagnostics leaves the key empty).
     let error = error_for("[lambda]\nmemroy_mb = 512\n");
-    assert_eq!(error.line, 6, "{error}");
+    assert_eq!(
+        (error.key.as_str(), error.line),
+        ("lambda.memroy_mb", 6),
+        "{error}"
+    );
     assert!(
         error
             .message
-            .contains("unknown field `memroy_mb`, expected one of `memory_mb`"),
+            .contains("unknown key `memroy_mb`, expected one of `memory_mb`"),
         "{error}"
     );
     let error = error_for("[lambda]\nmemory_mb = \"lots\"\n");
     assert_eq!(
         (error.key.as_str(), error.line),
         ("lambda.memory_mb", 6),
+        "{error}"
+    );
+}
+
+/// A section written as an array was read by position: `api = [20.0, 40, 20000]` passed as
+/// the three throttling settings, and `[[api]]` failed about "f64".
+#[test]
+fn a_section_written_as_an_array_is_refused_in_the_files_words() {
+    let error = error_for("api = [20.0, 40, 20000]\n");
+    assert_eq!((error.key.as_str(), error.line), ("api", 5), "{error}");
+    assert_eq!(error.message, "must be a table, not an array", "{error}");
+    let error = error_for("[[api]]\nthrottle_rate_limit = 20.0\n");
+    assert_eq!((error.key.as_str(), error.line), ("api", 5), "{error}");
+    let error = error_for("[api]\nthrottle_burst_limit = 40.5\n");
+    assert_eq!(
+        error.message,
+        "must be a whole number from 0 to 4294967295, not `40.5`",
         "{error}"
     );
 }
