@@ -51,6 +51,24 @@ fn synth_writes_main_tf_json_and_manifest_under_the_stack_name() {
     assert!(String::from_utf8_lossy(&output.stdout).contains("prod/main.tf.json"));
 }
 
+/// `plan`, `apply`, `package` and the rest name the directory `--out-dir`; `synth` knew only
+/// `--out`, so `synth --out-dir out` failed as an unknown argument.
+#[test]
+fn synth_takes_out_dir_as_the_deploy_commands_do() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let out_arg = out.path().display().to_string();
+    let output = run(
+        &["synth", "--stack", "prod", "--out-dir", &out_arg],
+        &common::fixtures(),
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(out.path().join("prod/main.tf.json").is_file());
+}
+
 #[test]
 fn validate_reports_all_errors_as_json_and_exits_1() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -420,8 +420,7 @@ fn a_section_written_as_an_array_is_refused_in_the_files_words() {
     assert_eq!((error.key.as_str(), error.line), ("api", 5), "{error}");
     let error = error_for("[api]\nthrottle_burst_limit = 40.5\n");
     assert_eq!(
-        error.message,
-        "must be a whole number from 0 to 4294967295, not `40.5`",
+        error.message, "must be a whole number from 0 to 4294967295, not `40.5`",
         "{error}"
     );
 }

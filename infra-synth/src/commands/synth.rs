@@ -18,8 +18,14 @@ use crate::emit::kubernetes;
 pub struct Args {
     #[command(flatten)]
     pub stack: StackArgs,
-    /// Output directory; each stack gets its own subdirectory.
-    #[arg(long, value_name = "DIR", default_value = "out")]
+    /// Output directory; each stack gets its own subdirectory (`--out-dir`, as the deploy
+    /// commands name the same directory, works too).
+    #[arg(
+        long,
+        visible_alias = "out-dir",
+        value_name = "DIR",
+        default_value = "out"
+    )]
     pub out: PathBuf,
     /// What to emit: Terraform for AWS, or Kubernetes manifests for eve-server.
     #[arg(long, value_enum, default_value = "terraform")]
