@@ -6,7 +6,7 @@ mod support;
 use std::path::Path;
 
 use serde_json::json;
-use support::{get, post_json, sse_events, EveServer};
+use support::{client, get, post_json, send, sse_events, EveServer};
 
 fn binary() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_eve-server"))
@@ -158,6 +158,38 @@ async fn the_site_is_served_with_its_csp_and_404_page() {
     );
     let api = get(&format!("{}/api/health", s.url)).await;
     assert_eq!(api.json()["status"], "ok");
+
+    // The file server's own refusals came with empty bodies; they have the API's shape, and
+    // keep what the file server says in its headers.
+    let client = client();
+    let posted = send(&client, "POST", &format!("{}/index.html", s.url), &[], "x").await;
+    assert_eq!(
+        (posted.status, posted.error_code().as_str()),
+        (405, "method_not_allowed")
+    );
+    assert_eq!(posted.header("allow"), Some("GET,HEAD"));
+    let past_the_end = send(
+        &client,
+        "GET",
+        &format!("{}/app.js", s.url),
+        &[("range", "bytes=999-")],
+        "",
+    )
+    .await;
+    assert_eq!(
+        (past_the_end.status, past_the_end.error_code().as_str()),
+        (416, "range_not_satisfiable")
+    );
+    assert_eq!(past_the_end.header("content-range"), Some("bytes */14"));
+    let part = send(
+        &client,
+        "GET",
+        &format!("{}/app.js", s.url),
+        &[("range", "bytes=0-6")],
+        "",
+    )
+    .await;
+    assert_eq!((part.status, part.text().as_str()), (206, "console"));
     let _ = std::fs::remove_dir_all(&dir);
 }
 

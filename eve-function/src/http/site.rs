@@ -12,6 +12,8 @@ use tower::ServiceExt;
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::set_status::SetStatus;
 
+use super::error::ApiError;
+
 /// A built site's folder served as `publish` uploads it: the files the build wrote for
 /// visitors, and the site's 404 page for anything else, hidden files (`.env`, `.git/`) and the
 /// build's own files beside the pages ([`portfolio::BUILD_FILES`]) included.
@@ -44,10 +46,41 @@ impl Site {
                 .map(IntoResponse::into_response)
         };
         match served {
-            Ok(response) => response,
+            Ok(response) => with_error_body(response),
             Err(never) => match never {},
         }
     }
+}
+
+/// The file server answers a wrong method (405) and a range past the end (416) with no body,
+/// and a file it cannot read with a bare 500; they get the API's error shape, with the file
+/// server's headers (`Allow`, `Content-Range`) kept. The 404 page is left as it is.
+fn with_error_body(response: Response) -> Response {
+    let status = response.status();
+    let empty = axum::body::HttpBody::size_hint(response.body()).exact() == Some(0);
+    if status.as_u16() < 400 || !empty {
+        return response;
+    }
+    let error = match status {
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::method_not_allowed(),
+        StatusCode::RANGE_NOT_SATISFIABLE => ApiError::new(
+            status,
+            "range_not_satisfiable",
+            "the requested range lies outside the file (its size is in Content-Range)",
+        ),
+        _ if status.is_server_error() => ApiError::internal(),
+        _ => ApiError::new(status, "bad_request", "the request cannot be served"),
+    };
+    let (mut parts, _) = response.into_parts();
+    let (shaped, body) = error.into_response().into_parts();
+    parts.status = shaped.status;
+    for name in [header::CONTENT_TYPE, header::CONTENT_LENGTH] {
+        match shaped.headers.get(&name) {
+            Some(value) => parts.headers.insert(name, value.clone()),
+            None => parts.headers.remove(name),
+        };
+    }
+    Response::from_parts(parts, body)
 }
 
 /// Whether a request path may name a published file: no segment, once percent-decoded as the
