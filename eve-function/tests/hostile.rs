@@ -151,13 +151,25 @@ async fn wrong_media_types_are_415() {
         assert_eq!(reply.status, 415, "{content_type:?}");
         assert_eq!(reply.error_code(), "unsupported_media_type");
     }
-    let charset = chat_raw(
-        &s,
-        Some("application/json; charset=utf-8"),
-        br#"{"message":"hi"}"#.to_vec(),
-    )
-    .await;
-    assert_eq!(charset.status, 200, "{}", charset.text());
+    for content_type in [
+        "application/json; charset=utf-8",
+        "Application/JSON;Charset=\"UTF-8\"",
+    ] {
+        let charset = chat_raw(&s, Some(content_type), br#"{"message":"hi"}"#.to_vec()).await;
+        assert_eq!(charset.status, 200, "{content_type}: {}", charset.text());
+    }
+    // JSON is UTF-8 (RFC 8259); a body declared otherwise was read as UTF-8 all the same.
+    for content_type in [
+        "application/json; charset=utf-16",
+        "application/json; charset=\"iso-8859-1\"",
+    ] {
+        let reply = chat_raw(&s, Some(content_type), br#"{"message":"hi"}"#.to_vec()).await;
+        assert_eq!(
+            (reply.status, reply.error_code().as_str()),
+            (415, "unsupported_charset"),
+            "{content_type}"
+        );
+    }
 }
 
 /// A body that two readers could read differently is refused: a key given twice (one parser

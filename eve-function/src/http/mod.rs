@@ -217,11 +217,24 @@ async fn json_body<T: RequestBody>(request: Request) -> Result<T, ApiError> {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_ascii_lowercase();
-    if content_type.split(';').next().map(str::trim) != Some("application/json") {
+    let mut media_type = content_type.split(';');
+    if media_type.next().map(str::trim) != Some("application/json") {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
             "send the body as application/json",
+        ));
+    }
+    // JSON is UTF-8 (RFC 8259): a body declared in another charset would be misread.
+    let other_charset = media_type
+        .filter_map(|parameter| parameter.split_once('='))
+        .filter(|(name, _)| name.trim() == "charset")
+        .any(|(_, value)| !matches!(value.trim().trim_matches('"'), "utf-8" | "utf8"));
+    if other_charset {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_charset",
+            "send the body as UTF-8 (charset=utf-8, or no charset)",
         ));
     }
     // A compressed body would be read as if it were plain; one EVE cannot decode is refused.
