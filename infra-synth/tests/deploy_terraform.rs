@@ -9,7 +9,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use deploy_support::{
-    infra_synth, plugin_dir, running, skip, stderr, terraform_available, ChildGuard, Moto,
+    children_of, infra_synth, plugin_dir, running, skip, stderr, terraform_available, ChildGuard,
+    Moto,
 };
 use infra_synth::deploy::aws::{block_on, AwsTarget};
 use infra_synth::deploy::plan_summary::{Action, PlanSummary};
@@ -188,12 +189,10 @@ fn black_hole() -> String {
 fn terraform_plan_under(parent: u32, within: Duration) -> Option<u32> {
     let started = Instant::now();
     while started.elapsed() < within {
-        let children = std::fs::read_to_string(format!("/proc/{parent}/task/{parent}/children"))
-            .unwrap_or_default();
-        for child in children.split_whitespace() {
+        for child in children_of(parent) {
             let line = std::fs::read(format!("/proc/{child}/cmdline")).unwrap_or_default();
             if line.split(|b| *b == 0).any(|arg| arg == b"plan") {
-                return child.parse().ok();
+                return Some(child);
             }
         }
         std::thread::sleep(Duration::from_millis(100));

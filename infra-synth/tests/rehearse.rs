@@ -9,8 +9,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use deploy_support::{
-    find_tool, infra_synth, plugin_dir, running, skip, stderr, stdout, terraform_available,
-    workspace,
+    children_of, find_tool, infra_synth, plugin_dir, running, skip, stderr, stdout,
+    terraform_available, workspace,
 };
 use infra_synth::deploy::bundle::PlanBundle;
 use infra_synth::deploy::state::{config_sha256, Fingerprint};
@@ -192,19 +192,6 @@ fn a_rehearsal_killed_outright_leaves_no_emulator_or_build_behind() {
             .status();
     }
     assert!(left.is_empty(), "outlived the killed rehearsal: {left:?}");
-}
-
-/// The processes `parent` started from any of its threads.
-fn children_of(parent: u32) -> Vec<u32> {
-    let tasks = std::fs::read_dir(format!("/proc/{parent}/task")).expect("the process's threads");
-    tasks
-        .filter_map(Result::ok)
-        .map(|task| std::fs::read_to_string(task.path().join("children")).unwrap_or_default())
-        .collect::<Vec<String>>()
-        .join(" ")
-        .split_whitespace()
-        .filter_map(|pid| pid.parse().ok())
-        .collect()
 }
 
 /// The start of `pid`'s command line (moto's is its whole serve script).

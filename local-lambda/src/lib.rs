@@ -62,8 +62,8 @@ struct RuntimeApi {
     waiting: Mutex<HashMap<String, oneshot::Sender<Answer>>>,
 }
 
-/// A `bootstrap` process behind a local Runtime API; killed when dropped, or when the thread
-/// that started it ends (its owner killed outright among them).
+/// A `bootstrap` process behind a local Runtime API; killed when dropped, or when its owner is
+/// killed outright.
 pub struct LocalFunction {
     events: mpsc::Sender<(String, Value)>,
     api: Arc<RuntimeApi>,
@@ -198,9 +198,7 @@ impl LocalFunction {
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
         // Polling a Runtime API that died with its owner, it would only log errors forever.
-        child_tether::stop_with_parent(&mut command, child_tether::Signal::TERM);
-        let child = command
-            .spawn()
+        let child = child_tether::spawn(command, child_tether::Signal::TERM)
             .with_context(|| format!("cannot start {}", bootstrap.display()))?;
         Ok(LocalFunction {
             events,

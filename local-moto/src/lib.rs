@@ -43,8 +43,7 @@ impl Serving {
 /// How long moto may take to import its backends and listen.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// A running moto server; stopped when dropped, or when the thread that started it ends
-/// (its owner killed outright among them).
+/// A running moto server; stopped when dropped, or when its owner is killed outright.
 pub struct Moto {
     pub endpoint: String,
     /// moto's stderr: one line per request, and the traceback of any request it failed.
@@ -115,8 +114,8 @@ impl Moto {
             .stdout(Stdio::piped())
             .stderr(log_file);
         // A moto whose owner was killed outright would serve on, holding its port and memory.
-        child_tether::stop_with_parent(&mut command, child_tether::Signal::TERM);
-        let mut child = command.spawn().context("cannot start moto")?;
+        let mut child = child_tether::spawn(command, child_tether::Signal::TERM)
+            .context("cannot start moto")?;
         let stdout = child.stdout.take().context("moto's stdout")?;
         let address = first_line(stdout, START_TIMEOUT).and_then(|line| {
             match line.strip_prefix("moto listening on ") {

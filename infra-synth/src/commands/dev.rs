@@ -74,9 +74,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         command.arg("--watch-content");
     }
     // eve-server never outlives `dev` holding the port and the terminal's output.
-    child_tether::stop_with_parent(&mut command, child_tether::Signal::TERM);
-    let mut server = command
-        .spawn()
+    let mut server = child_tether::spawn(command, child_tether::Signal::TERM)
         .with_context(|| format!("cannot start {}", binary.display()))?;
     let stdout = server.stdout.take().context("eve-server stdout")?;
     let mut lines = BufReader::new(stdout).lines();

@@ -48,17 +48,17 @@ fn running() -> MutexGuard<'static, Option<Pid>> {
 /// Runs `command` as a Terraform run that interrupts reach only through infra-synth, and
 /// `wait`s for it; an interrupt during the run makes the result [`Interrupted`], once
 /// Terraform has exited.
-pub fn run<T>(command: &mut Command, wait: impl FnOnce(Child) -> std::io::Result<T>) -> Result<T> {
+pub fn run<T>(mut command: Command, wait: impl FnOnce(Child) -> std::io::Result<T>) -> Result<T> {
     watch_interrupts()?;
-    std::os::unix::process::CommandExt::process_group(command, 0);
-    // Should infra-synth itself be killed outright, Terraform still gets its one interrupt.
-    child_tether::stop_with_parent(command, child_tether::Signal::INT);
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
     let program = command.get_program().to_string_lossy().into_owned();
     let cannot_run = || format!("cannot run {program}");
     let child = {
         // Held across the spawn, so an interrupt arriving meanwhile finds the new process.
         let mut running = running();
-        let child = command.spawn().with_context(cannot_run)?;
+        // Should infra-synth itself be killed outright, Terraform still gets its one interrupt.
+        let child =
+            child_tether::spawn(command, child_tether::Signal::INT).with_context(cannot_run)?;
         let pid = i32::try_from(child.id()).ok().and_then(Pid::from_raw);
         INTERRUPTED.store(false, Ordering::SeqCst);
         *running = pid;

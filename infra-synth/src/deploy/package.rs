@@ -317,8 +317,9 @@ fn run_cargo_with(workspace: &Path, args: &[&str], envs: &[(&str, String)]) -> R
         .envs(envs.iter().map(|(k, v)| (*k, v)))
         .stdout(std::io::stderr());
     // A build left running after infra-synth died would hold cargo's lock on the target dir.
-    child_tether::stop_with_parent(&mut command, Signal::TERM);
-    let status = command.status().context("cannot run cargo")?;
+    let status = child_tether::spawn(command, Signal::TERM)
+        .and_then(|mut cargo| cargo.wait())
+        .context("cannot run cargo")?;
     if !status.success() {
         bail!("`cargo {}` failed", args.join(" "));
     }

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -349,11 +349,14 @@ fn browse(url: &str, question: &str, dir: &super::state::DeployDir) -> Result<((
     let script = dir.root().join("rehearse-browser.cjs");
     std::fs::write(&script, BROWSER_SCRIPT)?;
     let mut node = Command::new("node");
-    node.arg(&script).args([url, question]);
+    node.arg(&script)
+        .args([url, question])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     // Playwright closes Chromium when node is told to stop.
-    child_tether::stop_with_parent(&mut node, child_tether::Signal::TERM);
-    let output = node
-        .output()
+    let output = child_tether::spawn(node, child_tether::Signal::TERM)
+        .and_then(std::process::Child::wait_with_output)
         .context("cannot run node, which drives Chromium (install Node.js 20)")?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     let result: Value = serde_json::from_str(stdout.trim()).with_context(|| {

@@ -177,13 +177,12 @@ impl Terraform {
         // Flags must precede positional arguments, so `-no-color` goes right after the subcommand.
         let mut with_no_color = args.to_vec();
         with_no_color.insert(1.min(args.len()), "-no-color".into());
-        let output = interrupt::run(
-            self.command(&with_no_color)
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped()),
-            Child::wait_with_output,
-        )?;
+        let mut command = self.command(&with_no_color);
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let output = interrupt::run(command, Child::wait_with_output)?;
         if !output.status.success() {
             bail!(
                 "`terraform {}` failed in {}:\n{}{}",
@@ -203,16 +202,15 @@ impl Terraform {
         if !std::io::stderr().is_terminal() {
             args.insert(1.min(args.len()), "-no-color".into());
         }
-        let (status, held_lock) = interrupt::run(
-            self.command(&args)
-                .stdin(Stdio::null())
-                .stdout(std::io::stderr())
-                .stderr(Stdio::piped()),
-            |mut child| {
-                let held_lock = child.stderr.take().and_then(pass_on_errors);
-                Ok((child.wait()?, held_lock))
-            },
-        )?;
+        let mut command = self.command(&args);
+        command
+            .stdin(Stdio::null())
+            .stdout(std::io::stderr())
+            .stderr(Stdio::piped());
+        let (status, held_lock) = interrupt::run(command, |mut child| {
+            let held_lock = child.stderr.take().and_then(pass_on_errors);
+            Ok((child.wait()?, held_lock))
+        })?;
         Ok(Streamed {
             code: status.code().unwrap_or(-1),
             held_lock,

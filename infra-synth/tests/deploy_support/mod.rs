@@ -52,6 +52,22 @@ pub fn running(pid: u32) -> bool {
     })
 }
 
+/// The processes `parent` started from any of its threads (infra-synth starts them from one
+/// of its own, `child-tether`'s).
+pub fn children_of(parent: u32) -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{parent}/task")) else {
+        return Vec::new(); // it has exited
+    };
+    tasks
+        .filter_map(Result::ok)
+        .map(|task| std::fs::read_to_string(task.path().join("children")).unwrap_or_default())
+        .collect::<Vec<String>>()
+        .join(" ")
+        .split_whitespace()
+        .filter_map(|pid| pid.parse().ok())
+        .collect()
+}
+
 /// A child process killed when the guard drops, even when the test panics.
 pub struct ChildGuard(pub Child);
 
