@@ -381,6 +381,46 @@ fn plan_finds_the_backend_before_it_builds() {
     assert!(!stderr.contains("Lambda package"), "{stderr}");
 }
 
+/// `apply` looked for the state backend before it read the bundle it was given, so a
+/// corrupt bundle, or one without the rehearsal `--require-rehearsal` asks for, was reported
+/// as an unreachable backend whenever the account was out of reach. The bundle is judged first.
+#[test]
+fn apply_judges_its_bundle_before_it_looks_for_the_backend() {
+    let Some(terraform) = common::tool(
+        "apply_judges_its_bundle_before_it_looks_for_the_backend",
+        "terraform",
+        "version",
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_stack(dir.path(), "test", "");
+    let garbage = dir.path().join("garbage.cfxplan");
+    std::fs::write(&garbage, b"not a zip at all").expect("write");
+    let output = run(
+        &[
+            "apply",
+            "--stack",
+            "test",
+            "--out-dir",
+            dir.path().join("out").to_str().expect("utf-8 path"),
+            "--endpoint-url",
+            &unreachable_endpoint(),
+            "--terraform",
+            terraform.to_str().expect("utf-8 path"),
+            "--plan",
+            garbage.to_str().expect("utf-8 path"),
+        ],
+        dir.path(),
+    );
+    let stderr = failure(&output);
+    assert!(
+        stderr.contains("is not a plan bundle written by `infra-synth plan`"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("state backend"), "{stderr}");
+}
+
 /// A cause is printed once: the site build's errors name what failed, the chain adds why.
 #[test]
 fn a_failed_site_build_names_its_cause_once() {

@@ -32,7 +32,9 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let (deployment, terraform) = args.deploy.start()?;
+    // The bundle is read and judged before any AWS call: a corrupt or unrehearsed one is
+    // refused for what it is, even with the account out of reach.
+    let deployment = args.deploy.target.deployment()?;
     let path = args
         .plan
         .clone()
@@ -68,6 +70,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
 
+    let terraform = args.deploy.connect(&deployment)?;
     let assets = args.deploy.package.package(&deployment)?;
     let synthesis = deployment.synthesize()?;
     deployment.init(&terraform)?;

@@ -192,8 +192,15 @@ impl DeployArgs {
     /// when one is missing.
     pub fn start(&self) -> anyhow::Result<(Deployment, Terraform)> {
         let deployment = self.target.deployment()?;
-        let terraform = self.terraform.locate(&deployment)?;
-        deployment.check_backend()?;
+        let terraform = self.connect(&deployment)?;
         Ok((deployment, terraform))
+    }
+
+    /// Finds Terraform and the state backend of a loaded stack: the first step that needs more
+    /// than this machine, so what can be checked here goes before it.
+    pub fn connect(&self, deployment: &Deployment) -> anyhow::Result<Terraform> {
+        let terraform = self.terraform.locate(deployment)?;
+        deployment.check_backend()?;
+        Ok(terraform)
     }
 }
