@@ -23,12 +23,10 @@ fn run(args: &[&str], stacks_dir: &Path) -> std::process::Output {
         .expect("infra-synth runs")
 }
 
-#[test]
-fn synth_writes_main_tf_json_and_manifest_under_the_stack_name() {
-    let out = tempfile::tempdir().expect("tempdir");
-    let out_arg = out.path().display().to_string();
+/// `synth --stack prod` into `out` with the output-directory flag given; its stdout.
+fn synth_prod(flag: &str, out: &Path) -> String {
     let output = run(
-        &["synth", "--stack", "prod", "--out", &out_arg],
+        &["synth", "--stack", "prod", flag, &out.display().to_string()],
         &common::fixtures(),
     );
     assert!(
@@ -36,6 +34,13 @@ fn synth_writes_main_tf_json_and_manifest_under_the_stack_name() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn synth_writes_main_tf_json_and_manifest_under_the_stack_name() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let stdout = synth_prod("--out", out.path());
     let main = std::fs::read_to_string(out.path().join("prod/main.tf.json")).expect("main.tf.json");
     let golden = std::fs::read_to_string(common::fixtures().join("../golden/prod.main.tf.json"))
         .expect("golden");
@@ -48,25 +53,14 @@ fn synth_writes_main_tf_json_and_manifest_under_the_stack_name() {
     )
     .expect("manifest JSON");
     assert_eq!(manifest["stack"], "prod");
-    assert!(String::from_utf8_lossy(&output.stdout).contains("prod/main.tf.json"));
-}
+    assert!(stdout.contains("prod/main.tf.json"));
 
-/// `plan`, `apply`, `package` and the rest name the directory `--out-dir`; `synth` knew only
-/// `--out`, so `synth --out-dir out` failed as an unknown argument.
-#[test]
-fn synth_takes_out_dir_as_the_deploy_commands_do() {
-    let out = tempfile::tempdir().expect("tempdir");
-    let out_arg = out.path().display().to_string();
-    let output = run(
-        &["synth", "--stack", "prod", "--out-dir", &out_arg],
-        &common::fixtures(),
-    );
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(out.path().join("prod/main.tf.json").is_file());
+    // `plan`, `apply`, `package` and the rest name the directory `--out-dir`; `synth` knew only
+    // `--out`, so `synth --out-dir DIR` failed as an unknown argument.
+    let other = tempfile::tempdir().expect("tempdir");
+    synth_prod("--out-dir", other.path());
+    let same = std::fs::read_to_string(other.path().join("prod/main.tf.json")).expect("written");
+    assert!(same == main, "--out-dir writes what --out writes");
 }
 
 #[test]
@@ -348,35 +342,44 @@ fn a_stack_directory_another_command_holds_is_refused_at_once() {
     assert!(stderr.contains("cannot read the state backend"), "{stderr}");
 }
 
+/// `command` on a stack whose state backend is out of reach (nothing listens at its endpoint),
+/// with `extra` arguments naming files in the stack's folder; its stderr, once it failed.
+/// None after the SKIP line when terraform is missing.
+fn with_the_backend_out_of_reach(
+    test: &str,
+    command: &str,
+    extra: impl FnOnce(&Path) -> Vec<String>,
+) -> Option<String> {
+    let terraform = common::tool(test, "terraform", "version")?;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_stack(dir.path(), "test", "");
+    let out = dir.path().join("out").display().to_string();
+    let terraform = terraform.display().to_string();
+    let endpoint = unreachable_endpoint();
+    let mut args = vec![
+        command,
+        "--stack",
+        "test",
+        "--out-dir",
+        &out,
+        "--endpoint-url",
+        &endpoint,
+        "--terraform",
+        &terraform,
+    ];
+    let extra = extra(dir.path());
+    args.extend(extra.iter().map(String::as_str));
+    Some(failure(&run(&args, dir.path())))
+}
+
 /// `plan`, `apply` and `publish` look for the state backend before building anything: with
 /// the emulator down, `plan` stops in seconds, not after the Lambda build.
 #[test]
 fn plan_finds_the_backend_before_it_builds() {
-    let Some(terraform) = common::tool(
-        "plan_finds_the_backend_before_it_builds",
-        "terraform",
-        "version",
-    ) else {
+    let test = "plan_finds_the_backend_before_it_builds";
+    let Some(stderr) = with_the_backend_out_of_reach(test, "plan", |_| Vec::new()) else {
         return;
     };
-    let dir = tempfile::tempdir().expect("tempdir");
-    write_stack(dir.path(), "test", "");
-    let out = dir.path().join("out");
-    let output = run(
-        &[
-            "plan",
-            "--stack",
-            "test",
-            "--out-dir",
-            out.to_str().expect("utf-8 path"),
-            "--endpoint-url",
-            &unreachable_endpoint(),
-            "--terraform",
-            terraform.to_str().expect("utf-8 path"),
-        ],
-        dir.path(),
-    );
-    let stderr = failure(&output);
     assert!(stderr.contains("✗ finding the state backend"), "{stderr}");
     assert!(!stderr.contains("Lambda package"), "{stderr}");
 }
@@ -386,34 +389,15 @@ fn plan_finds_the_backend_before_it_builds() {
 /// as an unreachable backend whenever the account was out of reach. The bundle is judged first.
 #[test]
 fn apply_judges_its_bundle_before_it_looks_for_the_backend() {
-    let Some(terraform) = common::tool(
-        "apply_judges_its_bundle_before_it_looks_for_the_backend",
-        "terraform",
-        "version",
-    ) else {
+    let test = "apply_judges_its_bundle_before_it_looks_for_the_backend";
+    let garbage = |dir: &Path| {
+        let bundle = dir.join("garbage.cfxplan");
+        std::fs::write(&bundle, b"not a zip at all").expect("write");
+        vec!["--plan".to_owned(), bundle.display().to_string()]
+    };
+    let Some(stderr) = with_the_backend_out_of_reach(test, "apply", garbage) else {
         return;
     };
-    let dir = tempfile::tempdir().expect("tempdir");
-    write_stack(dir.path(), "test", "");
-    let garbage = dir.path().join("garbage.cfxplan");
-    std::fs::write(&garbage, b"not a zip at all").expect("write");
-    let output = run(
-        &[
-            "apply",
-            "--stack",
-            "test",
-            "--out-dir",
-            dir.path().join("out").to_str().expect("utf-8 path"),
-            "--endpoint-url",
-            &unreachable_endpoint(),
-            "--terraform",
-            terraform.to_str().expect("utf-8 path"),
-            "--plan",
-            garbage.to_str().expect("utf-8 path"),
-        ],
-        dir.path(),
-    );
-    let stderr = failure(&output);
     assert!(
         stderr.contains("is not a plan bundle written by `infra-synth plan`"),
         "{stderr}"
