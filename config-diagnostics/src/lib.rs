@@ -116,10 +116,16 @@ impl std::error::Error for Diagnostics {}
 pub struct TomlSource {
     label: String,
     text: String,
-    /// Dotted key path → span of its value. Array elements are `key[i]`.
-    spans: BTreeMap<String, Range<usize>>,
-    /// Dotted key path → what kind of value the file gives it.
-    kinds: BTreeMap<String, plain::Written>,
+    /// Dotted key path → where its value is written, and what kind of value it is. Array
+    /// elements are `key[i]`.
+    values: BTreeMap<String, Written>,
+}
+
+/// A value as the file writes it.
+#[derive(Debug, Clone)]
+struct Written {
+    span: Range<usize>,
+    kind: plain::Kind,
 }
 
 /// The most a configuration file may hold: far past any real stack or content file, and short
@@ -213,8 +219,7 @@ impl TomlSource {
         Ok(Self {
             label,
             text,
-            spans: walk.spans,
-            kinds: walk.kinds,
+            values: walk.values,
         })
     }
 
@@ -244,7 +249,7 @@ impl TomlSource {
                     .unwrap_or_default();
                 // `[[name]]` starts where its first table does: the array is what was wrong.
                 if message.starts_with("invalid type: sequence") {
-                    while self.kinds.get(&key) != Some(&plain::Written::Array) {
+                    while self.values.get(&key).map(|v| v.kind) != Some(plain::Kind::Array) {
                         let Some(parent) = key.strip_suffix(']').and_then(|k| k.rsplit_once('['))
                         else {
                             break;
@@ -255,9 +260,10 @@ impl TomlSource {
                 let (line, column) = span
                     .map(|s| line_col(&self.text, s.start))
                     .unwrap_or((0, 0));
-                let written = self.kinds.get(&key).map(|kind| {
-                    kind.describe(self.spans.get(&key).map_or("", |s| &self.text[s.clone()]))
-                });
+                let written = self
+                    .values
+                    .get(&key)
+                    .map(|value| value.kind.describe(&self.text[value.span.clone()]));
                 Diagnostics(vec![Diagnostic {
                     file: self.label.clone(),
                     line,
@@ -274,19 +280,19 @@ impl TomlSource {
         let line_end = self.text[span.start..]
             .find('\n')
             .map_or(self.text.len(), |at| span.start + at);
-        self.spans
+        self.values
             .iter()
             .filter(|(path, value)| {
                 (path.as_str() == name || path.ends_with(&format!(".{name}")))
-                    && (span.start..=line_end).contains(&value.start)
+                    && (span.start..=line_end).contains(&value.span.start)
             })
-            .min_by_key(|(_, value)| value.start)
+            .min_by_key(|(_, value)| value.span.start)
             .map(|(path, _)| path.clone())
     }
 
     /// True when the file sets `key` explicitly (as opposed to a default filling it in).
     pub fn has_key(&self, key: &str) -> bool {
-        self.spans.contains_key(key)
+        self.values.contains_key(key)
     }
 
     /// A diagnostic at `key`, or at its nearest parent present in the file, or at the top.
@@ -307,8 +313,8 @@ impl TomlSource {
     fn locate(&self, key: &str) -> Option<Range<usize>> {
         let mut probe = key;
         loop {
-            if let Some(span) = self.spans.get(probe) {
-                return Some(span.clone());
+            if let Some(value) = self.values.get(probe) {
+                return Some(value.span.clone());
             }
             let cut = probe.rfind(['.', '['])?;
             probe = &probe[..cut];
@@ -316,8 +322,9 @@ impl TomlSource {
     }
 
     fn innermost_key(&self, span: &Range<usize>) -> Option<String> {
-        self.spans
+        self.values
             .iter()
+            .map(|(k, v)| (k, &v.span))
             .filter(|(_, s)| s.start <= span.start && span.start <= s.end)
             .max_by_key(|(_, s)| (s.start, std::cmp::Reverse(s.end)))
             .map(|(k, _)| k.clone())
@@ -363,12 +370,11 @@ impl<'a> Checker<'a> {
     }
 }
 
-/// One pass over the parsed document: the span of every key path, and the floats that are
-/// not finite.
+/// One pass over the parsed document: where every key path's value is and its kind, and the
+/// floats that are not finite.
 #[derive(Default)]
 struct Walk {
-    spans: BTreeMap<String, Range<usize>>,
-    kinds: BTreeMap<String, plain::Written>,
+    values: BTreeMap<String, Written>,
     /// (key path, span, literal as written)
     non_finite: Vec<(String, Range<usize>, String)>,
 }
@@ -406,9 +412,11 @@ impl Walk {
             }
             _ => {}
         }
-        self.kinds
-            .insert(path.clone(), plain::Written::of(value.get_ref()));
-        self.spans.insert(path, value.span());
+        let written = Written {
+            span: value.span(),
+            kind: plain::Kind::of(value.get_ref()),
+        };
+        self.values.insert(path, written);
     }
 }
 

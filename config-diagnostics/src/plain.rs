@@ -5,7 +5,7 @@ use toml::de::DeValue;
 
 /// What kind of value a key holds in the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Written {
+pub enum Kind {
     Scalar,
     Array,
     Table,
@@ -14,12 +14,12 @@ pub enum Written {
 /// The longest literal quoted back in a message.
 const MOST_QUOTED_CHARS: usize = 40;
 
-impl Written {
+impl Kind {
     pub fn of(value: &DeValue<'_>) -> Self {
         match value {
-            DeValue::Array(_) => Written::Array,
-            DeValue::Table(_) => Written::Table,
-            _ => Written::Scalar,
+            DeValue::Array(_) => Kind::Array,
+            DeValue::Table(_) => Kind::Table,
+            _ => Kind::Scalar,
         }
     }
 
@@ -27,9 +27,9 @@ impl Written {
     /// its kind.
     pub fn describe(self, text: &str) -> String {
         match self {
-            Written::Array => "an array".into(),
-            Written::Table => "a table".into(),
-            Written::Scalar => {
+            Kind::Array => "an array".into(),
+            Kind::Table => "a table".into(),
+            Kind::Scalar => {
                 let line = text.lines().next().unwrap_or_default();
                 let mut quoted: String = line.chars().take(MOST_QUOTED_CHARS).collect();
                 if quoted.len() < text.len() {
@@ -134,7 +134,7 @@ mod tests {
     #[test]
     fn a_long_literal_is_cut() {
         let long = "\"".to_string() + &"x".repeat(100) + "\"";
-        let described = Written::Scalar.describe(&long);
+        let described = Kind::Scalar.describe(&long);
         assert_eq!(
             described.chars().count(),
             MOST_QUOTED_CHARS + 3,
