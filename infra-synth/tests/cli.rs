@@ -244,8 +244,15 @@ fn a_backend_that_cannot_be_asked_is_not_called_missing() {
             "{case}: {stderr}"
         );
         assert!(stderr.contains(cause), "{case}: {stderr}");
+        // The endpoint tried, where it was set, and the command that would start moto there.
+        let port = endpoint.rsplit(':').next().expect("port");
+        let named = format!(
+            "nothing listens at the AWS endpoint {endpoint} (from `--endpoint-url` or \
+             CFX_AWS_ENDPOINT); for an emulator stack, start the emulator first \
+             (`moto_server -H 127.0.0.1 -p {port}`)"
+        );
         assert_eq!(
-            stderr.contains("nothing listens at the AWS endpoint; for an emulator stack, start"),
+            stderr.contains(&named),
             case == "unreachable",
             "{case}: {stderr}"
         );
@@ -297,9 +304,52 @@ fn a_backend_that_never_answers_fails_in_bounded_time_and_says_so() {
         "{stderr}"
     );
     assert!(
-        stderr.contains("took the connection but did not answer within 30 s"),
+        stderr.contains(&format!(
+            "the AWS endpoint {endpoint} (from `--endpoint-url` or CFX_AWS_ENDPOINT) took the \
+             connection but did not answer within 30 s"
+        )),
         "{stderr}"
     );
+}
+
+/// `--endpoint-url` replaces the stack file's `[aws] endpoint` but was not held to its rule: a
+/// value without a scheme reached the SDK, which failed at the first call with a dump of its
+/// request; plain http to a remote host, or a port that cannot exist, went through as well.
+/// Now the flag is refused as the key would be, before anything runs.
+#[test]
+fn an_endpoint_flag_is_held_to_the_stack_files_rule() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_stack(dir.path(), "test", "");
+    let out = dir.path().join("out");
+    let out = out.to_str().expect("utf-8 path");
+    for endpoint in [
+        "127.0.0.1:5000",
+        "http://10.0.0.5:5000",
+        "http://127.0.0.1:99999",
+    ] {
+        let output = run(
+            &[
+                "drift",
+                "--stack",
+                "test",
+                "--out-dir",
+                out,
+                "--endpoint-url",
+                endpoint,
+            ],
+            dir.path(),
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{endpoint}: {stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "invalid value '{endpoint}' for '--endpoint-url <URL>': `{endpoint}` must be an \
+                 https:// URL (http:// only for localhost or 127.0.0.1)"
+            )),
+            "{endpoint}: {stderr}"
+        );
+        assert!(!stderr.contains("Request {"), "{endpoint}: {stderr}");
+    }
 }
 
 /// One stack's working directory serves one command at a time: while another process holds it,

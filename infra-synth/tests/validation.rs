@@ -236,6 +236,16 @@ fn origins_are_https_except_localhost() {
         "must be an https:// URL (http:// only for localhost or 127.0.0.1)",
     );
     assert!(load("[aws]\nendpoint = \"http://127.0.0.1:5000\"\n").is_ok());
+    // A port no endpoint can have, or none at all, was taken and failed only at the first
+    // AWS call, in the SDK's words.
+    for endpoint in ["http://127.0.0.1:99999", "http://127.0.0.1:0", "https://"] {
+        assert_error(
+            &format!("[aws]\nendpoint = \"{endpoint}\"\n"),
+            "aws.endpoint",
+            6,
+            "with a port from 1 to 65535 if it has one",
+        );
+    }
 }
 
 #[test]

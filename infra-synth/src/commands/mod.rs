@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use config_diagnostics::Diagnostics;
 
 use crate::config::{self, Stack, DEFAULT_STACKS_DIR};
+use crate::deploy::aws::Unreachable;
 use crate::deploy::terraform::{Terraform, PLUGIN_DIR_ENV, PROGRAM_ENV};
 use crate::deploy::workflow::{Assets, Deployment};
 
@@ -57,7 +58,8 @@ enum Command {
 
 impl Cli {
     pub fn run(self) -> anyhow::Result<ExitCode> {
-        match self.command {
+        let target = self.command.target().cloned();
+        let result = match self.command {
             Command::Validate(args) => validate::run(args),
             Command::Synth(args) => synth::run(args),
             Command::Cost(args) => cost::run(args),
@@ -74,6 +76,30 @@ impl Cli {
             Command::Drift(args) => drift::run(args),
             Command::Dev(args) => dev::run(args),
             Command::Dr(args) => dr::run(args),
+        };
+        result.map_err(|error| match &target {
+            Some(target) => target.name_unreachable_endpoint(error),
+            None => error,
+        })
+    }
+}
+
+impl Command {
+    /// The stack and AWS endpoint of a command that talks to the stack's own AWS (`rehearse`
+    /// talks to an emulator it starts, and says so itself).
+    fn target(&self) -> Option<&TargetArgs> {
+        match self {
+            Command::Bootstrap(args) => Some(&args.target),
+            Command::Destroy(args) => Some(&args.target),
+            Command::Drift(args) => Some(&args.target),
+            Command::Diff(args) => Some(&args.target),
+            Command::Publish(args) => Some(&args.deploy.target),
+            Command::Plan(args) => Some(&args.deploy.target),
+            Command::Apply(args) => Some(&args.deploy.target),
+            Command::Dr(dr::Args {
+                command: dr::Command::Drill(args),
+            }) => Some(&args.target),
+            _ => None,
         }
     }
 }
@@ -111,6 +137,10 @@ impl StackArgs {
     pub fn load(&self) -> Result<Stack, Diagnostics> {
         config::load(&self.stacks_dir, &self.stack)
     }
+
+    pub fn file(&self) -> PathBuf {
+        config::stack_file(&self.stacks_dir, &self.stack)
+    }
 }
 
 /// Prints every diagnostic to stderr and returns the failure exit code.
@@ -129,8 +159,13 @@ pub struct TargetArgs {
     pub out_dir: PathBuf,
     /// AWS endpoint for every service (an emulator such as moto); replaces the stack's
     /// `[aws] endpoint`.
-    #[arg(long, value_name = "URL", env = "CFX_AWS_ENDPOINT")]
+    #[arg(long, value_name = "URL", env = "CFX_AWS_ENDPOINT", value_parser = endpoint_url)]
     pub endpoint_url: Option<String>,
+}
+
+/// The flag is held to the rule of the stack file's `[aws] endpoint` it replaces.
+fn endpoint_url(url: &str) -> Result<String, String> {
+    config::rules::check_endpoint(url).map(|()| url.to_owned())
 }
 
 /// How Terraform is run.
@@ -172,6 +207,25 @@ impl TargetArgs {
     pub fn deployment(&self) -> anyhow::Result<Deployment> {
         let stack = self.stack.load().map_err(anyhow::Error::from)?;
         Deployment::new(stack, self.endpoint_url.clone(), &self.out_dir)
+    }
+
+    /// `error`, naming the endpoint when it is that nothing answered there: the flag's, or
+    /// the stack file's `[aws] endpoint`.
+    fn name_unreachable_endpoint(&self, error: anyhow::Error) -> anyhow::Error {
+        let (endpoint, source) = match &self.endpoint_url {
+            Some(flag) => (
+                flag.clone(),
+                "from `--endpoint-url` or CFX_AWS_ENDPOINT".to_owned(),
+            ),
+            None => match self.stack.load().ok().and_then(|stack| stack.aws.endpoint) {
+                Some(file) => (
+                    file,
+                    format!("`[aws] endpoint` in {}", self.stack.file().display()),
+                ),
+                None => return error,
+            },
+        };
+        Unreachable::name_endpoint(error, &endpoint, source)
     }
 }
 

@@ -21,8 +21,13 @@ pub const DEFAULT_STACKS_DIR: &str = "stacks";
 
 /// Loads `<stacks_dir>/<name>.toml` and the portfolio content it names, and validates both;
 /// all problems come back at once, each with file, line and key.
+/// Where the stack `name` is written: `<stacks_dir>/<name>.toml`.
+pub fn stack_file(stacks_dir: &Path, name: &str) -> PathBuf {
+    stacks_dir.join(format!("{name}.toml"))
+}
+
 pub fn load(stacks_dir: &Path, name: &str) -> Result<Stack, Diagnostics> {
-    let path = stacks_dir.join(format!("{name}.toml"));
+    let path = stack_file(stacks_dir, name);
     if !path.exists() {
         return Err(missing_stack(stacks_dir, &path, name));
     }

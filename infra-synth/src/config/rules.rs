@@ -52,17 +52,30 @@ pub const LOG_RETENTION_DAYS: &[u32] = &[
 /// API Gateway cuts integrations off at 29 s, so the function must finish before that.
 pub const API_GATEWAY_LIMIT_S: u32 = 29;
 
+/// An AWS endpoint (a stack's `[aws] endpoint`, `--endpoint-url`): a URL with a host and a
+/// port that exists, over https (http only for a loopback host).
+pub fn check_endpoint(endpoint: &str) -> Result<(), String> {
+    let parsed = url::Url::parse(endpoint);
+    let reachable = parsed.is_ok_and(|url| url.host_str().is_some() && url.port() != Some(0));
+    if is_secure_url(endpoint) && reachable {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{endpoint}` must be an https:// URL (http:// only for localhost or 127.0.0.1), \
+             with a port from 1 to 65535 if it has one"
+        ))
+    }
+}
+
 pub fn check_stack(stack: &Stack, check: &mut Checker<'_>) {
     check_names(stack, check);
     check_lambda(stack, check);
     check_eve(stack, check);
     check_api_and_alarms(stack, check);
     if let Some(endpoint) = &stack.aws.endpoint {
-        check.check(is_secure_url(endpoint), "aws.endpoint", || {
-            format!(
-                "`{endpoint}` must be an https:// URL (http:// only for localhost or 127.0.0.1)"
-            )
-        });
+        if let Err(problem) = check_endpoint(endpoint) {
+            check.check(false, "aws.endpoint", || problem);
+        }
     }
     check_ignore_changes(stack, check);
     check_tags(stack, check);

@@ -119,24 +119,83 @@ pub fn sdk_error<E: std::error::Error + ProvideErrorMetadata + 'static>(err: E) 
             "no AWS credentials ({causes}); set AWS_PROFILE (after `aws sso login` for SSO), or \
              AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run where a role provides them"
         )
-    } else if refused {
-        // AWS's endpoints always listen: this is an emulator endpoint with nothing behind it.
-        anyhow::anyhow!(
-            "{causes}: nothing listens at the AWS endpoint; for an emulator stack, start the \
-             emulator first (`moto_server -H 127.0.0.1 -p <port>`) or point `--endpoint-url` \
-             at one that runs"
-        )
-    } else if unanswered {
-        anyhow::anyhow!(
-            "{causes}: the AWS endpoint took the connection but did not answer within {} s, on \
-             every attempt; for an emulator, check that it runs and is not paused, or point \
-             `--endpoint-url` at one that answers",
-            ANSWER_TIMEOUT.as_secs()
-        )
+    } else if refused || unanswered {
+        anyhow::Error::new(Unreachable {
+            causes,
+            refused,
+            endpoint: None,
+        })
     } else {
         anyhow::anyhow!(causes)
     }
 }
+
+/// An AWS call that reached no service: nothing listened at the endpoint, or it never
+/// answered. The SDK's error does not say which endpoint it tried, so the command, which knows,
+/// names it with [`Unreachable::name_endpoint`].
+#[derive(Debug)]
+pub struct Unreachable {
+    causes: String,
+    /// The connection was refused, rather than taken and never answered.
+    refused: bool,
+    /// The endpoint tried, and where it was set.
+    endpoint: Option<(String, String)>,
+}
+
+impl Unreachable {
+    /// Names the endpoint in `error` when it is an [`Unreachable`] one: `endpoint` as set in
+    /// `source` (a flag, a stack file's key).
+    pub fn name_endpoint(
+        mut error: anyhow::Error,
+        endpoint: &str,
+        source: String,
+    ) -> anyhow::Error {
+        if let Some(unreachable) = error.downcast_mut::<Unreachable>() {
+            unreachable.endpoint = Some((endpoint.to_owned(), source));
+        }
+        error
+    }
+}
+
+impl std::fmt::Display for Unreachable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let causes = &self.causes;
+        let (endpoint, start) = match &self.endpoint {
+            Some((url, source)) => {
+                let listen = url::Url::parse(url).ok().and_then(|url| {
+                    Some((url.host_str()?.to_owned(), url.port_or_known_default()?))
+                });
+                let start = match listen {
+                    Some((host, port)) => format!("`moto_server -H {host} -p {port}`"),
+                    None => "`moto_server -H 127.0.0.1 -p <port>`".to_owned(),
+                };
+                (format!("the AWS endpoint {url} ({source})"), start)
+            }
+            None => (
+                "the AWS endpoint".to_owned(),
+                "`moto_server -H 127.0.0.1 -p <port>`".to_owned(),
+            ),
+        };
+        if self.refused {
+            // AWS's endpoints always listen: this is an emulator endpoint with nothing behind it.
+            write!(
+                f,
+                "{causes}: nothing listens at {endpoint}; for an emulator stack, start the \
+                 emulator first ({start}) or point `--endpoint-url` at one that runs"
+            )
+        } else {
+            write!(
+                f,
+                "{causes}: {endpoint} took the connection but did not answer within {} s, on \
+                 every attempt; for an emulator, check that it runs and is not paused, or point \
+                 `--endpoint-url` at one that answers",
+                ANSWER_TIMEOUT.as_secs()
+            )
+        }
+    }
+}
+
+impl std::error::Error for Unreachable {}
 
 /// Whether CloudFormation refused a call because the stack does not exist (its `ValidationError`
 /// "Stack with id … does not exist"), rather than for any other reason.
