@@ -434,6 +434,33 @@ fn plan_finds_the_backend_before_it_builds() {
     assert!(!stderr.contains("Lambda package"), "{stderr}");
 }
 
+/// A provider mirror that is missing, or holds no AWS provider, failed only at `terraform
+/// init`: after the backend was found and the Lambda package built. It is now refused with
+/// Terraform's other prerequisites, first.
+#[test]
+fn a_plugin_dir_without_the_aws_provider_is_refused_before_anything_else() {
+    let test = "a_plugin_dir_without_the_aws_provider_is_refused_before_anything_else";
+    let empty = tempfile::tempdir().expect("tempdir");
+    let missing = empty.path().join("missing");
+    for (mirror, problem) in [
+        (empty.path(), "holds no AWS provider: `terraform init -plugin-dir` looks for it in registry.terraform.io/hashicorp/aws/ there"),
+        (missing.as_path(), "no such directory"),
+    ] {
+        let mirror = mirror.display().to_string();
+        let Some(stderr) = with_the_backend_out_of_reach(test, "plan", |_| {
+            vec!["--plugin-dir".into(), mirror.clone()]
+        }) else {
+            return;
+        };
+        assert!(
+            stderr.contains(&format!("--plugin-dir {mirror} (or CFX_TF_PLUGIN_DIR)")),
+            "{stderr}"
+        );
+        assert!(stderr.contains(problem), "{stderr}");
+        assert!(!stderr.contains("state backend"), "{stderr}");
+    }
+}
+
 /// `apply` looked for the state backend before it read the bundle it was given, so a
 /// corrupt bundle, or one without the rehearsal `--require-rehearsal` asks for, was reported
 /// as an unreachable backend whenever the account was out of reach. The bundle is judged first.

@@ -81,6 +81,9 @@ impl Terraform {
                  `--terraform tofu` / {PROGRAM_ENV}=tofu"
             )
         })?;
+        if let Some(mirror) = &plugin_dir {
+            check_plugin_dir(mirror)?;
+        }
         Ok(Self {
             program,
             dir: dir.to_path_buf(),
@@ -285,6 +288,25 @@ fn without_decoration(line: &str) -> String {
 /// A path as an argument for Terraform, which runs inside its working directory: a relative
 /// path (the default `--out-dir out`, a `--plugin-dir` given from here) would be read from
 /// there, so it is made absolute.
+/// Where a provider mirror keeps the AWS provider, packed (`terraform providers mirror`) or
+/// unpacked (`<version>/<os>_<arch>/`).
+const AWS_PROVIDER_IN_MIRROR: &str = "registry.terraform.io/hashicorp/aws";
+
+/// A mirror without the AWS provider failed only at `terraform init`, after the Lambda build.
+fn check_plugin_dir(mirror: &Path) -> Result<()> {
+    let flag = format!("--plugin-dir {} (or {PLUGIN_DIR_ENV})", mirror.display());
+    if !mirror.is_dir() {
+        bail!("{flag}: no such directory");
+    }
+    if !mirror.join(AWS_PROVIDER_IN_MIRROR).is_dir() {
+        bail!(
+            "{flag} holds no AWS provider: `terraform init -plugin-dir` looks for it in \
+             {AWS_PROVIDER_IN_MIRROR}/ there, as `terraform providers mirror <dir>` writes it"
+        );
+    }
+    Ok(())
+}
+
 fn outside_path(path: &Path) -> Result<String> {
     let absolute =
         std::path::absolute(path).with_context(|| format!("cannot resolve {}", path.display()))?;
