@@ -25,6 +25,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use eve_function::adapters::dynamodb::DynamoStore;
+use eve_function::core::budget::LEASE_ANSWERS;
 use eve_function::core::ports::{ConversationStore, RateWindow, Role, TokenReservation, Turn};
 use serde_json::json;
 use support::bedrock_stub::{StubBedrock, StubConfig};
@@ -287,7 +288,10 @@ async fn against_moto(cold_runs: usize, requests: usize) {
         let own_session = format!("{session}-alone");
         alone.push(store_calls_alone(&store, &own_session, i, i < SESSIONS).await);
     }
-    report("moto: warm model answer (count, budget, exchange)", samples);
+    report(
+        "moto: warm model answer (count, exchange; a lease per 8)",
+        samples,
+    );
     report("moto: the same store calls alone, from the bench", alone);
     let mut samples = Vec::with_capacity(requests);
     for i in 0..requests {
@@ -319,10 +323,11 @@ async fn against_moto(cold_runs: usize, requests: usize) {
     );
 }
 
-/// The store calls of one model answer made straight from the bench, grouped as EVE groups
-/// them (count and reservation together, with the history on a session's first answer, as
-/// EVE's cache holds it after that; then the exchange and the settlement): what moto alone
-/// takes, beside EVE's whole answer.
+/// The store calls of one model answer made straight from the bench, grouped as eve-server
+/// groups them: the count, with the history on a session's first answer (EVE's cache holds it
+/// after that) and, on the first answer of each lease, the lease's reservation; then the
+/// exchange, with the lease's settlement on its last answer. What moto alone takes, beside
+/// EVE's whole answer.
 async fn store_calls_alone(
     store: &DynamoStore,
     session: &str,
@@ -338,10 +343,12 @@ async fn store_calls_alone(
         limit: u32::MAX,
         expires_at: 0,
     };
+    let lease = u64::try_from(i).unwrap_or(0) / LEASE_ANSWERS;
+    let answer_of_lease = u64::try_from(i).unwrap_or(0) % LEASE_ANSWERS;
     let reservation = TokenReservation {
         day: "day".into(),
-        request_id: request_id.clone(),
-        tokens: 1000,
+        request_id: format!("bench-lease-{lease}"),
+        tokens: 1000 * LEASE_ANSWERS,
         at_s: 0,
     };
     let turn = |role, at_ms| {
@@ -356,7 +363,15 @@ async fn store_calls_alone(
     let started = Instant::now();
     let (counted, reserved, history) = tokio::join!(
         store.count_request(&window, &request_id),
-        store.reserve_tokens("bench", &reservation, u64::MAX),
+        async {
+            if answer_of_lease > 0 {
+                return Ok(None);
+            }
+            let state = store
+                .reserve_tokens("bench", &reservation, u64::MAX)
+                .await?;
+            Ok(Some(state))
+        },
         async {
             if !read_history {
                 return Ok(Vec::new());
@@ -365,10 +380,14 @@ async fn store_calls_alone(
         },
     );
     let (question, reply) = (turn(Role::User, at_ms), turn(Role::Assistant, at_ms + 1));
-    let (stored, settled) = tokio::join!(
-        store.append_exchange(&question, &reply),
-        store.settle_tokens("bench", &reservation, 100)
-    );
+    let (stored, settled) = tokio::join!(store.append_exchange(&question, &reply), async {
+        if answer_of_lease + 1 < LEASE_ANSWERS {
+            return Ok(());
+        }
+        store
+            .settle_tokens("bench", &reservation, 100 * LEASE_ANSWERS)
+            .await
+    });
     let took = started.elapsed();
     for result in [counted.map(drop), reserved.map(drop), history.map(drop)] {
         result.expect("moto answers");

@@ -19,6 +19,7 @@ use crate::adapters::dynamodb::DynamoStore;
 use crate::adapters::memory::MemoryStore;
 use crate::adapters::s3::S3Signer;
 use crate::adapters::ssm::SsmSettings;
+use crate::core::budget::Holding;
 use crate::core::chat::{Dependencies, Eve};
 use crate::core::knowledge::Knowledge;
 use crate::core::ports::{CertificateSigner, ChatModel, ConversationStore, SettingsSource};
@@ -32,8 +33,13 @@ pub fn eve_environment() -> BTreeMap<String, String> {
         .collect()
 }
 
-/// Builds EVE from `env`. `offline` keeps every AWS service out (in-memory store, no model).
-pub async fn build(env: BTreeMap<String, String>, offline: bool) -> anyhow::Result<Arc<Eve>> {
+/// Builds EVE from `env`. `offline` keeps every AWS service out (in-memory store, no model);
+/// `budget` is how the front door's instances may hold the daily token budget.
+pub async fn build(
+    env: BTreeMap<String, String>,
+    offline: bool,
+    budget: Holding,
+) -> anyhow::Result<Arc<Eve>> {
     let aws = AwsConfig::default();
     let source: Option<Arc<dyn SettingsSource>> = match env.get(SSM_PATH_VAR).filter(|_| !offline) {
         Some(path) => Some(Arc::new(SsmSettings::new(
@@ -101,6 +107,7 @@ pub async fn build(env: BTreeMap<String, String>, offline: bool) -> anyhow::Resu
         model,
         signer,
         stage,
+        budget,
     })))
 }
 

@@ -411,6 +411,79 @@ async fn fifty_concurrent_chats_cannot_spend_past_the_budget() {
     );
 }
 
+/// eve-server runs on between requests, so it reserves budget for several answers in one
+/// write (a lease) and draws on it without a store call each, where it made two writes per
+/// answer (the reservation and its settlement). The store counts the lease while it is held,
+/// and what the answers used once the server returns it, after a second without requests.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_leases_budget_for_several_answers_and_returns_what_they_did_not_use() {
+    let Some(moto) =
+        Moto::start("a_server_leases_budget_for_several_answers_and_returns_what_they_did_not_use")
+    else {
+        return;
+    };
+    seed(&moto, "/cloudforgex/leased/", &[]).await;
+    let stub = StubBedrock::start(StubConfig::default());
+    let env = aws_env(
+        &moto,
+        Some(&stub),
+        &[
+            ("EVE_TABLE_NAME", TABLE),
+            ("EVE_STAGE", "leased"),
+            ("EVE_MODEL_ID", "stub.echo-v1"),
+            ("EVE_MAX_TOKENS", "77"),
+            ("EVE_DAILY_TOKEN_BUDGET", "1000000"),
+        ],
+    );
+    let eve = spawn(&env);
+    let per_answer = 321 + 42;
+    let chat = |i: usize| {
+        let url = format!("{}/api/chat", eve.url);
+        async move {
+            let body = json!({
+                "message": "What is Ledger Lake?",
+                "session_id": format!("leased-session-{i:02}"),
+            });
+            let reply = post_json(&url, &body).await;
+            assert_eq!(reply.status, 200, "{}", reply.text());
+            assert_eq!(reply.json()["source"], "model");
+        }
+    };
+    chat(0).await;
+    let leased = tokens_counted(&moto, "leased").await;
+    for i in 1..4 {
+        chat(i).await;
+    }
+    assert_eq!(stub.call_count(), 4);
+    assert_eq!(
+        tokens_counted(&moto, "leased").await,
+        leased,
+        "answers 2 to 4 drew on the lease the first took, with no write"
+    );
+    assert!(
+        leased >= 4 * per_answer,
+        "one lease of several answers: {leased} tokens"
+    );
+    until_counted(&moto, "leased", 4 * per_answer).await;
+}
+
+/// Waits until the day's counter of `stage` holds `tokens`: a server returns its lease a second
+/// after the last request drew on it.
+async fn until_counted(moto: &Moto, stage: &str, tokens: u64) {
+    let started = std::time::Instant::now();
+    loop {
+        let counted = tokens_counted(moto, stage).await;
+        if counted == tokens {
+            return;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "{counted} tokens counted, not {tokens}: the lease was not returned, or not settled to use"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 /// The SDK retries a write whose answer was lost (a reset, a timeout). A reservation made with
 /// a bare `ADD` was then taken twice and settled once, so the day's counter kept a whole
 /// reservation no model call used. Here the relay loses moto's answer to the reservation.
@@ -444,11 +517,8 @@ async fn a_reservation_whose_answer_was_lost_is_counted_once() {
     assert_eq!(reply.status, 200, "{}", reply.text());
     assert_eq!(reply.json()["source"], "model");
     assert_eq!(relay.lost(), 1, "the reservation's answer was lost");
-    assert_eq!(
-        tokens_counted(&moto, "lossy").await,
-        321 + 42,
-        "the counter holds what the answer used, once"
-    );
+    // The counter holds what the answer used, once, when the server has returned its lease.
+    until_counted(&moto, "lossy", 321 + 42).await;
 }
 
 /// A session's limit is counted in the table, so two instances (two Lambda sandboxes) behind

@@ -3,6 +3,7 @@
 //! API Gateway REST proxy events answered whole, or function URL events streamed.
 
 use eve_contract::handlers;
+use eve_function::core::budget::Holding;
 use eve_function::http::lambda::route_on_raw_path;
 use eve_function::http::{router, RouterOptions};
 use eve_function::startup;
@@ -20,7 +21,8 @@ async fn main() -> Result<(), lambda_http::Error> {
         )
         .into());
     }
-    let eve = startup::build(startup::eve_environment(), false).await?;
+    // Frozen once it has answered, a sandbox could not return the unused part of a lease.
+    let eve = startup::build(startup::eve_environment(), false, Holding::PerRequest).await?;
     let app = router(eve, RouterOptions::default()).map_request(route_on_raw_path);
     if handler == handlers::STREAMING {
         lambda_http::run_with_streaming_response(app).await

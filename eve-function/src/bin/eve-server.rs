@@ -5,10 +5,13 @@ use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
+use eve_function::core::budget::{Holding, LEASE_IDLE};
+use eve_function::core::chat::Eve;
 use eve_function::http::{listen, router, serve, RouterOptions};
 use eve_function::startup;
 use std::io::Write;
@@ -135,7 +138,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
             dir.display()
         );
     }
-    let eve = startup::build(startup::eve_environment(), args.offline).await?;
+    // A server runs on between requests, so it leases budget and returns what it did not use.
+    let eve = startup::build(startup::eve_environment(), args.offline, Holding::Leased).await?;
     if args.watch_content {
         let path = eve
             .settings()
@@ -145,8 +149,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .context("--watch-content needs the content file named by EVE_CONTENT_PATH")?;
         startup::watch_content(eve.clone(), path.into());
     }
+    let returning = tokio::spawn(return_unused_budget(eve.clone()));
     let app = router(
-        eve,
+        eve.clone(),
         RouterOptions {
             readiness: true,
             site_dir: args.site_dir,
@@ -161,8 +166,21 @@ async fn run(args: Args) -> anyhow::Result<()> {
     stdout.flush()?;
     drop(stdout);
     serve::serve(listener, app, limits, shutdown).await;
+    returning.abort();
+    // The requests have ended: what is left of the budget lease goes back.
+    eve.return_unused_budget(Duration::ZERO).await;
     tracing::info!("eve-server stopped");
     Ok(())
+}
+
+/// Returns a budget lease once no request has drawn on it for a while.
+async fn return_unused_budget(eve: Arc<Eve>) {
+    let mut ticks = tokio::time::interval(LEASE_IDLE);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        eve.return_unused_budget(LEASE_IDLE).await;
+    }
 }
 
 /// Ctrl-C or SIGTERM (Kubernetes) lets in-flight requests finish. The SIGTERM handler is

@@ -8,9 +8,11 @@ use eve_contract::routes::MAX_CHAT_TIME;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
+use super::budget::{self, Grant, Holding, Leases, Settlement};
 use super::guards::{self, GuardError, RateLimiter};
 use super::history::HistoryCache;
 use super::knowledge::Knowledge;
+use super::locked;
 use super::metrics::{self, ChatMetrics};
 use super::offline;
 use super::ports::{
@@ -31,6 +33,10 @@ const STORE_RESERVE: Duration = Duration::from_millis(1500);
 /// request refused because the budget is spent returns those it finds, then asks once more. The
 /// margin covers clocks of instances that differ.
 const ABANDONED_AFTER_SECS: u64 = MAX_CHAT_TIME.as_secs() + 30;
+// A lease is drawn on for its lifetime, by requests that run for their deadline at most; it is
+// settled before any instance may count it abandoned.
+const _: () =
+    assert!(budget::LEASE_LIFETIME.as_secs() + MAX_CHAT_TIME.as_secs() < ABANDONED_AFTER_SECS);
 /// Abandoned reservations one request returns at most: a server that died with many in flight
 /// leaves them all, and every request the budget refuses finds them, so each returns a few
 /// rather than all sending a write for every one.
@@ -100,6 +106,8 @@ pub struct Dependencies {
     pub signer: Option<Arc<dyn CertificateSigner>>,
     /// Deployment stage (`EVE_STAGE`), the key of the daily token budget.
     pub stage: String,
+    /// Whether this instance may lease budget for several answers (it runs on between them).
+    pub budget: Holding,
 }
 
 pub struct Eve {
@@ -109,6 +117,11 @@ pub struct Eve {
     clients: RateLimiter,
     /// Sessions' turns as this instance stored them, so most answers read none back.
     history: HistoryCache,
+    /// What this instance holds of the day's token budget.
+    leases: std::sync::Mutex<Leases>,
+    /// Held while a reservation is asked of the store, so an instance's requests that find no
+    /// room in its lease wait for the one reservation rather than each make their own.
+    reserving: tokio::sync::Mutex<()>,
 }
 
 /// What produced a reply, before it is stored and measured.
@@ -120,9 +133,9 @@ struct Outcome {
     model_failed: bool,
     /// Model text already reached the visitor and this reply must replace it.
     replaces_shown: bool,
-    /// Asked of the budget before a model call; settled with `usage` once stored (a no-op
-    /// when it was not taken).
-    reservation: Option<TokenReservation>,
+    /// Drawn from the budget before a model call; finished with `usage` once stored (which
+    /// settles its reservation when it is the last to hold it).
+    grant: Option<Grant>,
     /// The day's budget spent, reservations included, when a model call reserved from it.
     budget_used_percent: Option<u64>,
     /// The session's turns before the question, when all are known (the cache keeps them).
@@ -166,14 +179,23 @@ impl History {
     }
 }
 
-/// What reserving from the day's budget found.
+/// What drawing on the day's budget found.
 enum Budget {
-    /// Reserved; `spent` tokens are now spent or reserved today.
+    /// Reserved; `spent` tokens are spent or reserved today, as the store last said.
     Reserved {
         spent: u64,
+        grant: Grant,
     },
     Spent,
-    /// The store did not answer in time.
+    /// The store did not answer in time; the reservation asked for (if any was) may have been
+    /// made all the same.
+    Unknown(Option<Grant>),
+}
+
+/// What the store said of one reservation.
+enum Reserved {
+    Yes { spent: u64 },
+    Spent,
     Unknown,
 }
 
@@ -185,6 +207,8 @@ impl Eve {
             sessions: RateLimiter::default(),
             clients: RateLimiter::default(),
             history: HistoryCache::default(),
+            leases: std::sync::Mutex::default(),
+            reserving: tokio::sync::Mutex::const_new(()),
         }
     }
 
@@ -359,7 +383,7 @@ impl Eve {
         };
         let relevant = knowledge.relevant(message, PROMPT_ENTRIES);
         let system = prompt::system_prompt(&knowledge, &relevant);
-        let reservation = TokenReservation {
+        let request = TokenReservation {
             day: utc_day(question.at_ms),
             request_id: question.request_id.clone(),
             tokens: estimated_cost(settings, &system, message),
@@ -373,7 +397,7 @@ impl Eve {
             !new_session && history_limit > 0 && !self.history.holds(&question.session_id);
         let (counted, spent, read) = tokio::join!(
             self.count_request(&window, &question.request_id, deadline),
-            self.reserve(settings, &reservation, deadline),
+            self.reserve(settings, &request, deadline),
             async {
                 if !read_with_count {
                     return None;
@@ -388,8 +412,8 @@ impl Eve {
             Ok(previous) => previous,
             Err(limited) => {
                 // Return what was (or may have been) reserved for the call that will not be made.
-                if !matches!(spent, Budget::Spent) {
-                    self.settle(&reservation, 0, deadline).await;
+                if let Budget::Reserved { grant, .. } | Budget::Unknown(Some(grant)) = spent {
+                    self.finish(&grant, 0, deadline).await;
                 }
                 return Err(limited);
             }
@@ -398,8 +422,8 @@ impl Eve {
             Some(read) => Some(History::read(read, &previous)),
             None => remembered(&previous),
         };
-        let spent = match spent {
-            Budget::Reserved { spent } => spent,
+        let (spent, grant) = match spent {
+            Budget::Reserved { spent, grant } => (spent, grant),
             Budget::Spent => {
                 return Ok(Outcome {
                     budget_used_percent: Some(100),
@@ -408,9 +432,9 @@ impl Eve {
                 })
             }
             // The store may apply the reservation after all: settling returns it if so.
-            Budget::Unknown => {
+            Budget::Unknown(grant) => {
                 return Ok(Outcome {
-                    reservation: Some(reservation),
+                    grant,
                     history: history.and_then(History::known),
                     ..offline()
                 })
@@ -451,7 +475,7 @@ impl Eve {
                     usage: reply,
                     model_failed: false,
                     replaces_shown: false,
-                    reservation: Some(reservation),
+                    grant: Some(grant),
                     budget_used_percent,
                     history: history.known(),
                 });
@@ -468,7 +492,7 @@ impl Eve {
         Ok(Outcome {
             model_failed: true,
             replaces_shown: shown,
-            reservation: Some(reservation),
+            grant: Some(grant),
             budget_used_percent,
             history: history.known(),
             ..offline()
@@ -498,64 +522,184 @@ impl Eve {
         }
     }
 
-    /// Reserves the call's cost from the daily budget. Fails closed: a budget that cannot be
-    /// reserved in time means an offline answer, not a risk. A budget spent only counting
-    /// reservations their requests abandoned is asked once more after returning them.
+    /// Draws the call's cost from the daily budget: from this instance's lease when it has
+    /// room, else by a reservation in the store (a lease, when this instance holds them). Fails
+    /// closed: a budget that cannot be reserved in time means an offline answer, not a risk.
     async fn reserve(
         &self,
         settings: &Settings,
-        reservation: &TokenReservation,
+        request: &TokenReservation,
         deadline: &Deadline,
     ) -> Budget {
-        let mut returned_abandoned = false;
-        loop {
-            let reserve = self.deps.store.reserve_tokens(
-                &self.deps.stage,
-                reservation,
-                settings.daily_token_budget,
+        let draw = || locked(&self.leases).draw(&request.day, request.tokens, Instant::now());
+        if let Some((grant, spent)) = draw() {
+            return Budget::Reserved { spent, grant };
+        }
+        let budget = settings.daily_token_budget;
+        let size = budget::reservation_size(self.deps.budget, request.tokens, budget);
+        if size == request.tokens {
+            // A reservation of its own, which no other request waits for.
+            let retired = locked(&self.leases).retire();
+            let reserved = tokio::join!(
+                self.reserve_in_store(request, budget, true, deadline),
+                self.settle_retired(retired, deadline)
+            )
+            .0;
+            return self
+                .granted(request.clone(), request.tokens, reserved, deadline)
+                .await;
+        }
+        let Ok(_reserving) =
+            tokio::time::timeout(deadline.for_answer(), self.reserving.lock()).await
+        else {
+            tracing::warn!(
+                "token budget not reserved by the request's deadline; answering offline"
             );
+            return Budget::Unknown(None);
+        };
+        // Another request may have taken a lease while this one waited.
+        if let Some((grant, spent)) = draw() {
+            return Budget::Reserved { spent, grant };
+        }
+        let retired = locked(&self.leases).retire();
+        let lease = TokenReservation {
+            request_id: format!("lease-{}", uuid::Uuid::now_v7().simple()),
+            tokens: size,
+            ..request.clone()
+        };
+        // Taken only where it leaves the budget no more overshot than one request may; near
+        // the end of the day, the request reserves for itself.
+        let room = budget.saturating_sub(size - request.tokens);
+        let leased = tokio::join!(
+            self.reserve_in_store(&lease, room, false, deadline),
+            self.settle_retired(retired, deadline)
+        )
+        .0;
+        match leased {
+            Reserved::Spent => {
+                let reserved = self.reserve_in_store(request, budget, true, deadline).await;
+                self.granted(request.clone(), request.tokens, reserved, deadline)
+                    .await
+            }
+            reserved => {
+                self.granted(lease, request.tokens, reserved, deadline)
+                    .await
+            }
+        }
+    }
+
+    /// `tokens` of `reservation` for the request, as the store answered for it.
+    async fn granted(
+        &self,
+        reservation: TokenReservation,
+        tokens: u64,
+        reserved: Reserved,
+        deadline: &Deadline,
+    ) -> Budget {
+        match reserved {
+            Reserved::Yes { spent } => {
+                let (grant, replaced) =
+                    locked(&self.leases).taken(reservation, tokens, spent, Instant::now());
+                self.settle_retired(replaced, deadline).await;
+                Budget::Reserved { spent, grant }
+            }
+            Reserved::Spent => Budget::Spent,
+            Reserved::Unknown => Budget::Unknown(Some(Grant {
+                reservation,
+                tokens,
+            })),
+        }
+    }
+
+    async fn settle_retired(&self, retired: Option<Settlement>, deadline: &Deadline) {
+        if let Some(retired) = retired {
+            self.settle(&retired, deadline).await;
+        }
+    }
+
+    /// Asks the store for `reservation` while less than `budget` is spent. A budget spent only
+    /// counting reservations their requests abandoned is asked once more after returning them
+    /// (`return_abandoned`).
+    async fn reserve_in_store(
+        &self,
+        reservation: &TokenReservation,
+        budget: u64,
+        return_abandoned: bool,
+        deadline: &Deadline,
+    ) -> Reserved {
+        let mut returned_abandoned = !return_abandoned;
+        loop {
+            let reserve = self
+                .deps
+                .store
+                .reserve_tokens(&self.deps.stage, reservation, budget);
             let state = match deadline.read(reserve).await {
                 Ok(state) => state,
                 Err(error) => {
                     tracing::warn!(error, "token budget not reserved; answering offline");
-                    return Budget::Unknown;
+                    return Reserved::Unknown;
                 }
             };
             if state.reserved {
-                return Budget::Reserved { spent: state.spent };
+                return Reserved::Yes { spent: state.spent };
             }
             let stale_before = (unix_ms() / 1000).saturating_sub(ABANDONED_AFTER_SECS);
             let abandoned: Vec<_> = state
                 .held
-                .iter()
+                .into_iter()
                 .filter(|held| held.at_s < stale_before)
                 .take(ABANDONED_RETURNED_AT_ONCE)
                 .collect();
             if abandoned.is_empty() || returned_abandoned {
-                tracing::info!("daily token budget spent; answering offline");
-                return Budget::Spent;
+                if return_abandoned {
+                    tracing::info!("daily token budget spent; answering offline");
+                }
+                return Reserved::Spent;
             }
             tracing::warn!(
                 count = abandoned.len(),
                 "returning abandoned token reservations"
             );
-            futures_util::future::join_all(
-                abandoned
-                    .into_iter()
-                    .map(|abandoned| self.settle(abandoned, 0, deadline)),
-            )
-            .await;
+            let returned: Vec<_> = abandoned
+                .into_iter()
+                .map(|reservation| Settlement {
+                    reservation,
+                    used: 0,
+                })
+                .collect();
+            futures_util::future::join_all(returned.iter().map(|r| self.settle(r, deadline))).await;
             returned_abandoned = true;
         }
     }
 
-    /// Replaces a reservation with what the call used, by the deadline. One left held is
+    /// A request that drew `grant` used `used` tokens: settles its reservation when it was the
+    /// last to hold it.
+    async fn finish(&self, grant: &Grant, used: u64, deadline: &Deadline) {
+        let settlement = locked(&self.leases).finish(grant, used);
+        if let Some(settlement) = settlement {
+            self.settle(&settlement, deadline).await;
+        }
+    }
+
+    /// Returns the budget lease no request has drawn on for a while, so the store counts what
+    /// was used rather than what this instance holds; eve-server calls it every
+    /// [`budget::LEASE_IDLE`], and with `idle` zero once its requests have ended, at shutdown.
+    pub async fn return_unused_budget(&self, idle: Duration) {
+        let settlement = locked(&self.leases).release_idle(idle, Instant::now());
+        if let Some(settlement) = settlement {
+            let deadline = Deadline::new(Instant::now() + MAX_CHAT_TIME);
+            self.settle(&settlement, &deadline).await;
+        }
+    }
+
+    /// Replaces a reservation with what its calls used, by the deadline. One left held is
     /// returned once it counts as abandoned by a request the budget refuses.
-    async fn settle(&self, reservation: &TokenReservation, used: u64, deadline: &Deadline) {
+    async fn settle(&self, settlement: &Settlement, deadline: &Deadline) {
+        let Settlement { reservation, used } = settlement;
         let settle = self
             .deps
             .store
-            .settle_tokens(&self.deps.stage, reservation, used);
+            .settle_tokens(&self.deps.stage, reservation, *used);
         let (day, request_id) = (&reservation.day, &reservation.request_id);
         match deadline.bound(settle).await {
             Some(Ok(())) => {}
@@ -634,8 +778,8 @@ impl Eve {
         };
         let used = outcome.usage.input_tokens + outcome.usage.output_tokens;
         let settle = async {
-            if let Some(reservation) = &outcome.reservation {
-                self.settle(reservation, used, deadline).await;
+            if let Some(grant) = &outcome.grant {
+                self.finish(grant, used, deadline).await;
             }
         };
         let (stored, ()) = tokio::join!(
@@ -742,7 +886,7 @@ impl Outcome {
             usage: ModelReply::default(),
             model_failed: false,
             replaces_shown: false,
-            reservation: None,
+            grant: None,
             budget_used_percent: None,
             history: None,
         }

@@ -1,5 +1,6 @@
 //! The domain: everything EVE decides, behind ports, with no HTTP or AWS types.
 
+pub mod budget;
 pub mod certificates;
 pub mod chat;
 pub mod guards;

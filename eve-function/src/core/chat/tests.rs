@@ -31,6 +31,7 @@ fn eve(
         model: model.map(|m| m as Arc<dyn ChatModel>),
         signer: None,
         stage: "test".into(),
+        budget: Holding::PerRequest,
     })
 }
 
