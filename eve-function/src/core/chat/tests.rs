@@ -24,6 +24,15 @@ fn eve(
     store: Arc<dyn ConversationStore>,
     model: Option<Arc<ScriptedModel>>,
 ) -> Eve {
+    holding_budget(Holding::PerRequest, settings, store, model)
+}
+
+fn holding_budget(
+    budget: Holding,
+    settings: Settings,
+    store: Arc<dyn ConversationStore>,
+    model: Option<Arc<ScriptedModel>>,
+) -> Eve {
     Eve::new(Dependencies {
         knowledge: Arc::new(Knowledge::embedded().expect("embedded content")),
         settings: Arc::new(SettingsProvider::fixed(settings)),
@@ -31,7 +40,7 @@ fn eve(
         model: model.map(|m| m as Arc<dyn ChatModel>),
         signer: None,
         stage: "test".into(),
-        budget: Holding::PerRequest,
+        budget,
     })
 }
 
@@ -352,6 +361,74 @@ async fn concurrent_chats_overshoot_the_budget_by_one_reservation_at_most() {
         calls * reservation < budget + reservation,
         "{calls} calls of {reservation} reserved tokens against {budget}"
     );
+}
+
+/// eve-server's leases, 200 chats at once against a budget of about 130 answers: a lease is
+/// taken only while it leaves the budget overshot by one answer at most, so the answers' share
+/// of the leases stays under budget + one answer; once the server returns its lease, the
+/// counter holds what they used.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn leases_keep_concurrent_chats_within_the_budget_and_are_settled_to_use() {
+    let store = Arc::new(MemoryStore::default());
+    let model = Arc::new(ScriptedModel::default().with_delay(Duration::from_millis(200)));
+    let settings = |budget: u64| {
+        settings(&[
+            ("model_id", MODEL),
+            ("max_tokens", "500"),
+            ("daily_token_budget", &budget.to_string()),
+            ("ip_rate_per_minute", "1000"),
+        ])
+    };
+    // One answer's reservation, as EVE estimates it.
+    let probe = eve(
+        settings(u64::MAX),
+        Arc::new(MemoryStore::default()),
+        Some(model.clone()),
+    );
+    probe
+        .chat(ask("Tell me about Rust", Some(SESSION)), None)
+        .await
+        .expect("answered");
+    let reservation = model.requests()[0].system.chars().count().div_ceil(3) as u64 + 500 + 6;
+    let budget = 130 * reservation;
+    let answers_in_a_lease =
+        budget::reservation_size(Holding::Leased, reservation, budget) / reservation;
+    assert!(answers_in_a_lease > 1, "leases of several answers");
+    let model = Arc::new(ScriptedModel::default().with_delay(Duration::from_millis(200)));
+    let eve = Arc::new(holding_budget(
+        Holding::Leased,
+        settings(budget),
+        store.clone(),
+        Some(model.clone()),
+    ));
+    let chats: Vec<_> = (0..200)
+        .map(|i| {
+            let eve = Arc::clone(&eve);
+            tokio::spawn(async move {
+                let session = format!("session-{i:04}");
+                eve.chat(ask("Tell me about Rust", Some(&session)), None)
+                    .await
+            })
+        })
+        .collect();
+    let mut by_model = 0;
+    for chat in chats {
+        let answer = chat.await.expect("joined").expect("answered");
+        by_model += u64::from(answer.source == Source::Model);
+    }
+    let calls = model.requests().len() as u64;
+    assert_eq!(by_model, calls);
+    assert!(
+        (100..200).contains(&calls),
+        "{calls} model calls: the budget admits most, not all"
+    );
+    assert!(
+        calls * reservation < budget + reservation,
+        "{calls} calls of {reservation} reserved tokens against {budget}"
+    );
+    eve.return_unused_budget(Duration::ZERO).await;
+    let spent = store.tokens("test", &utc_day(unix_ms()));
+    assert_eq!(spent, calls * 15, "every lease settled to its answers' use");
 }
 
 /// A reservation whose request stopped waiting (the store applied it late, or the instance
