@@ -315,3 +315,38 @@ fn an_unknown_handler_stops_the_function_with_its_name() {
         "{stderr}"
     );
 }
+
+/// lambda_http panicked on an event whose body is marked base64 but is not, and the invocation
+/// failed with the library's message ("Lambda panicked: failed to decode aws base64 encoded
+/// body"). API Gateway and function URLs never send one, but the function may be invoked with
+/// any event: such a body is now dropped, and the request answered as one without a body, 400
+/// in our words, by both front doors. A body that decodes is read as before.
+#[tokio::test]
+async fn a_body_marked_base64_that_is_not_gets_a_400_not_a_panic() {
+    use base64::Engine;
+    let json_type = [("content-type", "application/json")];
+    let encoded = base64::engine::general_purpose::STANDARD.encode(r#"{"message":"Hello"}"#);
+    let lambda = start().await;
+    for (body, status) in [("!!! not base64", 400), (encoded.as_str(), 200)] {
+        let mut event = rest_event("POST", "/api/chat", &json_type, Some(body));
+        event["isBase64Encoded"] = Value::Bool(true);
+        let response = lambda.invoke(event).await.expect("answered, not failed");
+        assert_eq!(response["statusCode"], status, "{body}: {response}");
+        if status == 400 {
+            assert_eq!(body_json(&response)["error"]["code"], "invalid_json");
+        }
+    }
+    let streaming = start_streaming(&[]).await;
+    let mut event = function_url_event("POST", "/api/chat/stream", &json_type, Some("!!!"));
+    event["isBase64Encoded"] = Value::Bool(true);
+    let response = streaming
+        .invoke_streaming(event)
+        .await
+        .expect("answered, not failed");
+    assert_eq!(response.prelude["statusCode"], 400, "{}", response.text());
+    assert!(
+        response.text().contains("invalid_json"),
+        "{}",
+        response.text()
+    );
+}

@@ -2,11 +2,14 @@
 //! `EVE_SSM_PATH`. The function's handler chooses the front door (`eve_contract::handlers`):
 //! API Gateway REST proxy events answered whole, or function URL events streamed.
 
+use std::convert::Infallible;
+
 use eve_contract::handlers;
 use eve_function::core::budget::Holding;
-use eve_function::http::lambda::route_on_raw_path;
+use eve_function::http::lambda::{route_on_raw_path, whole, UndecodableBodiesDropped};
 use eve_function::http::{router, RouterOptions};
 use eve_function::startup;
+use tower::layer::layer_fn;
 use tower::ServiceExt;
 
 #[tokio::main]
@@ -25,8 +28,15 @@ async fn main() -> Result<(), lambda_http::Error> {
     let eve = startup::build(startup::eve_environment(), false, Holding::PerRequest).await?;
     let app = router(eve, RouterOptions::default()).map_request(route_on_raw_path);
     if handler == handlers::STREAMING {
-        lambda_http::run_with_streaming_response(app).await
+        lambda_http::streaming_runtime(app)
+            .layer(layer_fn(UndecodableBodiesDropped))
+            .run()
+            .await
     } else {
-        lambda_http::run(app).await
+        let app = app.and_then(|response| async { Ok::<_, Infallible>(whole(response).await) });
+        lambda_http::runtime(app)
+            .layer(layer_fn(UndecodableBodiesDropped))
+            .run()
+            .await
     }
 }

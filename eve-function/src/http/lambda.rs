@@ -1,6 +1,12 @@
 //! What only the Lambda front door needs on top of the shared router.
 
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use lambda_http::lambda_runtime::LambdaInvocation;
 use lambda_http::{Request, RequestExt};
+
+use super::error::ApiError;
 
 /// lambda_http puts the API Gateway stage in front of the path (`/prod/api/chat`); the routes
 /// are stage-agnostic, so route on the path the client asked for, query string kept.
@@ -17,4 +23,84 @@ pub fn route_on_raw_path(mut request: Request) -> Request {
         }
     }
     request
+}
+
+/// lambda_http panics on an event whose body is marked base64 but is not
+/// (`aws_lambda_events`' `Body::from_maybe_encoded`). API Gateway and function URLs encode
+/// bodies themselves, but a function may be invoked with any event; such a body is dropped
+/// before lambda_http reads the event, so the request is answered as one without a body (400
+/// where a body is needed) instead of failing the invocation with the library's panic.
+#[derive(Clone)]
+pub struct UndecodableBodiesDropped<S>(pub S);
+
+impl<S> tower::Service<LambdaInvocation> for UndecodableBodiesDropped<S>
+where
+    S: tower::Service<LambdaInvocation>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut invocation: LambdaInvocation) -> Self::Future {
+        invocation.body = without_undecodable_body(invocation.body);
+        self.0.call(invocation)
+    }
+}
+
+/// The event, with a body marked base64 that does not decode replaced by none.
+fn without_undecodable_body(event: Bytes) -> Bytes {
+    use base64::Engine;
+    // Only an event that says base64 anywhere is read a second time.
+    if !event.windows(MARK.len()).any(|window| window == MARK) {
+        return event;
+    }
+    let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(&event) else {
+        return event;
+    };
+    let marked = value.get(MARK_KEY).and_then(serde_json::Value::as_bool) == Some(true);
+    let decodes = value
+        .get("body")
+        .and_then(serde_json::Value::as_str)
+        .is_none_or(|body| {
+            base64::engine::general_purpose::STANDARD
+                .decode(body)
+                .is_ok()
+        });
+    if !marked || decodes {
+        return event;
+    }
+    value["body"] = serde_json::Value::Null;
+    value[MARK_KEY] = serde_json::Value::Bool(false);
+    serde_json::to_vec(&value).map_or(event, Bytes::from)
+}
+
+const MARK_KEY: &str = "isBase64Encoded";
+const MARK: &[u8] = MARK_KEY.as_bytes();
+
+/// The response with its body collected, for the front door that API Gateway answers whole.
+/// lambda_http's `runtime`, which takes the layer above, needs a response body that is `Sync`,
+/// which the router's is not; lambda_http collected it all the same.
+pub async fn whole(response: Response) -> axum::http::Response<Full<Bytes>> {
+    let (parts, body) = response.into_parts();
+    match body.collect().await {
+        Ok(body) => axum::http::Response::from_parts(parts, Full::new(body.to_bytes())),
+        Err(error) => {
+            tracing::error!(%error, "the response body failed; answering 500");
+            let (parts, body) = ApiError::internal().into_response().into_parts();
+            // A JSON body already in memory does not fail.
+            let body = body
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            axum::http::Response::from_parts(parts, Full::new(body))
+        }
+    }
 }
