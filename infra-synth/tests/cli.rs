@@ -199,6 +199,23 @@ fn unreachable_endpoint() -> String {
     format!("http://127.0.0.1:{port}")
 }
 
+/// `drift` on the stack `test` in `dir` (output in `dir/out`) against `endpoint`.
+fn drift_against(endpoint: &str, dir: &Path) -> std::process::Output {
+    let out = dir.join("out").display().to_string();
+    run(
+        &[
+            "drift",
+            "--stack",
+            "test",
+            "--out-dir",
+            &out,
+            "--endpoint-url",
+            endpoint,
+        ],
+        dir,
+    )
+}
+
 /// A state backend that could not be asked is not reported as missing ("run bootstrap"), and
 /// what stopped the call reads as words, not the SDK's debug dump: first an endpoint nothing
 /// listens on, then no credentials anywhere.
@@ -209,18 +226,7 @@ fn a_backend_that_cannot_be_asked_is_not_called_missing() {
     let endpoint = unreachable_endpoint();
     let out = dir.path().join("out");
     let out = out.to_str().expect("utf-8 path");
-    let unreachable = run(
-        &[
-            "drift",
-            "--stack",
-            "test",
-            "--out-dir",
-            out,
-            "--endpoint-url",
-            &endpoint,
-        ],
-        dir.path(),
-    );
+    let unreachable = drift_against(&endpoint, dir.path());
     let mut command = common::infra_synth();
     for (key, _) in std::env::vars().filter(|(key, _)| key.starts_with("AWS_")) {
         command.env_remove(key);
@@ -320,25 +326,12 @@ fn a_backend_that_never_answers_fails_in_bounded_time_and_says_so() {
 fn an_endpoint_flag_is_held_to_the_stack_files_rule() {
     let dir = tempfile::tempdir().expect("tempdir");
     write_stack(dir.path(), "test", "");
-    let out = dir.path().join("out");
-    let out = out.to_str().expect("utf-8 path");
     for endpoint in [
         "127.0.0.1:5000",
         "http://10.0.0.5:5000",
         "http://127.0.0.1:99999",
     ] {
-        let output = run(
-            &[
-                "drift",
-                "--stack",
-                "test",
-                "--out-dir",
-                out,
-                "--endpoint-url",
-                endpoint,
-            ],
-            dir.path(),
-        );
+        let output = drift_against(endpoint, dir.path());
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(2), "{endpoint}: {stderr}");
         assert!(

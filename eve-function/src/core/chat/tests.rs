@@ -315,6 +315,26 @@ async fn a_session_limit_holds_across_instances_sharing_the_store() {
     }
 }
 
+/// `chats` chats at once, each in a session of its own; how many the model answered.
+async fn at_once(eve: &Arc<Eve>, chats: usize) -> u64 {
+    let chats: Vec<_> = (0..chats)
+        .map(|i| {
+            let eve = Arc::clone(eve);
+            tokio::spawn(async move {
+                let session = format!("session-{i:04}");
+                eve.chat(ask("Tell me about Rust", Some(&session)), None)
+                    .await
+            })
+        })
+        .collect();
+    let mut by_model = 0;
+    for chat in chats {
+        let answer = chat.await.expect("joined").expect("answered");
+        by_model += u64::from(answer.source == Source::Model);
+    }
+    by_model
+}
+
 /// Fifty chats at once against a budget of a few answers: each reserves its worst case before
 /// calling the model, so they cannot all read "budget left" and all spend.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -332,21 +352,7 @@ async fn concurrent_chats_overshoot_the_budget_by_one_reservation_at_most() {
         store.clone(),
         Some(model.clone()),
     ));
-    let chats: Vec<_> = (0..50)
-        .map(|i| {
-            let eve = Arc::clone(&eve);
-            tokio::spawn(async move {
-                let session = format!("session-{i:04}");
-                eve.chat(ask("Tell me about Rust", Some(&session)), None)
-                    .await
-            })
-        })
-        .collect();
-    let mut by_model = 0;
-    for chat in chats {
-        let answer = chat.await.expect("joined").expect("answered");
-        by_model += u64::from(answer.source == Source::Model);
-    }
+    let by_model = at_once(&eve, 50).await;
     let calls = model.requests().len() as u64;
     assert_eq!(by_model, calls);
     assert!(
@@ -401,21 +407,7 @@ async fn leases_keep_concurrent_chats_within_the_budget_and_are_settled_to_use()
         store.clone(),
         Some(model.clone()),
     ));
-    let chats: Vec<_> = (0..200)
-        .map(|i| {
-            let eve = Arc::clone(&eve);
-            tokio::spawn(async move {
-                let session = format!("session-{i:04}");
-                eve.chat(ask("Tell me about Rust", Some(&session)), None)
-                    .await
-            })
-        })
-        .collect();
-    let mut by_model = 0;
-    for chat in chats {
-        let answer = chat.await.expect("joined").expect("answered");
-        by_model += u64::from(answer.source == Source::Model);
-    }
+    let by_model = at_once(&eve, 200).await;
     let calls = model.requests().len() as u64;
     assert_eq!(by_model, calls);
     assert!(
