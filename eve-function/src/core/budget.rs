@@ -100,6 +100,13 @@ impl Lease {
         }
     }
 
+    /// A request that drew `grant` ended, using `used` tokens.
+    fn release(&mut self, grant: &Grant, used: u64) {
+        self.handed_out = self.handed_out.saturating_sub(grant.tokens);
+        self.used += used;
+        self.holders = self.holders.saturating_sub(1);
+    }
+
     fn settlement(self) -> Settlement {
         Settlement {
             reservation: self.reservation,
@@ -176,9 +183,7 @@ impl Leases {
             .as_mut()
             .filter(|lease| &lease.reservation.request_id == id)
         {
-            lease.handed_out = lease.handed_out.saturating_sub(grant.tokens);
-            lease.used += used;
-            lease.holders = lease.holders.saturating_sub(1);
+            lease.release(grant, used);
             return None;
         }
         let Some(index) = self
@@ -192,9 +197,7 @@ impl Leases {
             });
         };
         let lease = &mut self.retired[index];
-        lease.handed_out = lease.handed_out.saturating_sub(grant.tokens);
-        lease.used += used;
-        lease.holders = lease.holders.saturating_sub(1);
+        lease.release(grant, used);
         (lease.holders == 0).then(|| self.retired.swap_remove(index).settlement())
     }
 

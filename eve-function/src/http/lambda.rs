@@ -57,8 +57,8 @@ where
 /// The event, with a body marked base64 that does not decode replaced by none.
 fn without_undecodable_body(event: Bytes) -> Bytes {
     use base64::Engine;
-    // Only an event that says base64 anywhere is read a second time.
-    if !event.windows(MARK.len()).any(|window| window == MARK) {
+    // Every proxy event has the key; only one where it is `true` is read a second time.
+    if !says_base64(&event) {
         return event;
     }
     let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(&event) else {
@@ -82,7 +82,23 @@ fn without_undecodable_body(event: Bytes) -> Bytes {
 }
 
 const MARK_KEY: &str = "isBase64Encoded";
-const MARK: &[u8] = MARK_KEY.as_bytes();
+
+/// Whether `"isBase64Encoded": true` appears in the event's text, spaces allowed.
+fn says_base64(event: &[u8]) -> bool {
+    let key = format!("\"{MARK_KEY}\"");
+    let key = key.as_bytes();
+    let mut rest = event;
+    while let Some(at) = rest.windows(key.len()).position(|window| window == key) {
+        rest = &rest[at + key.len()..];
+        let value = rest.trim_ascii_start();
+        if let Some(value) = value.strip_prefix(b":") {
+            if value.trim_ascii_start().starts_with(b"true") {
+                return true;
+            }
+        }
+    }
+    false
+}
 
 /// The response with its body collected, for the front door that API Gateway answers whole.
 /// lambda_http's `runtime`, which takes the layer above, needs a response body that is `Sync`,
@@ -102,5 +118,20 @@ pub async fn whole(response: Response) -> axum::http::Response<Full<Bytes>> {
                 .unwrap_or_default();
             axum::http::Response::from_parts(parts, Full::new(body))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_event_that_says_base64_is_read_again() {
+        assert!(says_base64(br#"{"body":"x","isBase64Encoded":true}"#));
+        assert!(says_base64(b"{\"isBase64Encoded\" :\n true}"));
+        assert!(!says_base64(
+            br#"{"body":"isBase64Encoded","isBase64Encoded":false}"#
+        ));
+        assert!(!says_base64(br#"{"isBase64Encoded":false}"#));
     }
 }
