@@ -158,7 +158,7 @@ pub struct TargetArgs {
     #[arg(long, value_name = "DIR", default_value = "out")]
     pub out_dir: PathBuf,
     /// AWS endpoint for every service (an emulator such as moto); replaces the stack's
-    /// `[aws] endpoint`.
+    /// `[aws] endpoint`, and is held to its rule: https, or http to localhost or 127.0.0.1.
     #[arg(long, value_name = "URL", env = "CFX_AWS_ENDPOINT", value_parser = endpoint_url)]
     pub endpoint_url: Option<String>,
 }
