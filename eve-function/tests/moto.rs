@@ -414,7 +414,8 @@ async fn fifty_concurrent_chats_cannot_spend_past_the_budget() {
 /// eve-server runs on between requests, so it reserves budget for several answers in one
 /// write (a lease) and draws on it without a store call each, where it made two writes per
 /// answer (the reservation and its settlement). The store counts the lease while it is held,
-/// and what the answers used once the server returns it, after a second without requests.
+/// and what the answers used once the server returns it: after a second without requests, or
+/// as it stops.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_server_leases_budget_for_several_answers_and_returns_what_they_did_not_use() {
     let Some(moto) =
@@ -435,7 +436,7 @@ async fn a_server_leases_budget_for_several_answers_and_returns_what_they_did_no
             ("EVE_DAILY_TOKEN_BUDGET", "1000000"),
         ],
     );
-    let eve = spawn(&env);
+    let mut eve = spawn(&env);
     let per_answer = 321 + 42;
     let chat = |i: usize| {
         let url = format!("{}/api/chat", eve.url);
@@ -465,6 +466,14 @@ async fn a_server_leases_budget_for_several_answers_and_returns_what_they_did_no
         "one lease of several answers: {leased} tokens"
     );
     until_counted(&moto, "leased", 4 * per_answer).await;
+    // A server stopped (SIGTERM) returns its lease as it exits, without waiting to be idle.
+    chat(4).await;
+    assert!(
+        tokens_counted(&moto, "leased").await > 5 * per_answer,
+        "a new lease is held"
+    );
+    assert_eq!(eve.terminate(), Some(0), "{}", eve.logs());
+    assert_eq!(tokens_counted(&moto, "leased").await, 5 * per_answer);
 }
 
 /// Waits until the day's counter of `stage` holds `tokens`: a server returns its lease a second
