@@ -247,6 +247,91 @@ fn an_interrupt_reaches_terraform_and_infra_synth_waits_for_it_to_stop() {
     );
 }
 
+/// Stands in for a Terraform that goes on after the first interrupt (as one waiting out a
+/// provider call does) and stops at the second; it logs its calls and the interrupts it gets
+/// beside itself, in `calls.log`.
+const TERRAFORM_THAT_WAITS_OUT_ONE_INTERRUPT: &str = r#"#!/bin/sh
+log="$(dirname "$0")/calls.log"
+echo "$@" >> "$log"
+for arg in "$@"; do
+  case "$arg" in
+    plan)
+      trap 'echo first >> "$log"; trap "echo second >> \"$log\"; exit 130" INT' INT
+      echo waiting >> "$log"
+      while :; do sleep 0.05; done ;;
+  esac
+done
+"#;
+
+/// Waits until `path` holds `text`, for a minute at most.
+fn until_written(path: &Path, text: &str) {
+    let started = Instant::now();
+    while !read(path).contains(text) {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no `{text}` in {}: {}",
+            path.display(),
+            read(path)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A second interrupt is passed on too, for a Terraform that goes on after the first: it is
+/// then told to stop at once, and infra-synth still waits for it before it exits with 130.
+#[test]
+fn a_second_interrupt_reaches_a_terraform_that_went_on_after_the_first() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    local_state_stack(dir.path());
+    let terraform = dir.path().join("terraform");
+    std::fs::write(&terraform, TERRAFORM_THAT_WAITS_OUT_ONE_INTERRUPT).expect("script");
+    std::fs::set_permissions(&terraform, std::fs::Permissions::from_mode(0o755))
+        .expect("executable");
+    let (calls, log) = (dir.path().join("calls.log"), dir.path().join("stderr.log"));
+    let mut command = drift_from(dir.path(), "http://127.0.0.1:9");
+    command
+        .arg("--terraform")
+        .arg(&terraform)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log"));
+    let mut infra_synth = ChildGuard(command.spawn().expect("infra-synth starts"));
+    let pid = infra_synth.0.id().to_string();
+    let interrupt = || {
+        let sent = Command::new("kill").args(["-INT", &pid]).status();
+        assert!(sent.expect("kill").success());
+    };
+    until_written(&calls, "waiting");
+    interrupt();
+    until_written(&calls, "first");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        infra_synth.0.try_wait().expect("wait").is_none(),
+        "infra-synth left while Terraform ran: {}",
+        read(&log)
+    );
+    interrupt();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = infra_synth.0.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "still running after the second interrupt: {}",
+            read(&log)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let text = read(&log);
+    assert_eq!(status.code(), Some(130), "{status}: {text}");
+    assert!(read(&calls).contains("second"), "{}", read(&calls));
+    assert!(
+        text.contains("interrupted again: Terraform stops at once"),
+        "{text}"
+    );
+}
+
 /// `drift` from `dir` against an endpoint that never answers, once Terraform is inside the
 /// provider's first call: infra-synth (its stderr in the log), Terraform's pid, and the log.
 fn terraform_waiting_on_a_black_hole(dir: &Path) -> (ChildGuard, u32, PathBuf) {
