@@ -212,24 +212,8 @@ fn an_interrupt_reaches_terraform_and_infra_synth_waits_for_it_to_stop() {
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let (mut infra_synth, terraform, log) = terraform_waiting_on_a_black_hole(dir.path());
-    let pid = infra_synth.0.id();
-    let sent = Command::new("kill")
-        .args(["-INT", &pid.to_string()])
-        .status()
-        .expect("kill");
-    assert!(sent.success());
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = infra_synth.0.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "still running a minute after the interrupt: {}",
-            read(&log)
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    interrupt(&infra_synth);
+    let status = exit_within(&mut infra_synth, Duration::from_secs(60), &log);
     let text = read(&log);
     let terraform_left = running(terraform);
     if terraform_left {
@@ -262,6 +246,29 @@ for arg in "$@"; do
   esac
 done
 "#;
+
+/// Ctrl-C, as a terminal sends it, to `process`.
+fn interrupt(process: &ChildGuard) {
+    let pid = process.0.id().to_string();
+    let sent = Command::new("kill").args(["-INT", &pid]).status();
+    assert!(sent.expect("kill").success());
+}
+
+/// How `process` exited, which it must within `limit` (its stderr in `log`).
+fn exit_within(process: &mut ChildGuard, limit: Duration, log: &Path) -> std::process::ExitStatus {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = process.0.try_wait().expect("wait") {
+            return status;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "still running {limit:?} after the interrupt: {}",
+            read(log)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
 
 /// Waits until `path` holds `text`, for a minute at most.
 fn until_written(path: &Path, text: &str) {
@@ -296,13 +303,8 @@ fn a_second_interrupt_reaches_a_terraform_that_went_on_after_the_first() {
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).expect("log"));
     let mut infra_synth = ChildGuard(command.spawn().expect("infra-synth starts"));
-    let pid = infra_synth.0.id().to_string();
-    let interrupt = || {
-        let sent = Command::new("kill").args(["-INT", &pid]).status();
-        assert!(sent.expect("kill").success());
-    };
     until_written(&calls, "waiting");
-    interrupt();
+    interrupt(&infra_synth);
     until_written(&calls, "first");
     std::thread::sleep(Duration::from_millis(300));
     assert!(
@@ -310,19 +312,8 @@ fn a_second_interrupt_reaches_a_terraform_that_went_on_after_the_first() {
         "infra-synth left while Terraform ran: {}",
         read(&log)
     );
-    interrupt();
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = infra_synth.0.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "still running after the second interrupt: {}",
-            read(&log)
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    interrupt(&infra_synth);
+    let status = exit_within(&mut infra_synth, Duration::from_secs(10), &log);
     let text = read(&log);
     assert_eq!(status.code(), Some(130), "{status}: {text}");
     assert!(read(&calls).contains("second"), "{}", read(&calls));
