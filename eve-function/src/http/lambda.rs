@@ -85,12 +85,15 @@ const MARK_KEY: &str = "isBase64Encoded";
 
 /// Whether `"isBase64Encoded": true` appears in the event's text, spaces allowed.
 fn says_base64(event: &[u8]) -> bool {
-    let key = format!("\"{MARK_KEY}\"");
-    let key = key.as_bytes();
+    let key = MARK_KEY.as_bytes();
     let mut rest = event;
     while let Some(at) = rest.windows(key.len()).position(|window| window == key) {
+        let quoted = at > 0 && rest[at - 1] == b'"';
         rest = &rest[at + key.len()..];
-        let value = rest.trim_ascii_start();
+        let Some(after) = rest.strip_prefix(b"\"").filter(|_| quoted) else {
+            continue;
+        };
+        let value = after.trim_ascii_start();
         if let Some(value) = value.strip_prefix(b":") {
             if value.trim_ascii_start().starts_with(b"true") {
                 return true;

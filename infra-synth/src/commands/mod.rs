@@ -212,6 +212,10 @@ impl TargetArgs {
     /// `error`, naming the endpoint when it is that nothing answered there: the flag's, or
     /// the stack file's `[aws] endpoint`.
     fn name_unreachable_endpoint(&self, error: anyhow::Error) -> anyhow::Error {
+        // Only then is the stack file read again.
+        if error.downcast_ref::<Unreachable>().is_none() {
+            return error;
+        }
         let (endpoint, source) = match &self.endpoint_url {
             Some(flag) => (
                 flag.clone(),
