@@ -124,6 +124,8 @@ pub struct DistantStore {
     pub delay: Duration,
     /// How many times history was read.
     pub history_reads: AtomicU32,
+    /// The next this-many counts fail, as a store that is down does.
+    pub failing_counts: AtomicU32,
 }
 
 impl DistantStore {
@@ -132,6 +134,7 @@ impl DistantStore {
             store: MemoryStore::default(),
             delay,
             history_reads: AtomicU32::new(0),
+            failing_counts: AtomicU32::new(0),
         }
     }
 }
@@ -153,6 +156,12 @@ impl ConversationStore for DistantStore {
         request_id: &str,
     ) -> Result<Count, PortError> {
         tokio::time::sleep(self.delay).await;
+        let failing = self
+            .failing_counts
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+        if failing.is_ok() {
+            return Err(PortError::new("dynamodb", "the store is down"));
+        }
         self.store.count_request(window, request_id).await
     }
     async fn reserve_tokens(

@@ -140,6 +140,11 @@ struct Outcome {
     budget_used_percent: Option<u64>,
     /// The session's turns before the question, when all are known (the cache keeps them).
     history: Option<Vec<Turn>>,
+    /// The turns were this instance's: a new session, or a cache entry the count showed
+    /// current. The session's next answer may start from the cache before it is counted.
+    stayed: bool,
+    /// Tokens a model reply used that was discarded (started on turns since found stale).
+    discarded_tokens: u64,
 }
 
 /// The session's turns before a question, as read or remembered.
@@ -190,6 +195,123 @@ enum Budget {
     /// The store did not answer in time; the reservation asked for (if any was) may have been
     /// made all the same.
     Unknown(Option<Grant>),
+}
+
+impl Budget {
+    /// The budget spent so far and the grant a model call is made on; else the offline answer
+    /// with what it carries instead (a spent budget, or a reservation the store may apply after
+    /// all: settling returns it if so).
+    fn for_model(self, offline: &impl Fn() -> Outcome) -> Result<(u64, Grant), Box<Outcome>> {
+        match self {
+            Budget::Reserved { spent, grant } => Ok((spent, grant)),
+            Budget::Spent => Err(Box::new(Outcome {
+                budget_used_percent: Some(100),
+                ..offline()
+            })),
+            Budget::Unknown(grant) => Err(Box::new(Outcome { grant, ..offline() })),
+        }
+    }
+}
+
+/// What one model answer is made of, whichever way it is reached.
+struct ModelCall<'a> {
+    settings: &'a Settings,
+    model: &'a dyn ChatModel,
+    session_id: &'a str,
+    system: &'a str,
+    message: &'a str,
+    deadline: &'a Deadline,
+    events: Option<&'a mpsc::Sender<StreamEvent>>,
+}
+
+/// The turns a session that stayed here is presumed to have, before the count confirms them.
+struct Presumed {
+    /// The request the cached turns end with; None in a new session, which has none.
+    through: Option<String>,
+    turns: Vec<Turn>,
+}
+
+impl Presumed {
+    /// Whether the count confirmed the turns: the request it names as the one before is the
+    /// one they end with.
+    fn confirmed_by(&self, previous: &Previous) -> bool {
+        match (&self.through, previous) {
+            (None, Previous::Nothing) => true,
+            (Some(through), Previous::Request(previous)) => through == previous,
+            _ => false,
+        }
+    }
+
+    /// Whether the count showed the turns stale: it names another request as the one before
+    /// (a store that could not say shows nothing either way).
+    fn refuted_by(&self, previous: &Previous) -> bool {
+        *previous != Previous::Unknown && !self.confirmed_by(previous)
+    }
+}
+
+/// A model call as it ended: its reply, or why there is none.
+struct Asked {
+    request: ModelRequest,
+    reply: Result<ModelReply, String>,
+    /// Some of its text reached the visitor.
+    shown: bool,
+}
+
+impl Asked {
+    /// Tokens the call used (a failed one counts none).
+    fn used(&self) -> u64 {
+        self.reply
+            .as_ref()
+            .map_or(0, |reply| reply.input_tokens + reply.output_tokens)
+    }
+}
+
+/// The outcome of a model call made on `grant`: its reply, or the offline answer when it
+/// failed or said nothing.
+fn answered(
+    call: &ModelCall<'_>,
+    asked: Asked,
+    grant: Grant,
+    spent: u64,
+    history: History,
+    stayed: bool,
+    offline: &impl Fn() -> Outcome,
+) -> Outcome {
+    let budget_used_percent =
+        Some(spent.saturating_mul(100) / call.settings.daily_token_budget.max(1));
+    let failure = match asked.reply {
+        Ok(reply) if !reply.text.trim().is_empty() => {
+            return Outcome {
+                reply: reply.text.clone(),
+                source: Source::Model,
+                model_id: asked.request.model_id,
+                usage: reply,
+                model_failed: false,
+                replaces_shown: false,
+                grant: Some(grant),
+                budget_used_percent,
+                history: history.known(),
+                stayed,
+                discarded_tokens: 0,
+            };
+        }
+        Ok(_) => "model returned an empty reply".to_string(),
+        Err(failure) => failure,
+    };
+    tracing::warn!(
+        error = failure,
+        model_id = asked.request.model_id,
+        "model failed; answering offline"
+    );
+    Outcome {
+        model_failed: true,
+        replaces_shown: asked.shown,
+        grant: Some(grant),
+        budget_used_percent,
+        history: history.known(),
+        stayed,
+        ..offline()
+    }
 }
 
 /// What the store said of one reservation.
@@ -376,28 +498,59 @@ impl Eve {
             let previous = self
                 .count_request(&window, &question.request_id, deadline)
                 .await?;
+            let history = remembered(&previous);
             return Ok(Outcome {
-                history: remembered(&previous).and_then(History::known),
+                stayed: history.is_some(),
+                history: history.and_then(History::known),
                 ..local
             });
         };
         let relevant = knowledge.relevant(message, PROMPT_ENTRIES);
         let system = prompt::system_prompt(&knowledge, &relevant);
-        let request = TokenReservation {
+        let reservation = TokenReservation {
             day: utc_day(question.at_ms),
             request_id: question.request_id.clone(),
             tokens: estimated_cost(settings, &system, message),
             at_s: question.at_ms / 1000,
         };
+        let call = ModelCall {
+            settings,
+            model,
+            session_id: &question.session_id,
+            system: &system,
+            message,
+            deadline,
+            events,
+        };
+        // A session that stayed here has its turns in the cache: the model may start on them
+        // while the store counts the request.
+        let presumed = if new_session {
+            Some(Presumed {
+                through: None,
+                turns: Vec::new(),
+            })
+        } else {
+            self.history
+                .presumed(&question.session_id, history_limit)
+                .map(|(through, turns)| Presumed {
+                    through: Some(through),
+                    turns,
+                })
+        };
+        if let Some(presumed) = presumed {
+            let count = self.count_request(&window, &question.request_id, deadline);
+            return self
+                .answer_early(&call, count, &reservation, presumed, &offline)
+                .await;
+        }
         // One round trip for the session's count, the budget's reservation and the history
         // (unless the cache may hold it); the turns and the token count are written together
         // too (`remember`), so a model answer waits on the store twice. Only a cache entry
         // that the count shows stale (the session moved between instances) costs a third.
-        let read_with_count =
-            !new_session && history_limit > 0 && !self.history.holds(&question.session_id);
-        let (counted, spent, read) = tokio::join!(
+        let read_with_count = history_limit > 0 && !self.history.holds(&question.session_id);
+        let (counted, budget, read) = tokio::join!(
             self.count_request(&window, &question.request_id, deadline),
-            self.reserve(settings, &request, deadline),
+            self.reserve(settings, &reservation, deadline),
             async {
                 if !read_with_count {
                     return None;
@@ -412,31 +565,24 @@ impl Eve {
             Ok(previous) => previous,
             Err(limited) => {
                 // Return what was (or may have been) reserved for the call that will not be made.
-                if let Budget::Reserved { grant, .. } | Budget::Unknown(Some(grant)) = spent {
-                    self.finish(&grant, 0, deadline).await;
-                }
+                self.finish_unasked(&budget, 0, deadline).await;
                 return Err(limited);
             }
         };
-        let history = match read {
-            Some(read) => Some(History::read(read, &previous)),
-            None => remembered(&previous),
-        };
-        let (spent, grant) = match spent {
-            Budget::Reserved { spent, grant } => (spent, grant),
-            Budget::Spent => {
-                return Ok(Outcome {
-                    budget_used_percent: Some(100),
-                    history: history.and_then(History::known),
-                    ..offline()
-                })
+        let (history, stayed) = match read {
+            Some(read) => (Some(History::read(read, &previous)), false),
+            None => {
+                let remembered = remembered(&previous);
+                let stayed = remembered.is_some();
+                (remembered, stayed)
             }
-            // The store may apply the reservation after all: settling returns it if so.
-            Budget::Unknown(grant) => {
+        };
+        let (spent, grant) = match budget.for_model(&offline) {
+            Ok(granted) => granted,
+            Err(unasked) => {
                 return Ok(Outcome {
-                    grant,
                     history: history.and_then(History::known),
-                    ..offline()
+                    ..*unasked
                 })
             }
         };
@@ -449,54 +595,153 @@ impl Eve {
                 &previous,
             ),
         };
-        let budget_used_percent =
-            Some(spent.saturating_mul(100) / settings.daily_token_budget.max(1));
-        let request = self.model_request(settings, system, history.turns.clone(), message);
-        let limit = Duration::from_millis(settings.model_timeout_ms).min(deadline.for_answer());
-        let (result, shown) = match events {
+        let asked = self
+            .ask(&call, history.turns.clone(), std::future::ready(true))
+            .await;
+        Ok(answered(
+            &call, asked, grant, spent, history, stayed, &offline,
+        ))
+    }
+
+    /// A model answer in a session that stayed here: the call starts on the cached turns as
+    /// soon as the budget allows it, while `count` is in the store, and its text reaches the
+    /// visitor once the count has let the request through and not shown the turns stale. When
+    /// it shows them stale, the reply is discarded (its tokens still count) and the model asked
+    /// again on the turns read from the store; when it refuses the request, the reply is
+    /// discarded and the request refused.
+    async fn answer_early(
+        &self,
+        call: &ModelCall<'_>,
+        count: impl std::future::Future<Output = Result<Previous, ChatError>>,
+        reservation: &TokenReservation,
+        presumed: Presumed,
+        offline: &impl Fn() -> Outcome,
+    ) -> Result<Outcome, ChatError> {
+        let (release, released) = tokio::sync::oneshot::channel();
+        let count = async {
+            let counted = count.await;
+            let _ =
+                release.send(matches!(&counted, Ok(previous) if !presumed.refuted_by(previous)));
+            counted
+        };
+        let answer = async {
+            let budget = self
+                .reserve(call.settings, reservation, call.deadline)
+                .await;
+            let asked = match budget {
+                Budget::Reserved { .. } => {
+                    let released = async { released.await.unwrap_or(false) };
+                    Some(self.ask(call, presumed.turns.clone(), released).await)
+                }
+                _ => None,
+            };
+            (budget, asked)
+        };
+        let (counted, (budget, asked)) = tokio::join!(count, answer);
+        let used = asked.as_ref().map_or(0, Asked::used);
+        let previous = match counted {
+            Ok(previous) => previous,
+            Err(limited) => {
+                // This instance let the request through: others counted the session's requests.
+                self.history.moved(call.session_id);
+                self.finish_unasked(&budget, used, call.deadline).await;
+                return Err(limited);
+            }
+        };
+        let stayed = presumed.confirmed_by(&previous);
+        let (history, asked, discarded_tokens) = if !presumed.refuted_by(&previous) {
+            // Unconfirmed (the store could not count), the turns are still the best known; the
+            // cache forgets them.
+            let history = History {
+                turns: presumed.turns,
+                complete: stayed,
+            };
+            (history, asked, 0)
+        } else {
+            tracing::info!(
+                session_id = call.session_id,
+                discarded_tokens = used,
+                "the session was answered elsewhere since its turns were cached; asking again"
+            );
+            let read = self
+                .read_history(
+                    call.settings.history_turns * 2,
+                    call.session_id,
+                    call.deadline,
+                )
+                .await;
+            (History::read(read, &previous), None, used)
+        };
+        let (spent, grant) = match budget.for_model(offline) {
+            Ok(granted) => granted,
+            Err(unasked) => {
+                return Ok(Outcome {
+                    history: history.known(),
+                    ..*unasked
+                })
+            }
+        };
+        let asked = match asked {
+            Some(asked) => asked,
+            None => {
+                self.ask(call, history.turns.clone(), std::future::ready(true))
+                    .await
+            }
+        };
+        Ok(Outcome {
+            discarded_tokens,
+            ..answered(call, asked, grant, spent, history, stayed, offline)
+        })
+    }
+
+    /// Asks the model, with `history` before the question. Streamed text reaches the visitor
+    /// once `release` says it may (if it says no, none does).
+    async fn ask(
+        &self,
+        call: &ModelCall<'_>,
+        history: Vec<Turn>,
+        release: impl std::future::Future<Output = bool>,
+    ) -> Asked {
+        let request = self.model_request(call.settings, call.system, history, call.message);
+        let limit =
+            Duration::from_millis(call.settings.model_timeout_ms).min(call.deadline.for_answer());
+        let (result, shown) = match call.events {
             None => (
-                tokio::time::timeout(limit, model.converse(&request)).await,
+                tokio::time::timeout(limit, call.model.converse(&request)).await,
                 false,
             ),
             Some(events) => {
                 let (deltas, received) = mpsc::channel(64);
+                let forward = async {
+                    if release.await {
+                        forward_deltas(received, events).await
+                    } else {
+                        false
+                    }
+                };
                 tokio::join!(
-                    tokio::time::timeout(limit, model.converse_stream(&request, deltas)),
-                    forward_deltas(received, events),
+                    tokio::time::timeout(limit, call.model.converse_stream(&request, deltas)),
+                    forward,
                 )
             }
         };
-        let failure = match result {
-            Ok(Ok(reply)) if !reply.text.trim().is_empty() => {
-                return Ok(Outcome {
-                    reply: reply.text.clone(),
-                    source: Source::Model,
-                    model_id: request.model_id,
-                    usage: reply,
-                    model_failed: false,
-                    replaces_shown: false,
-                    grant: Some(grant),
-                    budget_used_percent,
-                    history: history.known(),
-                });
-            }
-            Ok(Ok(_)) => "model returned an empty reply".to_string(),
-            Ok(Err(e)) => e.to_string(),
-            Err(_) => format!("model timed out after {} ms", limit.as_millis()),
+        let reply = match result {
+            Ok(Ok(reply)) => Ok(reply),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("model timed out after {} ms", limit.as_millis())),
         };
-        tracing::warn!(
-            error = failure,
-            model_id = request.model_id,
-            "model failed; answering offline"
-        );
-        Ok(Outcome {
-            model_failed: true,
-            replaces_shown: shown,
-            grant: Some(grant),
-            budget_used_percent,
-            history: history.known(),
-            ..offline()
-        })
+        Asked {
+            request,
+            reply,
+            shown,
+        }
+    }
+
+    /// Returns what was (or may have been) reserved for a call whose reply is not used.
+    async fn finish_unasked(&self, budget: &Budget, used: u64, deadline: &Deadline) {
+        if let Budget::Reserved { grant, .. } | Budget::Unknown(Some(grant)) = budget {
+            self.finish(grant, used, deadline).await;
+        }
     }
 
     /// Counts the request against the session's limit in the store, which every instance
@@ -734,7 +979,7 @@ impl Eve {
     fn model_request(
         &self,
         settings: &Settings,
-        system: String,
+        system: &str,
         history: Vec<Turn>,
         message: &str,
     ) -> ModelRequest {
@@ -745,7 +990,7 @@ impl Eve {
         });
         ModelRequest {
             model_id: settings.model_id.clone(),
-            system,
+            system: system.to_string(),
             messages,
             max_tokens: settings.max_tokens,
             temperature: settings.temperature,
@@ -776,7 +1021,8 @@ impl Eve {
             latency_ms,
             ..question.clone()
         };
-        let used = outcome.usage.input_tokens + outcome.usage.output_tokens;
+        let used =
+            outcome.usage.input_tokens + outcome.usage.output_tokens + outcome.discarded_tokens;
         let settle = async {
             if let Some(grant) = &outcome.grant {
                 self.finish(grant, used, deadline).await;
@@ -799,6 +1045,7 @@ impl Eve {
             history.filter(|_| stored == Some(true)),
             &exchange,
             settings.history_turns * 2,
+            outcome.stayed,
         );
     }
 
@@ -889,6 +1136,8 @@ impl Outcome {
             grant: None,
             budget_used_percent: None,
             history: None,
+            stayed: false,
+            discarded_tokens: 0,
         }
     }
 }

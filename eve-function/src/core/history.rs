@@ -5,6 +5,10 @@
 //! store's count of the new request names, as the request counted before it, the one whose
 //! exchange the entry ends with. The count is a write every request makes anyway: the check
 //! costs no round trip, and when it fails the turns are read as before.
+//!
+//! A session whose last two requests were both answered here is presumed to stay: its next
+//! answer may start from the entry while the store is still counting the request, and is
+//! discarded if the count then shows the entry stale.
 
 use std::sync::Mutex;
 
@@ -21,6 +25,8 @@ const CAPACITY_BYTES: usize = 4 << 20;
 struct Entry {
     through: String,
     turns: Vec<Turn>,
+    /// The request before `through` was answered here too (or there was none).
+    stayed: bool,
 }
 
 pub struct HistoryCache {
@@ -53,8 +59,24 @@ impl HistoryCache {
         (&entry.through == previous).then(|| tail(&entry.turns, limit).to_vec())
     }
 
+    /// The request the session's entry ends with and its latest `limit` turns, when the session
+    /// stayed here: what its next answer may start from before the store has counted it.
+    pub fn presumed(&self, session_id: &str, limit: usize) -> Option<(String, Vec<Turn>)> {
+        let mut sessions = locked(&self.sessions);
+        let entry = sessions.get(session_id).filter(|entry| entry.stayed)?;
+        Some((entry.through.clone(), tail(&entry.turns, limit).to_vec()))
+    }
+
+    /// The store counted requests of the session that this instance did not: it did not stay.
+    pub fn moved(&self, session_id: &str) {
+        if let Some(entry) = locked(&self.sessions).peek_mut(session_id) {
+            entry.stayed = false;
+        }
+    }
+
     /// After request `through`'s exchange was stored: `history` is the complete history before
-    /// it (or None when that is not known), `exchange` its question and reply.
+    /// it (or None when that is not known), `exchange` its question and reply; `stayed` when
+    /// `history` was this instance's (the entry the count showed current, or a new session's).
     pub fn record(
         &self,
         session_id: &str,
@@ -62,6 +84,7 @@ impl HistoryCache {
         history: Option<Vec<Turn>>,
         exchange: &[Turn],
         limit: usize,
+        stayed: bool,
     ) {
         let mut sessions = locked(&self.sessions);
         sessions.pop(session_id);
@@ -76,6 +99,7 @@ impl HistoryCache {
             Entry {
                 through: through.to_string(),
                 turns,
+                stayed,
             },
             bytes,
         );
@@ -100,7 +124,7 @@ mod tests {
     #[test]
     fn an_entry_answers_only_for_the_request_it_ends_with() {
         let cache = HistoryCache::default();
-        cache.record("s", "r1", Some(Vec::new()), &exchange("r1", 4), 10);
+        cache.record("s", "r1", Some(Vec::new()), &exchange("r1", 4), 10, false);
         let previous = |r: &str| Previous::Request(r.into());
         assert_eq!(
             cache.latest("s", &previous("r1"), 10).map(|t| t.len()),
@@ -111,15 +135,33 @@ mod tests {
         assert_eq!(cache.latest("s", &Previous::Unknown, 10), None);
         assert_eq!(cache.latest("s", &Previous::Nothing, 10), None);
         // An unknown history forgets the session.
-        cache.record("s", "r3", None, &exchange("r3", 4), 10);
+        cache.record("s", "r3", None, &exchange("r3", 4), 10, true);
         assert!(!cache.holds("s"));
+    }
+
+    #[test]
+    fn only_a_session_that_stayed_is_presumed_current() {
+        let cache = HistoryCache::default();
+        cache.record("s", "r1", Some(Vec::new()), &exchange("r1", 4), 10, false);
+        assert_eq!(cache.presumed("s", 10), None, "read from the store");
+        cache.record(
+            "s",
+            "r2",
+            Some(exchange("r1", 4)),
+            &exchange("r2", 4),
+            3,
+            true,
+        );
+        let (through, turns) = cache.presumed("s", 3).expect("stayed");
+        assert_eq!((through.as_str(), turns.len()), ("r2", 3));
+        assert_eq!(cache.presumed("other", 3), None);
     }
 
     #[test]
     fn entries_keep_the_latest_turns_within_the_byte_budget() {
         let cache = HistoryCache::default();
         let history = exchange("r0", 1);
-        cache.record("s", "r1", Some(history), &exchange("r1", 1), 3);
+        cache.record("s", "r1", Some(history), &exchange("r1", 1), 3, false);
         let kept = cache.latest("s", &Previous::Request("r1".into()), 3);
         assert_eq!(
             kept.map(|t| t.iter().map(|t| t.request_id.clone()).collect::<Vec<_>>()),
@@ -133,6 +175,7 @@ mod tests {
                 Some(Vec::new()),
                 &exchange("r", 1 << 19),
                 10,
+                false,
             );
         }
         assert!(!cache.holds("s") && !cache.holds("big-0"));
@@ -150,6 +193,7 @@ mod tests {
                 Some(Vec::new()),
                 &exchange("r", 1),
                 10,
+                false,
             );
         }
         let sessions = locked(&cache.sessions);

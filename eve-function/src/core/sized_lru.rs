@@ -27,6 +27,12 @@ impl<V> SizedLru<V> {
         self.entries.get(key).map(|(value, _)| value)
     }
 
+    /// The value under `key` to change in place, without marking it used; what it takes must
+    /// stay the bytes it was put with.
+    pub fn peek_mut(&mut self, key: &str) -> Option<&mut V> {
+        self.entries.peek_mut(key).map(|(value, _)| value)
+    }
+
     /// The value under `key`, without marking it used.
     pub fn peek(&self, key: &str) -> Option<&V> {
         self.entries.peek(key).map(|(value, _)| value)

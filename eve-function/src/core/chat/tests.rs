@@ -822,3 +822,182 @@ async fn a_new_session_reads_no_history() {
     // latest.
     assert_eq!(store.history_reads.load(Ordering::SeqCst), 0);
 }
+
+/// A session that stayed on this instance: its model call starts while the store counts the
+/// request, so an answer waits on the store's two round trips and not on the model between
+/// them. Streamed text still waits for the count.
+#[tokio::test(start_paused = true)]
+async fn a_session_that_stayed_starts_the_model_while_its_request_is_counted() {
+    let round_trip = Duration::from_millis(100);
+    let store = Arc::new(DistantStore::new(round_trip));
+    let model = Arc::new(ScriptedModel::default().with_delay(round_trip / 2));
+    let eve = holding_budget(
+        Holding::Leased,
+        settings(&[("model_id", MODEL)]),
+        store.clone(),
+        Some(model),
+    );
+    let first = eve.chat(ask("Go?", None), None).await.expect("answer");
+    let session = Some(first.session_id.as_str());
+    for turn in 1..3 {
+        let started = tokio::time::Instant::now();
+        eve.chat(ask(&format!("Question {turn} about Rust?"), session), None)
+            .await
+            .expect("answer");
+        assert_eq!(started.elapsed(), round_trip * 2, "turn {turn}");
+    }
+    let started = tokio::time::Instant::now();
+    let (tx, mut rx) = mpsc::channel(64);
+    let reading = tokio::spawn(async move {
+        let mut events = Vec::new();
+        while let Some(event) = rx.recv().await {
+            events.push((started.elapsed(), event));
+        }
+        events
+    });
+    let answer = eve
+        .chat(ask("And Java?", session), Some(tx))
+        .await
+        .expect("answer");
+    let (at, events): (Vec<_>, Vec<_>) = reading.await.expect("read").into_iter().unzip();
+    assert!(
+        at.first().is_some_and(|first| *first >= round_trip),
+        "the first delta left at {at:?}, before the count answered"
+    );
+    assert_eq!(shown(&events), answer.reply);
+}
+
+/// The store refuses a request whose model call started early (another instance counted the
+/// session's requests): none of the reply reaches the visitor or the store, and its tokens
+/// still count against the budget. The session did not stay, so the next request is counted
+/// before the model is asked.
+#[tokio::test]
+async fn a_request_refused_after_its_model_started_shows_and_stores_nothing() {
+    let store = Arc::new(MemoryStore::default());
+    let model = Arc::new(ScriptedModel::default());
+    let eve = eve(
+        settings(&[("model_id", MODEL), ("session_rate_per_minute", "4")]),
+        store.clone(),
+        Some(model.clone()),
+    );
+    let minute = unix_ms() / 60_000;
+    let first = eve.chat(ask("Go?", None), None).await.expect("answer");
+    let session = first.session_id;
+    eve.chat(ask("And Rust?", Some(&session)), None)
+        .await
+        .expect("answer");
+    let elsewhere = RateWindow {
+        key: format!("session#{session}"),
+        window: minute,
+        limit: 4,
+        expires_at: unix_ms() / 1000 + 120,
+    };
+    for request in ["elsewhere-1", "elsewhere-2"] {
+        store
+            .count_request(&elsewhere, request)
+            .await
+            .expect("counted");
+    }
+    let (tx, mut rx) = mpsc::channel(64);
+    let refused = eve.chat(ask("And Java?", Some(&session)), Some(tx)).await;
+    let again = eve.chat(ask("And Kotlin?", Some(&session)), None).await;
+    if unix_ms() / 60_000 != minute {
+        return; // A minute began mid-test and the counts with it.
+    }
+    for refused in [refused, again] {
+        assert!(
+            matches!(refused, Err(ChatError::RateLimited { .. })),
+            "{refused:?}"
+        );
+    }
+    assert_eq!(rx.recv().await, None, "nothing shown");
+    assert_eq!(model.requests().len(), 3, "the third call started early");
+    assert_eq!(store.turns(&session).len(), 4, "nothing stored");
+    assert_eq!(store.tokens("test", &utc_day(unix_ms())), 3 * 15);
+}
+
+/// Another instance answered the session since this one cached its turns: the reply started
+/// on them is discarded unseen, the model asked again on the turns read from the store, and
+/// what the visitor sees is what is stored. Both calls' tokens count.
+#[tokio::test]
+async fn an_early_reply_on_turns_found_stale_is_discarded_and_asked_again() {
+    let store = Arc::new(MemoryStore::default());
+    let reply = |text: &str| {
+        Ok(ModelReply {
+            text: text.into(),
+            input_tokens: 10,
+            output_tokens: 5,
+        })
+    };
+    let here = Arc::new(ScriptedModel::new(vec![
+        reply("One."),
+        reply("Two."),
+        reply("Stale answer."),
+        reply("Fresh answer."),
+    ]));
+    let models = [here.clone(), Arc::new(ScriptedModel::default())];
+    let instances =
+        models.map(|model| eve(settings(&[("model_id", MODEL)]), store.clone(), Some(model)));
+    let first = instances[0]
+        .chat(ask("Go?", None), None)
+        .await
+        .expect("answer");
+    let session = first.session_id.as_str();
+    for (instance, question) in [(0, "And Rust?"), (1, "And Java?")] {
+        // Turns are ordered by the wall clock's milliseconds.
+        std::thread::sleep(Duration::from_millis(3));
+        instances[instance]
+            .chat(ask(question, Some(session)), None)
+            .await
+            .expect("answer");
+    }
+    std::thread::sleep(Duration::from_millis(3));
+    let (tx, mut rx) = mpsc::channel(64);
+    let answer = instances[0]
+        .chat(ask("And Kotlin?", Some(session)), Some(tx))
+        .await
+        .expect("answer");
+    let mut events = Vec::new();
+    while let Some(event) = rx.recv().await {
+        events.push(event);
+    }
+    assert_eq!(answer.reply, "Fresh answer.");
+    assert_eq!(shown(&events), "Fresh answer.");
+    let asked = here.requests();
+    let saw_java = |call: usize| asked[call].messages.iter().any(|m| m.text == "And Java?");
+    assert_eq!(asked.len(), 4);
+    assert!(!saw_java(2) && saw_java(3), "{asked:?}");
+    let stored = store.turns(session);
+    assert_eq!(
+        stored.last().map(|t| t.text.as_str()),
+        Some("Fresh answer.")
+    );
+    assert_eq!(store.tokens("test", &utc_day(unix_ms())), 5 * 15);
+}
+
+/// A store that cannot count lets the request through on the in-process limits and cannot say
+/// whether the cached turns are current: the reply started on them is kept, not asked for
+/// again, and the cache stops trusting them.
+#[tokio::test]
+async fn an_early_reply_is_kept_when_the_store_cannot_count() {
+    let store = Arc::new(DistantStore::new(Duration::ZERO));
+    let model = Arc::new(ScriptedModel::default());
+    let eve = eve(
+        settings(&[("model_id", MODEL)]),
+        store.clone(),
+        Some(model.clone()),
+    );
+    let first = eve.chat(ask("Go?", None), None).await.expect("answer");
+    let session = Some(first.session_id.as_str());
+    store.failing_counts.store(1, Ordering::SeqCst);
+    let uncounted = eve
+        .chat(ask("And Rust?", session), None)
+        .await
+        .expect("answer");
+    assert_eq!(uncounted.source, Source::Model);
+    assert_eq!(model.requests().len(), 2, "one call for each question");
+    eve.chat(ask("And Java?", session), None)
+        .await
+        .expect("answer");
+    assert_eq!(store.history_reads.load(Ordering::SeqCst), 1);
+}
