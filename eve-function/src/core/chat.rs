@@ -143,8 +143,9 @@ struct Outcome {
     /// The turns were this instance's: a new session, or a cache entry the count showed
     /// current. The session's next answer may start from the cache before it is counted.
     stayed: bool,
-    /// Tokens a model reply used that was discarded (started on turns since found stale).
-    discarded_tokens: u64,
+    /// What a model call whose reply was discarded used (it started on turns since found
+    /// stale): counted in the budget and the token metrics, not stored with the reply.
+    discarded: ModelReply,
 }
 
 /// The session's turns before a question, as read or remembered.
@@ -258,12 +259,20 @@ struct Asked {
 }
 
 impl Asked {
-    /// Tokens the call used (a failed one counts none).
-    fn used(&self) -> u64 {
-        self.reply
-            .as_ref()
-            .map_or(0, |reply| reply.input_tokens + reply.output_tokens)
+    /// What the call used, without its text (a failed one counts nothing).
+    fn usage(&self) -> ModelReply {
+        self.reply.as_ref().map_or_else(
+            |_| ModelReply::default(),
+            |reply| ModelReply {
+                text: String::new(),
+                ..*reply
+            },
+        )
     }
+}
+
+fn total_tokens(usage: &ModelReply) -> u64 {
+    usage.input_tokens + usage.output_tokens
 }
 
 /// The outcome of a model call made on `grant`: its reply, or the offline answer when it
@@ -292,7 +301,7 @@ fn answered(
                 budget_used_percent,
                 history: history.known(),
                 stayed,
-                discarded_tokens: 0,
+                discarded: ModelReply::default(),
             };
         }
         Ok(_) => "model returned an empty reply".to_string(),
@@ -436,8 +445,8 @@ impl Eve {
                 stage: &self.deps.stage,
                 source: outcome.source.as_str(),
                 latency_ms,
-                input_tokens: outcome.usage.input_tokens,
-                output_tokens: outcome.usage.output_tokens,
+                input_tokens: outcome.usage.input_tokens + outcome.discarded.input_tokens,
+                output_tokens: outcome.usage.output_tokens + outcome.discarded.output_tokens,
                 model_errors: u64::from(outcome.model_failed),
                 offline_answers: u64::from(outcome.source == Source::Offline),
                 budget_used_percent: outcome.budget_used_percent,
@@ -638,29 +647,39 @@ impl Eve {
             (budget, asked)
         };
         let (counted, (budget, asked)) = tokio::join!(count, answer);
-        let used = asked.as_ref().map_or(0, Asked::used);
+        let used = asked.as_ref().map(Asked::usage).unwrap_or_default();
         let previous = match counted {
             Ok(previous) => previous,
             Err(limited) => {
                 // This instance let the request through: others counted the session's requests.
                 self.history.moved(call.session_id);
-                self.finish_unasked(&budget, used, call.deadline).await;
+                if total_tokens(&used) > 0 {
+                    tracing::info!(
+                        session_id = call.session_id,
+                        input_tokens = used.input_tokens,
+                        output_tokens = used.output_tokens,
+                        "the session's count refused a request whose model call had started"
+                    );
+                }
+                self.finish_unasked(&budget, total_tokens(&used), call.deadline)
+                    .await;
                 return Err(limited);
             }
         };
         let stayed = presumed.confirmed_by(&previous);
-        let (history, asked, discarded_tokens) = if !presumed.refuted_by(&previous) {
+        let (history, asked, discarded) = if !presumed.refuted_by(&previous) {
             // Unconfirmed (the store could not count), the turns are still the best known; the
             // cache forgets them.
             let history = History {
                 turns: presumed.turns,
                 complete: stayed,
             };
-            (history, asked, 0)
+            (history, asked, ModelReply::default())
         } else {
             tracing::info!(
                 session_id = call.session_id,
-                discarded_tokens = used,
+                input_tokens = used.input_tokens,
+                output_tokens = used.output_tokens,
                 "the session was answered elsewhere since its turns were cached; asking again"
             );
             let read = self
@@ -689,7 +708,7 @@ impl Eve {
             }
         };
         Ok(Outcome {
-            discarded_tokens,
+            discarded,
             ..answered(call, asked, grant, spent, history, stayed, offline)
         })
     }
@@ -1021,8 +1040,7 @@ impl Eve {
             latency_ms,
             ..question.clone()
         };
-        let used =
-            outcome.usage.input_tokens + outcome.usage.output_tokens + outcome.discarded_tokens;
+        let used = total_tokens(&outcome.usage) + total_tokens(&outcome.discarded);
         let settle = async {
             if let Some(grant) = &outcome.grant {
                 self.finish(grant, used, deadline).await;
@@ -1137,7 +1155,7 @@ impl Outcome {
             budget_used_percent: None,
             history: None,
             stayed: false,
-            discarded_tokens: 0,
+            discarded: ModelReply::default(),
         }
     }
 }
