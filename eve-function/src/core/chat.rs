@@ -668,8 +668,8 @@ impl Eve {
         };
         let stayed = presumed.confirmed_by(&previous);
         let (history, asked, discarded) = if !presumed.refuted_by(&previous) {
-            // Unconfirmed (the store could not count), the turns are still the best known; the
-            // cache forgets them.
+            // Confirmed, or unconfirmed by a store that could not count: the best turns known
+            // either way, but only confirmed ones are kept.
             let history = History {
                 turns: presumed.turns,
                 complete: stayed,
