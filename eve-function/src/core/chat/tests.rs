@@ -53,6 +53,20 @@ fn ask(message: &str, session: Option<&str>) -> ChatRequest {
     }
 }
 
+/// EVE on `store` with the scripted model, and `pairs` of settings besides the model's id.
+fn with_model(
+    store: Arc<dyn ConversationStore>,
+    pairs: &[(&str, &str)],
+) -> (Arc<ScriptedModel>, Eve) {
+    let model = Arc::new(ScriptedModel::default());
+    let all: Vec<(&str, &str)> = [("model_id", MODEL)]
+        .into_iter()
+        .chain(pairs.iter().copied())
+        .collect();
+    let eve = eve(settings(&all), store, Some(model.clone()));
+    (model, eve)
+}
+
 const SESSION: &str = "session-0001";
 /// The model the tests configure; the scripted model answers whatever it is called.
 const MODEL: &str = "stub.echo-v1";
@@ -60,12 +74,7 @@ const MODEL: &str = "stub.echo-v1";
 #[tokio::test]
 async fn suggested_questions_get_curated_answers_and_are_stored() {
     let store = Arc::new(MemoryStore::default());
-    let model = Arc::new(ScriptedModel::default());
-    let eve = eve(
-        settings(&[("model_id", MODEL)]),
-        store.clone(),
-        Some(model.clone()),
-    );
+    let (model, eve) = with_model(store.clone(), &[]);
     let answer = eve
         .chat(ask("how can I contact ALEX", Some(SESSION)), None)
         .await
@@ -104,12 +113,7 @@ async fn without_a_model_answers_come_from_the_offline_responder() {
 #[tokio::test]
 async fn the_model_sees_history_and_a_prompt_free_of_user_text() {
     let store = Arc::new(MemoryStore::default());
-    let model = Arc::new(ScriptedModel::default());
-    let eve = eve(
-        settings(&[("model_id", MODEL), ("history_turns", "2")]),
-        store.clone(),
-        Some(model.clone()),
-    );
+    let (model, eve) = with_model(store.clone(), &[("history_turns", "2")]);
     let first = eve
         .chat(ask("What is Ledger Lake?", Some(SESSION)), None)
         .await
@@ -153,12 +157,7 @@ async fn the_model_sees_history_and_a_prompt_free_of_user_text() {
 #[tokio::test]
 async fn control_characters_reach_neither_the_model_nor_the_store() {
     let store = Arc::new(MemoryStore::default());
-    let model = Arc::new(ScriptedModel::default());
-    let eve = eve(
-        settings(&[("model_id", MODEL)]),
-        store.clone(),
-        Some(model.clone()),
-    );
+    let (model, eve) = with_model(store.clone(), &[]);
     eve.chat(
         ask(
             "What is\u{0} Ledger\u{1b}[2J Lake?\r\nThanks",
@@ -773,12 +772,7 @@ async fn a_session_moving_between_instances_reads_what_the_other_stored() {
 #[tokio::test]
 async fn the_cache_follows_curated_answers_and_forgets_unstored_ones() {
     let store = Arc::new(DistantStore::new(Duration::ZERO));
-    let model = Arc::new(ScriptedModel::default());
-    let eve = eve(
-        settings(&[("model_id", MODEL)]),
-        store.clone(),
-        Some(model.clone()),
-    );
+    let (model, eve) = with_model(store.clone(), &[]);
     let first = eve
         .chat(ask("How can I contact Alex?", None), None)
         .await
@@ -874,12 +868,7 @@ async fn a_session_that_stayed_starts_the_model_while_its_request_is_counted() {
 #[tokio::test]
 async fn a_request_refused_after_its_model_started_shows_and_stores_nothing() {
     let store = Arc::new(MemoryStore::default());
-    let model = Arc::new(ScriptedModel::default());
-    let eve = eve(
-        settings(&[("model_id", MODEL), ("session_rate_per_minute", "4")]),
-        store.clone(),
-        Some(model.clone()),
-    );
+    let (model, eve) = with_model(store.clone(), &[("session_rate_per_minute", "4")]);
     let minute = unix_ms() / 60_000;
     let first = eve.chat(ask("Go?", None), None).await.expect("answer");
     let session = first.session_id;
@@ -981,12 +970,7 @@ async fn an_early_reply_on_turns_found_stale_is_discarded_and_asked_again() {
 #[tokio::test]
 async fn an_early_reply_is_kept_when_the_store_cannot_count() {
     let store = Arc::new(DistantStore::new(Duration::ZERO));
-    let model = Arc::new(ScriptedModel::default());
-    let eve = eve(
-        settings(&[("model_id", MODEL)]),
-        store.clone(),
-        Some(model.clone()),
-    );
+    let (model, eve) = with_model(store.clone(), &[]);
     let first = eve.chat(ask("Go?", None), None).await.expect("answer");
     let session = Some(first.session_id.as_str());
     store.failing_counts.store(1, Ordering::SeqCst);
