@@ -6,7 +6,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use eve_contract::routes::MAX_CHAT_TIME;
 use serde::Serialize;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::budget::{self, Grant, Holding, Leases, Settlement};
 use super::guards::{self, GuardError, RateLimiter};
@@ -143,9 +143,9 @@ struct Outcome {
     /// The turns were this instance's: a new session, or a cache entry the count showed
     /// current. The session's next answer may start from the cache before it is counted.
     stayed: bool,
-    /// What a model call whose reply was discarded used (it started on turns since found
-    /// stale): counted in the budget and the token metrics, not stored with the reply.
-    discarded: ModelReply,
+    /// A model call whose reply was discarded (it started on turns since found stale): counted
+    /// in the budget and the token metrics, not stored with the reply.
+    discarded: Discarded,
 }
 
 /// The session's turns before a question, as read or remembered.
@@ -256,19 +256,37 @@ struct Asked {
     reply: Result<ModelReply, String>,
     /// Some of its text reached the visitor.
     shown: bool,
+    /// Given up before it ended, as its reply could not be used.
+    abandoned: bool,
 }
 
 impl Asked {
-    /// What the call used, without its text (a failed one counts nothing).
-    fn usage(&self) -> ModelReply {
-        self.reply.as_ref().map_or_else(
+    /// The call as one whose reply is not used: what it used, or for one abandoned before it
+    /// ended (which may have been billed for what it did) all that was reserved for it.
+    fn discarded(&self, reserved: u64) -> Discarded {
+        let usage = self.reply.as_ref().map_or_else(
             |_| ModelReply::default(),
             |reply| ModelReply {
                 text: String::new(),
                 ..*reply
             },
-        )
+        );
+        let tokens = if self.abandoned {
+            reserved
+        } else {
+            total_tokens(&usage)
+        };
+        Discarded { usage, tokens }
     }
+}
+
+/// A model call whose reply was not used.
+#[derive(Default)]
+struct Discarded {
+    /// What it is known to have used, for the token metrics.
+    usage: ModelReply,
+    /// What the budget is charged for it.
+    tokens: u64,
 }
 
 fn total_tokens(usage: &ModelReply) -> u64 {
@@ -301,7 +319,7 @@ fn answered(
                 budget_used_percent,
                 history: history.known(),
                 stayed,
-                discarded: ModelReply::default(),
+                discarded: Discarded::default(),
             };
         }
         Ok(_) => "model returned an empty reply".to_string(),
@@ -445,8 +463,8 @@ impl Eve {
                 stage: &self.deps.stage,
                 source: outcome.source.as_str(),
                 latency_ms,
-                input_tokens: outcome.usage.input_tokens + outcome.discarded.input_tokens,
-                output_tokens: outcome.usage.output_tokens + outcome.discarded.output_tokens,
+                input_tokens: outcome.usage.input_tokens + outcome.discarded.usage.input_tokens,
+                output_tokens: outcome.usage.output_tokens + outcome.discarded.usage.output_tokens,
                 model_errors: u64::from(outcome.model_failed),
                 offline_answers: u64::from(outcome.source == Source::Offline),
                 budget_used_percent: outcome.budget_used_percent,
@@ -605,7 +623,7 @@ impl Eve {
             ),
         };
         let asked = self
-            .ask(&call, history.turns.clone(), std::future::ready(true))
+            .ask(&call, history.turns.clone(), released_at_once())
             .await;
         Ok(answered(
             &call, asked, grant, spent, history, stayed, &offline,
@@ -626,11 +644,12 @@ impl Eve {
         presumed: Presumed,
         offline: &impl Fn() -> Outcome,
     ) -> Result<Outcome, ChatError> {
-        let (release, released) = tokio::sync::oneshot::channel();
+        let (release, released) = watch::channel(None);
         let count = async {
             let counted = count.await;
-            let _ =
-                release.send(matches!(&counted, Ok(previous) if !presumed.refuted_by(previous)));
+            release.send_replace(Some(
+                matches!(&counted, Ok(previous) if !presumed.refuted_by(previous)),
+            ));
             counted
         };
         let answer = async {
@@ -639,7 +658,6 @@ impl Eve {
                 .await;
             let asked = match budget {
                 Budget::Reserved { .. } => {
-                    let released = async { released.await.unwrap_or(false) };
                     Some(self.ask(call, presumed.turns.clone(), released).await)
                 }
                 _ => None,
@@ -647,21 +665,23 @@ impl Eve {
             (budget, asked)
         };
         let (counted, (budget, asked)) = tokio::join!(count, answer);
-        let used = asked.as_ref().map(Asked::usage).unwrap_or_default();
+        let used = asked
+            .as_ref()
+            .map(|asked| asked.discarded(reservation.tokens))
+            .unwrap_or_default();
         let previous = match counted {
             Ok(previous) => previous,
             Err(limited) => {
                 // This instance let the request through: others counted the session's requests.
                 self.history.moved(call.session_id);
-                if total_tokens(&used) > 0 {
+                if used.tokens > 0 {
                     tracing::info!(
                         session_id = call.session_id,
-                        input_tokens = used.input_tokens,
-                        output_tokens = used.output_tokens,
+                        tokens = used.tokens,
                         "the session's count refused a request whose model call had started"
                     );
                 }
-                self.finish_unasked(&budget, total_tokens(&used), call.deadline)
+                self.finish_unasked(&budget, used.tokens, call.deadline)
                     .await;
                 return Err(limited);
             }
@@ -674,12 +694,11 @@ impl Eve {
                 turns: presumed.turns,
                 complete: stayed,
             };
-            (history, asked, ModelReply::default())
+            (history, asked, Discarded::default())
         } else {
             tracing::info!(
                 session_id = call.session_id,
-                input_tokens = used.input_tokens,
-                output_tokens = used.output_tokens,
+                tokens = used.tokens,
                 "the session was answered elsewhere since its turns were cached; asking again"
             );
             let read = self
@@ -703,7 +722,7 @@ impl Eve {
         let asked = match asked {
             Some(asked) => asked,
             None => {
-                self.ask(call, history.turns.clone(), std::future::ready(true))
+                self.ask(call, history.turns.clone(), released_at_once())
                     .await
             }
         };
@@ -714,35 +733,55 @@ impl Eve {
     }
 
     /// Asks the model, with `history` before the question. Streamed text reaches the visitor
-    /// once `release` says it may (if it says no, none does).
+    /// once `release` holds yes; when it turns to no, the call is abandoned where it is.
     async fn ask(
         &self,
         call: &ModelCall<'_>,
         history: Vec<Turn>,
-        release: impl std::future::Future<Output = bool>,
+        release: watch::Receiver<Option<bool>>,
     ) -> Asked {
         let request = self.model_request(call.settings, call.system, history, call.message);
         let limit =
             Duration::from_millis(call.settings.model_timeout_ms).min(call.deadline.for_answer());
-        let (result, shown) = match call.events {
-            None => (
-                tokio::time::timeout(limit, call.model.converse(&request)).await,
-                false,
-            ),
-            Some(events) => {
-                let (deltas, received) = mpsc::channel(64);
-                let forward = async {
-                    if release.await {
-                        forward_deltas(received, events).await
-                    } else {
-                        false
+        let ended = {
+            let asking = async {
+                match call.events {
+                    None => (
+                        tokio::time::timeout(limit, call.model.converse(&request)).await,
+                        false,
+                    ),
+                    Some(events) => {
+                        let (deltas, received) = mpsc::channel(64);
+                        let forward = async {
+                            if released(release.clone()).await {
+                                forward_deltas(received, events).await
+                            } else {
+                                false
+                            }
+                        };
+                        tokio::join!(
+                            tokio::time::timeout(
+                                limit,
+                                call.model.converse_stream(&request, deltas)
+                            ),
+                            forward,
+                        )
                     }
-                };
-                tokio::join!(
-                    tokio::time::timeout(limit, call.model.converse_stream(&request, deltas)),
-                    forward,
-                )
+                }
+            };
+            tokio::select! {
+                biased;
+                asked = asking => Some(asked),
+                false = released(release.clone()) => None,
             }
+        };
+        let Some((result, shown)) = ended else {
+            return Asked {
+                request,
+                reply: Err("abandoned: its reply could not be used".into()),
+                shown: false,
+                abandoned: true,
+            };
         };
         let reply = match result {
             Ok(Ok(reply)) => Ok(reply),
@@ -753,6 +792,7 @@ impl Eve {
             request,
             reply,
             shown,
+            abandoned: false,
         }
     }
 
@@ -1040,7 +1080,7 @@ impl Eve {
             latency_ms,
             ..question.clone()
         };
-        let used = total_tokens(&outcome.usage) + total_tokens(&outcome.discarded);
+        let used = total_tokens(&outcome.usage) + outcome.discarded.tokens;
         let settle = async {
             if let Some(grant) = &outcome.grant {
                 self.finish(grant, used, deadline).await;
@@ -1155,8 +1195,21 @@ impl Outcome {
             budget_used_percent: None,
             history: None,
             stayed: false,
-            discarded: ModelReply::default(),
+            discarded: Discarded::default(),
         }
+    }
+}
+
+/// A release given at once: the model's text goes to the visitor as it comes.
+fn released_at_once() -> watch::Receiver<Option<bool>> {
+    watch::channel(Some(true)).1
+}
+
+/// Whether `release` says yes, once it says anything (one left unsaid is a no).
+async fn released(mut release: watch::Receiver<Option<bool>>) -> bool {
+    match release.wait_for(Option::is_some).await {
+        Ok(said) => *said == Some(true),
+        Err(_) => false,
     }
 }
 

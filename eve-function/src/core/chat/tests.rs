@@ -862,13 +862,24 @@ async fn a_session_that_stayed_starts_the_model_while_its_request_is_counted() {
 }
 
 /// The store refuses a request whose model call started early (another instance counted the
-/// session's requests): none of the reply reaches the visitor or the store, and its tokens
-/// still count against the budget. The session did not stay, so the next request is counted
-/// before the model is asked.
-#[tokio::test]
+/// session's requests): the call is abandoned, none of it reaches the visitor or the store,
+/// and the budget is charged all it reserved (a cancelled call may have been billed). The
+/// session did not stay, so the next request is counted before the model is asked.
+#[tokio::test(start_paused = true)]
 async fn a_request_refused_after_its_model_started_shows_and_stores_nothing() {
     let store = Arc::new(MemoryStore::default());
-    let (model, eve) = with_model(store.clone(), &[("session_rate_per_minute", "4")]);
+    let model_time = Duration::from_secs(3);
+    let model = Arc::new(ScriptedModel::default().with_delay(model_time));
+    let eve = eve(
+        settings(&[
+            ("model_id", MODEL),
+            ("max_tokens", "400"),
+            ("model_timeout_ms", "20000"),
+            ("session_rate_per_minute", "4"),
+        ]),
+        store.clone(),
+        Some(model.clone()),
+    );
     let minute = unix_ms() / 60_000;
     let first = eve.chat(ask("Go?", None), None).await.expect("answer");
     let session = first.session_id;
@@ -888,7 +899,9 @@ async fn a_request_refused_after_its_model_started_shows_and_stores_nothing() {
             .expect("counted");
     }
     let (tx, mut rx) = mpsc::channel(64);
+    let started = tokio::time::Instant::now();
     let refused = eve.chat(ask("And Java?", Some(&session)), Some(tx)).await;
+    let took = started.elapsed();
     let again = eve.chat(ask("And Kotlin?", Some(&session)), None).await;
     if unix_ms() / 60_000 != minute {
         return; // A minute began mid-test and the counts with it.
@@ -899,18 +912,21 @@ async fn a_request_refused_after_its_model_started_shows_and_stores_nothing() {
             "{refused:?}"
         );
     }
+    assert!(took < model_time, "refused after {took:?}");
     assert_eq!(rx.recv().await, None, "nothing shown");
     assert_eq!(model.requests().len(), 3, "the third call started early");
     assert_eq!(store.turns(&session).len(), 4, "nothing stored");
-    assert_eq!(store.tokens("test", &utc_day(unix_ms())), 3 * 15);
+    let spent = store.tokens("test", &utc_day(unix_ms()));
+    assert!(spent > 2 * 15 + 400, "{spent} tokens counted");
 }
 
 /// Another instance answered the session since this one cached its turns: the reply started
 /// on them is discarded unseen, the model asked again on the turns read from the store, and
 /// what the visitor sees is what is stored. Both calls' tokens count.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn an_early_reply_on_turns_found_stale_is_discarded_and_asked_again() {
-    let store = Arc::new(MemoryStore::default());
+    // The count takes a round trip; the model, drawing on a lease, answers before it.
+    let store = Arc::new(DistantStore::new(Duration::from_millis(100)));
     let reply = |text: &str| {
         Ok(ModelReply {
             text: text.into(),
@@ -925,8 +941,14 @@ async fn an_early_reply_on_turns_found_stale_is_discarded_and_asked_again() {
         reply("Fresh answer."),
     ]));
     let models = [here.clone(), Arc::new(ScriptedModel::default())];
-    let instances =
-        models.map(|model| eve(settings(&[("model_id", MODEL)]), store.clone(), Some(model)));
+    let instances = models.map(|model| {
+        holding_budget(
+            Holding::Leased,
+            settings(&[("model_id", MODEL)]),
+            store.clone(),
+            Some(model),
+        )
+    });
     let first = instances[0]
         .chat(ask("Go?", None), None)
         .await
@@ -956,12 +978,15 @@ async fn an_early_reply_on_turns_found_stale_is_discarded_and_asked_again() {
     let saw_java = |call: usize| asked[call].messages.iter().any(|m| m.text == "And Java?");
     assert_eq!(asked.len(), 4);
     assert!(!saw_java(2) && saw_java(3), "{asked:?}");
-    let stored = store.turns(session);
+    let stored = store.store.turns(session);
     assert_eq!(
         stored.last().map(|t| t.text.as_str()),
         Some("Fresh answer.")
     );
-    assert_eq!(store.tokens("test", &utc_day(unix_ms())), 5 * 15);
+    for instance in &instances {
+        instance.return_unused_budget(Duration::ZERO).await;
+    }
+    assert_eq!(store.store.tokens("test", &utc_day(unix_ms())), 5 * 15);
 }
 
 /// A store that cannot count lets the request through on the in-process limits and cannot say
