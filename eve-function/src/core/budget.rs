@@ -241,6 +241,14 @@ mod tests {
         }
     }
 
+    /// The settlement of reservation `id` of `tokens` to `used`.
+    fn settled(id: &str, tokens: u64, used: u64) -> Option<Settlement> {
+        Some(Settlement {
+            reservation: reservation(id, tokens),
+            used,
+        })
+    }
+
     #[test]
     fn a_reservation_per_request_is_settled_by_its_request() {
         let mut leases = Leases::default();
@@ -251,13 +259,7 @@ mod tests {
             leases.draw("2026-12-06", 100, now).is_none(),
             "nothing left"
         );
-        assert_eq!(
-            leases.finish(&grant, 42),
-            Some(Settlement {
-                reservation: reservation("r1", 100),
-                used: 42
-            })
-        );
+        assert_eq!(leases.finish(&grant, 42), settled("r1", 100, 42));
     }
 
     #[test]
@@ -278,13 +280,7 @@ mod tests {
         for grant in &grants {
             assert_eq!(leases.finish(grant, 40), None, "others still hold it");
         }
-        assert_eq!(
-            leases.finish(&last, 40),
-            Some(Settlement {
-                reservation: reservation("lease", 800),
-                used: 8 * 40
-            })
-        );
+        assert_eq!(leases.finish(&last, 40), settled("lease", 800, 8 * 40));
     }
 
     #[test]
@@ -316,10 +312,7 @@ mod tests {
         assert_eq!(leases.release_idle(LEASE_IDLE, now), None, "just drawn on");
         assert_eq!(
             leases.release_idle(LEASE_IDLE, now + LEASE_IDLE),
-            Some(Settlement {
-                reservation: reservation("lease", 800),
-                used: 30
-            })
+            settled("lease", 800, 30)
         );
         assert_eq!(leases.release_idle(LEASE_IDLE, now + LEASE_IDLE), None);
     }
@@ -333,13 +326,7 @@ mod tests {
         let (fresh, replaced) = leases.taken(reservation("new", 800), 100, 0, now);
         assert_eq!(replaced, None);
         assert_eq!(leases.finish(&fresh, 10), None);
-        assert_eq!(
-            leases.finish(&held, 20),
-            Some(Settlement {
-                reservation: reservation("old", 800),
-                used: 20
-            })
-        );
+        assert_eq!(leases.finish(&held, 20), settled("old", 800, 20));
     }
 
     #[test]
@@ -350,13 +337,7 @@ mod tests {
         assert_eq!(leases.finish(&grant, 25), None);
         // Another request reserved without waiting (its own, of a size the budget allowed).
         let (_, replaced) = leases.taken(reservation("second", 800), 100, 0, now);
-        assert_eq!(
-            replaced,
-            Some(Settlement {
-                reservation: reservation("first", 800),
-                used: 25
-            })
-        );
+        assert_eq!(replaced, settled("first", 800, 25));
     }
 
     #[test]
@@ -373,12 +354,6 @@ mod tests {
             reservation: reservation("unconfirmed", 800),
             tokens: 100,
         };
-        assert_eq!(
-            leases.finish(&grant, 0),
-            Some(Settlement {
-                reservation: reservation("unconfirmed", 800),
-                used: 0
-            })
-        );
+        assert_eq!(leases.finish(&grant, 0), settled("unconfirmed", 800, 0));
     }
 }
