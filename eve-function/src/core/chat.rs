@@ -699,7 +699,7 @@ impl Eve {
             tracing::info!(
                 session_id = call.session_id,
                 tokens = used.tokens,
-                "the session was answered elsewhere since its turns were cached; asking again"
+                "the session was answered elsewhere since its turns were cached; reading them"
             );
             let read = self
                 .read_history(
