@@ -143,8 +143,8 @@ struct Outcome {
     /// The turns were this instance's: a new session, or a cache entry the count showed
     /// current. The session's next answer may start from the cache before it is counted.
     stayed: bool,
-    /// A model call whose reply was discarded (it started on turns since found stale): counted
-    /// in the budget and the token metrics, not stored with the reply.
+    /// Model calls whose replies were not used (one started on turns since found stale, one
+    /// that failed): counted in the budget and the token metrics, not stored with the reply.
     discarded: Discarded,
 }
 
@@ -256,13 +256,16 @@ struct Asked {
     reply: Result<ModelReply, String>,
     /// Some of its text reached the visitor.
     shown: bool,
-    /// Given up before it ended, as its reply could not be used.
-    abandoned: bool,
+    /// It ended without saying what it used, after the model may have run: abandoned, timed
+    /// out, or broken off once its text began. Bedrock bills what a model did, so the budget
+    /// is charged all that was reserved for it; a call refused before it ran is charged
+    /// nothing.
+    cost_unknown: bool,
 }
 
 impl Asked {
-    /// The call as one whose reply is not used: what it used, or for one abandoned before it
-    /// ended (which may have been billed for what it did) all that was reserved for it.
+    /// The call as one whose reply is not used: what it used, all that was reserved for it
+    /// when that is unknown, or nothing when it was refused before it ran.
     fn discarded(&self, reserved: u64) -> Discarded {
         let usage = self.reply.as_ref().map_or_else(
             |_| ModelReply::default(),
@@ -271,7 +274,7 @@ impl Asked {
                 ..*reply
             },
         );
-        let tokens = if self.abandoned {
+        let tokens = if self.cost_unknown {
             reserved
         } else {
             total_tokens(&usage)
@@ -287,6 +290,20 @@ struct Discarded {
     usage: ModelReply,
     /// What the budget is charged for it.
     tokens: u64,
+}
+
+impl Discarded {
+    /// Both calls' use: one discarded as stale, then one that failed.
+    fn and(self, other: Discarded) -> Discarded {
+        Discarded {
+            usage: ModelReply {
+                text: String::new(),
+                input_tokens: self.usage.input_tokens + other.usage.input_tokens,
+                output_tokens: self.usage.output_tokens + other.usage.output_tokens,
+            },
+            tokens: self.tokens + other.tokens,
+        }
+    }
 }
 
 fn total_tokens(usage: &ModelReply) -> u64 {
@@ -306,6 +323,7 @@ fn answered(
 ) -> Outcome {
     let budget_used_percent =
         Some(spent.saturating_mul(100) / call.settings.daily_token_budget.max(1));
+    let unused = asked.discarded(grant.tokens);
     let failure = match asked.reply {
         Ok(reply) if !reply.text.trim().is_empty() => {
             return Outcome {
@@ -328,11 +346,13 @@ fn answered(
     tracing::warn!(
         error = failure,
         model_id = asked.request.model_id,
+        tokens_charged = unused.tokens,
         "model failed; answering offline"
     );
     Outcome {
         model_failed: true,
         replaces_shown: asked.shown,
+        discarded: unused,
         grant: Some(grant),
         budget_used_percent,
         history: history.known(),
@@ -726,9 +746,10 @@ impl Eve {
                     .await
             }
         };
+        let outcome = answered(call, asked, grant, spent, history, stayed, offline);
         Ok(Outcome {
-            discarded,
-            ..answered(call, asked, grant, spent, history, stayed, offline)
+            discarded: discarded.and(outcome.discarded),
+            ..outcome
         })
     }
 
@@ -780,19 +801,22 @@ impl Eve {
                 request,
                 reply: Err("abandoned: its reply could not be used".into()),
                 shown: false,
-                abandoned: true,
+                cost_unknown: true,
             };
         };
-        let reply = match result {
-            Ok(Ok(reply)) => Ok(reply),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err(format!("model timed out after {} ms", limit.as_millis())),
+        let (reply, cost_unknown) = match result {
+            Ok(Ok(reply)) => (Ok(reply), false),
+            Ok(Err(e)) => (Err(e.to_string()), shown),
+            Err(_) => (
+                Err(format!("model timed out after {} ms", limit.as_millis())),
+                true,
+            ),
         };
         Asked {
             request,
             reply,
             shown,
-            abandoned: false,
+            cost_unknown,
         }
     }
 

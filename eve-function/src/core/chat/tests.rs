@@ -203,6 +203,55 @@ async fn model_failures_and_timeouts_fall_back_to_offline() {
     assert_eq!(answer.source, Source::Offline);
 }
 
+/// A model call that failed after the model may have run (timed out, or broken off once its
+/// text began) may have been billed, so the budget is charged all that was reserved for it;
+/// one refused before it ran (throttled, or broken before any text) is charged nothing.
+#[tokio::test]
+async fn a_failed_model_call_is_charged_what_it_may_have_cost() {
+    let pairs = [("model_id", MODEL), ("model_timeout_ms", "100")];
+    let throttled = || ScriptedModel::new(vec![Err(PortError::new("bedrock", "Throttling"))]);
+    let cases = [
+        ("throttled", throttled(), false, false),
+        (
+            "timed out",
+            ScriptedModel::default().with_delay(Duration::from_millis(400)),
+            false,
+            true,
+        ),
+        (
+            "broken before its text",
+            ScriptedModel::default().with_stream_break_after(0),
+            true,
+            false,
+        ),
+        (
+            "broken after its text began",
+            ScriptedModel::default().with_stream_break_after(2),
+            true,
+            true,
+        ),
+    ];
+    for (case, model, streamed, charged) in cases {
+        let store = Arc::new(MemoryStore::default());
+        let model = Arc::new(model);
+        let eve = eve(settings(&pairs), store.clone(), Some(model.clone()));
+        let (events, mut received) = mpsc::channel(64);
+        let answer = eve
+            .chat(ask("Kubernetes?", None), streamed.then_some(events))
+            .await
+            .expect("answer");
+        while received.recv().await.is_some() {}
+        assert_eq!(answer.source, Source::Offline, "{case}");
+        let system = &model.requests()[0].system;
+        let reserved = estimated_cost(&settings(&pairs), system, "Kubernetes?");
+        assert_eq!(
+            store.tokens("test", &utc_day(unix_ms())),
+            if charged { reserved } else { 0 },
+            "{case}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_spent_budget_means_offline_answers() {
     let store = Arc::new(MemoryStore::default());
@@ -925,6 +974,52 @@ async fn a_request_refused_after_its_model_started_shows_and_stores_nothing() {
 /// what the visitor sees is what is stored. Both calls' tokens count.
 #[tokio::test(start_paused = true)]
 async fn an_early_reply_on_turns_found_stale_is_discarded_and_asked_again() {
+    let (answer, events, here, store) = asked_again_after_a_move("Fresh answer.", None).await;
+    assert_eq!(answer.reply, "Fresh answer.");
+    assert_eq!(shown(&events), "Fresh answer.");
+    let asked = here.requests();
+    let saw_java = |call: usize| asked[call].messages.iter().any(|m| m.text == "And Java?");
+    assert_eq!(asked.len(), 4);
+    assert!(!saw_java(2) && saw_java(3), "{asked:?}");
+    let stored = store.store.turns(&answer.session_id);
+    assert_eq!(
+        stored.last().map(|t| t.text.as_str()),
+        Some("Fresh answer.")
+    );
+    assert_eq!(store.store.tokens("test", &utc_day(unix_ms())), 5 * 15);
+}
+
+/// When the second call, asked after the stale early reply, breaks off: the budget is charged
+/// both, the stale reply's use and all that was reserved for the broken call.
+#[tokio::test(start_paused = true)]
+async fn a_stale_early_reply_and_a_failed_second_call_are_both_charged() {
+    let (answer, _, here, store) =
+        asked_again_after_a_move("Fresh answer, broken off.", Some(2)).await;
+    assert_eq!(answer.source, Source::Offline);
+    let asked = here.requests();
+    let reserved = estimated_cost(
+        &settings(&[("model_id", MODEL)]),
+        &asked[3].system,
+        "And Kotlin?",
+    );
+    assert_eq!(
+        store.store.tokens("test", &utc_day(unix_ms())),
+        4 * 15 + reserved
+    );
+}
+
+/// A session moved between two instances (A, A, B), then asked on A with its stream: A's
+/// early reply ("Stale answer.") is found stale, and the model is asked again, replying
+/// `fresh` (in a stream broken after `break_after` words). Every lease is returned after.
+async fn asked_again_after_a_move(
+    fresh: &str,
+    break_after: Option<usize>,
+) -> (
+    ChatAnswer,
+    Vec<StreamEvent>,
+    Arc<ScriptedModel>,
+    Arc<DistantStore>,
+) {
     // The count takes a round trip; the model, drawing on a lease, answers before it.
     let store = Arc::new(DistantStore::new(Duration::from_millis(100)));
     let reply = |text: &str| {
@@ -934,12 +1029,16 @@ async fn an_early_reply_on_turns_found_stale_is_discarded_and_asked_again() {
             output_tokens: 5,
         })
     };
-    let here = Arc::new(ScriptedModel::new(vec![
+    let here = ScriptedModel::new(vec![
         reply("One."),
         reply("Two."),
         reply("Stale answer."),
-        reply("Fresh answer."),
-    ]));
+        reply(fresh),
+    ]);
+    let here = Arc::new(match break_after {
+        Some(words) => here.with_stream_break_after(words),
+        None => here,
+    });
     let models = [here.clone(), Arc::new(ScriptedModel::default())];
     let instances = models.map(|model| {
         holding_budget(
@@ -972,21 +1071,10 @@ async fn an_early_reply_on_turns_found_stale_is_discarded_and_asked_again() {
     while let Some(event) = rx.recv().await {
         events.push(event);
     }
-    assert_eq!(answer.reply, "Fresh answer.");
-    assert_eq!(shown(&events), "Fresh answer.");
-    let asked = here.requests();
-    let saw_java = |call: usize| asked[call].messages.iter().any(|m| m.text == "And Java?");
-    assert_eq!(asked.len(), 4);
-    assert!(!saw_java(2) && saw_java(3), "{asked:?}");
-    let stored = store.store.turns(session);
-    assert_eq!(
-        stored.last().map(|t| t.text.as_str()),
-        Some("Fresh answer.")
-    );
     for instance in &instances {
         instance.return_unused_budget(Duration::ZERO).await;
     }
-    assert_eq!(store.store.tokens("test", &utc_day(unix_ms())), 5 * 15);
+    (answer, events, here, store)
 }
 
 /// A store that cannot count lets the request through on the in-process limits and cannot say
