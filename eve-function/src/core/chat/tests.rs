@@ -209,9 +209,9 @@ async fn model_failures_and_timeouts_fall_back_to_offline() {
 #[tokio::test]
 async fn a_failed_model_call_is_charged_what_it_may_have_cost() {
     let pairs = [("model_id", MODEL), ("model_timeout_ms", "100")];
-    let throttled = || ScriptedModel::new(vec![Err(PortError::new("bedrock", "Throttling"))]);
+    let throttled = ScriptedModel::new(vec![Err(PortError::new("bedrock", "Throttling"))]);
     let cases = [
-        ("throttled", throttled(), false, false),
+        ("throttled", throttled, false, false),
         (
             "timed out",
             ScriptedModel::default().with_delay(Duration::from_millis(400)),
@@ -235,12 +235,12 @@ async fn a_failed_model_call_is_charged_what_it_may_have_cost() {
         let store = Arc::new(MemoryStore::default());
         let model = Arc::new(model);
         let eve = eve(settings(&pairs), store.clone(), Some(model.clone()));
-        let (events, mut received) = mpsc::channel(64);
+        let (events, received) = mpsc::channel(64);
         let answer = eve
             .chat(ask("Kubernetes?", None), streamed.then_some(events))
             .await
             .expect("answer");
-        while received.recv().await.is_some() {}
+        all_events(received).await;
         assert_eq!(answer.source, Source::Offline, "{case}");
         let system = &model.requests()[0].system;
         let reserved = estimated_cost(&settings(&pairs), system, "Kubernetes?");
@@ -651,6 +651,15 @@ async fn streaming_forwards_model_deltas_and_local_replies_whole() {
     assert_eq!(rx.recv().await, Some(StreamEvent::Delta(curated.reply)));
 }
 
+/// Every event of a stream, once its sender is gone.
+async fn all_events(mut received: mpsc::Receiver<StreamEvent>) -> Vec<StreamEvent> {
+    let mut events = Vec::new();
+    while let Some(event) = received.recv().await {
+        events.push(event);
+    }
+    events
+}
+
 /// What the visitor ends up seeing: deltas appended, a replace starting over.
 fn shown(events: &[StreamEvent]) -> String {
     events
@@ -666,15 +675,12 @@ async fn a_stream_broken_part_way_is_replaced_by_the_stored_offline_answer() {
     let store = Arc::new(MemoryStore::default());
     let model = Arc::new(ScriptedModel::default().with_stream_break_after(2));
     let eve = eve(settings(&[("model_id", MODEL)]), store.clone(), Some(model));
-    let (tx, mut rx) = mpsc::channel(64);
+    let (tx, rx) = mpsc::channel(64);
     let answer = eve
         .chat(ask("Tell me about Tidewatch", Some(SESSION)), Some(tx))
         .await
         .expect("answer");
-    let mut events = Vec::new();
-    while let Some(event) = rx.recv().await {
-        events.push(event);
-    }
+    let events = all_events(rx).await;
     assert_eq!(answer.source, Source::Offline);
     assert!(
         matches!(
@@ -1062,15 +1068,12 @@ async fn asked_again_after_a_move(
             .expect("answer");
     }
     std::thread::sleep(Duration::from_millis(3));
-    let (tx, mut rx) = mpsc::channel(64);
+    let (tx, rx) = mpsc::channel(64);
     let answer = instances[0]
         .chat(ask("And Kotlin?", Some(session)), Some(tx))
         .await
         .expect("answer");
-    let mut events = Vec::new();
-    while let Some(event) = rx.recv().await {
-        events.push(event);
-    }
+    let events = all_events(rx).await;
     for instance in &instances {
         instance.return_unused_budget(Duration::ZERO).await;
     }
