@@ -121,7 +121,7 @@ fn local_stack_deploys_serves_replans_clean_and_destroys() {
     let drilled = drill("json");
     assert_eq!(drilled.status.code(), Some(0), "the drill passes");
     let report: Value = serde_json::from_str(&stdout(&drilled)).expect("drill report is JSON");
-    check_drill_report(&report, &session);
+    check_drill_report(&report, &session, &moto.endpoint);
     let link: Value = ureq::get(&format!("{url}/api/certificates/{CERTIFICATE_ID}"))
         .call()
         .expect("certificate link")
@@ -177,7 +177,7 @@ fn local_stack_deploys_serves_replans_clean_and_destroys() {
 
 /// The drill restored the table, found the conversation just held in the restore, saw both
 /// buckets replicate, and deleted its scratch table and probe objects.
-fn check_drill_report(report: &Value, session: &str) {
+fn check_drill_report(report: &Value, session: &str, endpoint: &str) {
     assert_eq!(report["passed"], true, "{report}");
     assert_eq!(report["recovery_region"], "us-west-2");
     let scratch = report["restore"]["scratch_table"]
@@ -204,6 +204,11 @@ fn check_drill_report(report: &Value, session: &str) {
             assert_eq!(r["time_control"], true, "{r}");
             // moto keeps no replication status, so the probe cannot be followed there.
             assert_eq!(r["probe"]["status"], "not_observable", "{r}");
+            let reason = r["probe"]["reason"].as_str().unwrap_or_default();
+            assert!(
+                reason.contains(endpoint),
+                "the reason names the backend: {r}"
+            );
             (
                 r["bucket"].as_str().unwrap_or_default(),
                 r["replica"].as_str().unwrap_or_default(),

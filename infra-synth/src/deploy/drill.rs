@@ -336,6 +336,11 @@ async fn check_replication(
     }
     .s3()
     .await;
+    // Named in a probe's reason, so a report read later says which backend could not be followed.
+    let backend = match &target.endpoint_url {
+        Some(url) => format!("the endpoint {url}"),
+        None => format!("S3 in {}", target.region),
+    };
     let mut checks = Vec::new();
     for (bucket, replica) in [
         (
@@ -370,7 +375,10 @@ async fn check_replication(
             })
         });
         let probe = match rule {
-            Some(_) => probe(&primary, &recovery, &bucket, &replica, options, cleaned_up).await,
+            Some(_) => {
+                let clients = [&primary, &recovery];
+                probe(clients, &bucket, &replica, &backend, options, cleaned_up).await
+            }
             None => Probe::Failed {
                 reason: format!("no enabled rule replicates to {replica}"),
             },
@@ -393,13 +401,13 @@ async fn check_replication(
     Ok(checks)
 }
 
-/// Writes a probe object and waits for it in the replica, when the backend reports the
-/// object's replication status; deletes every version of it on both sides.
+/// Writes a probe object and waits for it in the replica, when `backend` reports the object's
+/// replication status; deletes every version of it on both sides.
 async fn probe(
-    primary: &aws_sdk_s3::Client,
-    recovery: &aws_sdk_s3::Client,
+    [primary, recovery]: [&aws_sdk_s3::Client; 2],
     bucket: &str,
     replica: &str,
+    backend: &str,
     options: &DrillOptions,
     cleaned_up: &mut Vec<String>,
 ) -> Probe {
@@ -427,7 +435,7 @@ async fn probe(
         .and_then(|head| head.replication_status().map(|s| s.as_str().to_string()));
     let probe = match status {
         None => Probe::NotObservable {
-            reason: "the backend reports no replication status for new objects".into(),
+            reason: format!("{backend} reports no replication status for new objects"),
         },
         Some(_) => loop {
             let arrived = recovery
