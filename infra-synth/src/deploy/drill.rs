@@ -376,8 +376,10 @@ async fn check_replication(
         });
         let probe = match rule {
             Some(_) => {
-                let clients = [&primary, &recovery];
-                probe(clients, &bucket, &replica, &backend, options, cleaned_up).await
+                probe(
+                    &primary, &recovery, &bucket, &replica, &backend, options, cleaned_up,
+                )
+                .await
             }
             None => Probe::Failed {
                 reason: format!("no enabled rule replicates to {replica}"),
@@ -404,7 +406,8 @@ async fn check_replication(
 /// Writes a probe object and waits for it in the replica, when `backend` reports the object's
 /// replication status; deletes every version of it on both sides.
 async fn probe(
-    [primary, recovery]: [&aws_sdk_s3::Client; 2],
+    primary: &aws_sdk_s3::Client,
+    recovery: &aws_sdk_s3::Client,
     bucket: &str,
     replica: &str,
     backend: &str,
