@@ -28,6 +28,11 @@ const WRITE_BACKOFF: Duration = Duration::from_millis(50);
 
 /// Kept back from the reads and the model for storing the turns once there is a reply.
 const STORE_RESERVE: Duration = Duration::from_millis(1500);
+/// Time a model call is given at the least. The fastest models on Bedrock take 0.2–0.3 s to
+/// their first token (aiperf.ghast.people.aws.dev, 2026), so a call given less can only time
+/// out, and a call that times out is charged all that was reserved for it. With less left (the
+/// store took the deadline), EVE answers offline without calling.
+const MODEL_MIN_WINDOW: Duration = Duration::from_millis(300);
 /// A reservation held longer than this was abandoned: its request's deadline is long past, so
 /// no settlement will come (a store that applied it after the request stopped waiting). A
 /// request refused because the budget is spent returns those it finds, then asks once more. The
@@ -256,6 +261,8 @@ struct Asked {
     reply: Result<ModelReply, String>,
     /// Some of its text reached the visitor.
     shown: bool,
+    /// The model was called: not when too little of the request's time was left for it.
+    called: bool,
     /// It ended without saying what it used, after the model may have run: abandoned, timed
     /// out, or broken off once its text began. Bedrock bills what a model did, so the budget
     /// is charged all that was reserved for it; a call refused before it ran is charged
@@ -343,14 +350,18 @@ fn answered(
         Ok(_) => "model returned an empty reply".to_string(),
         Err(failure) => failure,
     };
-    tracing::warn!(
-        error = failure,
-        model_id = asked.request.model_id,
-        tokens_charged = unused.tokens,
-        "model failed; answering offline"
-    );
+    if asked.called {
+        tracing::warn!(
+            error = failure,
+            model_id = asked.request.model_id,
+            tokens_charged = unused.tokens,
+            "model failed; answering offline"
+        );
+    } else {
+        tracing::warn!(reason = failure, "model not called; answering offline");
+    }
     Outcome {
-        model_failed: true,
+        model_failed: asked.called,
         replaces_shown: asked.shown,
         discarded: unused,
         grant: Some(grant),
@@ -762,8 +773,22 @@ impl Eve {
         release: watch::Receiver<Option<bool>>,
     ) -> Asked {
         let request = self.model_request(call.settings, call.system, history, call.message);
-        let limit =
-            Duration::from_millis(call.settings.model_timeout_ms).min(call.deadline.for_answer());
+        let timeout = Duration::from_millis(call.settings.model_timeout_ms);
+        let limit = timeout.min(call.deadline.for_answer());
+        let least = MODEL_MIN_WINDOW.min(timeout);
+        if limit < least {
+            return Asked {
+                request,
+                reply: Err(format!(
+                    "not called: {} ms were left for the model, under the {} ms it needs",
+                    limit.as_millis(),
+                    least.as_millis()
+                )),
+                shown: false,
+                called: false,
+                cost_unknown: false,
+            };
+        }
         let ended = {
             let asking = async {
                 match call.events {
@@ -801,6 +826,7 @@ impl Eve {
                 request,
                 reply: Err("abandoned: its reply could not be used".into()),
                 shown: false,
+                called: true,
                 cost_unknown: true,
             };
         };
@@ -816,6 +842,7 @@ impl Eve {
             request,
             reply,
             shown,
+            called: true,
             cost_unknown,
         }
     }

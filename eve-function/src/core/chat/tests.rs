@@ -252,6 +252,33 @@ async fn a_failed_model_call_is_charged_what_it_may_have_cost() {
     }
 }
 
+/// A request whose store reads took nearly all of its time answers offline without calling the
+/// model on what is left: such a call could only time out, and be charged its reservation.
+#[tokio::test(start_paused = true)]
+async fn a_model_is_not_called_with_too_little_time_left() {
+    let store = Arc::new(DistantStore::new(Duration::from_millis(400)));
+    let model = Arc::new(ScriptedModel::default().with_delay(Duration::from_secs(1)));
+    let eve = eve(
+        settings(&[("model_id", MODEL)]),
+        store.clone(),
+        Some(model.clone()),
+    );
+    // Half a second for the reads and the model, once storing has its share: the reads
+    // (the count and the reservation, together) take 0.4 s of it.
+    let request = ChatRequest {
+        deadline: std::time::Instant::now() + STORE_RESERVE + Duration::from_millis(500),
+        ..ask("Kubernetes?", None)
+    };
+    let answer = eve.chat(request, None).await.expect("answer");
+    assert_eq!(answer.source, Source::Offline);
+    assert!(
+        model.requests().is_empty(),
+        "the model was called with 0.1 s left"
+    );
+    assert_eq!(store.store.tokens("test", &utc_day(unix_ms())), 0);
+    assert_eq!(store.store.turns(&answer.session_id).len(), 2);
+}
+
 #[tokio::test]
 async fn a_spent_budget_means_offline_answers() {
     let store = Arc::new(MemoryStore::default());
