@@ -40,7 +40,8 @@
 //!
 //! # Layers (imports only point down)
 //!
-//! - [`commands`]: one module per CLI command, with its clap arguments.
+//! - [`commands`]: one module per CLI command, with its clap arguments; [`console`]: their
+//!   output, which a reader that went away cannot make panic.
 //! - [`deploy`]: packaging, the state backend and the Terraform runner behind plan/apply.
 //! - [`synth`]: config → app → checks → emitter, shared by the commands.
 //! - [`emit`]: Terraform JSON and Kubernetes manifests; [`graph`]: a Mermaid diagram;
@@ -50,9 +51,34 @@
 //! - [`tf`]: the Terraform document: blocks, typed references, escaping, providers, `moved`.
 //! - [`config`]: the typed stack files and their diagnostics; knows nothing above it.
 
+/// `println!` for a command's output, but an `io::Result`: see [`console::write_out`].
+macro_rules! outln {
+    () => {
+        $crate::console::write_out(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::console::write_out(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// `print!` for a command's output, but an `io::Result`: see [`console::write_out`].
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::console::write_out(format_args!($($arg)*))
+    };
+}
+
+/// `eprintln!` that cannot panic: see [`console::write_err`].
+macro_rules! errln {
+    ($($arg:tt)*) => {
+        $crate::console::write_err(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 pub mod app;
 pub mod commands;
 pub mod config;
+pub mod console;
 pub mod constructs;
 pub mod cost;
 pub mod deploy;

@@ -3,6 +3,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use config_diagnostics::Diagnostics;
 use infra_synth::commands::Cli;
+use infra_synth::console::write_err;
 use infra_synth::deploy::interrupt::{self, Interrupted};
 
 fn main() -> ExitCode {
@@ -10,7 +11,7 @@ fn main() -> ExitCode {
     match cli.run() {
         Ok(code) => code,
         Err(err) if err.is::<Interrupted>() => {
-            eprintln!("error: {err:#}");
+            write_err(format_args!("error: {err:#}\n"));
             ExitCode::from(interrupt::EXIT_CODE)
         }
         Err(err) => {
@@ -19,11 +20,11 @@ fn main() -> ExitCode {
                 // `error: `-prefixed, after whatever context was added on the way up.
                 Some(diagnostics) => {
                     for context in err.chain().take_while(|e| !e.is::<Diagnostics>()) {
-                        eprintln!("error: {context}");
+                        write_err(format_args!("error: {context}\n"));
                     }
-                    eprintln!("{diagnostics}");
+                    write_err(format_args!("{diagnostics}\n"));
                 }
-                None => eprintln!("error: {err:#}"),
+                None => write_err(format_args!("error: {err:#}\n")),
             }
             ExitCode::FAILURE
         }

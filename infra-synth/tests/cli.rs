@@ -167,6 +167,68 @@ fn graph_prints_mermaid_with_references() {
     );
 }
 
+/// A reader that goes away (`infra-synth graph | head`) is no error: the command does all its
+/// work, drops what it would have printed, and exits as it would have. `println!` and
+/// `eprintln!` panicked (exit 101).
+#[test]
+fn a_closed_stdout_or_stderr_is_not_a_panic() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let out_dir = out.path().display().to_string();
+    // With the exit code each has when its reader stays: `diff` says 2, "there are changes".
+    let commands: [(&[&str], i32); 5] = [
+        (&["graph", "--stack", "prod"], 0),
+        (&["validate", "--stack", "prod"], 0),
+        (&["cost", "--stack", "prod"], 0),
+        (&["synth", "--stack", "prod", "--out-dir", &out_dir], 0),
+        (&["diff", "--stack", "prod", "--out-dir", &out_dir], 2),
+    ];
+    for (args, code) in commands {
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader);
+        let output = common::infra_synth()
+            .args(args)
+            .arg("--stacks-dir")
+            .arg(common::fixtures())
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_PROFILE")
+            .stdout(writer)
+            .output()
+            .expect("infra-synth runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            output.status.code() == Some(code) && !stderr.contains("panicked"),
+            "{args:?}: {:?}\n{stderr}",
+            output.status
+        );
+    }
+    assert!(out.path().join("prod/main.tf.json").is_file());
+
+    // An error that cannot be read is still an error: exit 1, as when it is read. One the
+    // command reports (a missing stack) and one it returns (an output directory that is a file).
+    let not_a_dir = out.path().join("prod/manifest.json").display().to_string();
+    let failing: [&[&str]; 2] = [
+        &["validate", "--stack", "missing"],
+        &["synth", "--stack", "prod", "--out-dir", &not_a_dir],
+    ];
+    for args in failing {
+        let (reader, unread) = std::io::pipe().expect("pipe");
+        drop(reader);
+        let output = common::infra_synth()
+            .args(args)
+            .arg("--stacks-dir")
+            .arg(common::fixtures())
+            .stderr(unread)
+            .output()
+            .expect("infra-synth runs");
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{args:?}: {:?}",
+            output.status
+        );
+    }
+}
+
 #[test]
 fn every_command_has_help_with_examples() {
     for command in ["validate", "synth", "graph"] {

@@ -40,27 +40,27 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| deployment.dir.bundle_file());
     let bundle = PlanBundle::read(&path)?;
-    println!("applying {}:\n{}", path.display(), bundle.summary);
+    outln!("applying {}:\n{}", path.display(), bundle.summary)?;
     let rehearsed = match &bundle.rehearsal {
         Some(record) if record.fingerprint != bundle.fingerprint => {
-            println!("rehearsal: recorded for another plan, so it does not count");
+            outln!("rehearsal: recorded for another plan, so it does not count")?;
             false
         }
         Some(record) if record.passed() => {
-            println!("rehearsal: passed ({} steps)", record.steps.len());
+            outln!("rehearsal: passed ({} steps)", record.steps.len())?;
             true
         }
         Some(_) => {
-            println!("rehearsal: FAILED (run `infra-synth rehearse` to see why)");
+            outln!("rehearsal: FAILED (run `infra-synth rehearse` to see why)")?;
             false
         }
         None => {
-            println!("rehearsal: none");
+            outln!("rehearsal: none")?;
             false
         }
     };
     if args.require_rehearsal && !rehearsed {
-        eprintln!(
+        errln!(
             "error: --require-rehearsal: {} has no passed rehearsal of this plan; run \
              `infra-synth rehearse --stack {} --plan {}` first",
             path.display(),
@@ -77,13 +77,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let current = deployment.fingerprint(&synthesis, &assets, false)?;
     let stale = bundle.fingerprint.stale_reasons(&current);
     if !stale.is_empty() {
-        eprintln!(
+        errln!(
             "error: {} was planned from something else; plan again (`infra-synth plan --stack {}`):",
             path.display(),
             deployment.stack.name
         );
         for reason in stale {
-            eprintln!("  - {reason}");
+            errln!("  - {reason}");
         }
         return Ok(ExitCode::FAILURE);
     }
@@ -99,6 +99,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         deployment.dir.discard_plan()?;
     }
     let site = deployment.site_target(&terraform)?;
-    println!("{}", deployment.publish_site(&site, &assets)?);
+    outln!("{}", deployment.publish_site(&site, &assets)?)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -26,7 +26,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.print_template {
-        println!("{}", backend::template());
+        outln!("{}", backend::template())?;
         return Ok(ExitCode::SUCCESS);
     }
     let deployment = args.target.deployment()?;
@@ -35,22 +35,22 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         deployment.bootstrap()
     })?;
     if outcome.changed {
-        println!(
+        outln!(
             "bootstrap: stack {stack_name} created/updated; bucket {}",
             outcome.bucket
-        );
+        )?;
     } else {
-        println!(
+        outln!(
             "bootstrap: stack {stack_name} is up to date (no changes); bucket {}",
             outcome.bucket
-        );
+        )?;
     }
     let config = backend::backend_config(
         &outcome.bucket,
         &backend::state_key(&deployment.stack.app, &deployment.stack.env),
         &deployment.target,
     );
-    println!("\n# backend config used by `infra-synth plan` (terraform init -backend-config=...)");
-    print!("{}", config.to_hcl());
+    outln!("\n# backend config used by `infra-synth plan` (terraform init -backend-config=...)")?;
+    out!("{}", config.to_hcl())?;
     Ok(ExitCode::SUCCESS)
 }

@@ -84,23 +84,24 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             if let Some(comparison) = &comparison {
                 body["compare"] = json!({ "kubernetes": comparison });
             }
-            println!("{}", serde_json::to_string_pretty(&body)?);
+            outln!("{}", serde_json::to_string_pretty(&body)?)?;
         }
         Format::Table => {
-            print!("{}", table(&estimate));
+            out!("{}", table(&estimate))?;
             if let Some(comparison) = &comparison {
-                print!("\n{}", comparison_table(comparison));
+                out!("\n{}", comparison_table(comparison))?;
             }
         }
         Format::Markdown => match &comparison {
-            Some(comparison) => print!("{}", comparison_markdown(comparison)),
-            None => print!("{}", markdown(&estimate)),
+            Some(comparison) => out!("{}", comparison_markdown(comparison))?,
+            None => out!("{}", markdown(&estimate))?,
         },
     }
     for unpriced in &estimate.unpriced {
-        eprintln!(
+        errln!(
             "warning: `{}` is not priced: {}",
-            unpriced.address, unpriced.reason
+            unpriced.address,
+            unpriced.reason
         );
     }
     Ok(ExitCode::SUCCESS)

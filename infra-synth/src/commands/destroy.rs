@@ -1,6 +1,6 @@
 //! `infra-synth destroy`: plan and apply the destruction of a stack, after confirmation.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
 
 use anyhow::bail;
@@ -33,21 +33,21 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     deployment.init(&terraform)?;
     let vars = Deployment::placeholder_vars(&synthesis);
     let (outcome, summary) = deployment.plan(&terraform, &vars, PlanMode::Destroy)?;
-    println!("{summary}");
+    outln!("{summary}")?;
     if outcome == PlanOutcome::NoChanges {
         deployment.forget_applied()?;
-        println!("nothing to destroy");
+        outln!("nothing to destroy")?;
         return Ok(ExitCode::SUCCESS);
     }
     if !args.yes && !confirmed(&deployment.stack.name)? {
-        println!("destroy cancelled");
+        outln!("destroy cancelled")?;
         deployment.dir.discard_plan()?;
         return Ok(ExitCode::FAILURE);
     }
     terraform.apply(&deployment.dir.plan_file())?;
     deployment.forget_applied()?;
     deployment.dir.discard_plan()?;
-    println!("destroyed stack {}", deployment.stack.name);
+    outln!("destroyed stack {}", deployment.stack.name)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -56,8 +56,7 @@ fn confirmed(stack: &str) -> anyhow::Result<bool> {
     if !std::io::stdin().is_terminal() {
         bail!("refusing to destroy without confirmation: stdin is not a terminal; pass --yes");
     }
-    print!("Type the stack name `{stack}` to destroy it: ");
-    std::io::stdout().flush()?;
+    out!("Type the stack name `{stack}` to destroy it: ")?;
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;
     Ok(answer.trim() == stack)

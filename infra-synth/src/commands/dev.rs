@@ -86,9 +86,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             } else {
                 ""
             };
-            println!(
+            outln!(
                 "CloudForgeX dev: {url}  (site + offline EVE, in-memory store{watching}; Ctrl-C stops)"
-            );
+            )?;
         }
         // eve-server's own error (a port in use, a content file that does not load) is on the
         // shared stderr already; this says what became of it.
@@ -106,8 +106,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     std::thread::spawn(move || {
+        // Drained whatever becomes of the lines: a server whose stdout fills stops answering.
         for line in lines.map_while(Result::ok) {
-            println!("{line}");
+            let _ = outln!("{line}");
         }
     });
     stop_with_signals(&server)?;
@@ -122,8 +123,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             if now != *seen {
                 *seen = now;
                 match render_site(&args) {
-                    Ok(files) => println!("re-rendered the site ({files} files)"),
-                    Err(error) => eprintln!("error: the site was not re-rendered: {error:#}"),
+                    Ok(files) => outln!("re-rendered the site ({files} files)")?,
+                    Err(error) => errln!("error: the site was not re-rendered: {error:#}"),
                 }
             }
         }

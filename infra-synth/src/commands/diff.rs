@@ -26,9 +26,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let deployment = args.target.deployment()?;
     let desired = synthesize(&deployment.stack)?;
     let (applied, source) = deployment.applied()?;
-    eprintln!("applied record: {source}");
+    errln!("applied record: {source}");
     let applied = applied.unwrap_or_else(|| {
-        eprintln!(
+        errln!(
             "note: nothing applied yet for stack `{}`; every resource is new",
             deployment.stack.name
         );
@@ -36,12 +36,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     });
     let diff = ManifestDiff::between(&applied, &desired.main_tf_json)?;
     if diff.is_empty() {
-        println!(
+        outln!(
             "No differences: stack `{}` matches the last apply.",
             deployment.stack.name
-        );
+        )?;
         return Ok(ExitCode::SUCCESS);
     }
-    println!("{diff}");
+    outln!("{diff}")?;
     Ok(ExitCode::from(2))
 }

@@ -60,7 +60,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Drill(args) => drill(args),
         Command::Objectives(args) => match args.stack.load() {
             Ok(stack) => {
-                print!("{}", crate::app::recovery::markdown(&stack));
+                out!("{}", crate::app::recovery::markdown(&stack))?;
                 Ok(ExitCode::SUCCESS)
             }
             Err(diagnostics) => Ok(super::report(&diagnostics)),
@@ -77,8 +77,8 @@ fn drill(args: DrillArgs) -> anyhow::Result<ExitCode> {
     };
     let report = drill::run_with_progress(&deployment.stack, &deployment.target, &options)?;
     match args.format {
-        super::validate::Format::Text => println!("{report}"),
-        super::validate::Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        super::validate::Format::Text => outln!("{report}")?,
+        super::validate::Format::Json => outln!("{}", serde_json::to_string_pretty(&report)?)?,
     }
     Ok(if report.passed {
         ExitCode::SUCCESS

@@ -47,17 +47,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     if drift.is_empty() {
-        println!(
+        outln!(
             "No drift: stack `{}` is deployed as last applied.",
             deployment.stack.name
-        );
+        )?;
         return Ok(ExitCode::SUCCESS);
     }
-    print!("{drift}");
-    println!(
+    out!("{drift}")?;
+    outln!(
         "{} attribute(s) drifted; `infra-synth plan` puts them back as configured, or change \
          the stack key to keep the new value.",
         drift.attributes.len()
-    );
+    )?;
     Ok(ExitCode::from(2))
 }

@@ -25,9 +25,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Ok(assembly) => assembly,
         Err(diagnostics) => return Ok(super::report(&diagnostics)),
     };
-    print!(
+    out!(
         "{}",
         crate::graph::mermaid(&assembly.doc.entries(), args.level)
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }

@@ -145,7 +145,7 @@ impl StackArgs {
 
 /// Prints every diagnostic to stderr and returns the failure exit code.
 pub fn report(diagnostics: &Diagnostics) -> ExitCode {
-    eprintln!("{diagnostics}");
+    errln!("{diagnostics}");
     ExitCode::FAILURE
 }
 

@@ -24,17 +24,17 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let deployment = args.target.deployment()?;
     let assets = args.package.package(&deployment)?;
-    eprintln!("note: {}", assets.lambda.note);
-    println!(
+    errln!("note: {}", assets.lambda.note);
+    outln!(
         "lambda {}  sha256 {}",
         assets.lambda.zip_path.display(),
         assets.lambda.sha256
-    );
-    println!(
+    )?;
+    outln!(
         "site   {}  sha256 {}  ({} files)",
         assets.site_dir.display(),
         assets.site_sha256,
         assets.site.files.len()
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }

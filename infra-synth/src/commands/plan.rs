@@ -36,14 +36,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     deployment.init(&terraform)?;
     let vars = deployment.vars(&synthesis, &assets.lambda)?;
     let (outcome, summary) = deployment.plan(&terraform, &vars, PlanMode::Apply)?;
-    println!("{summary}");
+    outln!("{summary}")?;
     let fingerprint = deployment.fingerprint(&synthesis, &assets, false)?;
     let path = args.out.unwrap_or_else(|| deployment.dir.bundle_file());
     deployment.save_bundle(&path, fingerprint, summary)?;
     Ok(match outcome {
         PlanOutcome::NoChanges => ExitCode::SUCCESS,
         PlanOutcome::Changes => {
-            eprintln!(
+            errln!(
                 "saved plan: {} — run `infra-synth apply --stack {} --plan {}` to apply it",
                 path.display(),
                 deployment.stack.name,

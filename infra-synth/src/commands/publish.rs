@@ -25,6 +25,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let site = deployment.site_target(&terraform)?;
     let assets = args.deploy.package.package(&deployment)?;
     deployment.upload_lambda(&assets.lambda)?;
-    println!("{}", deployment.publish_site(&site, &assets)?);
+    outln!("{}", deployment.publish_site(&site, &assets)?)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -74,8 +74,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let report = rehearse(&stack, &emulator, &options);
     match args.format {
-        super::validate::Format::Text => println!("{report}"),
-        super::validate::Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        super::validate::Format::Text => outln!("{report}")?,
+        super::validate::Format::Json => outln!("{}", serde_json::to_string_pretty(&report)?)?,
     }
     if let Some((path, mut bundle)) = bundle {
         bundle.rehearsal = Some(RehearsalRecord {
@@ -83,7 +83,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             steps: report.steps.clone(),
         });
         bundle.write(path)?;
-        eprintln!("recorded the rehearsal in {}", path.display());
+        errln!("recorded the rehearsal in {}", path.display());
     }
     Ok(if report.passed() {
         ExitCode::SUCCESS

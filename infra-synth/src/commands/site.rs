@@ -70,7 +70,7 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
     let report = render::build(&content, &opts, &out)
         .with_context(|| format!("building the site into {}", out.display()))?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?)?;
     } else {
         for file in &report.files {
             let cache = if file.immutable {
@@ -78,9 +78,9 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
             } else {
                 "revalidate"
             };
-            println!("{:>8}  {:<10}  {}", file.bytes, cache, file.path);
+            outln!("{:>8}  {:<10}  {}", file.bytes, cache, file.path)?;
         }
-        println!("site: {} files in {}", report.files.len(), out.display());
+        outln!("site: {} files in {}", report.files.len(), out.display())?;
     }
     Ok(ExitCode::SUCCESS)
 }

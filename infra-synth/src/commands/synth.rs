@@ -44,7 +44,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Err(diagnostics) => return Ok(super::report(&diagnostics)),
     };
     if let Target::Kubernetes = args.target {
-        println!("wrote {}", kubernetes::write(&stack, &args.out)?.display());
+        outln!("wrote {}", kubernetes::write(&stack, &args.out)?.display())?;
         return Ok(ExitCode::SUCCESS);
     }
     let assembly = match crate::synth::assemble(&stack) {
@@ -57,11 +57,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         assembly,
     )?;
     let dir = synthesis.write(&args.out)?;
-    println!(
+    outln!(
         "wrote {} ({} resources, sha256 {})",
         dir.join("main.tf.json").display(),
         synthesis.manifest.resource_count,
         synthesis.manifest.sha256
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }

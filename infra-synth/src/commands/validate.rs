@@ -38,7 +38,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .and_then(|stack| crate::synth::assemble(&stack).map(|_| stack));
     match (args.format, result) {
         (Format::Text, Ok(stack)) => {
-            println!("ok: stack `{}` is valid", stack.name);
+            outln!("ok: stack `{}` is valid", stack.name)?;
             Ok(ExitCode::SUCCESS)
         }
         (Format::Text, Err(diagnostics)) => Ok(super::report(&diagnostics)),
@@ -49,7 +49,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             };
             body["stack"] = json!(args.stack.stack);
             body["ok"] = json!(ok);
-            println!("{}", serde_json::to_string_pretty(&body)?);
+            outln!("{}", serde_json::to_string_pretty(&body)?)?;
             Ok(if ok {
                 ExitCode::SUCCESS
             } else {

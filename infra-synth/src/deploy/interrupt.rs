@@ -119,9 +119,9 @@ fn pass_on(received: Signal) {
         std::process::exit(128 + received.as_raw());
     };
     if INTERRUPTED.swap(true, Ordering::SeqCst) {
-        eprintln!("\ninterrupted again: Terraform stops at once");
+        errln!("\ninterrupted again: Terraform stops at once");
     } else {
-        eprintln!(
+        errln!(
             "\ninterrupted: Terraform is finishing the calls in flight and saving its state; \
              interrupt again to stop it at once"
         );

@@ -302,7 +302,7 @@ impl Deployment {
         let plan: serde_json::Value = serde_json::from_str(&show_json)?;
         match CostChange::of_plan(&self.stack, &plan) {
             Ok(change) => summary = format!("{summary}\n{change}"),
-            Err(error) => eprintln!("warning: cannot price the plan: {error:#}"),
+            Err(error) => errln!("warning: cannot price the plan: {error:#}"),
         }
         Ok((outcome, summary))
     }
@@ -420,8 +420,8 @@ pub fn step<T>(label: &str, work: impl FnOnce() -> Result<T>) -> Result<T> {
     let result = work();
     spinner.finish_and_clear();
     match &result {
-        Ok(_) => eprintln!("✓ {label}"),
-        Err(_) => eprintln!("✗ {label}"),
+        Ok(_) => errln!("✓ {label}"),
+        Err(_) => errln!("✗ {label}"),
     }
     result
 }
