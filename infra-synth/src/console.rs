@@ -14,7 +14,11 @@ pub fn write_out(text: Arguments<'_>) -> std::io::Result<()> {
     let mut stdout = std::io::stdout().lock();
     match stdout.write_fmt(text).and_then(|()| stdout.flush()) {
         Err(error) if error.kind() == ErrorKind::BrokenPipe => Ok(()),
-        written => written,
+        Err(error) => Err(std::io::Error::new(
+            error.kind(),
+            format!("cannot write the output to stdout: {error}"),
+        )),
+        Ok(()) => Ok(()),
     }
 }
 
