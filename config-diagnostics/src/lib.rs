@@ -50,14 +50,32 @@ impl Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.file)?;
+        write!(f, "{}", Printable(&self.file))?;
         if self.line > 0 {
             write!(f, ":{}:{}", self.line, self.column)?;
         }
         if !self.key.is_empty() {
-            write!(f, ": `{}`", self.key)?;
+            write!(f, ": `{}`", Printable(&self.key))?;
         }
-        write!(f, ": {}", self.message)
+        write!(f, ": {}", Printable(&self.message))
+    }
+}
+
+/// Text that may quote a file's values, as printed: control characters (a newline, a NUL, a
+/// terminal's escape sequence) are written as escapes, so each problem stays on its one line
+/// and a value cannot drive the reader's terminal.
+struct Printable<'a>(&'a str);
+
+impl fmt::Display for Printable<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for c in self.0.chars() {
+            if c.is_control() {
+                write!(f, "{}", c.escape_default())?;
+            } else {
+                fmt::Write::write_char(f, c)?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -483,6 +501,21 @@ mod tests {
     }
 
     const GOOD: &str = "name = \"x\"\n\n[lambda]\nmemory_mb = 512\n";
+
+    #[test]
+    fn a_value_quoted_in_a_problem_cannot_break_its_line_or_drive_a_terminal() {
+        let problem = Diagnostic {
+            file: "stacks/dev.toml".into(),
+            line: 4,
+            column: 10,
+            key: "domain".into(),
+            message: "`evil\n\u{1b}]0;owned\u{7}\0.dev` is not a DNS name".into(),
+        };
+        assert_eq!(
+            problem.to_string(),
+            "stacks/dev.toml:4:10: `domain`: `evil\\n\\u{1b}]0;owned\\u{7}\\u{0}.dev` is not a DNS name"
+        );
+    }
 
     #[test]
     fn a_file_that_is_not_utf8_is_reported_at_its_first_bad_byte() {
