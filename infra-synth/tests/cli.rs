@@ -167,6 +167,25 @@ fn graph_prints_mermaid_with_references() {
     );
 }
 
+/// Runs `infra-synth <args> --stacks-dir <fixtures>` with one of its streams, set by `unread`,
+/// the write end of a pipe whose reader has gone (as after `| head`).
+fn run_unread(
+    args: &[&str],
+    unread: impl FnOnce(&mut std::process::Command, std::io::PipeWriter),
+) -> std::process::Output {
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let mut command = common::infra_synth();
+    command
+        .args(args)
+        .arg("--stacks-dir")
+        .arg(common::fixtures())
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_PROFILE");
+    unread(&mut command, writer);
+    command.output().expect("infra-synth runs")
+}
+
 /// A reader that goes away (`infra-synth graph | head`) is no error: the command does all its
 /// work, drops what it would have printed, and exits as it would have. `println!` and
 /// `eprintln!` panicked (exit 101).
@@ -183,17 +202,9 @@ fn a_closed_stdout_or_stderr_is_not_a_panic() {
         (&["diff", "--stack", "prod", "--out-dir", &out_dir], 2),
     ];
     for (args, code) in commands {
-        let (reader, writer) = std::io::pipe().expect("pipe");
-        drop(reader);
-        let output = common::infra_synth()
-            .args(args)
-            .arg("--stacks-dir")
-            .arg(common::fixtures())
-            .env_remove("AWS_ACCESS_KEY_ID")
-            .env_remove("AWS_PROFILE")
-            .stdout(writer)
-            .output()
-            .expect("infra-synth runs");
+        let output = run_unread(args, |command, unread| {
+            command.stdout(unread);
+        });
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(
             output.status.code() == Some(code) && !stderr.contains("panicked"),
@@ -211,15 +222,9 @@ fn a_closed_stdout_or_stderr_is_not_a_panic() {
         &["synth", "--stack", "prod", "--out-dir", &not_a_dir],
     ];
     for args in failing {
-        let (reader, unread) = std::io::pipe().expect("pipe");
-        drop(reader);
-        let output = common::infra_synth()
-            .args(args)
-            .arg("--stacks-dir")
-            .arg(common::fixtures())
-            .stderr(unread)
-            .output()
-            .expect("infra-synth runs");
+        let output = run_unread(args, |command, unread| {
+            command.stderr(unread);
+        });
         assert_eq!(
             output.status.code(),
             Some(1),
