@@ -5,14 +5,15 @@
 //! The binary itself is built with every machine-specific path mapped to a fixed name, so two
 //! checkouts on two machines build the same bytes: a plan bundle made on one applies on another.
 
-use std::io::{Cursor, Write};
+use std::io::{Cursor, IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context, Result};
 use child_tether::Signal;
 use sha2::{Digest, Sha256};
 
+use crate::console::pass_on_output;
 use crate::constructs::CodeAsset;
 use crate::digest::sha256_hex;
 use zip::write::SimpleFileOptions;
@@ -303,7 +304,7 @@ pub fn require_workspace(workspace: &Path, consequence: &str) -> Result<()> {
     bail!("{} holds no Cargo.toml, so {consequence}", shown.display())
 }
 
-/// Runs cargo in `workspace` with its output on stderr (our stdout stays a summary).
+/// Runs cargo in `workspace` with its output copied to our stderr (our stdout stays a summary).
 pub fn run_cargo(workspace: &Path, args: &[&str]) -> Result<()> {
     run_cargo_with(workspace, args, &[])
 }
@@ -315,10 +316,18 @@ fn run_cargo_with(workspace: &Path, args: &[&str], envs: &[(&str, String)]) -> R
         .args(args)
         .current_dir(workspace)
         .envs(envs.iter().map(|(k, v)| (*k, v)))
-        .stdout(std::io::stderr());
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // Its output reaches a terminal through us: keep the colours it would have shown there.
+    if std::io::stderr().is_terminal() && std::env::var_os("CARGO_TERM_COLOR").is_none() {
+        command.env("CARGO_TERM_COLOR", "always");
+    }
     // A build left running after infra-synth died would hold cargo's lock on the target dir.
     let status = child_tether::spawn(command, Signal::TERM)
-        .and_then(|mut cargo| cargo.wait())
+        .and_then(|mut cargo| {
+            pass_on_output(&mut cargo, |_| {});
+            cargo.wait()
+        })
         .context("cannot run cargo")?;
     if !status.success() {
         bail!("`cargo {}` failed", args.join(" "));
@@ -346,6 +355,32 @@ fn host_glibc() -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::console::testing::{fake_tool, rerun_with_stderr_unread, RERUN_DIR};
+
+    /// cargo's output reaches our stderr through us: given our stderr itself, it failed the
+    /// build (exit 101) once that stream's reader had gone (`infra-synth plan 2>&1 | head`).
+    #[test]
+    fn cargo_outlives_a_reader_that_went_away() {
+        if let Some(dir) = std::env::var_os(RERUN_DIR) {
+            run_cargo(Path::new(&dir), &["build"]).expect("built");
+            return;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        fake_tool(dir.path(), "cargo");
+        let mut path = std::ffi::OsString::from(dir.path());
+        path.push(":");
+        path.push(std::env::var_os("PATH").unwrap_or_default());
+        let status = rerun_with_stderr_unread(
+            "deploy::package::tests::cargo_outlives_a_reader_that_went_away",
+            dir.path(),
+            &[("PATH", path)],
+        );
+        assert!(status.success(), "{status:?}");
+        assert!(
+            dir.path().join("done").exists(),
+            "cargo was killed before it finished"
+        );
+    }
 
     #[test]
     fn zip_bytes_ignore_entry_order() {

@@ -6,13 +6,14 @@
 //! An interrupt reaches Terraform through [`interrupt`], which lets it stop safely.
 
 use std::ffi::OsString;
-use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStderr, Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 
 use anyhow::{bail, Context, Result};
 
 use super::interrupt;
+use crate::console::pass_on_output;
 
 /// Environment variable naming the Terraform binary (`terraform` or `tofu`).
 pub const PROGRAM_ENV: &str = "CFX_TERRAFORM";
@@ -198,11 +199,9 @@ impl Terraform {
         Ok(output)
     }
 
-    /// Runs with Terraform's output copied to our stderr, so our own stdout stays a clean
-    /// summary. It passes through us rather than going to our stderr directly: once a reader
-    /// of that has gone (`infra-synth apply 2>&1 | head`), Terraform's next line would kill it
-    /// with SIGPIPE in the middle of an apply, its state lock held. Its errors pass through
-    /// [`pass_on_errors`], which notes a state lock held elsewhere.
+    /// Runs with Terraform's output copied to our stderr ([`pass_on_output`]), so our own
+    /// stdout stays a clean summary. Its errors are read for a state lock held elsewhere
+    /// ([`HeldLock`]).
     fn streamed(&self, args: &[String]) -> Result<Streamed> {
         let mut args = args.to_vec();
         if !std::io::stderr().is_terminal() {
@@ -214,16 +213,9 @@ impl Terraform {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let (status, held_lock) = interrupt::run(command, |mut child| {
-            let output = child
-                .stdout
-                .take()
-                .map(|output| std::thread::spawn(|| pass_on(output, |_| {})));
-            let held_lock = child.stderr.take().and_then(pass_on_errors);
-            if let Some(output) = output {
-                // The thread only copies; should it have panicked, the run's end still counts.
-                let _ = output.join();
-            }
-            Ok((child.wait()?, held_lock))
+            let mut lock = HeldLock::default();
+            pass_on_output(&mut child, |line| lock.read(line));
+            Ok((child.wait()?, lock.id))
         })?;
         Ok(Streamed {
             code: status.code().unwrap_or(-1),
@@ -257,33 +249,24 @@ struct Streamed {
     held_lock: Option<String>,
 }
 
-/// Copies one of Terraform's streams to our stderr line by line, showing `each` every line
-/// without its newline. Read to the end whatever becomes of the copies, so Terraform never
-/// blocks on a full pipe.
-fn pass_on(stream: impl Read, mut each: impl FnMut(&str)) {
-    for mut line in BufReader::new(stream).split(b'\n').map_while(Result::ok) {
-        line.push(b'\n');
-        // One write a line, holding our stderr no longer: the interrupt watcher prints there
-        // too, and must not wait for Terraform to finish. A failed write has nobody to tell.
-        let _ = std::io::stderr().write_all(&line);
-        each(&String::from_utf8_lossy(&line[..line.len() - 1]));
-    }
+/// The state lock another run holds, as Terraform's errors name it: the `ID:` of the Lock Info
+/// that follows an "Error acquiring the state lock".
+#[derive(Default)]
+struct HeldLock {
+    named: bool,
+    id: Option<String>,
 }
 
-/// Copies Terraform's error output to ours, and returns the `ID:` of the Lock Info that
-/// follows an "Error acquiring the state lock", when one is printed.
-fn pass_on_errors(errors: ChildStderr) -> Option<String> {
-    let (mut lock_error, mut held) = (false, None);
-    pass_on(errors, |text| {
-        lock_error |= text.contains("Error acquiring the state lock");
-        if lock_error && held.is_none() {
-            held = without_decoration(text)
+impl HeldLock {
+    fn read(&mut self, line: &str) {
+        self.named |= line.contains("Error acquiring the state lock");
+        if self.named && self.id.is_none() {
+            self.id = without_decoration(line)
                 .strip_prefix("ID:")
                 .map(|id| id.trim().to_owned())
                 .filter(|id| !id.is_empty());
         }
-    });
-    held
+    }
 }
 
 /// A line of Terraform's diagnostics without its colour codes and the box drawn around it on a
@@ -357,6 +340,7 @@ fn find_executable(program: &str, path_var: &OsString) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::console::testing::{fake_tool, rerun_with_stderr_unread, RERUN_DIR};
 
     #[test]
     fn a_lock_id_is_read_through_a_terminals_box_and_colours() {
@@ -370,12 +354,9 @@ mod tests {
 
     /// Terraform's output reaches our stderr through us: given our stderr itself, it was
     /// killed by SIGPIPE once that stream's reader had gone (`infra-synth apply 2>&1 | head`).
-    /// The test runs itself again with its stderr a pipe nobody reads, and a Terraform that
-    /// prints 200 lines before it marks the apply done.
     #[test]
     fn terraform_outlives_a_reader_that_went_away() {
-        const CHILD: &str = "CFX_TEST_APPLY_IN";
-        if let Some(dir) = std::env::var_os(CHILD) {
+        if let Some(dir) = std::env::var_os(RERUN_DIR) {
             let dir = PathBuf::from(dir);
             let fake = dir.join("terraform").display().to_string();
             let terraform = Terraform::locate(&fake, &dir, None).expect("the fake Terraform");
@@ -383,30 +364,15 @@ mod tests {
             return;
         }
         let dir = tempfile::tempdir().expect("tempdir");
-        let fake = dir.path().join("terraform");
-        std::fs::write(
-            &fake,
-            "#!/bin/sh\nfor i in $(seq 1 200); do echo \"applying $i\"; done\ntouch applied\n",
-        )
-        .expect("write the fake");
-        std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .expect("make it runnable");
-        let (reader, unread) = std::io::pipe().expect("pipe");
-        drop(reader);
-        let status = Command::new(std::env::current_exe().expect("this test binary"))
-            .args([
-                "--exact",
-                "deploy::terraform::tests::terraform_outlives_a_reader_that_went_away",
-                "--nocapture",
-            ])
-            .env(CHILD, dir.path())
-            .stdout(Stdio::null())
-            .stderr(unread)
-            .status()
-            .expect("the test runs itself");
+        fake_tool(dir.path(), "terraform");
+        let status = rerun_with_stderr_unread(
+            "deploy::terraform::tests::terraform_outlives_a_reader_that_went_away",
+            dir.path(),
+            &[],
+        );
         assert!(status.success(), "{status:?}");
         assert!(
-            dir.path().join("applied").exists(),
+            dir.path().join("done").exists(),
             "Terraform was killed before it finished"
         );
     }
