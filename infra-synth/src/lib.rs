@@ -53,9 +53,6 @@
 
 /// `println!` for a command's output, but an `io::Result`: see [`console::write_out`].
 macro_rules! outln {
-    () => {
-        $crate::console::write_out(format_args!("\n"))
-    };
     ($($arg:tt)*) => {
         $crate::console::write_out(format_args!("{}\n", format_args!($($arg)*)))
     };
