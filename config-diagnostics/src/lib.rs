@@ -154,7 +154,7 @@ pub const MAX_FILE_BYTES: u64 = 16 << 20;
 /// folder, not a regular file (reading a FIFO or a device can wait forever or never end), or
 /// larger than `most_bytes` (a configuration file: [`MAX_FILE_BYTES`]).
 pub fn check_readable(path: &Path, most_bytes: u64) -> std::io::Result<()> {
-    let metadata = std::fs::metadata(path)?;
+    let metadata = std::fs::metadata(path).map_err(|error| in_our_words(path, error))?;
     if metadata.is_dir() {
         return Err(std::io::Error::other("it is a folder"));
     }
@@ -171,7 +171,33 @@ pub fn check_readable(path: &Path, most_bytes: u64) -> std::io::Result<()> {
         )));
     }
     // Permissions: a regular file opens at once.
-    std::fs::File::open(path).map(drop)
+    std::fs::File::open(path)
+        .map(drop)
+        .map_err(|error| in_our_words(path, error))
+}
+
+/// Why `path` could not be opened, in our words: a link that leads nowhere says where it leads,
+/// and the OS's error number is left off.
+fn in_our_words(path: &Path, error: std::io::Error) -> std::io::Error {
+    let kind = error.kind();
+    let why = match (kind, std::fs::read_link(path)) {
+        (std::io::ErrorKind::NotFound, Ok(target)) => {
+            format!("it is a link to {}, which is not there", target.display())
+        }
+        (std::io::ErrorKind::NotFound, Err(_)) => "there is no such file".to_string(),
+        (std::io::ErrorKind::PermissionDenied, _) => "permission denied".to_string(),
+        _ => {
+            let text = error.to_string();
+            let text = text
+                .rfind(" (os error ")
+                .map_or(&text[..], |at| &text[..at]);
+            let mut chars = text.chars();
+            chars.next().map_or_else(String::new, |first| {
+                first.to_lowercase().chain(chars).collect()
+            })
+        }
+    };
+    std::io::Error::new(kind, why)
 }
 
 impl TomlSource {
@@ -548,6 +574,31 @@ mod tests {
             .expect("a sparse file");
         let err = TomlSource::read(&huge).expect_err("too large");
         assert!(err.0[0].message.contains("more than the 16 MiB"), "{err}");
+    }
+
+    /// A link to nowhere, or in a loop, was called missing by the CLI, and the OS's own words
+    /// and error number were shown.
+    #[test]
+    fn a_file_that_cannot_be_reached_says_why_in_our_words() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let why = |name: &str| {
+            let err = TomlSource::read(&dir.path().join(name)).expect_err(name);
+            err.0[0].message.clone()
+        };
+        assert_eq!(
+            why("absent.toml"),
+            "cannot read file: there is no such file"
+        );
+        std::os::unix::fs::symlink("gone.toml", dir.path().join("dangling.toml")).expect("link");
+        assert_eq!(
+            why("dangling.toml"),
+            "cannot read file: it is a link to gone.toml, which is not there"
+        );
+        std::os::unix::fs::symlink("loop.toml", dir.path().join("loop.toml")).expect("link");
+        assert_eq!(
+            why("loop.toml"),
+            "cannot read file: too many levels of symbolic links"
+        );
     }
 
     #[test]

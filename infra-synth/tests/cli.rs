@@ -131,6 +131,23 @@ fn missing_stack_is_a_clear_error() {
     );
 }
 
+/// A stack file that is a link to nowhere was called missing while the list of stacks named it.
+#[test]
+fn a_stack_file_that_is_a_broken_link_says_where_it_leads() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::os::unix::fs::symlink("moved/staging.toml", dir.path().join("staging.toml"))
+        .expect("link");
+    let output = run(&["validate", "--stack", "staging"], dir.path());
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(
+            "staging.toml: cannot read file: it is a link to moved/staging.toml, which is not there"
+        ),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn a_stack_name_is_a_name_not_a_path() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -464,7 +464,8 @@ fn a_content_file_that_cannot_be_read_is_reported_at_the_key_that_names_it() {
         "{missing}"
     );
     assert!(
-        missing.message.contains("missing.toml") && missing.message.contains("No such file"),
+        missing.message.contains("missing.toml")
+            && missing.message.contains("there is no such file"),
         "{missing}"
     );
     let folder = error_for_text(&base().replace("portfolio.toml", ""));

@@ -19,16 +19,17 @@ pub use schema::*;
 /// Where `--stacks-dir` points by default.
 pub const DEFAULT_STACKS_DIR: &str = "stacks";
 
-/// Loads `<stacks_dir>/<name>.toml` and the portfolio content it names, and validates both;
-/// all problems come back at once, each with file, line and key.
 /// Where the stack `name` is written: `<stacks_dir>/<name>.toml`.
 pub fn stack_file(stacks_dir: &Path, name: &str) -> PathBuf {
     stacks_dir.join(format!("{name}.toml"))
 }
 
+/// Loads `<stacks_dir>/<name>.toml` and the portfolio content it names, and validates both;
+/// all problems come back at once, each with file, line and key.
 pub fn load(stacks_dir: &Path, name: &str) -> Result<Stack, Diagnostics> {
     let path = stack_file(stacks_dir, name);
-    if !path.exists() {
+    // A link that leads nowhere is there, but cannot be read: reading it says why.
+    if path.symlink_metadata().is_err() {
         return Err(missing_stack(stacks_dir, &path, name));
     }
     let source = TomlSource::read(&path)?;
