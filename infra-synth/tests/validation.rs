@@ -211,12 +211,19 @@ fn ttl_days_positive() {
 }
 
 #[test]
-fn log_expiry_days_positive() {
+fn log_expiry_days_within_s3s_range() {
     assert_error(
         "[buckets]\nlog_expiry_days = 0\n",
         "buckets.log_expiry_days",
         6,
-        "must be a positive number of days",
+        "0 is not allowed: S3 expires objects after 1 to 2147483647 days",
+    );
+    // Past a 32-bit integer, the provider refused at plan what `validate` passed.
+    assert_error(
+        "[buckets]\nlog_expiry_days = 2147483648\n",
+        "buckets.log_expiry_days",
+        6,
+        "2147483648 is not allowed",
     );
 }
 
@@ -682,7 +689,14 @@ fn recovery_needs_another_real_region_and_waf_a_real_limit() {
         "[waf]\napi_rate_limit = 5\n",
         "waf.api_rate_limit",
         6,
-        "below AWS WAF's minimum of 10",
+        "5 is outside AWS WAF's range of 10 to 2000000000",
+    );
+    // Past the provider's range, `terraform plan` refused what `validate` passed.
+    assert_error(
+        "[waf]\napi_rate_limit = 4294967295\n",
+        "waf.api_rate_limit",
+        6,
+        "4294967295 is outside AWS WAF's range",
     );
     assert_error(
         "[waf]\nblocked_requests_alarm = -1\n",

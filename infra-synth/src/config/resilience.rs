@@ -87,6 +87,8 @@ impl Default for Network {
 
 /// AWS WAF's smallest rate-based limit (per five minutes).
 pub const WAF_MIN_RATE_LIMIT: u32 = 10;
+/// AWS WAF's largest rate-based limit (per five minutes); the provider refuses more at plan.
+pub const WAF_MAX_RATE_LIMIT: u32 = 2_000_000_000;
 /// A Lambda function's VPC config takes at most 16 subnets.
 const MAX_SUBNETS: usize = 16;
 
@@ -110,11 +112,12 @@ pub fn check(stack: &Stack, check: &mut Checker<'_>) {
         || "must be 0 or more blocked requests (below 0 the alarm never stops firing)".into(),
     );
     check.check(
-        stack.waf.api_rate_limit >= WAF_MIN_RATE_LIMIT,
+        (WAF_MIN_RATE_LIMIT..=WAF_MAX_RATE_LIMIT).contains(&stack.waf.api_rate_limit),
         "waf.api_rate_limit",
         || {
             format!(
-                "{} is below AWS WAF's minimum of {WAF_MIN_RATE_LIMIT} requests per 5 minutes",
+                "{} is outside AWS WAF's range of {WAF_MIN_RATE_LIMIT} to {WAF_MAX_RATE_LIMIT} \
+                 requests per 5 minutes",
                 stack.waf.api_rate_limit
             )
         },

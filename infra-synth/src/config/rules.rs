@@ -235,10 +235,17 @@ fn check_names(stack: &Stack, check: &mut Checker<'_>) {
             }
         }
     }
+    // S3 keeps a lifecycle rule's days in a 32-bit integer.
     check.check(
-        stack.buckets.log_expiry_days > 0,
+        (1..=i32::MAX.unsigned_abs()).contains(&stack.buckets.log_expiry_days),
         "buckets.log_expiry_days",
-        || "must be a positive number of days".into(),
+        || {
+            format!(
+                "{} is not allowed: S3 expires objects after 1 to {} days",
+                stack.buckets.log_expiry_days,
+                i32::MAX
+            )
+        },
     );
 }
 
