@@ -64,7 +64,7 @@ impl fmt::Display for Diagnostic {
 /// Text that may quote a file's values, as printed: control characters (a newline, a NUL, a
 /// terminal's escape sequence) are written as escapes, so each problem stays on its one line
 /// and a value cannot drive the reader's terminal.
-struct Printable<'a>(&'a str);
+pub struct Printable<'a>(pub &'a str);
 
 impl fmt::Display for Printable<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -8,6 +8,7 @@ use std::fmt;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use config_diagnostics::Printable;
 use eve_contract::settings::{self as contract, Decimal, Flag, Integer, List, Text};
 pub use eve_contract::settings::{env_name, MAX_PRESIGN_SECONDS, OFFLINE_MODEL_ID};
 
@@ -123,8 +124,9 @@ impl Resolver<'_> {
             return default;
         };
         parse(&value).unwrap_or_else(|allowed| {
-            self.problems
-                .push(format!("{origin} = `{value}`: {allowed}"));
+            let problem = format!("{origin} = `{value}`: {allowed}");
+            // One line per problem in the log, whatever the value holds.
+            self.problems.push(Printable(&problem).to_string());
             default
         })
     }
@@ -340,5 +342,19 @@ mod tests {
             text.contains("`a.example` must be an https:// origin"),
             "{text}"
         );
+    }
+
+    /// A value with a newline split its problem over two log lines, and a terminal's escape
+    /// sequence reached whoever read the log on a terminal.
+    #[test]
+    fn a_value_quoted_in_a_problem_cannot_break_its_line_or_drive_a_terminal() {
+        let env = map(&[("EVE_MODEL_ID", "x\nINFO forged\u{1b}[2J")]);
+        let err = Settings::resolve(&env, &map(&[]), "").expect_err("invalid");
+        let text = err.to_string();
+        assert!(
+            text.contains("env EVE_MODEL_ID = `x\\nINFO forged\\u{1b}[2J`"),
+            "{text}"
+        );
+        assert!(!text.chars().any(char::is_control), "{text:?}");
     }
 }
