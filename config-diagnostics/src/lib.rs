@@ -57,20 +57,28 @@ impl fmt::Display for Diagnostic {
         if !self.key.is_empty() {
             write!(f, ": `{}`", Printable(&self.key))?;
         }
-        write!(f, ": {}", Printable(&self.message))
+        write!(f, ": {}", Printable(&plain::cut_quotes(&self.message)))
     }
 }
 
 /// Text that may quote a file's values, as printed: control characters (a newline, a NUL, a
-/// terminal's escape sequence) are written as escapes, so each problem stays on its one line
-/// and a value cannot drive the reader's terminal.
+/// terminal's escape sequence) and the marks that reorder text (a right-to-left override) are
+/// written as escapes, so each problem stays on its one line, reads as written, and a value
+/// cannot drive the reader's terminal.
 pub struct Printable<'a>(pub &'a str);
+
+/// Unicode's bidirectional formatting marks: invisible, they reorder the text around them.
+fn reorders_text(c: char) -> bool {
+    matches!(c, '\u{61c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
 
 impl fmt::Display for Printable<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for c in self.0.chars() {
             if c.is_control() {
                 write!(f, "{}", c.escape_default())?;
+            } else if reorders_text(c) {
+                write!(f, "{}", c.escape_unicode())?;
             } else {
                 fmt::Write::write_char(f, c)?;
             }
@@ -540,6 +548,36 @@ mod tests {
         assert_eq!(
             problem.to_string(),
             "stacks/dev.toml:4:10: `domain`: `evil\\n\\u{1b}]0;owned\\u{7}\\u{0}.dev` is not a DNS name"
+        );
+    }
+
+    /// A right-to-left override made a quoted value print reversed; a value of 100 000
+    /// characters printed whole, burying what the problem said about it.
+    #[test]
+    fn a_quoted_value_reads_as_written_and_a_long_one_is_cut() {
+        let problem = |message: String| Diagnostic {
+            file: "portfolio.toml".into(),
+            line: 3,
+            column: 9,
+            key: "profile.email".into(),
+            message,
+        };
+        assert_eq!(
+            problem("`\u{202e}moc.live` is not an email address".into()).to_string(),
+            "portfolio.toml:3:9: `profile.email`: `\\u{202e}moc.live` is not an email address"
+        );
+        let long = problem(format!("`{}` is not an email address", "x".repeat(100_000)));
+        assert_eq!(
+            long.to_string(),
+            format!(
+                "portfolio.toml:3:9: `profile.email`: `{}…` is not an email address",
+                "x".repeat(40)
+            )
+        );
+        // The machine-readable form keeps the whole value.
+        assert_eq!(
+            long.message.len(),
+            100_000 + "`` is not an email address".len()
         );
     }
 

@@ -41,6 +41,29 @@ impl Kind {
     }
 }
 
+/// `message` with every value it quotes (between backticks) longer than
+/// [`MOST_QUOTED_CHARS`] cut to that, so that a long value cannot bury what is said about it.
+pub fn cut_quotes(message: &str) -> std::borrow::Cow<'_, str> {
+    let too_long = message
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .any(|quoted| quoted.chars().count() > MOST_QUOTED_CHARS);
+    if !too_long {
+        return message.into();
+    }
+    let parts = message.split('`').enumerate().map(|(i, part)| {
+        if i % 2 == 1 && part.chars().count() > MOST_QUOTED_CHARS {
+            let mut cut: String = part.chars().take(MOST_QUOTED_CHARS).collect();
+            cut.push('…');
+            cut
+        } else {
+            part.to_string()
+        }
+    });
+    parts.collect::<Vec<_>>().join("`").into()
+}
+
 /// `serde_message` reworded: a wrong type or value says what the key takes and what it was
 /// given (`written`, from the file; serde's own words when unknown). Other messages (a missing
 /// key, an unknown one, a value outside a list) already speak the file's words.
