@@ -251,18 +251,18 @@ impl TomlSource {
         }
         let mut walk = Walk::default();
         walk.table(table.get_ref(), "");
-        if !walk.non_finite.is_empty() {
+        if !walk.refused.is_empty() {
             let diags = walk
-                .non_finite
+                .refused
                 .into_iter()
-                .map(|(key, span, literal)| {
+                .map(|(key, span, message)| {
                     let (line, column) = line_col(&text, span.start);
                     Diagnostic {
                         file: label.clone(),
                         line,
                         column,
                         key,
-                        message: format!("`{literal}` is not a finite number"),
+                        message,
                     }
                 })
                 .collect();
@@ -427,8 +427,8 @@ impl<'a> Checker<'a> {
 #[derive(Default)]
 struct Walk {
     values: BTreeMap<String, Written>,
-    /// (key path, span, literal as written)
-    non_finite: Vec<(String, Range<usize>, String)>,
+    /// Values no setting can mean: (key path, span, why).
+    refused: Vec<(String, Range<usize>, String)>,
 }
 
 impl Walk {
@@ -458,8 +458,13 @@ impl Walk {
                     .parse::<f64>()
                     .is_ok_and(f64::is_finite);
                 if !finite {
-                    self.non_finite
-                        .push((path.clone(), value.span(), literal.to_string()));
+                    let why = format!("`{literal}` is not a finite number");
+                    self.refused.push((path.clone(), value.span(), why));
+                }
+            }
+            DeValue::String(text) => {
+                if let Some(why) = hidden_character(text) {
+                    self.refused.push((path.clone(), value.span(), why));
                 }
             }
             _ => {}
@@ -470,6 +475,26 @@ impl Walk {
         };
         self.values.insert(path, written);
     }
+}
+
+/// Why `text` cannot be a value: the first character in it that no page, log or AWS name
+/// shows as written (a control character other than a line break or tab), or that makes it
+/// read other than as written (a direction override; the marks and isolates that right-to-left
+/// text needs are kept).
+fn hidden_character(text: &str) -> Option<String> {
+    text.chars().find_map(|c| {
+        let code = format!("U+{:04X}", u32::from(c));
+        if c.is_control() && !matches!(c, '\n' | '\r' | '\t') {
+            Some(format!("holds {code}, a control character; remove it"))
+        } else if matches!(c, '\u{202d}' | '\u{202e}') {
+            Some(format!(
+                "holds {code}, an invisible override that makes the text after it read the \
+                 other way; remove it"
+            ))
+        } else {
+            None
+        }
+    })
 }
 
 /// `16 MiB`, or the bytes when they are not whole mebibytes.
@@ -734,6 +759,43 @@ mod tests {
             );
         }
         assert!(TomlSource::parse("demo.toml", "rate = 1.5e300\nzero = -0.0\n").is_ok());
+    }
+
+    /// A NUL in a name reached the pages (as U+FFFD) and EVE's prompt; a right-to-left
+    /// override made a name read backwards on the site.
+    #[test]
+    fn a_string_with_a_hidden_character_is_refused_at_its_key() {
+        let text = concat!(
+            "name = \"Al\\u0000ex\"\n",
+            "[profile]\n",
+            "tagline = \"\\u202Eevil\"\n",
+            "paragraphs = [\"fine\", \"\\u001b[2J\"]\n",
+            "about = \"\"\"\nTwo lines,\n\twith a tab.\r\n\"\"\"\n",
+            "hebrew = \"שלום \\u200F(1)\"\n",
+        );
+        let err = TomlSource::parse("content.toml", text).expect_err("hidden characters");
+        let found: Vec<(usize, &str, &str)> = err
+            .iter()
+            .map(|d| (d.line, d.key.as_str(), d.message.as_str()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (1, "name", "holds U+0000, a control character; remove it"),
+                (
+                    3,
+                    "profile.tagline",
+                    "holds U+202E, an invisible override that makes the text after it read \
+                     the other way; remove it"
+                ),
+                (
+                    4,
+                    "profile.paragraphs[1]",
+                    "holds U+001B, a control character; remove it"
+                ),
+            ],
+            "{err}"
+        );
     }
 
     #[test]
