@@ -482,18 +482,18 @@ impl Walk {
 /// read other than as written (a direction override; the marks and isolates that right-to-left
 /// text needs are kept).
 fn hidden_character(text: &str) -> Option<String> {
-    text.chars().find_map(|c| {
-        let code = format!("U+{:04X}", u32::from(c));
-        if c.is_control() && !matches!(c, '\n' | '\r' | '\t') {
-            Some(format!("holds {code}, a control character; remove it"))
-        } else if matches!(c, '\u{202d}' | '\u{202e}') {
-            Some(format!(
-                "holds {code}, an invisible override that makes the text after it read the \
-                 other way; remove it"
-            ))
-        } else {
-            None
-        }
+    let control = |c: char| c.is_control() && !matches!(c, '\n' | '\r' | '\t');
+    let c = text
+        .chars()
+        .find(|&c| control(c) || matches!(c, '\u{202d}' | '\u{202e}'))?;
+    let code = format!("U+{:04X}", u32::from(c));
+    Some(if control(c) {
+        format!("holds {code}, a control character; remove it")
+    } else {
+        format!(
+            "holds {code}, an invisible override that makes the text after it read the other \
+             way; remove it"
+        )
     })
 }
 
