@@ -194,18 +194,40 @@ fn in_our_words(path: &Path, error: std::io::Error) -> std::io::Error {
         }
         (std::io::ErrorKind::NotFound, Err(_)) => "there is no such file".to_string(),
         (std::io::ErrorKind::PermissionDenied, _) => "permission denied".to_string(),
-        _ => {
-            let text = error.to_string();
-            let text = text
-                .rfind(" (os error ")
-                .map_or(&text[..], |at| &text[..at]);
-            let mut chars = text.chars();
-            chars.next().map_or_else(String::new, |first| {
-                first.to_lowercase().chain(chars).collect()
-            })
-        }
+        _ => os_error_text(&error),
     };
     std::io::Error::new(kind, why)
+}
+
+/// An error and its causes as anyhow's `{:#}` prints them (`context: cause: …`), with each OS
+/// error in our words: what a command or server prints when it stops on an error.
+pub fn error_text(error: &(dyn std::error::Error + 'static)) -> String {
+    std::iter::successors(Some(error), |link| link.source())
+        .map(cause_text)
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
+/// One link of an error's chain: an OS error as [`os_error_text`] tells it, anything else as
+/// it prints.
+pub fn cause_text(link: &(dyn std::error::Error + 'static)) -> String {
+    match link.downcast_ref::<std::io::Error>() {
+        Some(os) => os_error_text(os),
+        None => link.to_string(),
+    }
+}
+
+/// The OS's text for `error` in our words: lowercased, without its error number
+/// (`Not a directory (os error 20)` → `not a directory`).
+pub fn os_error_text(error: &std::io::Error) -> String {
+    let text = error.to_string();
+    let text = text
+        .rfind(" (os error ")
+        .map_or(&text[..], |at| &text[..at]);
+    let mut chars = text.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_lowercase().chain(chars).collect()
+    })
 }
 
 impl TomlSource {
@@ -661,6 +683,28 @@ mod tests {
         assert_eq!(
             why("loop.toml"),
             "cannot read file: too many levels of symbolic links"
+        );
+    }
+
+    #[test]
+    fn an_error_chain_tells_its_os_errors_in_our_words() {
+        #[derive(Debug)]
+        struct Context(std::io::Error);
+        impl fmt::Display for Context {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("cannot create out/prod")
+            }
+        }
+        impl std::error::Error for Context {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let os = std::io::Error::from_raw_os_error(20);
+        assert!(os.to_string().ends_with("(os error 20)"), "{os}");
+        assert_eq!(
+            error_text(&Context(os)),
+            "cannot create out/prod: not a directory"
         );
     }
 

@@ -231,6 +231,21 @@ fn bad_settings_stop_startup_with_a_named_error() {
     assert!(!stderr.contains("1 error"), "{stderr}");
 }
 
+/// A taken port was told in the OS's words with its number: `Address already in use (os error 98)`.
+#[test]
+fn a_taken_port_is_told_in_our_words() {
+    let taken = std::net::TcpListener::bind(("127.0.0.1", 0)).expect("bind");
+    let address = taken.local_addr().expect("address").to_string();
+    let (code, stderr) = support::run_to_exit(binary(), &["--offline", "--listen", &address], &[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.ends_with(&format!(
+            "error: cannot listen on {address}: address already in use\n"
+        )),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn sigterm_stops_the_server_cleanly() {
     let mut s = EveServer::spawn(binary(), &["--offline"], &[]).expect("starts");

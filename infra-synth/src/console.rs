@@ -17,7 +17,10 @@ pub fn write_out(text: Arguments<'_>) -> std::io::Result<()> {
         Err(error) if error.kind() == ErrorKind::BrokenPipe => Ok(()),
         Err(error) => Err(std::io::Error::new(
             error.kind(),
-            format!("cannot write the output to stdout: {error}"),
+            format!(
+                "cannot write the output to stdout: {}",
+                config_diagnostics::os_error_text(&error)
+            ),
         )),
         Ok(()) => Ok(()),
     }

@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use config_diagnostics::Diagnostics;
+use config_diagnostics::{cause_text, error_text, Diagnostics};
 use infra_synth::commands::Cli;
 use infra_synth::console::write_err;
 use infra_synth::deploy::interrupt::{self, Interrupted};
@@ -11,7 +11,7 @@ fn main() -> ExitCode {
     match cli.run() {
         Ok(code) => code,
         Err(err) if err.is::<Interrupted>() => {
-            write_err(format_args!("error: {err:#}\n"));
+            write_err(format_args!("error: {}\n", error_text(err.as_ref())));
             ExitCode::from(interrupt::EXIT_CODE)
         }
         Err(err) => {
@@ -20,11 +20,11 @@ fn main() -> ExitCode {
                 // `error: `-prefixed, after whatever context was added on the way up.
                 Some(diagnostics) => {
                     for context in err.chain().take_while(|e| !e.is::<Diagnostics>()) {
-                        write_err(format_args!("error: {context}\n"));
+                        write_err(format_args!("error: {}\n", cause_text(context)));
                     }
                     write_err(format_args!("{diagnostics}\n"));
                 }
-                None => write_err(format_args!("error: {err:#}\n")),
+                None => write_err(format_args!("error: {}\n", error_text(err.as_ref()))),
             }
             ExitCode::FAILURE
         }

@@ -148,6 +148,26 @@ fn a_stack_file_that_is_a_broken_link_says_where_it_leads() {
     );
 }
 
+/// An output folder that could not be made was told in the OS's own words and with its error
+/// number: `Not a directory (os error 20)`.
+#[test]
+fn an_os_error_is_told_in_our_words() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "").expect("write");
+    let out = file.join("out").display().to_string();
+    let output = run(
+        &["synth", "--stack", "prod", "--out", &out],
+        &common::fixtures(),
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        stderr,
+        format!("error: cannot create {out}/prod: not a directory\n")
+    );
+}
+
 #[test]
 fn a_stack_name_is_a_name_not_a_path() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -120,7 +120,7 @@ async fn main() -> ExitCode {
     match run(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", config_diagnostics::error_text(error.as_ref()));
             ExitCode::FAILURE
         }
     }
@@ -157,8 +157,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
             site_dir: args.site_dir,
         },
     );
-    let listener = listen(args.listen)
-        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
+    let listener =
+        listen(args.listen).with_context(|| format!("cannot listen on {}", args.listen))?;
     let address = listener.local_addr()?;
     let shutdown = shutdown_signal()?;
     let mut stdout = std::io::stdout().lock();

@@ -102,7 +102,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         Some(Err(error)) => {
             let _ = server.kill();
-            bail!("cannot read eve-server's output: {error}");
+            return Err(error).context("cannot read eve-server's output");
         }
     }
     std::thread::spawn(move || {
