@@ -208,12 +208,12 @@ pub fn error_text(error: &(dyn std::error::Error + 'static)) -> String {
         .join(": ")
 }
 
-/// One link of an error's chain: an OS error as [`os_error_text`] tells it, anything else as
-/// it prints.
+/// One link of an error's chain: an error from the OS as [`os_error_text`] tells it, anything
+/// else as it prints (an `io::Error` a library made up keeps its words, `TLS …` included).
 pub fn cause_text(link: &(dyn std::error::Error + 'static)) -> String {
     match link.downcast_ref::<std::io::Error>() {
-        Some(os) => os_error_text(os),
-        None => link.to_string(),
+        Some(os) if os.raw_os_error().is_some() => os_error_text(os),
+        _ => link.to_string(),
     }
 }
 
@@ -705,6 +705,11 @@ mod tests {
         assert_eq!(
             error_text(&Context(os)),
             "cannot create out/prod: not a directory"
+        );
+        let made_up = std::io::Error::other("TLS handshake failed");
+        assert_eq!(
+            error_text(&Context(made_up)),
+            "cannot create out/prod: TLS handshake failed"
         );
     }
 
