@@ -74,17 +74,59 @@ fn reorders_text(c: char) -> bool {
 
 impl fmt::Display for Printable<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for c in self.0.chars() {
-            if c.is_control() {
-                write!(f, "{}", c.escape_default())?;
-            } else if reorders_text(c) {
-                write!(f, "{}", c.escape_unicode())?;
-            } else {
-                fmt::Write::write_char(f, c)?;
+        write_printable(f, self.0, |_| false)
+    }
+}
+
+/// [`Printable`] for a text of several lines (an error that quotes a tool's output): its line
+/// breaks and tabs are kept, every other control character and reordering mark escaped.
+pub struct PrintableLines<'a>(pub &'a str);
+
+impl fmt::Display for PrintableLines<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_printable(f, self.0, |c| matches!(c, '\n' | '\t'))
+    }
+}
+
+fn write_printable(f: &mut fmt::Formatter<'_>, text: &str, kept: fn(char) -> bool) -> fmt::Result {
+    for c in text.chars() {
+        if c.is_control() && !kept(c) {
+            write!(f, "{}", c.escape_default())?;
+        } else if reorders_text(c) {
+            write!(f, "{}", c.escape_unicode())?;
+        } else {
+            fmt::Write::write_char(f, c)?;
+        }
+    }
+    Ok(())
+}
+
+/// The command line parsed as `T` describes it, or the process ended as clap ends it. Clap
+/// quotes a refused argument back as given; when an argument holds a control character (a
+/// terminal's escape sequence, a line break) or a reordering mark, the error shown is the one
+/// for the arguments written as [`Printable`], so it quotes them escaped instead of playing them.
+pub fn parse_args<T: clap::Parser>() -> T {
+    let given: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    T::try_parse_from(&given).unwrap_or_else(|error| {
+        let printable: Vec<std::ffi::OsString> = given
+            .iter()
+            .map(|arg| match arg.to_str() {
+                Some(text) => Printable(text).to_string().into(),
+                None => arg.clone(),
+            })
+            .collect();
+        if printable == given {
+            error.exit()
+        }
+        match T::try_parse_from(printable) {
+            Err(shown) => shown.exit(),
+            // Escaping made the arguments valid: the first error's words, its sequences left out.
+            Ok(_) => {
+                eprint!("{}", PrintableLines(&error.render().to_string()));
+                std::process::exit(error.exit_code())
             }
         }
-        Ok(())
-    }
+    })
 }
 
 /// Every problem found in one run, in file order.
@@ -200,7 +242,8 @@ fn in_our_words(path: &Path, error: std::io::Error) -> std::io::Error {
 }
 
 /// An error and its causes as anyhow's `{:#}` prints them (`context: cause: …`), with each OS
-/// error in our words: what a command or server prints when it stops on an error.
+/// error in our words and as [`PrintableLines`]: what a command or server prints when it stops
+/// on an error (which may quote a path or a value as given).
 pub fn error_text(error: &(dyn std::error::Error + 'static)) -> String {
     std::iter::successors(Some(error), |link| link.source())
         .map(cause_text)
@@ -208,13 +251,15 @@ pub fn error_text(error: &(dyn std::error::Error + 'static)) -> String {
         .join(": ")
 }
 
-/// One link of an error's chain: an error from the OS as [`os_error_text`] tells it, anything
-/// else as it prints (an `io::Error` a library made up keeps its words, `TLS …` included).
+/// One link of an error's chain, as [`PrintableLines`]: an error from the OS as
+/// [`os_error_text`] tells it, anything else as it prints (an `io::Error` a library made up
+/// keeps its words, `TLS …` included).
 pub fn cause_text(link: &(dyn std::error::Error + 'static)) -> String {
-    match link.downcast_ref::<std::io::Error>() {
+    let text = match link.downcast_ref::<std::io::Error>() {
         Some(os) if os.raw_os_error().is_some() => os_error_text(os),
         _ => link.to_string(),
-    }
+    };
+    PrintableLines(&text).to_string()
 }
 
 /// The OS's text for `error` in our words: lowercased, without its error number
@@ -710,6 +755,15 @@ mod tests {
         assert_eq!(
             error_text(&Context(made_up)),
             "cannot create out/prod: TLS handshake failed"
+        );
+    }
+
+    #[test]
+    fn an_error_keeps_its_lines_but_cannot_drive_a_terminal() {
+        let quoted = std::io::Error::other("cannot read /tmp/\u{1b}[2J\u{202e}x:\n  line two\tend");
+        assert_eq!(
+            error_text(&quoted),
+            "cannot read /tmp/\\u{1b}[2J\\u{202e}x:\n  line two\tend"
         );
     }
 

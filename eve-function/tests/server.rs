@@ -246,6 +246,39 @@ fn a_taken_port_is_told_in_our_words() {
     );
 }
 
+/// An argument or a path quoted back in an error was printed as given: one holding a
+/// terminal's escape sequence played it on the reader's terminal.
+#[test]
+fn an_argument_quoted_in_an_error_cannot_drive_the_terminal() {
+    let escape = "\u{1b}[2J\u{202e}";
+    let missing = format!("/nonexistent/{escape}");
+    let cases: [(&[&str], i32); 2] = [
+        (&["--offline", "--listen", escape], 2),
+        (
+            &[
+                "--offline",
+                "--listen",
+                "127.0.0.1:0",
+                "--site-dir",
+                &missing,
+            ],
+            1,
+        ),
+    ];
+    for (args, code) in cases {
+        let (exit, stderr) = support::run_to_exit(binary(), args, &[]);
+        assert_eq!(exit, Some(code), "{args:?}: {stderr}");
+        assert!(
+            !stderr.contains('\u{1b}') && !stderr.contains('\u{202e}'),
+            "{args:?}: {stderr:?}"
+        );
+        assert!(
+            stderr.contains("\\u{1b}[2J\\u{202e}"),
+            "{args:?}: {stderr:?}"
+        );
+    }
+}
+
 #[test]
 fn sigterm_stops_the_server_cleanly() {
     let mut s = EveServer::spawn(binary(), &["--offline"], &[]).expect("starts");

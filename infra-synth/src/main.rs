@@ -1,13 +1,12 @@
 use std::process::ExitCode;
 
-use clap::Parser;
-use config_diagnostics::{cause_text, error_text, Diagnostics};
+use config_diagnostics::{cause_text, error_text, parse_args, Diagnostics};
 use infra_synth::commands::Cli;
 use infra_synth::console::write_err;
 use infra_synth::deploy::interrupt::{self, Interrupted};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli: Cli = parse_args();
     match cli.run() {
         Ok(code) => code,
         Err(err) if err.is::<Interrupted>() => {

@@ -168,6 +168,34 @@ fn an_os_error_is_told_in_our_words() {
     );
 }
 
+/// A path or an argument quoted back in an error was printed as given: one holding a terminal's
+/// escape sequence recoloured (or cleared) the reader's terminal.
+#[test]
+fn an_argument_quoted_in_an_error_cannot_drive_the_terminal() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "").expect("write");
+    let escape = "\u{1b}[2J\u{202e}";
+    let out = file.join(escape).display().to_string();
+    let cases: [(&[&str], i32); 2] = [
+        (&["synth", "--stack", "prod", "--out", &out], 1),
+        (&["synth", "--stack", escape], 2),
+    ];
+    for (args, code) in cases {
+        let output = run(args, &common::fixtures());
+        assert_eq!(output.status.code(), Some(code), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            !stderr.contains('\u{1b}') && !stderr.contains('\u{202e}'),
+            "{args:?}: {stderr:?}"
+        );
+        assert!(
+            stderr.contains("\\u{1b}[2J\\u{202e}"),
+            "{args:?}: {stderr:?}"
+        );
+    }
+}
+
 #[test]
 fn a_stack_name_is_a_name_not_a_path() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -112,7 +112,7 @@ fn listen_address(value: &str) -> Result<SocketAddr, String> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = Args::parse();
+    let args: Args = config_diagnostics::parse_args();
     if args.healthcheck {
         return healthcheck(args.listen);
     }
