@@ -702,6 +702,66 @@ async fn turns_stored_one_an_item_before_exchanges_are_still_read() {
     );
 }
 
+/// An exchange stored beside its request's count, which then refused the request, is withdrawn:
+/// its item keeps the question, marked, without the reply that was never shown, and history
+/// no longer holds it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_withdrawn_exchange_keeps_its_question_and_leaves_the_history() {
+    let test = "a_withdrawn_exchange_keeps_its_question_and_leaves_the_history";
+    let table = "eve-withdrawn";
+    let Some((moto, store)) = store_on_moto(test, table).await else {
+        return;
+    };
+    let session = "withdrawn-session-1";
+    let exchange = |at_ms, request: &str, text: &str| {
+        (
+            Turn::new(session, at_ms, Role::User, request, text),
+            Turn::new(session, at_ms + 1, Role::Assistant, request, "An answer."),
+        )
+    };
+    let (kept, refused) = (
+        exchange(1_000, "kept", "Go?"),
+        exchange(2_000, "refused", "Rust?"),
+    );
+    for (question, reply) in [&kept, &refused] {
+        store
+            .append_exchange(question, reply)
+            .await
+            .expect("an exchange");
+    }
+    store
+        .withdraw_exchange(&refused.0)
+        .await
+        .expect("withdrawn");
+    let texts: Vec<String> = store
+        .recent(session, 10)
+        .await
+        .expect("history")
+        .into_iter()
+        .map(|t| t.text)
+        .collect();
+    assert_eq!(texts, ["Go?", "An answer."]);
+    let dynamodb = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
+    let items = dynamodb
+        .query()
+        .table_name(table)
+        .key_condition_expression("pk = :pk")
+        .expression_attribute_values(":pk", AttributeValue::S(session.into()))
+        .send()
+        .await
+        .expect("the items");
+    let withdrawn = items.items().last().expect("two items");
+    assert_eq!(
+        withdrawn.get(eve_contract::store::QUESTION_ATTRIBUTE),
+        Some(&AttributeValue::S("Rust?".into()))
+    );
+    assert_eq!(
+        withdrawn.get("withdrawn"),
+        Some(&AttributeValue::Bool(true))
+    );
+    assert_eq!(withdrawn.get(eve_contract::store::REPLY_ATTRIBUTE), None);
+}
+
 /// Reservations in DynamoDB's shape, one attribute each on the day's counter: a granted one
 /// answers with the day's total alone, however many are in flight (with one set of them, every
 /// answer carried them all, so each call cost as much as there were calls); a refused one

@@ -96,6 +96,9 @@ impl ConversationStore for HangingStore {
     async fn append_exchange(&self, _: &Turn, _: &Turn) -> Result<(), PortError> {
         std::future::pending().await
     }
+    async fn withdraw_exchange(&self, _: &Turn) -> Result<(), PortError> {
+        std::future::pending().await
+    }
     async fn recent(&self, _: &str, _: usize) -> Result<Vec<Turn>, PortError> {
         std::future::pending().await
     }
@@ -144,6 +147,10 @@ impl ConversationStore for DistantStore {
     async fn append_exchange(&self, question: &Turn, reply: &Turn) -> Result<(), PortError> {
         tokio::time::sleep(self.delay).await;
         self.store.append_exchange(question, reply).await
+    }
+    async fn withdraw_exchange(&self, question: &Turn) -> Result<(), PortError> {
+        tokio::time::sleep(self.delay).await;
+        self.store.withdraw_exchange(question).await
     }
     async fn recent(&self, session_id: &str, limit: usize) -> Result<Vec<Turn>, PortError> {
         self.history_reads.fetch_add(1, Ordering::SeqCst);

@@ -3,7 +3,9 @@
 //! Table shape (infra-synth creates it; `eve_contract::store`): partition key `pk` (S), sort key
 //! `sk` (S), TTL attribute `expires_at`. Exchanges: `pk` = session id, `sk` = `<asked at ms, 16
 //! digits>#<request id>`, so a query returns them in time order; one item holds the question, the
-//! reply and what it cost (items of one turn each, from before exchanges, are still read). Token
+//! reply and what it cost (items of one turn each, from before exchanges, are still read). An
+//! exchange stored beside its request's count, which then refused the request, is written over
+//! as withdrawn (`withdrawn`, the question kept, no reply) and read as no turns. Token
 //! counters: `pk` = `budget#<stage>`, `sk` = UTC day, attribute `tokens`, and one attribute
 //! `held_<request id>` (a map of `at_s` and `tokens`) for each reservation not yet settled: a
 //! reservation adds to `tokens` and sets its attribute in one conditional write before a model
@@ -140,9 +142,29 @@ fn exchange_item(question: &Turn, reply: &Turn) -> Item {
     ])
 }
 
-/// The turns an item holds: an exchange's question and reply, or the one turn of an item
-/// written before exchanges (with a `role`).
+/// The attribute marking an exchange withdrawn: stored beside its request's count, which then
+/// refused the request, so its reply was never shown.
+const WITHDRAWN_ATTRIBUTE: &str = "withdrawn";
+
+/// An exchange's item as withdrawn: its question kept (what was asked), its reply gone.
+fn withdrawn_item(question: &Turn) -> Item {
+    HashMap::from([
+        ("pk".to_string(), s(&question.session_id)),
+        ("sk".to_string(), s(&exchange_sort_key(question))),
+        ("request_id".to_string(), s(&question.request_id)),
+        ("at_ms".to_string(), n(question.at_ms)),
+        (QUESTION_ATTRIBUTE.to_string(), s(&question.text)),
+        (WITHDRAWN_ATTRIBUTE.to_string(), AttributeValue::Bool(true)),
+        ("expires_at".to_string(), n(question.expires_at)),
+    ])
+}
+
+/// The turns an item holds: an exchange's question and reply, none for a withdrawn one, or the
+/// one turn of an item written before exchanges (with a `role`).
 fn turns_from(item: &Item) -> Result<Vec<Turn>, PortError> {
+    if item.contains_key(WITHDRAWN_ATTRIBUTE) {
+        return Ok(Vec::new());
+    }
     let session_id = text_of(item, "pk")?;
     let request_id = text_of(item, "request_id").unwrap_or_default();
     let at_ms = number_of(item, "at_ms");
@@ -237,6 +259,17 @@ impl ConversationStore for DynamoStore {
             .put_item()
             .table_name(&self.table)
             .set_item(Some(exchange_item(question, reply)))
+            .send()
+            .await
+            .map_err(failed)?;
+        Ok(())
+    }
+
+    async fn withdraw_exchange(&self, question: &Turn) -> Result<(), PortError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(withdrawn_item(question)))
             .send()
             .await
             .map_err(failed)?;

@@ -134,6 +134,22 @@ impl ConversationStore for MemoryStore {
         Ok(())
     }
 
+    async fn withdraw_exchange(&self, question: &Turn) -> Result<(), PortError> {
+        let mut conversations = locked(&self.conversations);
+        let Some((mut exchanges, mut bytes)) = conversations.pop(&question.session_id) else {
+            return Ok(());
+        };
+        let key = eve_contract::store::exchange_sort_key(question.at_ms, &question.request_id);
+        if let Ok(at) = exchanges.binary_search_by(|(stored, _)| stored.cmp(&key)) {
+            let (key, [q, r]) = exchanges.remove(at);
+            bytes -= exchange_bytes(&key, &q, &r);
+        }
+        if !exchanges.is_empty() {
+            conversations.put(question.session_id.clone(), exchanges, bytes);
+        }
+        Ok(())
+    }
+
     async fn recent(&self, session_id: &str, limit: usize) -> Result<Vec<Turn>, PortError> {
         let turns = self.turns(session_id);
         Ok(turns[turns.len().saturating_sub(limit)..].to_vec())

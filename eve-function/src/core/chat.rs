@@ -151,6 +151,17 @@ struct Outcome {
     /// Model calls whose replies were not used (one started on turns since found stale, one
     /// that failed): counted in the budget and the token metrics, not stored with the reply.
     discarded: Discarded,
+    /// The exchange as stored already, beside the session's count.
+    early: Option<StoredEarly>,
+}
+
+/// An exchange written while the session's count was still in the store, so that the reply
+/// waits on the slower of the two writes and not on both in turn. A request the count then
+/// refuses has it withdrawn.
+struct StoredEarly {
+    reply: Turn,
+    /// Whether it was stored; None when the request's deadline passed first.
+    stored: Option<bool>,
 }
 
 /// The session's turns before a question, as read or remembered.
@@ -223,9 +234,8 @@ impl Budget {
 struct ModelCall<'a> {
     settings: &'a Settings,
     model: &'a dyn ChatModel,
-    session_id: &'a str,
+    question: &'a Turn,
     system: &'a str,
-    message: &'a str,
     deadline: &'a Deadline,
     events: Option<&'a mpsc::Sender<StreamEvent>>,
 }
@@ -271,6 +281,18 @@ struct Asked {
 }
 
 impl Asked {
+    /// The model's reply as the answer, when it gave one to show.
+    fn answer(&self) -> Option<Outcome> {
+        match &self.reply {
+            Ok(reply) if !reply.text.trim().is_empty() => Some(Outcome {
+                model_id: self.request.model_id.clone(),
+                usage: reply.clone(),
+                ..Outcome::local(reply.text.clone(), Source::Model)
+            }),
+            _ => None,
+        }
+    }
+
     /// The call as one whose reply is not used: what it used, all that was reserved for it
     /// when that is unknown, or nothing when it was refused before it ran.
     fn discarded(&self, reserved: u64) -> Discarded {
@@ -330,23 +352,17 @@ fn answered(
 ) -> Outcome {
     let budget_used_percent =
         Some(spent.saturating_mul(100) / call.settings.daily_token_budget.max(1));
+    if let Some(answer) = asked.answer() {
+        return Outcome {
+            grant: Some(grant),
+            budget_used_percent,
+            history: history.known(),
+            stayed,
+            ..answer
+        };
+    }
     let unused = asked.discarded(grant.tokens);
     let failure = match asked.reply {
-        Ok(reply) if !reply.text.trim().is_empty() => {
-            return Outcome {
-                reply: reply.text.clone(),
-                source: Source::Model,
-                model_id: asked.request.model_id,
-                usage: reply,
-                model_failed: false,
-                replaces_shown: false,
-                grant: Some(grant),
-                budget_used_percent,
-                history: history.known(),
-                stayed,
-                discarded: Discarded::default(),
-            };
-        }
         Ok(_) => "model returned an empty reply".to_string(),
         Err(failure) => failure,
     };
@@ -420,7 +436,7 @@ impl Eve {
         events: Option<mpsc::Sender<StreamEvent>>,
     ) -> Result<ChatAnswer, ChatError> {
         let started = Instant::now();
-        let deadline = Deadline::new(request.deadline.min(started + MAX_CHAT_TIME));
+        let deadline = Deadline::new(started, request.deadline.min(started + MAX_CHAT_TIME));
         let settings = self.deps.settings.current().await;
         let message: &str = &guards::check_message(&request.message)?;
         // A session EVE names now has no history to read.
@@ -553,13 +569,25 @@ impl Eve {
                 Some(answer) => Outcome::local(answer.to_string(), Source::Curated),
                 None => offline(),
             };
-            let previous = self
-                .count_request(&window, &question.request_id, deadline)
-                .await?;
+            // Stored while the store counts the request: the reply waits on one write, not two.
+            let reply = reply_turn(question, &local, deadline.elapsed_ms());
+            let (counted, stored) = tokio::join!(
+                self.count_request(&window, &question.request_id, deadline),
+                self.store_exchange(question, &reply, deadline)
+            );
+            let early = StoredEarly { reply, stored };
+            let previous = match counted {
+                Ok(previous) => previous,
+                Err(refused) => {
+                    self.withdraw(question, Some(&early), deadline).await;
+                    return Err(refused);
+                }
+            };
             let history = remembered(&previous);
             return Ok(Outcome {
                 stayed: history.is_some(),
                 history: history.and_then(History::known),
+                early: Some(early),
                 ..local
             });
         };
@@ -574,9 +602,8 @@ impl Eve {
         let call = ModelCall {
             settings,
             model,
-            session_id: &question.session_id,
+            question,
             system: &system,
-            message,
             deadline,
             events,
         };
@@ -693,9 +720,25 @@ impl Eve {
                 }
                 _ => None,
             };
-            (budget, asked)
+            // Stored while the count may still be in the store. Not for a grant whose
+            // settlement is a write: that goes beside the exchange's, as one round trip.
+            let settles_here = match &budget {
+                Budget::Reserved { grant, .. } => locked(&self.leases).finishes_here(grant),
+                _ => false,
+            };
+            let early = match asked.as_ref().and_then(Asked::answer) {
+                Some(answer) if settles_here => {
+                    let reply = reply_turn(call.question, &answer, call.deadline.elapsed_ms());
+                    let stored = self
+                        .store_exchange(call.question, &reply, call.deadline)
+                        .await;
+                    Some(StoredEarly { reply, stored })
+                }
+                _ => None,
+            };
+            (budget, asked, early)
         };
-        let (counted, (budget, asked)) = tokio::join!(count, answer);
+        let (counted, (budget, asked, early)) = tokio::join!(count, answer);
         let used = asked
             .as_ref()
             .map(|asked| asked.discarded(reservation.tokens))
@@ -704,42 +747,47 @@ impl Eve {
             Ok(previous) => previous,
             Err(limited) => {
                 // This instance let the request through: others counted the session's requests.
-                self.history.moved(call.session_id);
+                self.history.moved(&call.question.session_id);
                 if used.tokens > 0 {
                     tracing::info!(
-                        session_id = call.session_id,
+                        session_id = call.question.session_id.as_str(),
                         tokens = used.tokens,
                         "the session's count refused a request whose model call had started"
                     );
                 }
-                self.finish_unasked(&budget, used.tokens, call.deadline)
-                    .await;
+                tokio::join!(
+                    self.finish_unasked(&budget, used.tokens, call.deadline),
+                    self.withdraw(call.question, early.as_ref(), call.deadline)
+                );
                 return Err(limited);
             }
         };
         let stayed = presumed.confirmed_by(&previous);
-        let (history, asked, discarded) = if !presumed.refuted_by(&previous) {
+        let (history, asked, discarded, early) = if !presumed.refuted_by(&previous) {
             // Confirmed, or unconfirmed by a store that could not count: the best turns known
             // either way, but only confirmed ones are kept.
             let history = History {
                 turns: presumed.turns,
                 complete: stayed,
             };
-            (history, asked, Discarded::default())
+            (history, asked, Discarded::default(), early)
         } else {
             tracing::info!(
-                session_id = call.session_id,
+                session_id = call.question.session_id.as_str(),
                 tokens = used.tokens,
                 "the session was answered elsewhere since its turns were cached; reading them"
             );
+            // The early call's exchange may be stored already (the one asked again is stored
+            // over it, under the same key): read past it, and leave it out.
+            let limit = call.settings.history_turns * 2;
             let read = self
-                .read_history(
-                    call.settings.history_turns * 2,
-                    call.session_id,
-                    call.deadline,
-                )
-                .await;
-            (History::read(read, &previous), None, used)
+                .read_history(limit + 2, &call.question.session_id, call.deadline)
+                .await
+                .map(|mut turns| {
+                    turns.retain(|turn| turn.request_id != call.question.request_id);
+                    turns.split_off(turns.len().saturating_sub(limit))
+                });
+            (History::read(read, &previous), None, used, None)
         };
         let (spent, grant) = match budget.for_model(offline) {
             Ok(granted) => granted,
@@ -758,8 +806,10 @@ impl Eve {
             }
         };
         let outcome = answered(call, asked, grant, spent, history, stayed, offline);
+        let early = early.filter(|_| outcome.source == Source::Model);
         Ok(Outcome {
             discarded: discarded.and(outcome.discarded),
+            early,
             ..outcome
         })
     }
@@ -772,7 +822,7 @@ impl Eve {
         history: Vec<Turn>,
         release: watch::Receiver<Option<bool>>,
     ) -> Asked {
-        let request = self.model_request(call.settings, call.system, history, call.message);
+        let request = self.model_request(call.settings, call.system, history, &call.question.text);
         let timeout = Duration::from_millis(call.settings.model_timeout_ms);
         let limit = timeout.min(call.deadline.for_answer());
         let least = MODEL_MIN_WINDOW.min(timeout);
@@ -1042,7 +1092,8 @@ impl Eve {
     pub async fn return_unused_budget(&self, idle: Duration) {
         let settlement = locked(&self.leases).release_idle(idle, Instant::now());
         if let Some(settlement) = settlement {
-            let deadline = Deadline::new(Instant::now() + MAX_CHAT_TIME);
+            let now = Instant::now();
+            let deadline = Deadline::new(now, now + MAX_CHAT_TIME);
             self.settle(&settlement, &deadline).await;
         }
     }
@@ -1119,33 +1170,24 @@ impl Eve {
         latency_ms: u64,
         deadline: &Deadline,
     ) {
-        let asked_at_ms = question.at_ms;
-        let reply = Turn {
-            at_ms: unix_ms().max(asked_at_ms + 1),
-            role: Role::Assistant,
-            text: outcome.reply.clone(),
-            source: outcome.source.as_str().to_string(),
-            model_id: outcome.model_id.clone(),
-            input_tokens: outcome.usage.input_tokens,
-            output_tokens: outcome.usage.output_tokens,
-            latency_ms,
-            ..question.clone()
-        };
         let used = total_tokens(&outcome.usage) + outcome.discarded.tokens;
         let settle = async {
             if let Some(grant) = &outcome.grant {
                 self.finish(grant, used, deadline).await;
             }
         };
-        let (stored, ()) = tokio::join!(
-            deadline.bound(self.append_with_retry(&question, &reply)),
-            settle,
-        );
-        if stored.is_none() {
-            for turn in [&question, &reply] {
-                log_unstored(turn, "the request's deadline passed");
+        let (reply, stored) = match &outcome.early {
+            Some(early) => {
+                settle.await;
+                (early.reply.clone(), early.stored)
             }
-        }
+            None => {
+                let reply = reply_turn(&question, outcome, latency_ms);
+                let (stored, ()) =
+                    tokio::join!(self.store_exchange(&question, &reply, deadline), settle);
+                (reply, stored)
+            }
+        };
         let exchange = [question, reply];
         let [asked, _] = &exchange;
         self.history.record(
@@ -1156,6 +1198,48 @@ impl Eve {
             settings.history_turns * 2,
             outcome.stayed,
         );
+    }
+
+    /// Stores the exchange by the request's deadline: whether it was stored, None when the
+    /// deadline passed first (the turns are then logged).
+    async fn store_exchange(
+        &self,
+        question: &Turn,
+        reply: &Turn,
+        deadline: &Deadline,
+    ) -> Option<bool> {
+        let stored = deadline
+            .bound(self.append_with_retry(question, reply))
+            .await;
+        if stored.is_none() {
+            for turn in [question, reply] {
+                log_unstored(turn, "the request's deadline passed");
+            }
+        }
+        stored
+    }
+
+    /// Marks an exchange stored early (or perhaps stored) for a request the count then refused
+    /// as withdrawn: its reply was never shown. A failure is logged.
+    async fn withdraw(&self, question: &Turn, early: Option<&StoredEarly>, deadline: &Deadline) {
+        if early.is_none_or(|early| early.stored == Some(false)) {
+            return;
+        }
+        let withdrawn = deadline
+            .bound(self.deps.store.withdraw_exchange(question))
+            .await;
+        if !matches!(withdrawn, Some(Ok(()))) {
+            let error = match withdrawn {
+                Some(Err(error)) => error.to_string(),
+                _ => "the request's deadline passed".to_string(),
+            };
+            tracing::error!(
+                error,
+                session_id = question.session_id,
+                request_id = question.request_id,
+                "a refused request's exchange is stored and was not withdrawn"
+            );
+        }
     }
 
     /// The exchange, written again when a write fails; whether it was stored.
@@ -1196,16 +1280,39 @@ fn log_unstored(turn: &Turn, error: &str) {
     );
 }
 
-/// One request's deadline, which every step spends from.
+/// The reply turn stored for `question`: `outcome`'s reply, known `latency_ms` after the
+/// request started.
+fn reply_turn(question: &Turn, outcome: &Outcome, latency_ms: u64) -> Turn {
+    Turn {
+        at_ms: unix_ms().max(question.at_ms + 1),
+        role: Role::Assistant,
+        text: outcome.reply.clone(),
+        source: outcome.source.as_str().to_string(),
+        model_id: outcome.model_id.clone(),
+        input_tokens: outcome.usage.input_tokens,
+        output_tokens: outcome.usage.output_tokens,
+        latency_ms,
+        ..question.clone()
+    }
+}
+
+/// One request's deadline, which every step spends from, and when the request started.
 struct Deadline {
+    started: Instant,
     at: tokio::time::Instant,
 }
 
 impl Deadline {
-    fn new(at: Instant) -> Self {
+    fn new(started: Instant, at: Instant) -> Self {
         Self {
+            started,
             at: tokio::time::Instant::from_std(at),
         }
+    }
+
+    /// Milliseconds since the request started.
+    fn elapsed_ms(&self) -> u64 {
+        elapsed_ms(self.started)
     }
 
     /// What is left for the reads and the model: up to the deadline, less what storing needs.
@@ -1247,6 +1354,7 @@ impl Outcome {
             history: None,
             stayed: false,
             discarded: Discarded::default(),
+            early: None,
         }
     }
 }

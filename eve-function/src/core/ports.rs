@@ -168,6 +168,10 @@ pub trait ConversationStore: Send + Sync {
     /// Stores a question and its reply together, so neither is ever stored alone. Writing
     /// them again is safe: their key is their session, time and request.
     async fn append_exchange(&self, question: &Turn, reply: &Turn) -> Result<(), PortError>;
+    /// Marks the exchange of `question`, stored before its request was refused, as withdrawn:
+    /// its reply was never shown, so no history holds it. (A write over it, not a delete: the
+    /// function's grant has no deletes.)
+    async fn withdraw_exchange(&self, question: &Turn) -> Result<(), PortError>;
     /// The latest `limit` turns of a session, oldest first.
     async fn recent(&self, session_id: &str, limit: usize) -> Result<Vec<Turn>, PortError>;
     /// Counts request `request_id` in `window` unless it already holds `window.limit`, and

@@ -809,6 +809,43 @@ async fn a_model_answer_waits_on_the_store_twice() {
     assert_eq!(store.history_reads.load(Ordering::SeqCst), 1);
 }
 
+/// A curated (or offline) answer is known before the store counts its request: its exchange
+/// is written beside the count, so the reply waits on one round trip, not two in turn. A
+/// request the count refuses has its exchange withdrawn: none of it stays stored.
+#[tokio::test(start_paused = true)]
+async fn a_curated_answer_waits_on_the_store_once() {
+    let round_trip = Duration::from_millis(100);
+    let store = Arc::new(DistantStore::new(round_trip));
+    let limited = || settings(&[("session_rate_per_minute", "2")]);
+    let [here, other] = [(); 2].map(|()| eve(limited(), store.clone(), None));
+    let minute = unix_ms() / 60_000;
+    for turn in 0..2 {
+        let started = tokio::time::Instant::now();
+        let answer = here
+            .chat(ask("How can I contact Alex?", Some(SESSION)), None)
+            .await
+            .expect("answer");
+        assert_eq!(answer.source, Source::Curated);
+        assert_eq!(started.elapsed(), round_trip, "turn {turn}");
+    }
+    // Counted elsewhere as well: this instance lets the request through, the store refuses it.
+    let refused = other
+        .chat(ask("How can I contact Alex?", Some(SESSION)), None)
+        .await;
+    if unix_ms() / 60_000 != minute {
+        return; // A minute began mid-test and the counts with it.
+    }
+    assert!(
+        matches!(refused, Err(ChatError::RateLimited { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(
+        store.store.turns(SESSION).len(),
+        4,
+        "the refused exchange withdrawn"
+    );
+}
+
 /// Two instances answer one session in turn. Each time, the instance that answered the turn
 /// before last holds a stale entry; the count names the other's request as the one before, so
 /// it reads the history again (a third round trip, the price of a stale entry) and the model
@@ -900,8 +937,9 @@ async fn a_new_session_reads_no_history() {
 }
 
 /// A session that stayed on this instance: its model call starts while the store counts the
-/// request, so an answer waits on the store's two round trips and not on the model between
-/// them. Streamed text still waits for the count.
+/// request, and its exchange is written as soon as the reply is known, so an answer waits on
+/// the model and one write (150 ms here), not on the count, the model and the write in turn
+/// (it was the count and the write, 200 ms). Streamed text still waits for the count.
 #[tokio::test(start_paused = true)]
 async fn a_session_that_stayed_starts_the_model_while_its_request_is_counted() {
     let round_trip = Duration::from_millis(100);
@@ -920,7 +958,11 @@ async fn a_session_that_stayed_starts_the_model_while_its_request_is_counted() {
         eve.chat(ask(&format!("Question {turn} about Rust?"), session), None)
             .await
             .expect("answer");
-        assert_eq!(started.elapsed(), round_trip * 2, "turn {turn}");
+        assert_eq!(
+            started.elapsed(),
+            round_trip / 2 + round_trip,
+            "turn {turn}"
+        );
     }
     let started = tokio::time::Instant::now();
     let (tx, mut rx) = mpsc::channel(64);
@@ -1000,6 +1042,56 @@ async fn a_request_refused_after_its_model_started_shows_and_stores_nothing() {
     assert_eq!(store.turns(&session).len(), 4, "nothing stored");
     let spent = store.tokens("test", &utc_day(unix_ms()));
     assert!(spent > 2 * 15 + 400, "{spent} tokens counted");
+}
+
+/// The store refuses a request whose model reply came before the count did, so its exchange
+/// was stored already: it is withdrawn, and the session's stored turns are as before.
+#[tokio::test(start_paused = true)]
+async fn a_request_refused_after_its_exchange_was_stored_has_it_withdrawn() {
+    let round_trip = Duration::from_millis(100);
+    let store = Arc::new(DistantStore::new(round_trip));
+    let eve = holding_budget(
+        Holding::Leased,
+        settings(&[("model_id", MODEL), ("session_rate_per_minute", "3")]),
+        store.clone(),
+        Some(Arc::new(ScriptedModel::default())),
+    );
+    let minute = unix_ms() / 60_000;
+    let first = eve.chat(ask("Go?", None), None).await.expect("answer");
+    let session = first.session_id;
+    eve.chat(ask("And Rust?", Some(&session)), None)
+        .await
+        .expect("answer");
+    let elsewhere = RateWindow {
+        key: format!("session#{session}"),
+        window: minute,
+        limit: 3,
+        expires_at: unix_ms() / 1000 + 120,
+    };
+    store
+        .store
+        .count_request(&elsewhere, "elsewhere-1")
+        .await
+        .expect("counted");
+    let refused = eve.chat(ask("And Java?", Some(&session)), None).await;
+    if unix_ms() / 60_000 != minute {
+        return; // A minute began mid-test and the counts with it.
+    }
+    assert!(
+        matches!(refused, Err(ChatError::RateLimited { .. })),
+        "{refused:?}"
+    );
+    let stored: Vec<String> = store
+        .store
+        .turns(&session)
+        .into_iter()
+        .map(|turn| turn.text)
+        .collect();
+    assert_eq!(stored.len(), 4, "{stored:?}");
+    assert!(
+        !stored.iter().any(|text| text.contains("Java")),
+        "{stored:?}"
+    );
 }
 
 /// Another instance answered the session since this one cached its turns: the reply started
