@@ -173,14 +173,6 @@ impl Leases {
         (grant, replaced)
     }
 
-    /// Whether finishing `grant` now would only count it against the current lease here, with
-    /// nothing to write to the store.
-    pub fn finishes_here(&self, grant: &Grant) -> bool {
-        self.current
-            .as_ref()
-            .is_some_and(|lease| lease.reservation.request_id == grant.reservation.request_id)
-    }
-
     /// A request that drew `grant` ended, using `used` tokens: the settlement due now, when
     /// its lease is retired and no other request holds part of it. A grant of no lease held
     /// here (its reservation's answer never came) is settled on its own.

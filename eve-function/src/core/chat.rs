@@ -234,8 +234,9 @@ impl Budget {
 struct ModelCall<'a> {
     settings: &'a Settings,
     model: &'a dyn ChatModel,
-    question: &'a Turn,
+    session_id: &'a str,
     system: &'a str,
+    message: &'a str,
     deadline: &'a Deadline,
     events: Option<&'a mpsc::Sender<StreamEvent>>,
 }
@@ -281,18 +282,6 @@ struct Asked {
 }
 
 impl Asked {
-    /// The model's reply as the answer, when it gave one to show.
-    fn answer(&self) -> Option<Outcome> {
-        match &self.reply {
-            Ok(reply) if !reply.text.trim().is_empty() => Some(Outcome {
-                model_id: self.request.model_id.clone(),
-                usage: reply.clone(),
-                ..Outcome::local(reply.text.clone(), Source::Model)
-            }),
-            _ => None,
-        }
-    }
-
     /// The call as one whose reply is not used: what it used, all that was reserved for it
     /// when that is unknown, or nothing when it was refused before it ran.
     fn discarded(&self, reserved: u64) -> Discarded {
@@ -352,17 +341,24 @@ fn answered(
 ) -> Outcome {
     let budget_used_percent =
         Some(spent.saturating_mul(100) / call.settings.daily_token_budget.max(1));
-    if let Some(answer) = asked.answer() {
-        return Outcome {
-            grant: Some(grant),
-            budget_used_percent,
-            history: history.known(),
-            stayed,
-            ..answer
-        };
-    }
     let unused = asked.discarded(grant.tokens);
     let failure = match asked.reply {
+        Ok(reply) if !reply.text.trim().is_empty() => {
+            return Outcome {
+                reply: reply.text.clone(),
+                source: Source::Model,
+                model_id: asked.request.model_id,
+                usage: reply,
+                model_failed: false,
+                replaces_shown: false,
+                grant: Some(grant),
+                budget_used_percent,
+                history: history.known(),
+                stayed,
+                discarded: Discarded::default(),
+                early: None,
+            };
+        }
         Ok(_) => "model returned an empty reply".to_string(),
         Err(failure) => failure,
     };
@@ -579,7 +575,7 @@ impl Eve {
             let previous = match counted {
                 Ok(previous) => previous,
                 Err(refused) => {
-                    self.withdraw(question, Some(&early), deadline).await;
+                    self.withdraw(question, &early, deadline).await;
                     return Err(refused);
                 }
             };
@@ -602,8 +598,9 @@ impl Eve {
         let call = ModelCall {
             settings,
             model,
-            question,
+            session_id: &question.session_id,
             system: &system,
+            message,
             deadline,
             events,
         };
@@ -720,25 +717,9 @@ impl Eve {
                 }
                 _ => None,
             };
-            // Stored while the count may still be in the store. Not for a grant whose
-            // settlement is a write: that goes beside the exchange's, as one round trip.
-            let settles_here = match &budget {
-                Budget::Reserved { grant, .. } => locked(&self.leases).finishes_here(grant),
-                _ => false,
-            };
-            let early = match asked.as_ref().and_then(Asked::answer) {
-                Some(answer) if settles_here => {
-                    let reply = reply_turn(call.question, &answer, call.deadline.elapsed_ms());
-                    let stored = self
-                        .store_exchange(call.question, &reply, call.deadline)
-                        .await;
-                    Some(StoredEarly { reply, stored })
-                }
-                _ => None,
-            };
-            (budget, asked, early)
+            (budget, asked)
         };
-        let (counted, (budget, asked, early)) = tokio::join!(count, answer);
+        let (counted, (budget, asked)) = tokio::join!(count, answer);
         let used = asked
             .as_ref()
             .map(|asked| asked.discarded(reservation.tokens))
@@ -747,47 +728,42 @@ impl Eve {
             Ok(previous) => previous,
             Err(limited) => {
                 // This instance let the request through: others counted the session's requests.
-                self.history.moved(&call.question.session_id);
+                self.history.moved(call.session_id);
                 if used.tokens > 0 {
                     tracing::info!(
-                        session_id = call.question.session_id.as_str(),
+                        session_id = call.session_id,
                         tokens = used.tokens,
                         "the session's count refused a request whose model call had started"
                     );
                 }
-                tokio::join!(
-                    self.finish_unasked(&budget, used.tokens, call.deadline),
-                    self.withdraw(call.question, early.as_ref(), call.deadline)
-                );
+                self.finish_unasked(&budget, used.tokens, call.deadline)
+                    .await;
                 return Err(limited);
             }
         };
         let stayed = presumed.confirmed_by(&previous);
-        let (history, asked, discarded, early) = if !presumed.refuted_by(&previous) {
+        let (history, asked, discarded) = if !presumed.refuted_by(&previous) {
             // Confirmed, or unconfirmed by a store that could not count: the best turns known
             // either way, but only confirmed ones are kept.
             let history = History {
                 turns: presumed.turns,
                 complete: stayed,
             };
-            (history, asked, Discarded::default(), early)
+            (history, asked, Discarded::default())
         } else {
             tracing::info!(
-                session_id = call.question.session_id.as_str(),
+                session_id = call.session_id,
                 tokens = used.tokens,
                 "the session was answered elsewhere since its turns were cached; reading them"
             );
-            // The early call's exchange may be stored already (the one asked again is stored
-            // over it, under the same key): read past it, and leave it out.
-            let limit = call.settings.history_turns * 2;
             let read = self
-                .read_history(limit + 2, &call.question.session_id, call.deadline)
-                .await
-                .map(|mut turns| {
-                    turns.retain(|turn| turn.request_id != call.question.request_id);
-                    turns.split_off(turns.len().saturating_sub(limit))
-                });
-            (History::read(read, &previous), None, used, None)
+                .read_history(
+                    call.settings.history_turns * 2,
+                    call.session_id,
+                    call.deadline,
+                )
+                .await;
+            (History::read(read, &previous), None, used)
         };
         let (spent, grant) = match budget.for_model(offline) {
             Ok(granted) => granted,
@@ -806,10 +782,8 @@ impl Eve {
             }
         };
         let outcome = answered(call, asked, grant, spent, history, stayed, offline);
-        let early = early.filter(|_| outcome.source == Source::Model);
         Ok(Outcome {
             discarded: discarded.and(outcome.discarded),
-            early,
             ..outcome
         })
     }
@@ -822,7 +796,7 @@ impl Eve {
         history: Vec<Turn>,
         release: watch::Receiver<Option<bool>>,
     ) -> Asked {
-        let request = self.model_request(call.settings, call.system, history, &call.question.text);
+        let request = self.model_request(call.settings, call.system, history, call.message);
         let timeout = Duration::from_millis(call.settings.model_timeout_ms);
         let limit = timeout.min(call.deadline.for_answer());
         let least = MODEL_MIN_WINDOW.min(timeout);
@@ -1219,27 +1193,26 @@ impl Eve {
         stored
     }
 
-    /// Marks an exchange stored early (or perhaps stored) for a request the count then refused
-    /// as withdrawn: its reply was never shown. A failure is logged.
-    async fn withdraw(&self, question: &Turn, early: Option<&StoredEarly>, deadline: &Deadline) {
-        if early.is_none_or(|early| early.stored == Some(false)) {
+    /// Marks the exchange stored early (or perhaps stored) for a request the count then
+    /// refused as withdrawn: its reply was never shown. A failure is logged.
+    async fn withdraw(&self, question: &Turn, early: &StoredEarly, deadline: &Deadline) {
+        if early.stored == Some(false) {
             return;
         }
         let withdrawn = deadline
             .bound(self.deps.store.withdraw_exchange(question))
             .await;
-        if !matches!(withdrawn, Some(Ok(()))) {
-            let error = match withdrawn {
-                Some(Err(error)) => error.to_string(),
-                _ => "the request's deadline passed".to_string(),
-            };
-            tracing::error!(
-                error,
-                session_id = question.session_id,
-                request_id = question.request_id,
-                "a refused request's exchange is stored and was not withdrawn"
-            );
-        }
+        let error = match withdrawn {
+            Some(Ok(())) => return,
+            Some(Err(error)) => error.to_string(),
+            None => "the request's deadline passed".to_string(),
+        };
+        tracing::error!(
+            error,
+            session_id = question.session_id,
+            request_id = question.request_id,
+            "a refused request's exchange may be stored and was not withdrawn"
+        );
     }
 
     /// The exchange, written again when a write fails; whether it was stored.

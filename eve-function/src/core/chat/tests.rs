@@ -937,9 +937,8 @@ async fn a_new_session_reads_no_history() {
 }
 
 /// A session that stayed on this instance: its model call starts while the store counts the
-/// request, and its exchange is written as soon as the reply is known, so an answer waits on
-/// the model and one write (150 ms here), not on the count, the model and the write in turn
-/// (it was the count and the write, 200 ms). Streamed text still waits for the count.
+/// request, so an answer waits on the store's two round trips and not on the model between
+/// them. Streamed text still waits for the count.
 #[tokio::test(start_paused = true)]
 async fn a_session_that_stayed_starts_the_model_while_its_request_is_counted() {
     let round_trip = Duration::from_millis(100);
@@ -958,11 +957,7 @@ async fn a_session_that_stayed_starts_the_model_while_its_request_is_counted() {
         eve.chat(ask(&format!("Question {turn} about Rust?"), session), None)
             .await
             .expect("answer");
-        assert_eq!(
-            started.elapsed(),
-            round_trip / 2 + round_trip,
-            "turn {turn}"
-        );
+        assert_eq!(started.elapsed(), round_trip * 2, "turn {turn}");
     }
     let started = tokio::time::Instant::now();
     let (tx, mut rx) = mpsc::channel(64);
@@ -1042,56 +1037,6 @@ async fn a_request_refused_after_its_model_started_shows_and_stores_nothing() {
     assert_eq!(store.turns(&session).len(), 4, "nothing stored");
     let spent = store.tokens("test", &utc_day(unix_ms()));
     assert!(spent > 2 * 15 + 400, "{spent} tokens counted");
-}
-
-/// The store refuses a request whose model reply came before the count did, so its exchange
-/// was stored already: it is withdrawn, and the session's stored turns are as before.
-#[tokio::test(start_paused = true)]
-async fn a_request_refused_after_its_exchange_was_stored_has_it_withdrawn() {
-    let round_trip = Duration::from_millis(100);
-    let store = Arc::new(DistantStore::new(round_trip));
-    let eve = holding_budget(
-        Holding::Leased,
-        settings(&[("model_id", MODEL), ("session_rate_per_minute", "3")]),
-        store.clone(),
-        Some(Arc::new(ScriptedModel::default())),
-    );
-    let minute = unix_ms() / 60_000;
-    let first = eve.chat(ask("Go?", None), None).await.expect("answer");
-    let session = first.session_id;
-    eve.chat(ask("And Rust?", Some(&session)), None)
-        .await
-        .expect("answer");
-    let elsewhere = RateWindow {
-        key: format!("session#{session}"),
-        window: minute,
-        limit: 3,
-        expires_at: unix_ms() / 1000 + 120,
-    };
-    store
-        .store
-        .count_request(&elsewhere, "elsewhere-1")
-        .await
-        .expect("counted");
-    let refused = eve.chat(ask("And Java?", Some(&session)), None).await;
-    if unix_ms() / 60_000 != minute {
-        return; // A minute began mid-test and the counts with it.
-    }
-    assert!(
-        matches!(refused, Err(ChatError::RateLimited { .. })),
-        "{refused:?}"
-    );
-    let stored: Vec<String> = store
-        .store
-        .turns(&session)
-        .into_iter()
-        .map(|turn| turn.text)
-        .collect();
-    assert_eq!(stored.len(), 4, "{stored:?}");
-    assert!(
-        !stored.iter().any(|text| text.contains("Java")),
-        "{stored:?}"
-    );
 }
 
 /// Another instance answered the session since this one cached its turns: the reply started
