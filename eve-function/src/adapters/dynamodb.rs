@@ -122,15 +122,24 @@ fn number_of(item: &Item, key: &str) -> u64 {
     }
 }
 
-/// One item for a question and its reply: half the writes of an item a turn, and neither is
-/// ever stored without the other.
-fn exchange_item(question: &Turn, reply: &Turn) -> Item {
+/// The attributes of an exchange's item that its question gives: its key, its request and when
+/// it was asked and expires.
+fn question_item(question: &Turn) -> Item {
     HashMap::from([
         ("pk".to_string(), s(&question.session_id)),
         ("sk".to_string(), s(&exchange_sort_key(question))),
         ("request_id".to_string(), s(&question.request_id)),
         ("at_ms".to_string(), n(question.at_ms)),
         (QUESTION_ATTRIBUTE.to_string(), s(&question.text)),
+        ("expires_at".to_string(), n(question.expires_at)),
+    ])
+}
+
+/// One item for a question and its reply: half the writes of an item a turn, and neither is
+/// ever stored without the other.
+fn exchange_item(question: &Turn, reply: &Turn) -> Item {
+    let mut item = question_item(question);
+    item.extend([
         ("answered_at_ms".to_string(), n(reply.at_ms)),
         (REPLY_ATTRIBUTE.to_string(), s(&reply.text)),
         ("source".to_string(), s(&reply.source)),
@@ -138,8 +147,8 @@ fn exchange_item(question: &Turn, reply: &Turn) -> Item {
         ("input_tokens".to_string(), n(reply.input_tokens)),
         ("output_tokens".to_string(), n(reply.output_tokens)),
         ("latency_ms".to_string(), n(reply.latency_ms)),
-        ("expires_at".to_string(), n(question.expires_at)),
-    ])
+    ]);
+    item
 }
 
 /// The attribute marking an exchange withdrawn: stored beside its request's count, which then
@@ -148,15 +157,9 @@ const WITHDRAWN_ATTRIBUTE: &str = "withdrawn";
 
 /// An exchange's item as withdrawn: its question kept (what was asked), its reply gone.
 fn withdrawn_item(question: &Turn) -> Item {
-    HashMap::from([
-        ("pk".to_string(), s(&question.session_id)),
-        ("sk".to_string(), s(&exchange_sort_key(question))),
-        ("request_id".to_string(), s(&question.request_id)),
-        ("at_ms".to_string(), n(question.at_ms)),
-        (QUESTION_ATTRIBUTE.to_string(), s(&question.text)),
-        (WITHDRAWN_ATTRIBUTE.to_string(), AttributeValue::Bool(true)),
-        ("expires_at".to_string(), n(question.expires_at)),
-    ])
+    let mut item = question_item(question);
+    item.insert(WITHDRAWN_ATTRIBUTE.to_string(), AttributeValue::Bool(true));
+    item
 }
 
 /// The turns an item holds: an exchange's question and reply, none for a withdrawn one, or the
