@@ -5,6 +5,10 @@
 //! serde error for the first one. [`TomlSource`] keeps the span of every key so that both
 //! deserialization errors and later semantic checks ([`Checker`]) can point back into the file.
 //!
+//! What the binaries print when they stop on an error (an error's chain, clap's refusal of an
+//! argument) goes through here too: in our words, and with what it quotes escaped
+//! ([`error_text`], [`parse_args`]).
+//!
 //! TOML allows `inf` and `nan`, and a literal too large for a float reads as infinity. No
 //! setting means anything by them, and every `> 0` check passes infinity, so the parse refuses
 //! them at their key.
