@@ -55,6 +55,11 @@ async fn malformed_bodies_are_400_with_a_code() {
         ),
         ("array body", b"[]".to_vec(), "invalid_request"),
         (
+            "valid JSON nested 200 deep",
+            format!(r#"{{"x": {}{}}}"#, "[".repeat(200), "]".repeat(200)).into_bytes(),
+            "invalid_request",
+        ),
+        (
             "missing message",
             br#"{"session_id": "abcdefgh"}"#.to_vec(),
             "invalid_request",

@@ -289,16 +289,26 @@ async fn json_body<T: RequestBody>(request: Request) -> Result<T, ApiError> {
     let is_object = bytes.trim_ascii_start().first() == Some(&b'{');
     match serde_json::from_slice::<T>(&bytes) {
         Ok(body) if is_object => Ok(body),
-        _ if serde_json::from_slice::<serde_json::Value>(&bytes).is_err() => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_json",
-            "the body is not valid JSON",
-        )),
-        _ => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            T::SHAPE,
-        )),
+        _ => match serde_json::from_slice::<serde_json::Value>(&bytes) {
+            // Valid JSON too deep for serde to read, which no request shape needs.
+            Err(error) if error.to_string().starts_with("recursion limit exceeded") => {
+                Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "the body nests arrays and objects more than 128 deep",
+                ))
+            }
+            Err(_) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_json",
+                "the body is not valid JSON",
+            )),
+            Ok(_) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                T::SHAPE,
+            )),
+        },
     }
 }
 
