@@ -495,7 +495,7 @@ impl Eve {
                 let _ = events.send(event).await;
             }
         }
-        let latency_ms = elapsed_ms(started);
+        let latency_ms = deadline.elapsed_ms();
         let history = outcome.history.take();
         self.remember(
             &settings, question, &outcome, history, latency_ms, &deadline,
