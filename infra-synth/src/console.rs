@@ -2,18 +2,25 @@
 //! (`infra-synth graph | head`, `infra-synth apply 2>&1 | head`); these do not, so a closed
 //! reader never cuts a command's work short. The macros `outln!`, `out!` and `errln!` (in
 //! `lib.rs`) write through them, and the output of the tools we run passes through us.
+//!
+//! Our own lines quote what the user gave (paths, names), so they are written as
+//! [`PrintableLines`]: a terminal's escape sequence or a reordering mark in a folder's name is
+//! shown, never played.
 
 use std::fmt::Arguments;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::process::Child;
+
+use config_diagnostics::PrintableLines;
 
 /// Writes a command's output to stdout, at once. A reader that went away is not an error: what
 /// is left to print is dropped and the command still does all its work (an apply is never cut
 /// short by its reader). Any other failure to write (a full disk behind `>`) is the command's
 /// error.
 pub fn write_out(text: Arguments<'_>) -> std::io::Result<()> {
+    let text = text.to_string();
     let mut stdout = std::io::stdout().lock();
-    match stdout.write_fmt(text).and_then(|()| stdout.flush()) {
+    match write!(stdout, "{}", PrintableLines(&text)).and_then(|()| stdout.flush()) {
         Err(error) if error.kind() == ErrorKind::BrokenPipe => Ok(()),
         Err(error) => Err(std::io::Error::new(
             error.kind(),
@@ -28,7 +35,8 @@ pub fn write_out(text: Arguments<'_>) -> std::io::Result<()> {
 
 /// Writes a note, warning or error to stderr. A failure to write there has nobody to tell.
 pub fn write_err(text: Arguments<'_>) {
-    let _ = std::io::stderr().lock().write_fmt(text);
+    let text = text.to_string();
+    let _ = write!(std::io::stderr().lock(), "{}", PrintableLines(&text));
 }
 
 /// Copies what `child` prints (its stdout and its stderr, both piped) to our stderr line by

@@ -171,27 +171,35 @@ fn an_os_error_is_told_in_our_words() {
 /// A path or an argument quoted back in an error was printed as given: one holding a terminal's
 /// escape sequence recoloured (or cleared) the reader's terminal.
 #[test]
-fn an_argument_quoted_in_an_error_cannot_drive_the_terminal() {
+fn an_argument_quoted_in_any_line_cannot_drive_the_terminal() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("a-file");
     std::fs::write(&file, "").expect("write");
     let escape = "\u{1b}[2J\u{202e}";
     let out = file.join(escape).display().to_string();
-    let cases: [(&[&str], i32); 2] = [
+    // A folder that can be made: the command succeeds and names it in its own lines.
+    let made = dir.path().join(escape).display().to_string();
+    let cases: [(&[&str], i32); 4] = [
         (&["synth", "--stack", "prod", "--out", &out], 1),
         (&["synth", "--stack", escape], 2),
+        (&["synth", "--stack", "prod", "--out", &made], 0),
+        (&["site", "build", "--stack", "prod", "--out", &made], 0),
     ];
     for (args, code) in cases {
         let output = run(args, &common::fixtures());
         assert_eq!(output.status.code(), Some(code), "{args:?}");
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(
-            !stderr.contains('\u{1b}') && !stderr.contains('\u{202e}'),
-            "{args:?}: {stderr:?}"
+        let printed = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
         );
         assert!(
-            stderr.contains("\\u{1b}[2J\\u{202e}"),
-            "{args:?}: {stderr:?}"
+            !printed.contains('\u{1b}') && !printed.contains('\u{202e}'),
+            "{args:?}: {printed:?}"
+        );
+        assert!(
+            printed.contains("\\u{1b}[2J\\u{202e}"),
+            "{args:?}: {printed:?}"
         );
     }
 }
