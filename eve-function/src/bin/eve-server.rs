@@ -1,7 +1,7 @@
 //! `eve-server`: EVE's API (and optionally the built site) over plain HTTP, for containers and
 //! local runs. Prints `eve-server listening on http://ADDR` as its first line of stdout.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,11 +10,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
+use config_diagnostics::Printable;
 use eve_function::core::budget::{Holding, LEASE_IDLE};
 use eve_function::core::chat::Eve;
 use eve_function::http::{listen, router, serve, RouterOptions};
 use eve_function::startup;
-use std::io::Write;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -208,7 +208,7 @@ fn healthcheck(listen: SocketAddr) -> ExitCode {
     match health_status_line(target) {
         Ok(line) if line.split_whitespace().nth(1) == Some("200") => ExitCode::SUCCESS,
         Ok(line) => {
-            eprintln!("unhealthy: {target} answered `{line}`");
+            eprintln!("unhealthy: {target} answered `{}`", Printable(&line));
             ExitCode::FAILURE
         }
         Err(error) => {
@@ -218,6 +218,9 @@ fn healthcheck(listen: SocketAddr) -> ExitCode {
     }
 }
 
+/// Bytes of the answer's first line read at most.
+const STATUS_LINE_LIMIT: u64 = 512;
+
 fn health_status_line(target: SocketAddr) -> std::io::Result<String> {
     let budget = Duration::from_secs(2);
     let mut stream = TcpStream::connect_timeout(&target, budget)?;
@@ -226,7 +229,10 @@ fn health_status_line(target: SocketAddr) -> std::io::Result<String> {
     let request =
         format!("GET /api/health HTTP/1.1\r\nHost: {target}\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes())?;
-    let mut line = String::new();
-    BufReader::new(stream).read_line(&mut line)?;
-    Ok(line.trim_end().to_string())
+    // A status line is short: whatever else answers there is quoted no further than this.
+    let mut line = Vec::new();
+    BufReader::new(stream)
+        .take(STATUS_LINE_LIMIT)
+        .read_until(b'\n', &mut line)?;
+    Ok(String::from_utf8_lossy(&line).trim_end().to_string())
 }
