@@ -9,6 +9,7 @@ const {
   certificateUrl: CERTIFICATE_URL,
   replyWaitMs,
   replaceEvent: REPLACE_EVENT,
+  doneEvent: DONE_EVENT,
   errorEvent: ERROR_EVENT,
 } = document.getElementById('eve')?.dataset ?? {};
 const TIMEOUT_MS = Number(replyWaitMs);
@@ -151,7 +152,9 @@ function replyText(body) {
 
 /**
  * Streams Server-Sent Events from the stream route, calling onText with the text so far.
- * Returns null when the server has no streaming endpoint, so the caller falls back.
+ * Returns null when the server has no streaming endpoint, so the caller falls back. A stream
+ * that ends before its `done` event (a connection cut, a function stopped at its timeout) was
+ * cut off: its text is not an answer.
  */
 async function askStreaming(payload, signal, onText) {
   const response = await postJson(STREAM_URL, payload, signal);
@@ -161,6 +164,7 @@ async function askStreaming(payload, signal, onText) {
   const decoder = new TextDecoder();
   let buffered = '';
   let text = '';
+  let finished = false;
   for (;;) {
     const { value, done } = await reader.read();
     buffered += decoder.decode(value, { stream: !done });
@@ -170,6 +174,7 @@ async function askStreaming(payload, signal, onText) {
       buffered = buffered.slice(cut + 2);
       if (!event) continue;
       if (event.type === ERROR_EVENT) throw new ServerError(event.data?.error?.message ?? 'EVE could not answer.');
+      if (event.type === DONE_EVENT) finished = true;
       rememberSession(event.data);
       // The model broke off: its partial text gives way to the answer EVE stored.
       if (event.type === REPLACE_EVENT && typeof event.data?.text === 'string') text = event.data.text;
@@ -178,7 +183,10 @@ async function askStreaming(payload, signal, onText) {
       if (whole) text = whole;
       onText(text);
     }
-    if (done) return text;
+    if (done) {
+      if (!finished) throw new ServerError("EVE's answer was cut off. Please try again.");
+      return text;
+    }
   }
 }
 

@@ -212,6 +212,7 @@ fn the_widget_is_given_eve_routes_limits_and_events_from_the_contract() {
         format!("data-certificate-url=\"{certificate_prefix}\""),
         format!("maxlength=\"{MAX_MESSAGE_CHARS}\""),
         format!("data-replace-event=\"{}\"", stream_events::REPLACE),
+        format!("data-done-event=\"{}\"", stream_events::DONE),
         format!("data-error-event=\"{}\"", stream_events::ERROR),
     ] {
         assert!(index.contains(&expected), "{expected} not in the page");
@@ -236,6 +237,7 @@ fn the_widget_is_given_eve_routes_limits_and_events_from_the_contract() {
     for copy in [
         CHAT.path.to_string(),
         format!("'{}'", stream_events::REPLACE),
+        format!("'{}'", stream_events::DONE),
         format!("'{}'", stream_events::ERROR),
         MAX_CHAT_TIME.as_millis().to_string(),
     ] {

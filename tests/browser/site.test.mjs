@@ -230,6 +230,34 @@ describe('portfolio site on eve-server', { skip }, () => {
     await context.close();
   });
 
+  test('a stream cut off before its done event is not shown as an answer', async () => {
+    const { context, page, problems } = await open();
+    let cut = true;
+    // The first answer ends after its first words, as a connection cut or a function stopped at
+    // its timeout ends it; the second is whole.
+    await page.route('**/api/chat/stream', (route) =>
+      route.fulfill({
+        status: 200,
+        contentType: 'text/event-stream',
+        body: cut
+          ? 'data: {"delta":"Alex builds half an"}\n\n'
+          : 'data: {"delta":"Alex builds whole answers."}\n\nevent: done\ndata: {"session_id":"s-whole","source":"model"}\n\n',
+      }),
+    );
+    await page.goto(site.baseUrl + '/');
+    await page.locator('.eve-launcher').click();
+    await page.locator('.eve-suggestion').first().click();
+    const error = page.locator('.eve-error');
+    await error.waitFor();
+    assert.match(await error.innerText(), /cut off/);
+    assert.equal(await page.locator('.eve-from-bot', { hasText: 'half an' }).count(), 0, 'the partial text is gone');
+    cut = false;
+    assert.equal(await ask(page, () => page.locator('.eve-suggestion').first().click()), 'Alex builds whole answers.');
+    assert.ok(await error.isHidden(), 'the next answer clears the error');
+    assert.deepEqual(problems, []);
+    await context.close();
+  });
+
   test("while a request is in flight the widget shows typing and blocks sending; then the server's error", async () => {
     const { context, page } = await open();
     let release;

@@ -95,6 +95,7 @@ struct ApiView {
     /// How long the widget waits for a reply before it gives up.
     reply_wait_ms: u128,
     replace_event: &'static str,
+    done_event: &'static str,
     error_event: &'static str,
 }
 
@@ -113,6 +114,7 @@ impl ApiView {
             max_message_chars: routes::MAX_MESSAGE_CHARS,
             reply_wait_ms: (routes::MAX_CHAT_TIME + NETWORK_ALLOWANCE).as_millis(),
             replace_event: routes::stream_events::REPLACE,
+            done_event: routes::stream_events::DONE,
             error_event: routes::stream_events::ERROR,
         }
     }
