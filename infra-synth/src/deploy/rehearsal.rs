@@ -157,15 +157,17 @@ fn deploy_and_check(
         let (_, summary) = deployment.plan(&terraform, &vars, PlanMode::Apply)?;
         Ok((vars, plan_line(&summary)))
     })?;
-    report.run("apply and publish", || {
+    // The outputs are read once: the site's bucket, and what the checks below start from.
+    let outputs = report.run("apply and publish", || {
         deployment.upload_lambda(&assets.lambda)?;
         terraform.apply(&deployment.dir.plan_file())?;
-        let site = deployment.site_target(&terraform)?;
+        let outputs = terraform.outputs()?;
+        let site = deployment.site_target_in(&outputs)?;
         let published = deployment.publish_site(&site, &assets)?;
-        Ok(((), published.lines().next().unwrap_or_default().to_owned()))
-    })?;
-    let outputs = report.run("read the outputs", || {
-        Ok((terraform.outputs()?, String::new()))
+        Ok((
+            outputs,
+            published.lines().next().unwrap_or_default().to_owned(),
+        ))
     })?;
     let runtime = report.run("start the packaged function", || {
         let runtime = tokio::runtime::Builder::new_multi_thread()

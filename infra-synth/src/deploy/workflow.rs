@@ -353,7 +353,11 @@ impl Deployment {
     /// Where the applied stack serves its site: Terraform's `site_bucket` and `site_url`
     /// outputs, read from the state (so `init` first).
     pub fn site_target(&self, terraform: &Terraform) -> Result<SiteTarget> {
-        let outputs = terraform.outputs()?;
+        self.site_target_in(&terraform.outputs()?)
+    }
+
+    /// [`Self::site_target`] from outputs already read (`terraform output -json`).
+    pub fn site_target_in(&self, outputs: &serde_json::Value) -> Result<SiteTarget> {
         let bucket = outputs["site_bucket"]["value"]
             .as_str()
             .with_context(|| {
