@@ -168,8 +168,9 @@ fn an_os_error_is_told_in_our_words() {
     );
 }
 
-/// A path or an argument quoted back in an error was printed as given: one holding a terminal's
-/// escape sequence recoloured (or cleared) the reader's terminal.
+/// A path or an argument quoted back, in an error or in a success line (`wrote <path>`), was
+/// printed as given: one holding a terminal's escape sequence recoloured (or cleared) the
+/// reader's terminal.
 #[test]
 fn an_argument_quoted_in_any_line_cannot_drive_the_terminal() {
     let dir = tempfile::tempdir().expect("tempdir");
