@@ -7,6 +7,7 @@ use crate::app::cloudforgex;
 use crate::config::Stack;
 use crate::constructs::Assembly;
 use crate::cost;
+use crate::cost::usage::bounds_with;
 use crate::emit::terraform::{self, Synthesis};
 
 /// Builds the stack's tree and runs the checks; every problem comes back at its config key.
@@ -57,7 +58,10 @@ fn check_ceiling(config: &Stack, assembly: &Assembly, ceiling: f64) -> Vec<Diagn
     let over = estimate.drivers_over(ceiling);
     let keys: Vec<String> = over
         .iter()
-        .map(|d| format!("`{}` (+${:.2})", d.key, d.worst_case_usd))
+        .map(|d| match bounds_with(d.key) {
+            Some(other) => format!("`{}` or `{other}` (+${:.2})", d.key, d.worst_case_usd),
+            None => format!("`{}` (+${:.2})", d.key, d.worst_case_usd),
+        })
         .collect();
     // No limit adds enough on its own when the estimate is over already: it is what to change.
     let remedy = if keys.is_empty() {
@@ -78,16 +82,28 @@ fn check_ceiling(config: &Stack, assembly: &Assembly, ceiling: f64) -> Vec<Diagn
             estimate.worst_case_usd, estimate.total_usd, config.name
         ),
     )];
-    found.extend(over.iter().map(|d| {
-        config.diagnostic(
-            d.key,
+    for driver in over {
+        found.push(config.diagnostic(
+            driver.key,
             format!(
                 "allows ${:.2} a month above the estimate, which takes the worst case over \
                  `{KEY}` = {ceiling}",
-                d.worst_case_usd
+                driver.worst_case_usd
             ),
-        )
-    }));
+        ));
+        // The limit it binds with is as much the cause (often the one just raised): lowering
+        // either brings the worst case down.
+        if let Some(other) = bounds_with(driver.key) {
+            found.push(config.diagnostic(
+                other,
+                format!(
+                    "lets through more than `{}` does, which then bounds the same requests and \
+                     takes the worst case over `{KEY}` = {ceiling}: lower either",
+                    driver.key
+                ),
+            ));
+        }
+    }
     found
 }
 

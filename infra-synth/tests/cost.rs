@@ -198,6 +198,30 @@ fn validate_refuses_a_worst_case_above_the_ceiling_naming_the_keys_that_push_it_
     assert!(!stderr.contains("fixed costs alone"), "{stderr}");
 }
 
+/// The API's requests are bounded by its daily quota and its throttle together, the lower
+/// binding. A quota raised past what the throttle lets through pushed the stack over, and only
+/// the throttle was named: the key that was changed must be named too, at its own line.
+#[test]
+fn a_limit_that_bounds_together_with_another_is_named_with_it() {
+    let raised = stacks_with(|text| text.replace("daily_quota = ", "daily_quota = 4000000000 #"));
+    let (ok, stderr) = validate(raised.path());
+    assert!(!ok, "4e9 API requests a day cannot fit under $350");
+    let text = std::fs::read_to_string(raised.path().join("stacks/prod.toml")).expect("read");
+    let line_of = |key: &str| {
+        text.lines()
+            .position(|l| l.starts_with(&format!("{key} =")))
+            .expect("the key's line")
+            + 1
+    };
+    for key in ["daily_quota", "throttle_rate_limit"] {
+        assert!(
+            stderr.contains(&format!("prod.toml:{}:", line_of(key)))
+                && stderr.contains(&format!("`api.{key}`")),
+            "names `api.{key}` at its line: {stderr}"
+        );
+    }
+}
+
 #[test]
 fn a_ceiling_adds_a_budget_on_the_stack_tag_that_alerts_the_alarm_topic() {
     let synthesis = common::synth(&common::repo_stacks(), "prod");

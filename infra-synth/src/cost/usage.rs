@@ -77,6 +77,20 @@ pub struct Bound {
     pub key: &'static str,
 }
 
+/// The API's daily quota and its steady rate bound its requests together, the lower binding.
+const API_DAILY_QUOTA: &str = "api.daily_quota";
+const API_THROTTLE_RATE: &str = "api.throttle_rate_limit";
+
+/// The other limit that bounds a quantity together with `key` (the lower of the two binding),
+/// so that lowering either lowers it.
+pub fn bounds_with(key: &str) -> Option<&'static str> {
+    match key {
+        API_DAILY_QUOTA => Some(API_THROTTLE_RATE),
+        API_THROTTLE_RATE => Some(API_DAILY_QUOTA),
+        _ => None,
+    }
+}
+
 /// A month of use of one stack.
 #[derive(Debug, Clone)]
 pub struct Usage<'a> {
@@ -145,12 +159,12 @@ impl<'a> Usage<'a> {
         if by_quota <= by_rate {
             Bound {
                 quantity: by_quota,
-                key: "api.daily_quota",
+                key: API_DAILY_QUOTA,
             }
         } else {
             Bound {
                 quantity: by_rate,
-                key: "api.throttle_rate_limit",
+                key: API_THROTTLE_RATE,
             }
         }
     }
