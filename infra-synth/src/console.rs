@@ -18,9 +18,20 @@ use config_diagnostics::PrintableLines;
 /// short by its reader). Any other failure to write (a full disk behind `>`) is the command's
 /// error.
 pub fn write_out(text: Arguments<'_>) -> std::io::Result<()> {
-    let text = text.to_string();
+    write_stdout(format_args!("{}", PrintableLines(&text.to_string())))
+}
+
+/// Writes `value` to stdout as pretty JSON and a newline, as [`write_out`] writes text but
+/// without its escapes: JSON escapes control characters itself, and a value it quotes keeps
+/// every other character (`\u{200f}` is no JSON escape), so a program reads what was given.
+pub fn write_json(value: &impl serde::Serialize) -> std::io::Result<()> {
+    let json = serde_json::to_string_pretty(value).map_err(std::io::Error::other)?;
+    write_stdout(format_args!("{json}\n"))
+}
+
+fn write_stdout(text: Arguments<'_>) -> std::io::Result<()> {
     let mut stdout = std::io::stdout().lock();
-    match write!(stdout, "{}", PrintableLines(&text)).and_then(|()| stdout.flush()) {
+    match stdout.write_fmt(text).and_then(|()| stdout.flush()) {
         Err(error) if error.kind() == ErrorKind::BrokenPipe => Ok(()),
         Err(error) => Err(std::io::Error::new(
             error.kind(),

@@ -84,6 +84,28 @@ fn validate_reports_all_errors_as_json_and_exits_1() {
     assert_eq!(report["errors"][1]["key"], "lambda.timeout_s");
 }
 
+/// JSON output is for programs: a value it quotes keeps its characters, and the output stays
+/// JSON. (Escaping a right-to-left mark the way the text output does, `\u{200f}`, wrote an
+/// escape that JSON does not have.)
+#[test]
+fn validate_json_keeps_what_it_quotes_and_stays_json() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_stack(
+        dir.path(),
+        "broken",
+        "[eve]\nmodel_id = \"abc\\u200Fdef\"\n",
+    );
+    let output = run(
+        &["validate", "--stack", "broken", "--format", "json"],
+        dir.path(),
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON on stdout");
+    assert_eq!(report["errors"][0]["key"], "eve.model_id");
+    let message = report["errors"][0]["message"].as_str().expect("message");
+    assert!(message.contains("`abc\u{200f}def`"), "{message:?}");
+}
+
 #[test]
 fn validate_text_names_file_line_and_key() {
     let dir = tempfile::tempdir().expect("tempdir");

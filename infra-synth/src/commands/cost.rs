@@ -84,7 +84,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             if let Some(comparison) = &comparison {
                 body["compare"] = json!({ "kubernetes": comparison });
             }
-            outln!("{}", serde_json::to_string_pretty(&body)?)?;
+            crate::console::write_json(&body)?;
         }
         Format::Table => {
             out!("{}", table(&estimate))?;

@@ -78,7 +78,7 @@ fn drill(args: DrillArgs) -> anyhow::Result<ExitCode> {
     let report = drill::run_with_progress(&deployment.stack, &deployment.target, &options)?;
     match args.format {
         super::validate::Format::Text => outln!("{report}")?,
-        super::validate::Format::Json => outln!("{}", serde_json::to_string_pretty(&report)?)?,
+        super::validate::Format::Json => crate::console::write_json(&report)?,
     }
     Ok(if report.passed {
         ExitCode::SUCCESS

@@ -75,7 +75,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let report = rehearse(&stack, &emulator, &options);
     match args.format {
         super::validate::Format::Text => outln!("{report}")?,
-        super::validate::Format::Json => outln!("{}", serde_json::to_string_pretty(&report)?)?,
+        super::validate::Format::Json => crate::console::write_json(&report)?,
     }
     if let Some((path, mut bundle)) = bundle {
         bundle.rehearsal = Some(RehearsalRecord {

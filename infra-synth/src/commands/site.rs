@@ -70,7 +70,7 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
     let report = render::build(&content, &opts, &out)
         .with_context(|| format!("building the site into {}", out.display()))?;
     if args.json {
-        outln!("{}", serde_json::to_string_pretty(&report)?)?;
+        crate::console::write_json(&report)?;
     } else {
         for file in &report.files {
             let cache = if file.immutable {

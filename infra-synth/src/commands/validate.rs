@@ -49,7 +49,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             };
             body["stack"] = json!(args.stack.stack);
             body["ok"] = json!(ok);
-            outln!("{}", serde_json::to_string_pretty(&body)?)?;
+            crate::console::write_json(&body)?;
             Ok(if ok {
                 ExitCode::SUCCESS
             } else {
