@@ -63,20 +63,22 @@ fn synth_writes_main_tf_json_and_manifest_under_the_stack_name() {
     assert!(same == main, "--out-dir writes what --out writes");
 }
 
-#[test]
-fn validate_reports_all_errors_as_json_and_exits_1() {
+/// `validate --format json` of a stack `broken` with `sections` after the common lines: it
+/// exits 1 and prints JSON.
+fn validate_json_of_broken(sections: &str) -> serde_json::Value {
     let dir = tempfile::tempdir().expect("tempdir");
-    write_stack(
-        dir.path(),
-        "broken",
-        "[lambda]\nmemory_mb = 64\ntimeout_s = 30\n",
-    );
+    write_stack(dir.path(), "broken", sections);
     let output = run(
         &["validate", "--stack", "broken", "--format", "json"],
         dir.path(),
     );
     assert_eq!(output.status.code(), Some(1));
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON on stdout");
+    serde_json::from_slice(&output.stdout).expect("JSON on stdout")
+}
+
+#[test]
+fn validate_reports_all_errors_as_json_and_exits_1() {
+    let report = validate_json_of_broken("[lambda]\nmemory_mb = 64\ntimeout_s = 30\n");
     assert_eq!(report["ok"], false);
     assert_eq!(report["count"], 2);
     assert_eq!(report["errors"][0]["key"], "lambda.memory_mb");
@@ -89,18 +91,7 @@ fn validate_reports_all_errors_as_json_and_exits_1() {
 /// escape that JSON does not have.)
 #[test]
 fn validate_json_keeps_what_it_quotes_and_stays_json() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    write_stack(
-        dir.path(),
-        "broken",
-        "[eve]\nmodel_id = \"abc\\u200Fdef\"\n",
-    );
-    let output = run(
-        &["validate", "--stack", "broken", "--format", "json"],
-        dir.path(),
-    );
-    assert_eq!(output.status.code(), Some(1));
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON on stdout");
+    let report = validate_json_of_broken("[eve]\nmodel_id = \"abc\\u200Fdef\"\n");
     assert_eq!(report["errors"][0]["key"], "eve.model_id");
     let message = report["errors"][0]["message"].as_str().expect("message");
     assert!(message.contains("`abc\u{200f}def`"), "{message:?}");
