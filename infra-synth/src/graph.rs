@@ -27,7 +27,7 @@ pub fn mermaid(entries: &[Entry], level: Level) -> String {
     let mut edges = BTreeSet::new();
     for entry in entries {
         let from = label(&entry.address);
-        for target in &entry.references {
+        for target in entry.references {
             let to = label(target);
             if let (Some(&a), Some(&b)) = (ids.get(&from), ids.get(&to)) {
                 if a != b {
@@ -83,32 +83,43 @@ pub fn service_of(address: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::Value;
 
-    fn entry(address: &str, references: &[&str]) -> Entry {
-        Entry {
-            address: address.into(),
-            body: json!({}),
-            references: references.iter().map(|r| r.to_string()).collect(),
-        }
-    }
+    static NO_BODY: Value = Value::Null;
 
-    fn entries() -> Vec<Entry> {
-        vec![
-            entry("aws_s3_bucket.site", &[]),
-            entry("aws_s3_bucket.site_logs", &[]),
-            entry("aws_s3_bucket_policy.site", &["aws_s3_bucket.site"]),
-            entry(
-                "data.aws_iam_policy_document.site",
-                &["aws_s3_bucket.site_logs"],
-            ),
-            entry("aws_kms_key.stack", &["data.aws_caller_identity.current"]),
-        ]
+    /// The tests' blocks, each with the addresses it refers to.
+    const BLOCKS: [(&str, &[&str]); 5] = [
+        ("aws_s3_bucket.site", &[]),
+        ("aws_s3_bucket.site_logs", &[]),
+        ("aws_s3_bucket_policy.site", &["aws_s3_bucket.site"]),
+        (
+            "data.aws_iam_policy_document.site",
+            &["aws_s3_bucket.site_logs"],
+        ),
+        ("aws_kms_key.stack", &["data.aws_caller_identity.current"]),
+    ];
+
+    /// The diagram of the tests' blocks.
+    fn diagram(level: Level) -> String {
+        let references: Vec<BTreeSet<String>> = BLOCKS
+            .iter()
+            .map(|(_, to)| to.iter().map(|r| r.to_string()).collect())
+            .collect();
+        let entries: Vec<Entry> = BLOCKS
+            .iter()
+            .zip(&references)
+            .map(|((address, _), references)| Entry {
+                address: address.to_string(),
+                body: &NO_BODY,
+                references,
+            })
+            .collect();
+        mermaid(&entries, level)
     }
 
     #[test]
     fn edges_follow_references_only() {
-        let graph = mermaid(&entries(), Level::Resources);
+        let graph = diagram(Level::Resources);
         let id = |address: &str| {
             graph
                 .lines()
@@ -133,7 +144,7 @@ mod tests {
 
     #[test]
     fn services_collapse_resources_and_every_service_is_named() {
-        let graph = mermaid(&entries(), Level::Services);
+        let graph = diagram(Level::Services);
         assert_eq!(
             graph,
             "flowchart LR\n  n0[\"IAM\"]\n  n1[\"KMS\"]\n  n2[\"S3\"]\n  n0 --> n2\n  n1 --> n0\n"

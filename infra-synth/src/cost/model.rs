@@ -73,7 +73,7 @@ impl Model {
                     region,
                     references: entry.references.iter().cloned().collect(),
                     address: entry.address,
-                    values: entry.body,
+                    values: entry.body.clone(),
                 })
             })
             .collect();

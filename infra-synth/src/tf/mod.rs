@@ -350,13 +350,14 @@ impl Variable {
     }
 }
 
-/// One block as it will be written, kept for the manifest and the graph.
+/// One block as it will be written, for the checks, the manifest, pricing and the graph:
+/// borrowed from the document, which every one of them reads and none changes.
 #[derive(Debug, Clone)]
-pub struct Entry {
+pub struct Entry<'a> {
     pub address: String,
-    pub body: Value,
+    pub body: &'a Value,
     /// Addresses of the blocks this one refers to (typed references and `depends_on`).
-    pub references: BTreeSet<String>,
+    pub references: &'a BTreeSet<String>,
 }
 
 /// A block's body and what it refers to.
@@ -499,54 +500,78 @@ impl Document {
     }
 
     /// Every resource and data source with its address, in output order.
-    pub fn entries(&self) -> Vec<Entry> {
-        let list = |prefix: &'static str,
-                    table: &BTreeMap<&'static str, BTreeMap<String, Stored>>| {
-            table
-                .iter()
-                .flat_map(move |(kind, blocks)| {
-                    blocks.iter().map(move |(name, stored)| Entry {
-                        address: format!("{prefix}{kind}.{name}"),
-                        body: stored.body.clone(),
-                        references: stored.references.clone(),
-                    })
+    pub fn entries(&self) -> Vec<Entry<'_>> {
+        let data = self.data.iter().map(|table| ("data.", table));
+        let resources = self.resources.iter().map(|table| ("", table));
+        data.chain(resources)
+            .flat_map(|(prefix, (kind, blocks))| {
+                blocks.iter().map(move |(name, stored)| Entry {
+                    address: format!("{prefix}{kind}.{name}"),
+                    body: &stored.body,
+                    references: &stored.references,
                 })
-                .collect::<Vec<_>>()
-        };
-        let mut entries = list("data.", &self.data);
-        entries.extend(list("", &self.resources));
-        entries
+            })
+            .collect()
     }
 
-    /// The JSON document, with a `"//"` banner marking it generated.
-    pub fn to_json(&self, banner: &str) -> Result<Value, serde_json::Error> {
-        let bodies = |table: &BTreeMap<&'static str, BTreeMap<String, Stored>>| {
-            table
-                .iter()
-                .map(|(kind, blocks)| {
-                    let blocks: serde_json::Map<String, Value> = blocks
-                        .iter()
-                        .map(|(name, stored)| (name.clone(), stored.body.clone()))
-                        .collect();
-                    (kind.to_string(), Value::Object(blocks))
-                })
-                .collect::<serde_json::Map<String, Value>>()
-        };
-        let mut root = serde_json::Map::new();
-        root.insert("//".into(), Value::String(banner.to_string()));
-        root.insert("terraform".into(), serde_json::to_value(&self.terraform)?);
-        root.insert(
-            "provider".into(),
-            serde_json::json!({ "aws": serde_json::to_value(&self.providers)? }),
-        );
-        root.insert("variable".into(), serde_json::to_value(&self.variables)?);
-        root.insert("data".into(), Value::Object(bodies(&self.data)));
-        root.insert("resource".into(), Value::Object(bodies(&self.resources)));
-        root.insert("output".into(), serde_json::to_value(&self.outputs)?);
-        if !self.moved.is_empty() {
-            root.insert("moved".into(), serde_json::to_value(&self.moved)?);
+    /// The JSON document as written, with a `"//"` banner marking it generated: borrowed, so
+    /// writing it copies no block.
+    pub fn written<'a>(&'a self, banner: &'a str) -> impl Serialize + 'a {
+        Written {
+            banner,
+            terraform: &self.terraform,
+            provider: Providers {
+                aws: &self.providers,
+            },
+            variable: &self.variables,
+            data: Blocks(&self.data),
+            resource: Blocks(&self.resources),
+            output: &self.outputs,
+            moved: &self.moved,
         }
-        Ok(Value::Object(root))
+    }
+
+    /// The JSON document as a value, for tests that look inside it.
+    #[cfg(test)]
+    pub fn to_json(&self, banner: &str) -> Result<Value, serde_json::Error> {
+        serde_json::to_value(self.written(banner))
+    }
+}
+
+/// The top level of the document, in the order Terraform users expect to read it.
+#[derive(Serialize)]
+struct Written<'a> {
+    #[serde(rename = "//")]
+    banner: &'a str,
+    terraform: &'a Settings,
+    provider: Providers<'a>,
+    variable: &'a BTreeMap<String, Variable>,
+    data: Blocks<'a>,
+    resource: Blocks<'a>,
+    output: &'a BTreeMap<String, Output>,
+    #[serde(skip_serializing_if = "<[Moved]>::is_empty")]
+    moved: &'a [Moved],
+}
+
+#[derive(Serialize)]
+struct Providers<'a> {
+    aws: &'a [Provider],
+}
+
+/// Blocks by type, then name: each block's body.
+struct Blocks<'a>(&'a BTreeMap<&'static str, BTreeMap<String, Stored>>);
+
+impl Serialize for Blocks<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(kind, blocks)| (kind, Bodies(blocks))))
+    }
+}
+
+struct Bodies<'a>(&'a BTreeMap<String, Stored>);
+
+impl Serialize for Bodies<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(name, stored)| (name, &stored.body)))
     }
 }
 
