@@ -2,6 +2,7 @@
 //! either from the synthesized document or from one side of a Terraform plan, so `cost` and the
 //! cost change `plan` prints apply the same rules.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde_json::Value;
@@ -10,22 +11,23 @@ use crate::tf::Document;
 
 /// One managed resource.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Resource {
+pub struct Resource<'a> {
     /// `aws_lambda_function.eve`.
     pub address: String,
     /// `aws_lambda_function`.
     pub kind: String,
     pub region: String,
-    /// Its arguments (synthesized) or attributes (planned or in state).
-    pub values: Value,
+    /// Its arguments (synthesized) or attributes (planned or in state), borrowed from the
+    /// document or plan it was read from.
+    pub values: Cow<'a, Value>,
     /// Addresses of the resources it refers to.
     pub references: Vec<String>,
 }
 
 /// Every managed resource of a stack.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Model {
-    pub resources: Vec<Resource>,
+pub struct Model<'a> {
+    pub resources: Vec<Resource<'a>>,
 }
 
 /// Which side of a plan to read.
@@ -37,9 +39,9 @@ pub enum PlanSide {
     After,
 }
 
-impl Model {
+impl<'a> Model<'a> {
     /// The synthesized stack: each resource in the region of the provider it is bound to.
-    pub fn from_document(doc: &Document) -> Model {
+    pub fn from_document(doc: &'a Document) -> Model<'a> {
         let default_region = doc
             .providers
             .iter()
@@ -73,7 +75,7 @@ impl Model {
                     region,
                     references: entry.references.iter().cloned().collect(),
                     address: entry.address,
-                    values: entry.body.clone(),
+                    values: Cow::Borrowed(entry.body),
                 })
             })
             .collect();
@@ -83,7 +85,7 @@ impl Model {
     /// One side of `terraform show -json <plan>`. Regions come from the provider each resource
     /// is configured with; a resource the configuration no longer has (one being destroyed)
     /// takes the region in its ARN, or `default_region`.
-    pub fn from_plan(plan: &Value, side: PlanSide, default_region: &str) -> Model {
+    pub fn from_plan(plan: &'a Value, side: PlanSide, default_region: &str) -> Model<'a> {
         let configuration = &plan["configuration"];
         let provider_regions: BTreeMap<&str, &str> = configuration["provider_config"]
             .as_object()
@@ -131,7 +133,7 @@ impl Model {
                             address,
                             kind,
                             region,
-                            values: r["values"].clone(),
+                            values: Cow::Borrowed(&r["values"]),
                             references: config.map(|c| references(c)).unwrap_or_default(),
                         })
                     })
@@ -142,11 +144,11 @@ impl Model {
     }
 
     /// The resources of one type.
-    pub fn of_kind<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a Resource> + 'a {
+    pub fn of_kind<'s>(&'s self, kind: &'s str) -> impl Iterator<Item = &'s Resource<'a>> + 's {
         self.resources.iter().filter(move |r| r.kind == kind)
     }
 
-    pub fn get(&self, address: &str) -> Option<&Resource> {
+    pub fn get(&self, address: &str) -> Option<&Resource<'a>> {
         self.resources.iter().find(|r| r.address == address)
     }
 }

@@ -1,6 +1,8 @@
 //! How each resource type turns into priced quantities. One function per service; every
 //! managed resource is either priced here, listed as free in the table, or reported unpriced.
 
+use std::borrow::Cow;
+
 use serde_json::Value;
 
 use super::model::{block_count, blocks, number, Model, Resource};
@@ -55,7 +57,7 @@ pub(super) fn price(table: &PriceTable, model: &Model, usage: &Usage<'_>) -> Pri
 
 struct Rules<'a> {
     table: &'a PriceTable,
-    model: &'a Model,
+    model: &'a Model<'a>,
     usage: &'a Usage<'a>,
     priced: Priced,
 }
@@ -681,7 +683,7 @@ impl Rules<'_> {
     }
 
     /// The function named `function_name` in the stack, if it has one.
-    fn function_named(&self, function_name: &str) -> Option<&Resource> {
+    fn function_named(&self, function_name: &str) -> Option<&Resource<'_>> {
         self.model
             .of_kind("aws_lambda_function")
             .find(|f| f.values["function_name"] == function_name)
@@ -813,7 +815,7 @@ impl Rules<'_> {
             address: format!("eve.model_id = {}", u.stack.eve.model_id),
             kind: "bedrock".into(),
             region: u.stack.region.clone(),
-            values: Value::Null,
+            values: Cow::Owned(Value::Null),
             references: Vec::new(),
         };
         let input_id = format!("bedrock.input_tokens.{family}");

@@ -1,6 +1,8 @@
 //! Each service's lines against figures worked out by hand from the price table, on a small
 //! model and round traffic.
 
+use std::borrow::Cow;
+
 use serde_json::{json, Value};
 
 use super::*;
@@ -54,18 +56,18 @@ fn site() -> SiteWeight {
     }
 }
 
-fn resource(address: &str, region: &str, values: Value) -> Resource {
+fn resource(address: &str, region: &str, values: Value) -> Resource<'static> {
     Resource {
         address: address.into(),
         kind: address.split('.').next().unwrap_or_default().into(),
         region: region.into(),
-        values,
+        values: Cow::Owned(values),
         references: Vec::new(),
     }
 }
 
 /// EVE's function: what calls the model, so a model with one prices Bedrock.
-fn function() -> Resource {
+fn function() -> Resource<'static> {
     resource(
         "aws_lambda_function.eve",
         "eu-west-1",
