@@ -133,6 +133,23 @@ async fn the_site_is_served_with_its_csp_and_404_page() {
 
     let traversal = get(&format!("{}/..%2F..%2Fetc%2Fpasswd", s.url)).await;
     assert_eq!(traversal.status, 404);
+    // A folder is no page, as on CloudFront (whose default root object is `/` alone): no
+    // redirect that tells a prober the folder exists, and no index page of a subfolder.
+    std::fs::create_dir_all(dir.join("assets")).expect("assets dir");
+    std::fs::create_dir_all(dir.join("drafts")).expect("drafts dir");
+    std::fs::write(dir.join("drafts/index.html"), "draft").expect("draft index");
+    for path in ["/assets", "/assets/", "/drafts", "/drafts/"] {
+        let folder = get(&format!("{}{path}", s.url)).await;
+        assert_eq!(folder.status, 404, "{path}");
+        assert_eq!(folder.header("location"), None, "{path}");
+        assert!(
+            folder.text().contains("lost"),
+            "{path}: the site's own 404 page"
+        );
+    }
+    let home_again = get(&format!("{}/?from=search", s.url)).await;
+    assert_eq!(home_again.status, 200);
+    assert!(home_again.text().contains("home"));
     // What publish would not upload is not served: hidden files and the build's own files.
     std::fs::write(dir.join(".env"), "SECRET=1").expect("dotfile");
     for build_file in portfolio::BUILD_FILES {

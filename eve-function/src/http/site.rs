@@ -14,9 +14,11 @@ use tower_http::set_status::SetStatus;
 
 use super::error::ApiError;
 
-/// A built site's folder served as `publish` uploads it: the files the build wrote for
-/// visitors, and the site's 404 page for anything else, hidden files (`.env`, `.git/`) and the
-/// build's own files beside the pages ([`portfolio::BUILD_FILES`]) included.
+/// A built site's folder served as `publish` uploads it and CloudFront serves it: the files
+/// the build wrote for visitors, `index.html` at `/` (CloudFront's default root object, and the
+/// only folder that has a page), and the site's 404 page for anything else: other folders
+/// (with no redirect that shows they exist), hidden files (`.env`, `.git/`) and the build's own
+/// files beside the pages ([`portfolio::BUILD_FILES`]).
 #[derive(Clone)]
 pub struct Site {
     files: ServeDir<SetStatus<ServeFile>>,
@@ -29,11 +31,23 @@ impl Site {
         Site {
             not_found: SetStatus::new(page.clone(), StatusCode::NOT_FOUND),
             // It sets the 404 status itself.
-            files: ServeDir::new(dir).not_found_service(page),
+            files: ServeDir::new(dir)
+                .append_index_html_on_directories(false)
+                .not_found_service(page),
         }
     }
 
-    pub async fn serve(self, request: Request) -> Response {
+    pub async fn serve(self, mut request: Request) -> Response {
+        if request.uri().path() == "/" {
+            let home = match request.uri().query() {
+                Some(query) => format!("{HOME_PAGE}?{query}"),
+                None => HOME_PAGE.to_string(),
+            };
+            // The query of a request that parsed parses again; kept as it came if not.
+            if let Ok(uri) = home.parse() {
+                *request.uri_mut() = uri;
+            }
+        }
         let served = if is_published(request.uri().path()) {
             self.files
                 .oneshot(request)
@@ -51,6 +65,9 @@ impl Site {
         }
     }
 }
+
+/// What `/` serves.
+const HOME_PAGE: &str = "/index.html";
 
 /// The file server answers a wrong method (405) and a range past the end (416) with no body,
 /// and a file it cannot read with a bare 500; they get the API's error shape, with the file
