@@ -1,6 +1,7 @@
 //! Clients that hold connections without finishing a request: eve-server closes a connection
 //! whose headers do not arrive within `--header-read-timeout`, closes a keep-alive connection
-//! left idle as long, and serves at most `--max-connections` at once while the others wait.
+//! left idle as long, answers 408 to a body that does not arrive within `--body-read-timeout`,
+//! and serves at most `--max-connections` at once while the others wait.
 //! Requests it cannot parse get the JSON error shape like every other error.
 
 mod support;
@@ -15,7 +16,13 @@ use support::{run_to_exit, EveServer};
 const TIMEOUT_SECONDS: &str = "1";
 
 fn server(extra: &[&str]) -> EveServer {
-    let mut args = vec!["--offline", "--header-read-timeout", TIMEOUT_SECONDS];
+    let mut args = vec![
+        "--offline",
+        "--header-read-timeout",
+        TIMEOUT_SECONDS,
+        "--body-read-timeout",
+        TIMEOUT_SECONDS,
+    ];
     args.extend_from_slice(extra);
     EveServer::spawn(Path::new(env!("CARGO_BIN_EXE_eve-server")), &args, &[]).expect("eve-server")
 }
@@ -70,6 +77,72 @@ fn half_sent_headers_and_idle_keep_alive_connections_are_closed() {
     let (answered, closed_after) = read_until_closed(idle);
     assert!(answered.starts_with("HTTP/1.1 200"), "{answered}");
     assert!(closed_after < Duration::from_secs(5), "{closed_after:?}");
+}
+
+/// A body sent a byte at a time, each byte well inside the header timeout, held the
+/// connection for as long as the client liked (slow POST): the whole body now has
+/// `--body-read-timeout` from the end of the headers, then the client gets a 408.
+#[test]
+fn a_body_that_does_not_arrive_in_time_is_answered_408_and_the_connection_closed() {
+    let server = server(&[]);
+    let body = br#"{"message":"hello","session_id":"slow-body-client-0001"}"#;
+    for (case, sent) in [
+        ("half the body, then nothing", body.len() / 2),
+        ("a byte at a time", 0),
+    ] {
+        let mut slow = connect(&server);
+        slow.write_all(
+            format!(
+                "POST /api/chat HTTP/1.1\r\nHost: eve\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .expect("write");
+        slow.write_all(&body[..sent]).expect("write");
+        let started = Instant::now();
+        if sent == 0 {
+            // A byte every 300 ms would take 17 s for this body.
+            let mut drip = slow.try_clone().expect("clone");
+            std::thread::spawn(move || {
+                for byte in body {
+                    std::thread::sleep(Duration::from_millis(300));
+                    if drip.write_all(&[*byte]).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        let (response, _) = read_until_closed(slow);
+        let waited = started.elapsed();
+        assert!(waited < Duration::from_secs(5), "{case}: {waited:?}");
+        assert!(response.starts_with("HTTP/1.1 408 "), "{case}: {response}");
+        let (head, json) = response.split_once("\r\n\r\n").expect("head and body");
+        assert!(
+            head.contains("content-type: application/json"),
+            "{case}: {head}"
+        );
+        let json: serde_json::Value =
+            serde_json::from_str(json).unwrap_or_else(|e| panic!("{case}: {e}: {json}"));
+        assert_eq!(json["error"]["code"], "request_timeout", "{case}: {json}");
+    }
+    // A body that arrives in time, a little at a time, is answered as ever.
+    let mut paced = connect(&server);
+    paced
+        .write_all(
+            format!(
+                "POST /api/chat HTTP/1.1\r\nHost: eve\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .expect("write");
+    for chunk in body.chunks(20) {
+        std::thread::sleep(Duration::from_millis(100));
+        paced.write_all(chunk).expect("write");
+    }
+    let (response, _) = read_until_closed(paced);
+    assert!(response.starts_with("HTTP/1.1 200 "), "{response}");
 }
 
 #[test]
@@ -152,6 +225,10 @@ fn limits_and_addresses_are_checked_at_their_argument() {
         ),
         (
             ["--header-read-timeout", "nan"],
+            "expected seconds above 0 and at most 3600",
+        ),
+        (
+            ["--body-read-timeout", "0"],
             "expected seconds above 0 and at most 3600",
         ),
         (

@@ -269,10 +269,15 @@ async fn json_body<T: RequestBody>(request: Request) -> Result<T, ApiError> {
     let bytes = axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES)
         .await
         .map_err(|e| {
-            let over_limit = std::error::Error::source(&e)
-                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
-            if over_limit {
+            let causes = || std::iter::successors(std::error::Error::source(&e), |s| s.source());
+            if causes().any(|cause| cause.is::<http_body_util::LengthLimitError>()) {
                 too_large()
+            } else if causes().any(|cause| cause.is::<serve::BodyTimedOut>()) {
+                ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "request_timeout",
+                    "the request body did not arrive in time; send it again",
+                )
             } else {
                 ApiError::new(
                     StatusCode::BAD_REQUEST,

@@ -1,7 +1,8 @@
 //! eve-server's accept loop, with the limits a server facing the internet needs and
 //! `axum::serve` does not set: a bound on reading a request's headers (which also closes a
-//! keep-alive connection left idle), and a bound on open connections, so a client that sends
-//! half its headers, or nothing, cannot hold the server's connections for as long as it likes.
+//! keep-alive connection left idle), one on reading its body, and one on open connections, so
+//! a client that sends half a request, or nothing, or a byte at a time, cannot hold the
+//! server's connections for as long as it likes.
 //! Requests hyper cannot parse it answers itself, below the router, with an empty body;
 //! [`JsonRejections`] gives those answers the JSON error shape of every other.
 
@@ -13,10 +14,10 @@ use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{ConnectInfo, Request};
 use axum::Router;
-use hyper::body::Incoming;
+use hyper::body::{Frame, Incoming, SizeHint};
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -24,11 +25,15 @@ use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio::time::{Instant, Sleep};
 use tower::ServiceExt;
 
 /// How long a client may take to send a request's headers, and how long a keep-alive
 /// connection may sit idle before its next request.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client may take to send a request's body once its headers are in. A chat's body
+/// is at most 16 KiB: a client still sending it after this is holding the connection.
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Open connections at most; further clients wait in the accept queue.
 pub const MAX_CONNECTIONS: usize = 2048;
 
@@ -36,6 +41,7 @@ pub const MAX_CONNECTIONS: usize = 2048;
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub header_read_timeout: Duration,
+    pub body_read_timeout: Duration,
     pub max_connections: usize,
 }
 
@@ -43,6 +49,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             header_read_timeout: HEADER_READ_TIMEOUT,
+            body_read_timeout: BODY_READ_TIMEOUT,
             max_connections: MAX_CONNECTIONS,
         }
     }
@@ -84,8 +91,10 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        let body_read_timeout = limits.body_read_timeout;
         let service = app.clone().map_request(move |request: Request<Incoming>| {
-            let mut request = request.map(Body::new);
+            let mut request =
+                request.map(|body| Body::new(BodyWithin::new(body, body_read_timeout)));
             request
                 .extensions_mut()
                 .insert(ConnectInfo::<SocketAddr>(remote));
@@ -105,6 +114,67 @@ pub async fn serve(
     }
     drop(listener);
     graceful.shutdown().await;
+}
+
+/// A request body that fails with [`BodyTimedOut`] unless it has arrived whole within a time
+/// from its request's head. hyper bounds the head; a body sent a byte at a time would
+/// otherwise hold its connection for as long as the client liked.
+struct BodyWithin {
+    body: Incoming,
+    deadline: Instant,
+    /// Set the first time the body is not ready: most bodies never need a timer.
+    timer: Option<Pin<Box<Sleep>>>,
+}
+
+impl BodyWithin {
+    fn new(body: Incoming, timeout: Duration) -> Self {
+        BodyWithin {
+            body,
+            deadline: Instant::now() + timeout,
+            timer: None,
+        }
+    }
+}
+
+/// The error of a request body that did not arrive in time; the router answers it with 408.
+#[derive(Debug)]
+pub struct BodyTimedOut;
+
+impl std::fmt::Display for BodyTimedOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the request body did not arrive in time")
+    }
+}
+
+impl std::error::Error for BodyTimedOut {}
+
+impl HttpBody for BodyWithin {
+    type Data = Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = self.get_mut();
+        if let Poll::Ready(frame) = Pin::new(&mut this.body).poll_frame(cx) {
+            return Poll::Ready(frame.map(|frame| frame.map_err(Into::into)));
+        }
+        let deadline = this.deadline;
+        let timer = this
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        ready!(timer.as_mut().poll(cx));
+        Poll::Ready(Some(Err(Box::new(BodyTimedOut))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
 }
 
 /// A connection whose writes pass through, except hyper's own answers to requests it could
