@@ -1,7 +1,8 @@
 //! Clients that hold connections without finishing a request: eve-server closes a connection
 //! whose headers do not arrive within `--header-read-timeout`, closes a keep-alive connection
 //! left idle as long, answers 408 to a body that does not arrive within `--body-read-timeout`,
-//! and serves at most `--max-connections` at once while the others wait.
+//! closes a connection whose client stops reading its responses for `--send-timeout`, and
+//! serves at most `--max-connections` at once while the others wait.
 //! Requests it cannot parse get the JSON error shape like every other error.
 
 mod support;
@@ -21,6 +22,8 @@ fn server(extra: &[&str]) -> EveServer {
         "--header-read-timeout",
         TIMEOUT_SECONDS,
         "--body-read-timeout",
+        TIMEOUT_SECONDS,
+        "--send-timeout",
         TIMEOUT_SECONDS,
     ];
     args.extend_from_slice(extra);
@@ -145,6 +148,43 @@ fn a_body_that_does_not_arrive_in_time_is_answered_408_and_the_connection_closed
     assert!(response.starts_with("HTTP/1.1 200 "), "{response}");
 }
 
+/// A client that asks for responses and never reads them (slow read) held its connection for as
+/// long as it stayed connected, with the server's writes parked on a full socket: with one
+/// connection allowed, nobody else was served. A write that makes no progress for
+/// `--send-timeout` now ends the connection.
+#[test]
+fn a_client_that_stops_reading_loses_its_connection() {
+    let site = tempfile::tempdir().expect("site dir");
+    std::fs::write(
+        site.path().join("index.html"),
+        "<!doctype html><title>t</title>",
+    )
+    .expect("index");
+    std::fs::write(site.path().join("large.txt"), "x".repeat(1 << 20)).expect("large file");
+    let site_dir = site.path().to_str().expect("utf-8 path");
+    let server = server(&["--max-connections", "1", "--site-dir", site_dir]);
+
+    // Sixteen pipelined requests for a MiB each, far more than the socket buffers between
+    // them hold, and not a byte read.
+    let mut unread = connect(&server);
+    let request = "GET /large.txt HTTP/1.1\r\nHost: eve\r\n\r\n".repeat(16);
+    unread.write_all(request.as_bytes()).expect("write");
+    std::thread::sleep(Duration::from_millis(200));
+
+    let started = Instant::now();
+    let mut next = connect(&server);
+    next.write_all(b"GET /api/health HTTP/1.1\r\nHost: eve\r\nConnection: close\r\n\r\n")
+        .expect("write");
+    let (answered, _) = read_until_closed(next);
+    let waited = started.elapsed();
+    assert!(answered.starts_with("HTTP/1.1 200"), "{answered}");
+    assert!(
+        waited < Duration::from_secs(5),
+        "the next client waited {waited:?} behind one that does not read"
+    );
+    drop(unread);
+}
+
 #[test]
 fn connections_beyond_the_limit_wait_until_one_is_free() {
     let server = server(&["--max-connections", "2"]);
@@ -225,6 +265,10 @@ fn limits_and_addresses_are_checked_at_their_argument() {
         ),
         (
             ["--header-read-timeout", "nan"],
+            "expected seconds above 0 and at most 3600",
+        ),
+        (
+            ["--send-timeout", "3601"],
             "expected seconds above 0 and at most 3600",
         ),
         (

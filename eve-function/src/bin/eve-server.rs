@@ -50,7 +50,7 @@ struct Args {
         long,
         value_name = "SECONDS",
         default_value_t = Seconds(serve::HEADER_READ_TIMEOUT),
-        value_parser = read_timeout
+        value_parser = seconds_limit
     )]
     header_read_timeout: Seconds,
     /// Seconds a client may take to send a request's body once its headers are in; then it
@@ -59,9 +59,18 @@ struct Args {
         long,
         value_name = "SECONDS",
         default_value_t = Seconds(serve::BODY_READ_TIMEOUT),
-        value_parser = read_timeout
+        value_parser = seconds_limit
     )]
     body_read_timeout: Seconds,
+    /// Seconds a response may wait on a client that reads none of it; then the connection is
+    /// closed. A client that reads, however slowly, is served.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = Seconds(serve::SEND_TIMEOUT),
+        value_parser = seconds_limit
+    )]
+    send_timeout: Seconds,
     /// Open connections at most; more clients wait in the accept queue.
     #[arg(
         long,
@@ -76,9 +85,9 @@ struct Args {
     healthcheck: bool,
 }
 
-/// The longest `--header-read-timeout` or `--body-read-timeout`: past an hour, a silent client
-/// is holding a connection.
-const MAX_READ_TIMEOUT: Duration = Duration::from_secs(3600);
+/// The longest `--header-read-timeout`, `--body-read-timeout` or `--send-timeout`: past an
+/// hour, a silent client is holding a connection.
+const MAX_CLIENT_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// A duration given in seconds on the command line.
 #[derive(Debug, Clone, Copy)]
@@ -90,17 +99,17 @@ impl std::fmt::Display for Seconds {
     }
 }
 
-fn read_timeout(value: &str) -> Result<Seconds, String> {
+fn seconds_limit(value: &str) -> Result<Seconds, String> {
     value
         .parse::<f64>()
         .ok()
         .and_then(|seconds| Duration::try_from_secs_f64(seconds).ok())
-        .filter(|timeout| !timeout.is_zero() && *timeout <= MAX_READ_TIMEOUT)
+        .filter(|timeout| !timeout.is_zero() && *timeout <= MAX_CLIENT_TIMEOUT)
         .map(Seconds)
         .ok_or_else(|| {
             format!(
                 "expected seconds above 0 and at most {}",
-                MAX_READ_TIMEOUT.as_secs()
+                MAX_CLIENT_TIMEOUT.as_secs()
             )
         })
 }
@@ -140,6 +149,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let limits = serve::Limits {
         header_read_timeout: args.header_read_timeout.0,
         body_read_timeout: args.body_read_timeout.0,
+        send_timeout: args.send_timeout.0,
         max_connections: args.max_connections,
     };
     if let Some(dir) = &args.site_dir {

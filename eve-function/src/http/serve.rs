@@ -1,8 +1,9 @@
 //! eve-server's accept loop, with the limits a server facing the internet needs and
 //! `axum::serve` does not set: a bound on reading a request's headers (which also closes a
-//! keep-alive connection left idle), one on reading its body, and one on open connections, so
-//! a client that sends half a request, or nothing, or a byte at a time, cannot hold the
-//! server's connections for as long as it likes.
+//! keep-alive connection left idle), one on reading its body, one on a response the client
+//! does not read, and one on open connections, so a client that sends half a request, or
+//! nothing, or a byte at a time, or reads nothing back, cannot hold the server's connections
+//! for as long as it likes.
 //! Requests hyper cannot parse it answers itself, below the router, with an empty body;
 //! [`JsonRejections`] gives those answers the JSON error shape of every other.
 
@@ -34,6 +35,9 @@ pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a client may take to send a request's body once its headers are in. A chat's body
 /// is at most 16 KiB: a client still sending it after this is holding the connection.
 pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a response may wait on a client that reads none of it (its socket full) before the
+/// connection is closed. Any progress starts the wait again, so slow readers are served.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// Open connections at most; further clients wait in the accept queue.
 pub const MAX_CONNECTIONS: usize = 2048;
 
@@ -42,6 +46,7 @@ pub const MAX_CONNECTIONS: usize = 2048;
 pub struct Limits {
     pub header_read_timeout: Duration,
     pub body_read_timeout: Duration,
+    pub send_timeout: Duration,
     pub max_connections: usize,
 }
 
@@ -50,6 +55,7 @@ impl Default for Limits {
         Limits {
             header_read_timeout: HEADER_READ_TIMEOUT,
             body_read_timeout: BODY_READ_TIMEOUT,
+            send_timeout: SEND_TIMEOUT,
             max_connections: MAX_CONNECTIONS,
         }
     }
@@ -101,7 +107,10 @@ pub async fn serve(
             request
         });
         let connection = builder.serve_connection(
-            TokioIo::new(JsonRejections::new(stream)),
+            TokioIo::new(JsonRejections::new(SendWithin::new(
+                stream,
+                limits.send_timeout,
+            ))),
             TowerToHyperService::new(service),
         );
         let connection = graceful.watch(connection);
@@ -174,6 +183,84 @@ impl HttpBody for BodyWithin {
 
     fn size_hint(&self) -> SizeHint {
         self.body.size_hint()
+    }
+}
+
+/// A connection whose writes fail with `TimedOut` once one has waited `timeout` without any
+/// progress: the client stopped reading. hyper then drops the connection.
+struct SendWithin<IO> {
+    io: IO,
+    timeout: Duration,
+    /// Running while a write waits; made the first time one does.
+    stalled: Option<Pin<Box<Sleep>>>,
+    waiting: bool,
+}
+
+impl<IO> SendWithin<IO> {
+    fn new(io: IO, timeout: Duration) -> Self {
+        SendWithin {
+            io,
+            timeout,
+            stalled: None,
+            waiting: false,
+        }
+    }
+
+    /// Passes `written` on, unless it is pending and the wait began `timeout` ago.
+    fn bounded<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        written: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        if written.is_ready() {
+            self.waiting = false;
+            return written;
+        }
+        let deadline = Instant::now() + self.timeout;
+        let stalled = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if !self.waiting {
+            stalled.as_mut().reset(deadline);
+            self.waiting = true;
+        }
+        ready!(stalled.as_mut().poll(cx));
+        Poll::Ready(Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "the client read nothing of the response in time",
+        )))
+    }
+}
+
+impl<IO: AsyncRead + Unpin> AsyncRead for SendWithin<IO> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
+    }
+}
+
+impl<IO: AsyncWrite + Unpin> AsyncWrite for SendWithin<IO> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let written = Pin::new(&mut this.io).poll_write(cx, buf);
+        this.bounded(cx, written)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let flushed = Pin::new(&mut this.io).poll_flush(cx);
+        this.bounded(cx, flushed)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
     }
 }
 
