@@ -702,6 +702,75 @@ async fn turns_stored_one_an_item_before_exchanges_are_still_read() {
     );
 }
 
+/// An item the store cannot read as turns (a reply that is not text, a role it does not know:
+/// written by hand, or by a later version) is left out of the history with a warning. It
+/// failed the whole read, so every answer in the session went without history until the item
+/// aged out of the window.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreadable_item_is_left_out_of_the_history_not_the_rest() {
+    let test = "an_unreadable_item_is_left_out_of_the_history_not_the_rest";
+    let table = "eve-unreadable";
+    let Some((moto, store)) = store_on_moto(test, table).await else {
+        return;
+    };
+    let dynamodb = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
+    let session = "unreadable-session-1";
+    let exchange = |at_ms, request: &str, text: &str| {
+        (
+            Turn::new(session, at_ms, Role::User, request, text),
+            Turn::new(session, at_ms + 1, Role::Assistant, request, "An answer."),
+        )
+    };
+    let (first, last) = (
+        exchange(1_000, "first", "Go?"),
+        exchange(4_000, "last", "Rust?"),
+    );
+    store
+        .append_exchange(&first.0, &first.1)
+        .await
+        .expect("an exchange");
+    let unreadable = [
+        (
+            eve_contract::store::exchange_sort_key(2_000, "reply-a-number"),
+            eve_contract::store::REPLY_ATTRIBUTE,
+            AttributeValue::N("7".into()),
+        ),
+        (
+            eve_contract::store::exchange_sort_key(3_000, "role-unknown"),
+            "role",
+            AttributeValue::S("system".into()),
+        ),
+    ];
+    for (sort_key, attribute, value) in unreadable {
+        dynamodb
+            .put_item()
+            .table_name(table)
+            .item("pk", AttributeValue::S(session.into()))
+            .item("sk", AttributeValue::S(sort_key))
+            .item(
+                eve_contract::store::QUESTION_ATTRIBUTE,
+                AttributeValue::S("Hidden?".into()),
+            )
+            .item("text", AttributeValue::S("Hidden.".into()))
+            .item(attribute, value)
+            .send()
+            .await
+            .expect("an unreadable item");
+    }
+    store
+        .append_exchange(&last.0, &last.1)
+        .await
+        .expect("an exchange");
+    let texts: Vec<String> = store
+        .recent(session, 10)
+        .await
+        .expect("history")
+        .into_iter()
+        .map(|t| t.text)
+        .collect();
+    assert_eq!(texts, ["Go?", "An answer.", "Rust?", "An answer."]);
+}
+
 /// An exchange stored beside its request's count, which then refused the request, is withdrawn:
 /// its item keeps the question, marked, without the reply that was never shown, and history
 /// no longer holds it.

@@ -294,7 +294,16 @@ impl ConversationStore for DynamoStore {
             .map_err(failed)?;
         let mut turns = Vec::with_capacity(limit);
         for item in output.items().iter().rev() {
-            turns.extend(turns_from(item)?);
+            // One item EVE cannot read must not cost the session the rest of its history.
+            match turns_from(item) {
+                Ok(read) => turns.extend(read),
+                Err(error) => tracing::warn!(
+                    session_id,
+                    sort_key = ?item.get("sk"),
+                    error = %error,
+                    "an unreadable item left out of the history"
+                ),
+            }
         }
         Ok(turns.split_off(turns.len().saturating_sub(limit)))
     }
