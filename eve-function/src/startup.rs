@@ -53,7 +53,7 @@ pub async fn build(
         .cloned()
         .unwrap_or_else(|| "local".into());
     let settings = Arc::new(SettingsProvider::load(env, source, SETTINGS_TTL).await?);
-    let current = settings.current().await;
+    let current = settings.current();
 
     let content = match current.content_path.as_deref() {
         Some(path) => Content::load(Path::new(path))

@@ -422,7 +422,7 @@ impl Eve {
     }
 
     pub async fn settings(&self) -> Arc<Settings> {
-        self.deps.settings.current().await
+        self.deps.settings.current()
     }
 
     /// Answers one message. With `events`, reply text is streamed into it as it is produced.
@@ -433,7 +433,7 @@ impl Eve {
     ) -> Result<ChatAnswer, ChatError> {
         let started = Instant::now();
         let deadline = Deadline::new(started, request.deadline.min(started + MAX_CHAT_TIME));
-        let settings = self.deps.settings.current().await;
+        let settings = self.deps.settings.current();
         let message: &str = &guards::check_message(&request.message)?;
         // A session EVE names now has no history to read.
         let new_session = request.session_id.is_none();

@@ -1,7 +1,8 @@
 //! EVE's settings: one lookup for every value — `EVE_<NAME>` from the environment, else the
 //! parameter store, else the default. Names, defaults and bounds come from
 //! [`eve_contract::settings`], the definition infra-synth validates stacks against.
-//! Parameter-store values are cached for a TTL; a failed refresh keeps the last good settings.
+//! Parameter-store values are cached for a TTL and refreshed behind the request that finds them
+//! stale; a failed refresh keeps the last good settings.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -155,13 +156,16 @@ impl Resolver<'_> {
     }
 }
 
+/// The settings in use and when their parameter-store values were fetched.
+type Cached = Arc<RwLock<(Arc<Settings>, Instant)>>;
+
 /// Serves the current settings, refetching parameter-store values after [`SETTINGS_TTL`].
 pub struct SettingsProvider {
-    env: BTreeMap<String, String>,
+    env: Arc<BTreeMap<String, String>>,
     source: Option<Arc<dyn SettingsSource>>,
     ttl: Duration,
-    cached: RwLock<(Arc<Settings>, Instant)>,
-    refreshing: tokio::sync::Mutex<()>,
+    cached: Cached,
+    refreshing: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl SettingsProvider {
@@ -184,49 +188,56 @@ impl SettingsProvider {
         }
         let settings = Settings::resolve(&env, &stored, &label)?;
         Ok(Self {
-            env,
+            env: Arc::new(env),
             source,
             ttl,
-            cached: RwLock::new((Arc::new(settings), Instant::now())),
-            refreshing: tokio::sync::Mutex::new(()),
+            cached: Arc::new(RwLock::new((Arc::new(settings), Instant::now()))),
+            refreshing: Default::default(),
         })
     }
 
     /// Settings from the environment alone (tests, local runs).
     pub fn fixed(settings: Settings) -> Self {
         Self {
-            env: BTreeMap::new(),
+            env: Default::default(),
             source: None,
             ttl: Duration::MAX,
-            cached: RwLock::new((Arc::new(settings), Instant::now())),
-            refreshing: tokio::sync::Mutex::new(()),
+            cached: Arc::new(RwLock::new((Arc::new(settings), Instant::now()))),
+            refreshing: Default::default(),
         }
     }
 
-    pub async fn current(&self) -> Arc<Settings> {
-        let (settings, fetched) = self.snapshot();
-        let Some(source) = self.source.as_deref() else {
+    /// The settings held. Once they are older than the TTL, one refresh starts behind this
+    /// request, which (like every other until the refresh lands) is answered on them: no visitor
+    /// waits on the parameter store, however slow it is.
+    pub fn current(&self) -> Arc<Settings> {
+        let (settings, fetched) = snapshot(&self.cached);
+        let Some(source) = &self.source else {
             return settings;
         };
         if fetched.elapsed() < self.ttl {
             return settings;
         }
-        // One refresh at a time; concurrent requests keep using the previous values.
-        let Ok(_guard) = self.refreshing.try_lock() else {
+        let Ok(refreshing) = Arc::clone(&self.refreshing).try_lock_owned() else {
             return settings;
         };
-        match fetch_and_resolve(&self.env, Some(source)).await {
-            Ok(fresh) => {
-                let fresh = Arc::new(fresh);
-                self.store((fresh.clone(), Instant::now()));
-                fresh
-            }
-            Err(error) => {
-                tracing::warn!(%error, "settings refresh failed; keeping the previous values");
-                self.store((settings.clone(), Instant::now()));
-                settings
-            }
-        }
+        let (env, source, cached) = (
+            Arc::clone(&self.env),
+            Arc::clone(source),
+            Arc::clone(&self.cached),
+        );
+        tokio::spawn(async move {
+            let fresh = match fetch_and_resolve(&env, Some(source.as_ref())).await {
+                Ok(fresh) => Arc::new(fresh),
+                Err(error) => {
+                    tracing::warn!(%error, "settings refresh failed; keeping the previous values");
+                    snapshot(&cached).0
+                }
+            };
+            store(&cached, (fresh, Instant::now()));
+            drop(refreshing);
+        });
+        settings
     }
 
     /// Readiness: the parameter store answers (trivially true without one).
@@ -236,19 +247,19 @@ impl SettingsProvider {
             None => Ok(()),
         }
     }
+}
 
-    fn snapshot(&self) -> (Arc<Settings>, Instant) {
-        match self.cached.read() {
-            Ok(guard) => guard.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+fn snapshot(cached: &Cached) -> (Arc<Settings>, Instant) {
+    match cached.read() {
+        Ok(guard) => guard.clone(),
+        Err(poisoned) => poisoned.into_inner().clone(),
     }
+}
 
-    fn store(&self, value: (Arc<Settings>, Instant)) {
-        match self.cached.write() {
-            Ok(mut guard) => *guard = value,
-            Err(poisoned) => *poisoned.into_inner() = value,
-        }
+fn store(cached: &Cached, value: (Arc<Settings>, Instant)) {
+    match cached.write() {
+        Ok(mut guard) => *guard = value,
+        Err(poisoned) => *poisoned.into_inner() = value,
     }
 }
 
@@ -356,5 +367,87 @@ mod tests {
             "{text}"
         );
         assert!(!text.chars().any(char::is_control), "{text:?}");
+    }
+
+    /// A parameter store whose first fetch answers at once and whose later ones each wait for a
+    /// permit; fetch `n` gives `max_tokens = 100 + n`, and fetch 2 an invalid value.
+    struct GatedSource {
+        fetches: std::sync::atomic::AtomicU64,
+        gate: tokio::sync::Semaphore,
+    }
+
+    #[async_trait::async_trait]
+    impl SettingsSource for GatedSource {
+        fn describe(&self) -> String {
+            "gated:/".into()
+        }
+
+        async fn fetch(&self) -> Result<BTreeMap<String, String>, PortError> {
+            let n = self
+                .fetches
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if n > 0 {
+                if let Ok(permit) = self.gate.acquire().await {
+                    permit.forget();
+                }
+            }
+            let max_tokens = if n == 2 {
+                "many".into()
+            } else {
+                (100 + n).to_string()
+            };
+            Ok(map(&[("max_tokens", &max_tokens)]))
+        }
+    }
+
+    /// A stale cache is refreshed behind the request that found it, which is answered on the
+    /// values it has: the refresh used to run inside that request, so every minute one visitor
+    /// waited on the parameter store, up to its 6 s timeout when the store hung.
+    #[tokio::test]
+    async fn a_refresh_does_not_hold_up_the_request_that_starts_it() {
+        let source = Arc::new(GatedSource {
+            fetches: Default::default(),
+            gate: tokio::sync::Semaphore::new(0),
+        });
+        let ttl = Duration::from_millis(20);
+        let provider = SettingsProvider::load(BTreeMap::new(), Some(source.clone()), ttl)
+            .await
+            .expect("loaded");
+        let max_tokens = || provider.current().max_tokens;
+        assert_eq!(max_tokens(), 100);
+        tokio::time::sleep(ttl * 2).await;
+        // The store hangs: the request is answered at once, on the values held.
+        assert_eq!(max_tokens(), 100);
+        // When the store answers, the next requests get its values.
+        source.gate.add_permits(1);
+        let fresh = async {
+            while max_tokens() != 101 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        };
+        assert!(
+            tokio::time::timeout(Duration::from_secs(2), fresh)
+                .await
+                .is_ok(),
+            "the refreshed values never arrived"
+        );
+        // A refresh whose values are invalid keeps the last good ones until a valid one lands.
+        source.gate.add_permits(2);
+        let after_invalid = async {
+            loop {
+                tokio::time::sleep(ttl).await;
+                match max_tokens() {
+                    101 => continue,
+                    103 => break,
+                    other => panic!("the invalid refresh gave max_tokens {other}"),
+                }
+            }
+        };
+        assert!(
+            tokio::time::timeout(Duration::from_secs(2), after_invalid)
+                .await
+                .is_ok(),
+            "the refresh after the invalid one never arrived"
+        );
     }
 }
