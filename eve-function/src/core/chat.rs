@@ -446,12 +446,13 @@ impl Eve {
         // In process first: cheap, and the line that still holds when the store is down. The
         // client's limit comes first, so one client cannot fill the session counts with
         // requests it was refused.
-        if !self
-            .clients
-            .allow(&request.client_ip, settings.ip_rate_per_minute, minute)
-            || !self
-                .sessions
-                .allow(&session_id, settings.session_rate_per_minute, minute)
+        if !self.clients.allow(
+            &guards::client_key(&request.client_ip),
+            settings.ip_rate_per_minute,
+            minute,
+        ) || !self
+            .sessions
+            .allow(&session_id, settings.session_rate_per_minute, minute)
         {
             return Err(rate_limited(now_ms));
         }

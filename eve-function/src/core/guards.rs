@@ -5,6 +5,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Mutex;
 
 use super::locked;
@@ -94,6 +95,23 @@ pub fn check_session_id(id: &str) -> Result<&str, GuardError> {
         Ok(id)
     } else {
         Err(GuardError::InvalidSessionId)
+    }
+}
+
+/// The key a client's requests are counted under. An IPv6 client is its /64, the block one
+/// line or device is given (counted one address at a time, it could pass the limit by changing
+/// address); an IPv4-mapped IPv6 address (a dual-stack socket) is its IPv4 address; anything
+/// else is kept as it is.
+pub fn client_key(ip: &str) -> Cow<'_, str> {
+    match ip.parse::<IpAddr>() {
+        Ok(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => Cow::Owned(v4.to_string()),
+            None => {
+                let prefix = u128::from(v6) & (u128::MAX << 64);
+                Cow::Owned(format!("{}/64", Ipv6Addr::from(prefix)))
+            }
+        },
+        _ => Cow::Borrowed(ip),
     }
 }
 

@@ -362,6 +362,56 @@ async fn a_request_refused_for_its_client_does_not_count_for_its_session() {
         .expect("the session's first counted request");
 }
 
+/// An IPv6 client holds a whole /64 (a home line's, a phone's), so counted one address at a
+/// time it passed the client limit by changing address each request. A /64 is one client, and
+/// an IPv4 address seen as IPv4-mapped IPv6 (a dual-stack socket) is the IPv4 client.
+#[tokio::test]
+async fn one_ipv6_slash_64_is_one_client_and_a_mapped_ipv4_its_ipv4() {
+    let eve = eve(
+        settings(&[
+            ("session_rate_per_minute", "100"),
+            ("ip_rate_per_minute", "2"),
+        ]),
+        Arc::new(MemoryStore::default()),
+        None,
+    );
+    let minute = unix_ms() / 60_000;
+    let mut outcomes = Vec::new();
+    for (i, client_ip) in [
+        "2001:db8:1:2::1",
+        "2001:db8:1:2:aaaa::7",
+        "2001:db8:1:2:ffff:ffff:ffff:ffff",
+        "2001:db8:1:3::1",
+        "192.0.2.9",
+        "::ffff:192.0.2.9",
+        "::ffff:c000:209",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let request = ChatRequest {
+            client_ip: client_ip.into(),
+            ..ask("Rust?", Some(&format!("session-ip-{i:04}")))
+        };
+        let refused = matches!(
+            eve.chat(request, None).await,
+            Err(ChatError::RateLimited { .. })
+        );
+        outcomes.push((client_ip, refused));
+    }
+    if unix_ms() / 60_000 == minute {
+        let refused: Vec<&str> = outcomes
+            .iter()
+            .filter(|(_, refused)| *refused)
+            .map(|(ip, _)| *ip)
+            .collect();
+        assert_eq!(
+            refused,
+            ["2001:db8:1:2:ffff:ffff:ffff:ffff", "::ffff:c000:209"]
+        );
+    }
+}
+
 /// Two instances (two Lambda sandboxes) share the store, so a session's limit holds across both
 /// even though each instance's own limiter sees only half the requests.
 #[tokio::test]
