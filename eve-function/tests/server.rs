@@ -210,6 +210,145 @@ async fn the_site_is_served_with_its_csp_and_404_page() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A built folder is served as `publish` uploads it: each file with the Content-Type and
+/// Cache-Control its build report gives (pages revalidate, hashed assets are cached for a
+/// year), and only the files the report lists. eve-server sent no Cache-Control at all, so a
+/// browser could keep a page that links assets the next deploy no longer has.
+#[tokio::test]
+async fn a_built_site_is_served_with_the_headers_publish_gives_it() {
+    use portfolio::report::{BuildReport, SiteFile};
+    let site = tempfile::tempdir().expect("site dir");
+    let dir = site.path();
+    let files = [
+        (
+            "404.html",
+            "text/html; charset=utf-8",
+            false,
+            "<!doctype html><title>lost</title>",
+        ),
+        (
+            "assets/eve.0123456789.js",
+            "text/javascript; charset=utf-8",
+            true,
+            "console.log(1)",
+        ),
+        (
+            "index.html",
+            "text/html; charset=utf-8",
+            false,
+            "<!doctype html><title>home</title>",
+        ),
+        (
+            "robots.txt",
+            "text/plain; charset=utf-8",
+            false,
+            "User-agent: *",
+        ),
+    ];
+    std::fs::create_dir_all(dir.join("assets")).expect("assets dir");
+    let mut listed = Vec::new();
+    for (path, content_type, immutable, body) in files {
+        std::fs::write(dir.join(path), body).expect("a file");
+        listed.push(SiteFile {
+            path: path.into(),
+            content_type: content_type.into(),
+            immutable,
+            bytes: body.len() as u64,
+        });
+    }
+    let report = BuildReport {
+        files: listed.clone(),
+        content_security_policy: portfolio::CONTENT_SECURITY_POLICY.into(),
+    };
+    std::fs::write(
+        dir.join(portfolio::REPORT_FILE),
+        serde_json::to_vec(&report).expect("report JSON"),
+    )
+    .expect("report");
+    // On disk, but no file of the build: publish would not upload it.
+    std::fs::write(dir.join("notes.txt"), "not for visitors").expect("stray file");
+    let site_dir = dir.to_str().expect("utf-8 path");
+    let s =
+        EveServer::spawn(binary(), &["--offline", "--site-dir", site_dir], &[]).expect("starts");
+
+    for file in &listed {
+        let url = match file.path.as_str() {
+            "index.html" => format!("{}/", s.url),
+            path => format!("{}/{path}", s.url),
+        };
+        let served = get(&url).await;
+        assert_eq!(served.status, 200, "{url}");
+        assert_eq!(
+            served.header("content-type"),
+            Some(file.content_type.as_str()),
+            "{url}"
+        );
+        assert_eq!(
+            served.header("cache-control"),
+            Some(file.cache_control()),
+            "{url}"
+        );
+    }
+    // A revalidation keeps the file's Cache-Control.
+    let client = client();
+    let script = format!("{}/assets/eve.0123456789.js", s.url);
+    let etag = get(&script)
+        .await
+        .header("etag")
+        .expect("an ETag")
+        .to_string();
+    let revalidated = send(&client, "GET", &script, &[("if-none-match", &etag)], "").await;
+    assert_eq!(revalidated.status, 304);
+    assert_eq!(
+        revalidated.header("cache-control"),
+        Some("public, max-age=31536000, immutable")
+    );
+    let stray = get(&format!("{}/notes.txt", s.url)).await;
+    assert_eq!(stray.status, 404);
+    assert!(stray.text().contains("lost"), "the site's own 404 page");
+    // A rebuild beside the running server (`infra-synth dev --watch`) lists a new file: it is
+    // served with its headers.
+    let rebuilt = SiteFile {
+        path: "portrait.webp".into(),
+        content_type: "image/webp".into(),
+        immutable: false,
+        bytes: 4,
+    };
+    std::fs::write(dir.join(&rebuilt.path), "RIFF").expect("new file");
+    let report = BuildReport {
+        files: listed.iter().cloned().chain([rebuilt.clone()]).collect(),
+        ..report
+    };
+    std::fs::write(
+        dir.join(portfolio::REPORT_FILE),
+        serde_json::to_vec(&report).expect("report JSON"),
+    )
+    .expect("report");
+    let portrait = get(&format!("{}/{}", s.url, rebuilt.path)).await;
+    assert_eq!(portrait.status, 200);
+    assert_eq!(portrait.header("content-type"), Some("image/webp"));
+    assert_eq!(
+        portrait.header("cache-control"),
+        Some(rebuilt.cache_control())
+    );
+}
+
+/// A build report eve-server cannot read stops it at start, naming the file, rather than
+/// serving the folder without the headers the report gives.
+#[test]
+fn a_broken_build_report_stops_startup_naming_it() {
+    let site = tempfile::tempdir().expect("site dir");
+    std::fs::write(site.path().join(portfolio::REPORT_FILE), "{\"files\": 3}").expect("report");
+    let site_dir = site.path().to_str().expect("utf-8 path");
+    let (code, stderr) =
+        support::run_to_exit(binary(), &["--offline", "--site-dir", site_dir], &[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("_build.json is not a build report"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn bad_settings_stop_startup_with_a_named_error() {
     let (code, stderr) = support::run_to_exit(

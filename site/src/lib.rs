@@ -1,11 +1,13 @@
 //! The portfolio: one content file that is the single source for the rendered site and for
 //! EVE's knowledge. `content` is the typed model, `csp` the one Content-Security-Policy;
-//! `render` (feature `render`) builds the site.
+//! `render` (feature `render`) builds the site, and `report` is what a build wrote, as whoever
+//! serves it reads it.
 
 pub mod content;
 pub mod csp;
 #[cfg(feature = "render")]
 pub mod render;
+pub mod report;
 
 pub use content::{Content, DEFAULT_CONTENT_PATH};
 pub use csp::CONTENT_SECURITY_POLICY;

@@ -9,8 +9,7 @@ mod pages;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
+use crate::report::{BuildReport, SiteFile};
 use crate::{Content, CONTENT_SECURITY_POLICY};
 pub use crate::{CSP_FILE, REPORT_FILE};
 
@@ -67,37 +66,6 @@ impl BuildOptions {
     pub fn base_url(&self) -> &str {
         &self.base_url
     }
-}
-
-/// One file of the built site, as the publish step needs it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SiteFile {
-    /// Path relative to the site root with `/` separators, e.g. `assets/site.3f2a9c1b0d.css`.
-    pub path: String,
-    pub content_type: String,
-    /// True when the name carries a content hash: the bytes behind this name never change.
-    pub immutable: bool,
-    pub bytes: u64,
-}
-
-impl SiteFile {
-    /// The `Cache-Control` header to publish this file with.
-    pub fn cache_control(&self) -> &'static str {
-        if self.immutable {
-            "public, max-age=31536000, immutable"
-        } else {
-            "public, max-age=300, must-revalidate"
-        }
-    }
-}
-
-/// What [`build`] wrote.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BuildReport {
-    /// Every file to publish, sorted by path. Excludes [`CSP_FILE`] and [`REPORT_FILE`].
-    pub files: Vec<SiteFile>,
-    /// The Content-Security-Policy the pages were written for.
-    pub content_security_policy: String,
 }
 
 /// Each error names what failed; its cause is its `source()`, which every caller prints after
@@ -229,10 +197,7 @@ fn render(
 
 /// Deletes files the previous build listed that this build no longer writes (old hashed assets).
 fn remove_stale(out_dir: &Path, report: &BuildReport) {
-    let Ok(previous) = std::fs::read(out_dir.join(REPORT_FILE)) else {
-        return;
-    };
-    let Ok(previous) = serde_json::from_slice::<BuildReport>(&previous) else {
+    let Ok(Some(previous)) = BuildReport::read(out_dir) else {
         return;
     };
     let current: BTreeSet<&str> = report.files.iter().map(|f| f.path.as_str()).collect();

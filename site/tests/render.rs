@@ -3,7 +3,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use portfolio::render::{build, BuildError, BuildOptions, BuildReport, CSP_FILE, REPORT_FILE};
+use portfolio::render::{build, BuildError, BuildOptions, CSP_FILE, REPORT_FILE};
+use portfolio::report::BuildReport;
 use portfolio::{Content, CONTENT_SECURITY_POLICY};
 
 fn shipped() -> Content {

@@ -13,6 +13,7 @@ use clap::Parser;
 use config_diagnostics::Printable;
 use eve_function::core::budget::{Holding, LEASE_IDLE};
 use eve_function::core::chat::Eve;
+use eve_function::http::site::Site;
 use eve_function::http::{listen, router, serve, RouterOptions};
 use eve_function::startup;
 
@@ -152,13 +153,17 @@ async fn run(args: Args) -> anyhow::Result<()> {
         send_timeout: args.send_timeout.0,
         max_connections: args.max_connections,
     };
-    if let Some(dir) = &args.site_dir {
-        anyhow::ensure!(
-            dir.is_dir(),
-            "--site-dir {}: not a directory",
-            dir.display()
-        );
-    }
+    let site = match &args.site_dir {
+        Some(dir) => {
+            anyhow::ensure!(
+                dir.is_dir(),
+                "--site-dir {}: not a directory",
+                dir.display()
+            );
+            Some(Site::new(dir).with_context(|| format!("--site-dir {}", dir.display()))?)
+        }
+        None => None,
+    };
     // A server runs on between requests, so it leases budget and returns what it did not use.
     let eve = startup::build(startup::eve_environment(), args.offline, Holding::Leased).await?;
     if args.watch_content {
@@ -175,7 +180,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         eve.clone(),
         RouterOptions {
             readiness: true,
-            site_dir: args.site_dir,
+            site,
         },
     );
     let listener =

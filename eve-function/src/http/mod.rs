@@ -9,7 +9,6 @@ pub mod site;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -64,8 +63,8 @@ pub fn listen(address: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
 pub struct RouterOptions {
     /// Serve `/api/health/ready`, which checks the dependencies (server mode).
     pub readiness: bool,
-    /// Serve the built site from this directory at `/`.
-    pub site_dir: Option<PathBuf>,
+    /// Serve this built site at `/`.
+    pub site: Option<site::Site>,
 }
 
 pub fn router(eve: Arc<Eve>, options: RouterOptions) -> Router {
@@ -80,16 +79,13 @@ pub fn router(eve: Arc<Eve>, options: RouterOptions) -> Router {
         api = serve(api, routes::READY, ready);
     }
     let api = api.method_not_allowed_fallback(|| async { ApiError::method_not_allowed() });
-    let app = match options.site_dir {
-        Some(dir) => {
-            let site = site::Site::new(&dir);
-            api.fallback(move |request: Request| async move {
-                if is_api(&request) {
-                    return ApiError::not_found().into_response();
-                }
-                site.serve(request).await
-            })
-        }
+    let app = match options.site {
+        Some(site) => api.fallback(move |request: Request| async move {
+            if is_api(&request) {
+                return ApiError::not_found().into_response();
+            }
+            site.serve(request).await
+        }),
         None => api.fallback(|| async { ApiError::not_found() }),
     };
     // Security headers wrap CORS, so the preflight answers CORS gives itself carry them too.

@@ -1,13 +1,19 @@
 //! Serving the built site from a directory on the same origin as the API (`eve-server
-//! --site-dir`), with the one Content-Security-Policy on HTML and the site's own 404 page.
+//! --site-dir`), with the one Content-Security-Policy on HTML, the headers its build report
+//! gives each file, and the site's own 404 page.
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use anyhow::Context;
 
 use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use percent_encoding::percent_decode_str;
+use portfolio::report::BuildReport;
 use tower::ServiceExt;
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::set_status::SetStatus;
@@ -15,26 +21,116 @@ use tower_http::set_status::SetStatus;
 use super::error::ApiError;
 
 /// A built site's folder served as `publish` uploads it and CloudFront serves it: the files
-/// the build wrote for visitors, `index.html` at `/` (CloudFront's default root object, and the
-/// only folder that has a page), and the site's 404 page for anything else: other folders
-/// (with no redirect that shows they exist), hidden files (`.env`, `.git/`) and the build's own
-/// files beside the pages ([`portfolio::BUILD_FILES`]).
-#[derive(Clone)]
+/// the build wrote for visitors, each with the Content-Type and Cache-Control its build report
+/// gives, `index.html` at `/` (CloudFront's default root object, and the only folder that has
+/// a page), and the site's 404 page for anything else: other folders (with no redirect that
+/// shows they exist), files the report does not list, hidden files (`.env`, `.git/`) and the
+/// build's own files beside the pages ([`portfolio::BUILD_FILES`]). A folder without a report
+/// (not built by `infra-synth site build`) is served whole, without those headers.
+#[derive(Clone, Debug)]
 pub struct Site {
     files: ServeDir<SetStatus<ServeFile>>,
     not_found: SetStatus<ServeFile>,
+    /// What the build report lists; `None` for a folder without one.
+    report: Option<Arc<Listing>>,
+}
+
+/// The files a build report lists, by path in the site, with the headers each is uploaded
+/// with. A path it does not list sends it back to the report, which a rebuild (`infra-synth
+/// dev --watch`) may have changed since.
+#[derive(Debug)]
+struct Listing {
+    dir: PathBuf,
+    files: RwLock<Arc<HashMap<String, Published>>>,
+}
+
+/// The headers `publish` uploads a file with.
+#[derive(Debug)]
+struct Published {
+    content_type: HeaderValue,
+    cache_control: HeaderValue,
+}
+
+impl Listing {
+    /// The headers of the file at `path`, if the report lists it.
+    fn find(&self, path: &str) -> Option<Arc<HashMap<String, Published>>> {
+        let files = self.current();
+        if files.contains_key(path) {
+            return Some(files);
+        }
+        // Read again: a report half-written by a rebuild in progress keeps the last one.
+        let Ok(Some(report)) = BuildReport::read(&self.dir) else {
+            return None;
+        };
+        let Ok(files) = listed(&self.dir, report) else {
+            return None;
+        };
+        let files = Arc::new(files);
+        match self.files.write() {
+            Ok(mut current) => *current = Arc::clone(&files),
+            Err(poisoned) => *poisoned.into_inner() = Arc::clone(&files),
+        }
+        files.contains_key(path).then_some(files)
+    }
+
+    fn current(&self) -> Arc<HashMap<String, Published>> {
+        match self.files.read() {
+            Ok(files) => Arc::clone(&files),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+}
+
+/// The headers of each file `report` lists.
+fn listed(dir: &Path, report: BuildReport) -> anyhow::Result<HashMap<String, Published>> {
+    let mut files = HashMap::with_capacity(report.files.len());
+    for file in report.files {
+        let content_type = HeaderValue::try_from(&file.content_type).with_context(|| {
+            format!(
+                "{}: the content type of {} is not a header value",
+                dir.join(portfolio::REPORT_FILE).display(),
+                file.path
+            )
+        })?;
+        let cache_control = HeaderValue::from_static(file.cache_control());
+        files.insert(
+            file.path,
+            Published {
+                content_type,
+                cache_control,
+            },
+        );
+    }
+    Ok(files)
 }
 
 impl Site {
-    pub fn new(dir: &Path) -> Self {
+    /// The site in `dir`; an error when its build report cannot be read.
+    pub fn new(dir: &Path) -> anyhow::Result<Self> {
         let page = ServeFile::new(dir.join("404.html"));
-        Site {
+        let report = match BuildReport::read(dir)? {
+            Some(report) => Some(Arc::new(Listing {
+                dir: dir.to_path_buf(),
+                files: RwLock::new(Arc::new(listed(dir, report)?)),
+            })),
+            None => {
+                tracing::warn!(
+                    dir = %dir.display(),
+                    "no {} in the site folder (not built by `infra-synth site build`): serving \
+                     every file in it, without the Cache-Control publish gives them",
+                    portfolio::REPORT_FILE
+                );
+                None
+            }
+        };
+        Ok(Site {
             not_found: SetStatus::new(page.clone(), StatusCode::NOT_FOUND),
             // It sets the 404 status itself.
             files: ServeDir::new(dir)
                 .append_index_html_on_directories(false)
                 .not_found_service(page),
-        }
+            report,
+        })
     }
 
     pub async fn serve(self, mut request: Request) -> Response {
@@ -48,22 +144,49 @@ impl Site {
                 *request.uri_mut() = uri;
             }
         }
-        let served = if is_published(request.uri().path()) {
-            self.files
+        let path = percent_decode_str(request.uri().path())
+            .decode_utf8_lossy()
+            .into_owned();
+        let file = path.strip_prefix('/').unwrap_or(&path);
+        // Served: with the report's headers, or without them when there is no report.
+        let served_with = match &self.report {
+            _ if !is_published(&path) => None,
+            Some(report) => report.find(file).map(Some),
+            None => Some(None),
+        };
+        let served = match served_with {
+            Some(files) => self.files.oneshot(request).await.map(|response| {
+                let published = files.as_deref().and_then(|files| files.get(file));
+                with_published_headers(response.into_response(), published)
+            }),
+            None => self
+                .not_found
                 .oneshot(request)
                 .await
-                .map(IntoResponse::into_response)
-        } else {
-            self.not_found
-                .oneshot(request)
-                .await
-                .map(IntoResponse::into_response)
+                .map(IntoResponse::into_response),
         };
         match served {
             Ok(response) => with_error_body(response),
             Err(never) => match never {},
         }
     }
+}
+
+/// A file's response with the headers its build gives it: both on the file (200, 206), the
+/// Cache-Control alone on a revalidation (304), which carries no content.
+fn with_published_headers(mut response: Response, published: Option<&Published>) -> Response {
+    let Some(published) = published else {
+        return response;
+    };
+    let status = response.status();
+    let headers = response.headers_mut();
+    if status.is_success() || status == StatusCode::NOT_MODIFIED {
+        headers.insert(header::CACHE_CONTROL, published.cache_control.clone());
+    }
+    if status.is_success() {
+        headers.insert(header::CONTENT_TYPE, published.content_type.clone());
+    }
+    response
 }
 
 /// What `/` serves.
@@ -100,17 +223,14 @@ fn with_error_body(response: Response) -> Response {
     Response::from_parts(parts, body)
 }
 
-/// Whether a request path may name a published file: no segment, once percent-decoded as the
-/// file server decodes it, is hidden (but `.well-known`, public by definition: RFC 8615) or one
-/// of the build's own files.
+/// Whether a request path, percent-decoded as the file server decodes it, may name a published
+/// file: no segment is hidden (but `.well-known`, public by definition: RFC 8615) or one of the
+/// build's own files.
 fn is_published(path: &str) -> bool {
-    percent_decode_str(path)
-        .decode_utf8_lossy()
-        .split(['/', '\\'])
-        .all(|segment| {
-            (segment == ".well-known" || !segment.starts_with('.'))
-                && !portfolio::BUILD_FILES.contains(&segment)
-        })
+    path.split(['/', '\\']).all(|segment| {
+        (segment == ".well-known" || !segment.starts_with('.'))
+            && !portfolio::BUILD_FILES.contains(&segment)
+    })
 }
 
 /// Security headers on every response; the CSP on HTML, where it means something.
@@ -144,6 +264,11 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
 mod tests {
     use super::*;
 
+    /// As [`Site::serve`] asks it: of the path percent-decoded.
+    fn published(path: &str) -> bool {
+        is_published(&percent_decode_str(path).decode_utf8_lossy())
+    }
+
     #[test]
     fn hidden_and_build_files_are_not_published() {
         for path in [
@@ -153,7 +278,7 @@ mod tests {
             "/robots.txt",
             "/.well-known/security.txt",
         ] {
-            assert!(is_published(path), "{path}");
+            assert!(published(path), "{path}");
         }
         for path in [
             "/.env",
@@ -166,7 +291,7 @@ mod tests {
             "/a\\.env",
             "/.well-known/../.env",
         ] {
-            assert!(!is_published(path), "{path}");
+            assert!(!published(path), "{path}");
         }
     }
 }

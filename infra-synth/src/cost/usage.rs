@@ -2,7 +2,8 @@
 //! quantities the price rules multiply, and the most the limits allow of each.
 
 use anyhow::Context;
-use portfolio::render::{self, BuildOptions, BuildReport};
+use portfolio::render::{self, BuildOptions};
+use portfolio::report::BuildReport;
 use portfolio::Content;
 
 use crate::config::cost::Traffic;
@@ -219,7 +220,7 @@ impl<'a> Usage<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use portfolio::render::SiteFile;
+    use portfolio::report::SiteFile;
 
     fn file(path: &str, bytes: u64) -> SiteFile {
         SiteFile {

@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
 use indicatif::{ProgressBar, ProgressStyle};
-use portfolio::render::{BuildReport, SiteFile};
+use portfolio::report::{BuildReport, SiteFile};
 
 use super::aws::sdk_error;
 use crate::digest::sha256_hex;
@@ -61,16 +61,6 @@ pub struct SyncReport {
     pub deleted: usize,
 }
 
-/// HTML must revalidate on every visit so a new deploy shows at once; hashed names are
-/// immutable; everything else follows the renderer's choice.
-pub fn cache_control(file: &SiteFile) -> &'static str {
-    if file.content_type.starts_with("text/html") {
-        "no-cache"
-    } else {
-        file.cache_control()
-    }
-}
-
 /// Makes `bucket` hold exactly the files of `report` (read from `site_dir`).
 pub async fn sync_site(
     s3: &Client,
@@ -103,7 +93,7 @@ pub async fn sync_site(
                 .bucket(bucket)
                 .key(&file.path)
                 .content_type(&file.content_type)
-                .cache_control(cache_control(file))
+                .cache_control(file.cache_control())
                 .metadata(SHA256_METADATA, sha256)
                 .body(ByteStream::from(bytes))
                 .send()
@@ -154,27 +144,6 @@ async fn list_keys(s3: &Client, bucket: &str) -> Result<BTreeSet<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn file(path: &str, content_type: &str, immutable: bool) -> SiteFile {
-        SiteFile {
-            path: path.into(),
-            content_type: content_type.into(),
-            immutable,
-            bytes: 1,
-        }
-    }
-
-    #[test]
-    fn html_revalidates_and_hashed_assets_are_immutable() {
-        assert_eq!(
-            cache_control(&file("index.html", "text/html; charset=utf-8", false)),
-            "no-cache"
-        );
-        assert_eq!(
-            cache_control(&file("assets/site.0123456789.css", "text/css", true)),
-            "public, max-age=31536000, immutable"
-        );
-    }
 
     #[test]
     fn lambda_keys_are_content_addressed() {

@@ -7,7 +7,8 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use base64::Engine;
 use indicatif::{ProgressBar, ProgressStyle};
-use portfolio::render::{self, BuildOptions, BuildReport};
+use portfolio::render::{self, BuildOptions};
+use portfolio::report::BuildReport;
 use portfolio::Content;
 
 use super::aws::{block_on, AwsTarget};
