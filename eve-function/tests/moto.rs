@@ -702,6 +702,14 @@ async fn turns_stored_one_an_item_before_exchanges_are_still_read() {
     );
 }
 
+/// A question of `session` asked at `at_ms` and its answer a millisecond later.
+fn answered(session: &str, at_ms: u64, request: &str, text: &str) -> (Turn, Turn) {
+    (
+        Turn::new(session, at_ms, Role::User, request, text),
+        Turn::new(session, at_ms + 1, Role::Assistant, request, "An answer."),
+    )
+}
+
 /// An item the store cannot read as turns (a reply that is not text, a role it does not know:
 /// written by hand, or by a later version) is left out of the history with a warning. It
 /// failed the whole read, so every answer in the session went without history until the item
@@ -715,12 +723,7 @@ async fn an_unreadable_item_is_left_out_of_the_history_not_the_rest() {
     };
     let dynamodb = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
     let session = "unreadable-session-1";
-    let exchange = |at_ms, request: &str, text: &str| {
-        (
-            Turn::new(session, at_ms, Role::User, request, text),
-            Turn::new(session, at_ms + 1, Role::Assistant, request, "An answer."),
-        )
-    };
+    let exchange = |at_ms, request: &str, text: &str| answered(session, at_ms, request, text);
     let (first, last) = (
         exchange(1_000, "first", "Go?"),
         exchange(4_000, "last", "Rust?"),
@@ -782,12 +785,7 @@ async fn a_withdrawn_exchange_keeps_its_question_and_leaves_the_history() {
         return;
     };
     let session = "withdrawn-session-1";
-    let exchange = |at_ms, request: &str, text: &str| {
-        (
-            Turn::new(session, at_ms, Role::User, request, text),
-            Turn::new(session, at_ms + 1, Role::Assistant, request, "An answer."),
-        )
-    };
+    let exchange = |at_ms, request: &str, text: &str| answered(session, at_ms, request, text);
     let (kept, refused) = (
         exchange(1_000, "kept", "Go?"),
         exchange(2_000, "refused", "Rust?"),

@@ -5,7 +5,7 @@
 //! nothing, or a byte at a time, or reads nothing back, cannot hold the server's connections
 //! for as long as it likes.
 //! Requests hyper cannot parse it answers itself, below the router, with an empty body;
-//! [`JsonRejections`] gives those answers the JSON error shape of every other.
+//! [`ClientConnection`] gives those answers the JSON error shape of every other.
 
 use std::future::Future;
 use std::io;
@@ -107,10 +107,7 @@ pub async fn serve(
             request
         });
         let connection = builder.serve_connection(
-            TokioIo::new(JsonRejections::new(SendWithin::new(
-                stream,
-                limits.send_timeout,
-            ))),
+            TokioIo::new(ClientConnection::new(stream, limits.send_timeout)),
             TowerToHyperService::new(service),
         );
         let connection = graceful.watch(connection);
@@ -186,26 +183,43 @@ impl HttpBody for BodyWithin {
     }
 }
 
-/// A connection whose writes fail with `TimedOut` once one has waited `timeout` without any
-/// progress: the client stopped reading. hyper then drops the connection.
-struct SendWithin<IO> {
+/// A client's connection as hyper sees it. Writes pass through, except that
+/// - hyper's own answers to requests it could not parse (400 for a malformed request line,
+///   header or Content-Length, 414 for an overlong URI, 431 for oversized headers) are written
+///   with the JSON error body instead of none (it is not write-vectored, so hyper hands it each
+///   response head in one buffer);
+/// - a write that waits `send_timeout` without any progress fails with `TimedOut`: the client
+///   stopped reading, and hyper drops the connection.
+struct ClientConnection<IO> {
     io: IO,
+    /// A rewritten rejection and how much of it is written.
+    pending: Option<(Vec<u8>, usize)>,
+    stall: Stall,
+}
+
+/// How long a write has waited on the client.
+struct Stall {
     timeout: Duration,
     /// Running while a write waits; made the first time one does.
-    stalled: Option<Pin<Box<Sleep>>>,
+    timer: Option<Pin<Box<Sleep>>>,
     waiting: bool,
 }
 
-impl<IO> SendWithin<IO> {
-    fn new(io: IO, timeout: Duration) -> Self {
-        SendWithin {
+impl<IO> ClientConnection<IO> {
+    fn new(io: IO, send_timeout: Duration) -> Self {
+        ClientConnection {
             io,
-            timeout,
-            stalled: None,
-            waiting: false,
+            pending: None,
+            stall: Stall {
+                timeout: send_timeout,
+                timer: None,
+                waiting: false,
+            },
         }
     }
+}
 
+impl Stall {
     /// Passes `written` on, unless it is pending and the wait began `timeout` ago.
     fn bounded<T>(
         &mut self,
@@ -217,14 +231,14 @@ impl<IO> SendWithin<IO> {
             return written;
         }
         let deadline = Instant::now() + self.timeout;
-        let stalled = self
-            .stalled
+        let timer = self
+            .timer
             .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
         if !self.waiting {
-            stalled.as_mut().reset(deadline);
+            timer.as_mut().reset(deadline);
             self.waiting = true;
         }
-        ready!(stalled.as_mut().poll(cx));
+        ready!(timer.as_mut().poll(cx));
         Poll::Ready(Err(io::Error::new(
             io::ErrorKind::TimedOut,
             "the client read nothing of the response in time",
@@ -232,7 +246,7 @@ impl<IO> SendWithin<IO> {
     }
 }
 
-impl<IO: AsyncRead + Unpin> AsyncRead for SendWithin<IO> {
+impl<IO: AsyncRead + Unpin> AsyncRead for ClientConnection<IO> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -242,55 +256,7 @@ impl<IO: AsyncRead + Unpin> AsyncRead for SendWithin<IO> {
     }
 }
 
-impl<IO: AsyncWrite + Unpin> AsyncWrite for SendWithin<IO> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        let written = Pin::new(&mut this.io).poll_write(cx, buf);
-        this.bounded(cx, written)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        let flushed = Pin::new(&mut this.io).poll_flush(cx);
-        this.bounded(cx, flushed)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
-    }
-}
-
-/// A connection whose writes pass through, except hyper's own answers to requests it could
-/// not parse (400 for a malformed request line, header or Content-Length, 414 for an overlong
-/// URI, 431 for oversized headers): those are written with the JSON error body instead of
-/// none. It is not write-vectored, so hyper hands it each response head in one buffer.
-struct JsonRejections<IO> {
-    io: IO,
-    /// A rewritten rejection and how much of it is written.
-    pending: Option<(Vec<u8>, usize)>,
-}
-
-impl<IO> JsonRejections<IO> {
-    fn new(io: IO) -> Self {
-        JsonRejections { io, pending: None }
-    }
-}
-
-impl<IO: AsyncRead + Unpin> AsyncRead for JsonRejections<IO> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
-    }
-}
-
-impl<IO: AsyncWrite + Unpin> AsyncWrite for JsonRejections<IO> {
+impl<IO: AsyncWrite + Unpin> AsyncWrite for ClientConnection<IO> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -300,7 +266,10 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for JsonRejections<IO> {
         if this.pending.is_none() {
             match with_json_body(buf) {
                 Some(rewritten) => this.pending = Some((rewritten, 0)),
-                None => return Pin::new(&mut this.io).poll_write(cx, buf),
+                None => {
+                    let written = Pin::new(&mut this.io).poll_write(cx, buf);
+                    return this.stall.bounded(cx, written);
+                }
             }
         }
         // hyper calls again with the same buffer until it is reported written, all of it.
@@ -309,7 +278,8 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for JsonRejections<IO> {
                 this.pending = None;
                 break;
             }
-            let n = ready!(Pin::new(&mut this.io).poll_write(cx, &bytes[*written..]))?;
+            let sent = Pin::new(&mut this.io).poll_write(cx, &bytes[*written..]);
+            let n = ready!(this.stall.bounded(cx, sent))?;
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
@@ -319,7 +289,9 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for JsonRejections<IO> {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+        let this = self.get_mut();
+        let flushed = Pin::new(&mut this.io).poll_flush(cx);
+        this.stall.bounded(cx, flushed)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
