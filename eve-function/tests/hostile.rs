@@ -417,6 +417,43 @@ async fn floods_are_429_with_retry_after() {
     assert!((1..=60).contains(&retry));
 }
 
+/// A trace id is logged on every line of its request and echoed back. One that is not an
+/// X-Ray trace header (a 20 KB value, quotes and spaces) was logged and echoed all the same:
+/// a visitor could make each request write 60 KB of logs. It is now left out.
+#[tokio::test]
+async fn only_a_trace_header_shaped_like_x_ray_is_logged_and_echoed() {
+    let s = server(&[("RUST_LOG", "info")]);
+    let c = client();
+    let xray = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+    let long = format!("Root=1-{}", "a".repeat(20_000));
+    let quoted = "Root=1-x\" onto=\"the log";
+    // The X-Ray header last: once its lines are in the log, the others' are too.
+    for (trace, kept) in [(long.as_str(), false), (quoted, false), (xray, true)] {
+        let reply = send(
+            &c,
+            "POST",
+            &format!("{}/api/chat", s.url),
+            &[
+                ("content-type", "application/json"),
+                ("x-amzn-trace-id", trace),
+            ],
+            br#"{"message":"What is Tidewatch?"}"#.to_vec(),
+        )
+        .await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        let shown: String = trace.chars().take(40).collect();
+        assert_eq!(reply.header("x-amzn-trace-id").is_some(), kept, "{shown}");
+    }
+    let logged = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !s.logs().contains(xray) && std::time::Instant::now() < logged {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let logs = s.logs();
+    assert!(logs.contains(xray), "the X-Ray trace id is logged");
+    assert!(!logs.contains(&long[..100]), "the long value is not logged");
+    assert!(!logs.contains("onto"), "the quoted value is not logged");
+}
+
 #[tokio::test]
 async fn after_all_that_the_server_still_answers() {
     let s = server(&[]);

@@ -131,6 +131,7 @@ async fn trace(request: Request, next: Next) -> Response {
         .headers()
         .get("x-amzn-trace-id")
         .and_then(|v| v.to_str().ok())
+        .filter(|trace| is_trace_header(trace))
         .map(String::from)
         .or_else(|| {
             request
@@ -153,6 +154,19 @@ async fn trace(request: Request, next: Next) -> Response {
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     response
+}
+
+/// The longest trace header taken from a request: X-Ray's own (`Root`, `Parent`, `Sampled`, a
+/// `Lineage`, a load balancer's `Self`) is well under it.
+const MAX_TRACE_HEADER: usize = 512;
+
+/// Whether a request's `X-Amzn-Trace-Id` has the shape of an X-Ray trace header. Anything else a
+/// client sent is neither logged (on every line of its request) nor echoed back.
+fn is_trace_header(value: &str) -> bool {
+    value.len() <= MAX_TRACE_HEADER
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"=;:-|._".contains(&b))
 }
 
 fn is_api_response(response: &Response) -> bool {
