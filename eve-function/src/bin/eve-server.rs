@@ -169,7 +169,6 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if args.watch_content {
         let path = eve
             .settings()
-            .await
             .content_path
             .clone()
             .context("--watch-content needs the content file named by EVE_CONTENT_PATH")?;

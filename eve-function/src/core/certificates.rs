@@ -57,7 +57,7 @@ impl Eve {
             .content()
             .certificate(id)
             .ok_or(CertificateError::NotFound)?;
-        let settings = self.settings().await;
+        let settings = self.settings();
         let (Some(bucket), Some(signer)) = (
             settings.certificates_bucket.as_deref(),
             self.deps.signer.as_deref(),

@@ -421,7 +421,7 @@ impl Eve {
         }
     }
 
-    pub async fn settings(&self) -> Arc<Settings> {
+    pub fn settings(&self) -> Arc<Settings> {
         self.deps.settings.current()
     }
 

@@ -27,7 +27,7 @@ pub async fn preflight(allow: &'static str) -> Response {
 pub async fn cors(State(eve): State<Arc<Eve>>, request: Request, next: Next) -> Response {
     let origin = request.headers().get(header::ORIGIN).cloned();
     let allowed = match origin.as_ref().and_then(|o| o.to_str().ok()) {
-        Some(o) => eve.settings().await.allowed_origins.iter().any(|a| a == o),
+        Some(o) => eve.settings().allowed_origins.iter().any(|a| a == o),
         None => false,
     };
     let is_preflight = request.method() == Method::OPTIONS;
