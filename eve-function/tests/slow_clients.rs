@@ -229,6 +229,17 @@ fn unparsable_requests_get_json_errors() {
             "414",
             "uri_too_long",
         ),
+        // An HTTP/1.1 request names its host once (RFC 9112, 3.2): hyper lets both through.
+        (
+            "GET /api/health HTTP/1.1\r\n\r\n".into(),
+            "400",
+            "bad_request",
+        ),
+        (
+            "GET /api/health HTTP/1.1\r\nHost: eve\r\nHost: other\r\n\r\n".into(),
+            "400",
+            "bad_request",
+        ),
     ];
     for (request, status, code) in cases {
         let mut stream = connect(&server);
