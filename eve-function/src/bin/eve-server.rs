@@ -179,6 +179,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         eve.clone(),
         RouterOptions {
             readiness: true,
+            one_host: true,
             site,
         },
     );

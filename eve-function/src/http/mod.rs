@@ -63,6 +63,9 @@ pub fn listen(address: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
 pub struct RouterOptions {
     /// Serve `/api/health/ready`, which checks the dependencies (server mode).
     pub readiness: bool,
+    /// Refuse a request that names no host or two (server mode: hyper lets them through, and
+    /// Lambda's events always carry their front door's one).
+    pub one_host: bool,
     /// Serve this built site at `/`.
     pub site: Option<site::Site>,
 }
@@ -88,9 +91,15 @@ pub fn router(eve: Arc<Eve>, options: RouterOptions) -> Router {
         }),
         None => api.fallback(|| async { ApiError::not_found() }),
     };
-    // Security headers wrap CORS, so the preflight answers CORS gives itself carry them too.
-    app.layer(middleware::from_fn_with_state(eve.clone(), cors::cors))
-        .layer(middleware::from_fn(site::security_headers))
+    let app = app.layer(middleware::from_fn_with_state(eve.clone(), cors::cors));
+    let app = if options.one_host {
+        app.layer(middleware::from_fn(one_host))
+    } else {
+        app
+    };
+    // Security headers wrap CORS and the host check, so the answers those give themselves
+    // carry them too.
+    app.layer(middleware::from_fn(site::security_headers))
         .layer(middleware::from_fn(trace))
         // A bug must still answer with the JSON error shape, never a dropped connection.
         .layer(CatchPanicLayer::custom(|_| {
@@ -122,6 +131,25 @@ fn is_api(request: &Request) -> bool {
         || path
             .strip_prefix(routes::PREFIX)
             .is_some_and(|rest| rest.starts_with('/'))
+}
+
+/// An HTTP/1.1 request names its host in one `Host` header (RFC 9112, 3.2), and no request
+/// names two: anything else gets the 400 the RFC asks for, and the connection is closed.
+async fn one_host(request: Request, next: Next) -> Response {
+    let hosts = request.headers().get_all(header::HOST).iter().count();
+    if hosts > 1 || (hosts == 0 && request.version() == axum::http::Version::HTTP_11) {
+        let mut refusal = ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "name the host in one Host header",
+        )
+        .into_response();
+        refusal
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return refusal;
+    }
+    next.run(request).await
 }
 
 /// One span per request carrying the X-Ray trace id, which is echoed back to the caller.

@@ -17,9 +17,6 @@ use std::time::Duration;
 
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{ConnectInfo, Request};
-use axum::http::{header, HeaderValue, StatusCode, Version};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use axum::Router;
 use hyper::body::{Frame, Incoming, SizeHint};
 use hyper::server::conn::http1;
@@ -31,8 +28,6 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::time::{Instant, Sleep};
 use tower::ServiceExt;
-
-use super::error::ApiError;
 
 /// How long a client may take to send a request's headers, and how long a keep-alive
 /// connection may sit idle before its next request.
@@ -79,7 +74,6 @@ pub async fn serve(
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout);
-    let app = app.layer(axum::middleware::from_fn(one_host));
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -126,31 +120,6 @@ pub async fn serve(
     }
     drop(listener);
     graceful.shutdown().await;
-}
-
-/// An HTTP/1.1 request names its host in one `Host` header (RFC 9112, 3.2), and no request
-/// names two; hyper lets both through, so the server refuses them with the 400 the RFC asks
-/// for, in the JSON error shape, and closes the connection. Lambda's events always carry
-/// their front door's one.
-async fn one_host(request: Request, next: Next) -> Response {
-    let hosts = request.headers().get_all(header::HOST).iter().count();
-    if hosts > 1 || (hosts == 0 && request.version() == Version::HTTP_11) {
-        let mut refusal = ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            "name the host in one Host header",
-        )
-        .into_response();
-        let headers = refusal.headers_mut();
-        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        headers.insert(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        );
-        return refusal;
-    }
-    next.run(request).await
 }
 
 /// A request body that fails with [`BodyTimedOut`] unless it has arrived whole within a time
