@@ -175,14 +175,22 @@ fn a_relative_out_dir_is_where_terraform_writes_its_plan() {
 }
 
 /// An endpoint that accepts connections and never answers: Terraform's first AWS call waits.
-fn black_hole() -> String {
+/// The receiver hears of each connection, the sign that a call is in flight.
+fn black_hole() -> (String, std::sync::mpsc::Receiver<()>) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
     let endpoint = format!("http://{}", listener.local_addr().expect("address"));
+    let (connected, connections) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let held: Vec<_> = listener.incoming().map_while(Result::ok).collect();
+        let held: Vec<_> = listener
+            .incoming()
+            .map_while(Result::ok)
+            .inspect(|_| {
+                let _ = connected.send(());
+            })
+            .collect();
         drop(held);
     });
-    endpoint
+    (endpoint, connections)
 }
 
 /// The child of `parent` whose command line holds `plan`, once it has started.
@@ -328,7 +336,8 @@ fn a_second_interrupt_reaches_a_terraform_that_went_on_after_the_first() {
 fn terraform_waiting_on_a_black_hole(dir: &Path) -> (ChildGuard, u32, PathBuf) {
     local_state_stack(dir);
     let log = dir.join("stderr.log");
-    let child = drift_from(dir, &black_hole())
+    let (endpoint, connections) = black_hole();
+    let child = drift_from(dir, &endpoint)
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).expect("log"))
         .spawn()
@@ -336,16 +345,11 @@ fn terraform_waiting_on_a_black_hole(dir: &Path) -> (ChildGuard, u32, PathBuf) {
     let infra_synth = ChildGuard(child);
     let terraform = terraform_plan_under(infra_synth.0.id(), Duration::from_secs(120))
         .unwrap_or_else(|| panic!("no terraform plan: {}", read(&log)));
-    // Into the provider's first call, which the black hole never answers. (Interrupted before
-    // it, Terraform stops the operation but still waits on the calls it then starts.)
-    let started = Instant::now();
-    while !read(&log).contains("data.aws_caller_identity.current: Reading...") {
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "no AWS call started: {}",
-            read(&log)
-        );
-        std::thread::sleep(Duration::from_millis(100));
+    // Into the provider's first call, which the black hole never answers: the provider cancels
+    // a call in flight when Terraform is stopped, but not one it starts after the stop, so the
+    // connection, not Terraform's "Reading..." printed before the call, says it is time.
+    if connections.recv_timeout(Duration::from_secs(120)).is_err() {
+        panic!("no AWS call reached the endpoint: {}", read(&log));
     }
     (infra_synth, terraform, log)
 }
