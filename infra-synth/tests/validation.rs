@@ -255,6 +255,24 @@ fn origins_are_https_except_localhost() {
     }
 }
 
+/// EVE reads its origins as one comma-separated value: a blank entry vanished from it and one
+/// holding a comma became two, so neither reached EVE as the file wrote it.
+#[test]
+fn each_origin_is_one_non_blank_entry() {
+    assert_error(
+        "[eve]\nallowed_origins = [\"https://example.com\", \" \"]\n",
+        "eve.allowed_origins[1]",
+        6,
+        "an origin cannot be blank: remove the entry, or name an origin",
+    );
+    assert_error(
+        "[eve]\nallowed_origins = [\"https://a.example,https://b.example\"]\n",
+        "eve.allowed_origins[0]",
+        6,
+        "one origin per entry: `https://a.example,https://b.example` holds a comma",
+    );
+}
+
 #[test]
 fn model_id_has_bedrock_shape() {
     assert_error(

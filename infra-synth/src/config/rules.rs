@@ -326,6 +326,24 @@ fn check_eve(stack: &Stack, check: &mut Checker<'_>) {
             || format!("`{region}` is not an AWS region id"),
         );
     }
+    // EVE reads the origins joined by commas: a blank entry would vanish from that value and
+    // one holding a comma would become two, so the positions below would not be the file's.
+    let mut origins_as_written = true;
+    for (i, origin) in eve.allowed_origins.iter().enumerate() {
+        let key = format!("eve.allowed_origins[{i}]");
+        origins_as_written &= !origin.trim().is_empty() && !origin.contains(',');
+        if origin.trim().is_empty() {
+            check.error(
+                &key,
+                "an origin cannot be blank: remove the entry, or name an origin",
+            );
+        } else if origin.contains(',') {
+            check.error(
+                &key,
+                format!("one origin per entry: `{origin}` holds a comma"),
+            );
+        }
+    }
     // Every value EVE will read is checked with EVE's own rules (eve-contract), so a stack
     // that validates is one EVE starts with.
     // Those the file does not set are defaults or names the stack derives (the table's, the
@@ -339,6 +357,9 @@ fn check_eve(stack: &Stack, check: &mut Checker<'_>) {
         }
         // A list's entries are each held to EVE's rule, at their index in the file's array.
         if let Setting::List(list) = rule {
+            if list.name == eve_contract::settings::ALLOWED_ORIGINS.name && !origins_as_written {
+                continue;
+            }
             for (i, why) in list.refused(&setting.value) {
                 check.error(
                     &format!("eve.{}[{i}]", setting.name),
