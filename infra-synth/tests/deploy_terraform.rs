@@ -331,6 +331,36 @@ fn a_second_interrupt_reaches_a_terraform_that_went_on_after_the_first() {
     );
 }
 
+/// `--terraform ./bin/terraform` names a file from where infra-synth runs, as a shell would; it
+/// was run from inside the stack's working directory instead, and was not found there.
+#[test]
+fn a_relative_terraform_path_is_found_from_where_infra_synth_runs() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    local_state_stack(dir.path());
+    std::fs::create_dir(dir.path().join("bin")).expect("bin");
+    let terraform = dir.path().join("bin/terraform");
+    std::fs::write(
+        &terraform,
+        "#!/bin/sh\necho \"$@\" >> \"$(dirname \"$0\")/calls.log\"\necho 'the fake Terraform ran' >&2\nexit 1\n",
+    )
+    .expect("script");
+    std::fs::set_permissions(&terraform, std::fs::Permissions::from_mode(0o755))
+        .expect("executable");
+    let output = drift_from(dir.path(), "http://127.0.0.1:9")
+        .args(["--terraform", "./bin/terraform"])
+        .output()
+        .expect("infra-synth runs");
+    let text = stderr(&output);
+    assert!(!text.contains("cannot run"), "{text}");
+    assert!(text.contains("the fake Terraform ran"), "{text}");
+    assert!(
+        read(&dir.path().join("bin/calls.log")).contains("init"),
+        "{text}"
+    );
+    assert_eq!(output.status.code(), Some(1), "{text}");
+}
+
 /// `drift` from `dir` against an endpoint that never answers, once Terraform is inside the
 /// provider's first call: infra-synth (its stderr in the log), Terraform's pid, and the log.
 fn terraform_waiting_on_a_black_hole(dir: &Path) -> (ChildGuard, u32, PathBuf) {

@@ -321,6 +321,7 @@ fn var_args(vars: &[(String, String)]) -> impl Iterator<Item = String> + '_ {
 }
 
 /// Resolves `program` like a shell: a path is used as given, a bare name is searched on `path_var`.
+/// The result is absolute, as Terraform runs in the stack's directory, not where it was named.
 fn find_executable(program: &str, path_var: &OsString) -> Option<PathBuf> {
     let is_executable = |p: &Path| {
         use std::os::unix::fs::PermissionsExt;
@@ -328,13 +329,15 @@ fn find_executable(program: &str, path_var: &OsString) -> Option<PathBuf> {
             .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
             .unwrap_or(false)
     };
-    if program.contains('/') {
+    let found = if program.contains('/') {
         let path = PathBuf::from(program);
-        return is_executable(&path).then_some(path);
-    }
-    std::env::split_paths(path_var)
-        .map(|dir| dir.join(program))
-        .find(|candidate| is_executable(candidate))
+        is_executable(&path).then_some(path)
+    } else {
+        std::env::split_paths(path_var)
+            .map(|dir| dir.join(program))
+            .find(|candidate| is_executable(candidate))
+    };
+    found.and_then(|path| std::path::absolute(path).ok())
 }
 
 #[cfg(test)]
