@@ -187,9 +187,13 @@ pub fn build_lambda(
 
 /// Where cargo puts builds for `workspace` (honours `CARGO_TARGET_DIR`).
 pub fn cargo_target_dir(workspace: &Path) -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace.join("target"))
+    target_dir_in(workspace, std::env::var_os("CARGO_TARGET_DIR"))
+}
+
+/// cargo runs inside `workspace`, so it reads a relative `CARGO_TARGET_DIR` from there, not
+/// from where infra-synth was started.
+fn target_dir_in(workspace: &Path, configured: Option<std::ffi::OsString>) -> PathBuf {
+    workspace.join(configured.map_or_else(|| PathBuf::from("target"), PathBuf::from))
 }
 
 fn has_cargo_lambda() -> bool {
@@ -356,6 +360,22 @@ fn host_glibc() -> Option<String> {
 mod tests {
     use super::*;
     use crate::console::testing::{fake_tool, rerun_with_stderr_unread, RERUN_DIR};
+
+    /// With `--workspace ../repo` and `CARGO_TARGET_DIR=build`, cargo built into
+    /// `../repo/build` and infra-synth looked for the binary in `./build`.
+    #[test]
+    fn a_relative_target_dir_is_the_workspaces() {
+        let workspace = Path::new("../repo");
+        assert_eq!(
+            target_dir_in(workspace, Some("build".into())),
+            Path::new("../repo/build")
+        );
+        assert_eq!(
+            target_dir_in(workspace, Some("/cache/target".into())),
+            Path::new("/cache/target")
+        );
+        assert_eq!(target_dir_in(workspace, None), Path::new("../repo/target"));
+    }
 
     /// cargo's output reaches our stderr through us: given our stderr itself, it failed the
     /// build (exit 101) once that stream's reader had gone (`infra-synth plan 2>&1 | head`).
