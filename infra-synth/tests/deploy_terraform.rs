@@ -296,13 +296,12 @@ fn until_written(path: &Path, text: &str) {
 /// then told to stop at once, and infra-synth still waits for it before it exits with 130.
 #[test]
 fn a_second_interrupt_reaches_a_terraform_that_went_on_after_the_first() {
-    use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().expect("tempdir");
     local_state_stack(dir.path());
-    let terraform = dir.path().join("terraform");
-    std::fs::write(&terraform, TERRAFORM_THAT_WAITS_OUT_ONE_INTERRUPT).expect("script");
-    std::fs::set_permissions(&terraform, std::fs::Permissions::from_mode(0o755))
-        .expect("executable");
+    let terraform = fake_terraform(
+        &dir.path().join("terraform"),
+        TERRAFORM_THAT_WAITS_OUT_ONE_INTERRUPT,
+    );
     let (calls, log) = (dir.path().join("calls.log"), dir.path().join("stderr.log"));
     let mut command = drift_from(dir.path(), "http://127.0.0.1:9");
     command
@@ -331,22 +330,49 @@ fn a_second_interrupt_reaches_a_terraform_that_went_on_after_the_first() {
     );
 }
 
+/// `script`, executable, at `path`: a Terraform that behaves as a test needs.
+fn fake_terraform(path: &Path, script: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, script).expect("script");
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("executable");
+    path.to_path_buf()
+}
+
+/// A Terraform killed by a signal (the out-of-memory killer, a crash) was reported as "exit
+/// code -1", a code no process exits with.
+#[test]
+fn a_terraform_killed_by_a_signal_is_named_so() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    local_state_stack(dir.path());
+    let terraform = fake_terraform(
+        &dir.path().join("terraform"),
+        "#!/bin/sh\ncase \"$1\" in plan|show) kill -SEGV $$ ;; esac\n",
+    );
+    let output = drift_from(dir.path(), "http://127.0.0.1:9")
+        .arg("--terraform")
+        .arg(&terraform)
+        .output()
+        .expect("infra-synth runs");
+    let text = stderr(&output);
+    assert!(
+        text.contains("`terraform plan` was killed by signal 11 (SIGSEGV); see its output above"),
+        "{text}"
+    );
+    assert!(!text.contains("-1"), "{text}");
+    assert_eq!(output.status.code(), Some(1), "{text}");
+}
+
 /// `--terraform ./bin/terraform` names a file from where infra-synth runs, as a shell would; it
 /// was run from inside the stack's working directory instead, and was not found there.
 #[test]
 fn a_relative_terraform_path_is_found_from_where_infra_synth_runs() {
-    use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().expect("tempdir");
     local_state_stack(dir.path());
     std::fs::create_dir(dir.path().join("bin")).expect("bin");
-    let terraform = dir.path().join("bin/terraform");
-    std::fs::write(
-        &terraform,
+    fake_terraform(
+        &dir.path().join("bin/terraform"),
         "#!/bin/sh\necho \"$@\" >> \"$(dirname \"$0\")/calls.log\"\necho 'the fake Terraform ran' >&2\nexit 1\n",
-    )
-    .expect("script");
-    std::fs::set_permissions(&terraform, std::fs::Permissions::from_mode(0o755))
-        .expect("executable");
+    );
     let output = drift_from(dir.path(), "http://127.0.0.1:9")
         .args(["--terraform", "./bin/terraform"])
         .output()

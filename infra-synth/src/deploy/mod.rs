@@ -7,6 +7,7 @@ pub mod backend;
 pub mod bundle;
 pub mod drift;
 pub mod drill;
+pub mod exit;
 pub mod front;
 pub mod interrupt;
 pub mod manifest_diff;

@@ -334,7 +334,7 @@ fn run_cargo_with(workspace: &Path, args: &[&str], envs: &[(&str, String)]) -> R
         })
         .context("cannot run cargo")?;
     if !status.success() {
-        bail!("`cargo {}` failed", args.join(" "));
+        bail!("`cargo {}` {}", args.join(" "), super::exit::ended(status));
     }
     Ok(())
 }

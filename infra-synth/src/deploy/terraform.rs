@@ -8,10 +8,11 @@
 use std::ffi::OsString;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 
 use anyhow::{bail, Context, Result};
 
+use super::exit::ended;
 use super::interrupt;
 use crate::console::pass_on_output;
 
@@ -137,9 +138,9 @@ impl Terraform {
         }
         args.extend(var_args(vars));
         let ran = self.streamed(&args)?;
-        match ran.code {
-            0 => Ok(PlanOutcome::NoChanges),
-            2 => Ok(PlanOutcome::Changes),
+        match ran.status.code() {
+            Some(0) => Ok(PlanOutcome::NoChanges),
+            Some(2) => Ok(PlanOutcome::Changes),
             _ => Err(self.failure("plan", &ran)),
         }
     }
@@ -154,9 +155,10 @@ impl Terraform {
     pub fn apply(&self, plan: &Path) -> Result<()> {
         let args = ["apply".into(), "-auto-approve".into(), outside_path(plan)?];
         let ran = self.streamed(&args)?;
-        match ran.code {
-            0 => Ok(()),
-            _ => Err(self.failure("apply", &ran)),
+        if ran.status.success() {
+            Ok(())
+        } else {
+            Err(self.failure("apply", &ran))
         }
     }
 
@@ -189,8 +191,9 @@ impl Terraform {
         let output = interrupt::run(command, Child::wait_with_output)?;
         if !output.status.success() {
             bail!(
-                "`terraform {}` failed in {}:\n{}{}",
+                "`terraform {}` {} in {}:\n{}{}",
                 args.first().map(String::as_str).unwrap_or_default(),
+                ended(output.status),
                 self.dir.display(),
                 String::from_utf8_lossy(&output.stdout),
                 String::from_utf8_lossy(&output.stderr)
@@ -217,10 +220,7 @@ impl Terraform {
             pass_on_output(&mut child, |line| lock.read(line));
             Ok((child.wait()?, lock.id))
         })?;
-        Ok(Streamed {
-            code: status.code().unwrap_or(-1),
-            held_lock,
-        })
+        Ok(Streamed { status, held_lock })
     }
 
     /// Why a streamed step failed. A state lock another run holds is named, with how to
@@ -228,8 +228,8 @@ impl Terraform {
     fn failure(&self, step: &str, ran: &Streamed) -> anyhow::Error {
         let Some(id) = &ran.held_lock else {
             return anyhow::anyhow!(
-                "`terraform {step}` failed (exit code {}); see its output above",
-                ran.code
+                "`terraform {step}` {}; see its output above",
+                ended(ran.status)
             );
         };
         let dir = outside_path(&self.dir).unwrap_or_else(|_| self.dir.display().to_string());
@@ -242,10 +242,10 @@ impl Terraform {
     }
 }
 
-/// How a streamed run ended: its exit code, and the ID of the state lock another run holds
-/// when that is what stopped it.
+/// How a streamed run ended, and the ID of the state lock another run holds when that is what
+/// stopped it.
 struct Streamed {
-    code: i32,
+    status: ExitStatus,
     held_lock: Option<String>,
 }
 
@@ -287,9 +287,6 @@ fn without_decoration(line: &str) -> String {
         .to_owned()
 }
 
-/// A path as an argument for Terraform, which runs inside its working directory: a relative
-/// path (the default `--out-dir out`, a `--plugin-dir` given from here) would be read from
-/// there, so it is made absolute.
 /// Where a provider mirror keeps the AWS provider, packed (`terraform providers mirror`) or
 /// unpacked (`<version>/<os>_<arch>/`).
 const AWS_PROVIDER_IN_MIRROR: &str = "registry.terraform.io/hashicorp/aws";
@@ -309,6 +306,9 @@ fn check_plugin_dir(mirror: &Path) -> Result<()> {
     Ok(())
 }
 
+/// A path as an argument for Terraform, which runs inside its working directory: a relative
+/// path (the default `--out-dir out`, a `--plugin-dir` given from here) would be read from
+/// there, so it is made absolute.
 fn outside_path(path: &Path) -> Result<String> {
     let absolute =
         std::path::absolute(path).with_context(|| format!("cannot resolve {}", path.display()))?;
