@@ -222,7 +222,46 @@ fn an_eve_server_that_cannot_listen_is_reported_with_its_own_error() {
         "{stderr}"
     );
     assert!(
-        stderr.contains("error: eve-server stopped before it was listening (exit status: 1)"),
+        stderr.contains("error: eve-server failed (exit code 1) before it was listening"),
+        "{stderr}"
+    );
+}
+
+/// eve-server gone while dev serves (killed, crashed): dev exits 1 and says how it ended, where
+/// it used to exit 1 without a word.
+#[test]
+fn an_eve_server_that_dies_while_serving_is_reported_with_how_it_ended() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let log = work.path().join("stderr.log");
+    let dev = Command::new(env!("CARGO_BIN_EXE_infra-synth"))
+        .args(["dev", "--listen", "127.0.0.1:0", "--site-dir"])
+        .arg(work.path().join("site"))
+        .arg("--eve-server")
+        .arg(eve_server())
+        .current_dir(workspace())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("start dev");
+    let mut dev = ChildGuard(dev);
+    wait_for_line(&mut dev.0, "CloudForgeX dev: ", Duration::from_secs(60));
+    let server = deploy_support::children_of(dev.0.id());
+    assert_eq!(server.len(), 1, "dev runs one eve-server: {server:?}");
+    let killed = Command::new("kill")
+        .args(["-KILL", &server[0].to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let mut status = None;
+    eventually("dev exiting after its eve-server", || {
+        status = dev.0.try_wait().expect("wait");
+        status.is_some()
+    });
+    let stderr = std::fs::read_to_string(&log).expect("log");
+    assert_eq!(status.and_then(|s| s.code()), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("error: eve-server was killed by signal 9 (SIGKILL)"),
         "{stderr}"
     );
 }

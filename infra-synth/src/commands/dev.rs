@@ -10,6 +10,7 @@ use anyhow::{bail, Context};
 use portfolio::render::{self, BuildOptions, DEFAULT_TEMPLATES_DIR};
 use portfolio::Content;
 
+use crate::deploy::exit::ended;
 use crate::deploy::package::{cargo_target_dir, relative_files, require_workspace, run_cargo};
 use crate::deploy::workflow::step;
 
@@ -94,7 +95,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         // shared stderr already; this says what became of it.
         None => {
             let status = server.wait().context("eve-server")?;
-            bail!("eve-server stopped before it was listening ({status})");
+            bail!("eve-server {} before it was listening", ended(status));
         }
         Some(Ok(line)) => {
             let _ = server.kill();
@@ -129,11 +130,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         }
     };
-    Ok(if status.success() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    if !status.success() {
+        bail!("eve-server {}", ended(status));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Renders the site from the content file (and, when watching, the template files); returns the
