@@ -118,6 +118,19 @@ async fn the_site_is_served_with_its_csp_and_404_page() {
     );
     assert_eq!(home.header("x-content-type-options"), Some("nosniff"));
     assert_eq!(home.header("x-frame-options"), Some("DENY"));
+    // Served from a container, the site carries what CloudFront's policy gives it.
+    assert_eq!(
+        home.header("permissions-policy"),
+        Some(portfolio::headers::PERMISSIONS_POLICY)
+    );
+    assert_eq!(
+        home.header("strict-transport-security"),
+        Some(portfolio::headers::STRICT_TRANSPORT_SECURITY)
+    );
+    assert_eq!(
+        home.header("referrer-policy"),
+        Some(portfolio::headers::REFERRER_POLICY)
+    );
 
     let script = get(&format!("{}/app.js", s.url)).await;
     assert_eq!(script.status, 200);

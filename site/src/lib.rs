@@ -1,16 +1,16 @@
 //! The portfolio: one content file that is the single source for the rendered site and for
-//! EVE's knowledge. `content` is the typed model, `csp` the one Content-Security-Policy;
+//! EVE's knowledge. `content` is the typed model, `headers` the one set of security headers;
 //! `render` (feature `render`) builds the site, and `report` is what a build wrote, as whoever
 //! serves it reads it.
 
 pub mod content;
-pub mod csp;
+pub mod headers;
 #[cfg(feature = "render")]
 pub mod render;
 pub mod report;
 
 pub use content::{Content, DEFAULT_CONTENT_PATH};
-pub use csp::CONTENT_SECURITY_POLICY;
+pub use headers::CONTENT_SECURITY_POLICY;
 
 /// The file a build writes beside the pages holding [`CONTENT_SECURITY_POLICY`]; not a page,
 /// never published.

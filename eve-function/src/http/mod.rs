@@ -177,9 +177,10 @@ async fn trace(request: Request, next: Next) -> Response {
         response.headers_mut().insert("x-amzn-trace-id", value);
     }
     if is_api_response(&response) {
-        response
-            .headers_mut()
-            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response.headers_mut().insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static(API_CACHE_CONTROL),
+        );
     }
     response
 }
@@ -196,6 +197,9 @@ fn is_trace_header(value: &str) -> bool {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"=;:-|._".contains(&b))
 }
+
+/// An API answer is about one request: no cache, the browser's included, may keep it.
+pub const API_CACHE_CONTROL: &str = "no-store";
 
 fn is_api_response(response: &Response) -> bool {
     response

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{ConnectInfo, Request};
+use axum::http::StatusCode;
 use axum::Router;
 use hyper::body::{Frame, Incoming, SizeHint};
 use hyper::server::conn::http1;
@@ -28,6 +29,10 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::time::{Instant, Sleep};
 use tower::ServiceExt;
+
+use super::error::ApiError;
+use super::site::EVERY_RESPONSE;
+use super::API_CACHE_CONTROL;
 
 /// How long a client may take to send a request's headers, and how long a keep-alive
 /// connection may sit idle before its next request.
@@ -307,25 +312,36 @@ fn with_json_body(written: &[u8]) -> Option<Vec<u8>> {
         .strip_prefix("HTTP/1.1 ")
         .or_else(|| head.strip_prefix("HTTP/1.0 "))?
         .get(..3)?;
-    let (code, message) = match status {
-        "400" => ("bad_request", "the request is not valid HTTP"),
-        "414" => ("uri_too_long", "the request's URI is too long"),
-        "431" => ("headers_too_large", "the request's headers are too large"),
+    let (status, code, message) = match status {
+        "400" => (
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "the request is not valid HTTP",
+        ),
+        "414" => (
+            StatusCode::URI_TOO_LONG,
+            "uri_too_long",
+            "the request's URI is too long",
+        ),
+        "431" => (
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            "the request's headers are too large",
+        ),
         _ => return None,
     };
     const EMPTY: &str = "\r\ncontent-length: 0\r\n";
     if !head.ends_with("\r\n\r\n") || !head.contains(EMPTY) {
         return None;
     }
-    let body = serde_json::json!({ "error": { "code": code, "message": message } }).to_string();
-    let head = head.replacen(
-        EMPTY,
-        &format!(
-            "\r\ncontent-type: application/json\r\ncache-control: no-store\r\nx-content-type-options: nosniff\r\ncontent-length: {}\r\n",
-            body.len()
-        ),
-        1,
-    );
+    let body = ApiError::new(status, code, message).body().to_string();
+    let mut headers =
+        format!("\r\ncontent-type: application/json\r\ncache-control: {API_CACHE_CONTROL}\r\n");
+    for (name, value) in EVERY_RESPONSE {
+        headers.push_str(&format!("{name}: {value}\r\n"));
+    }
+    headers.push_str(&format!("content-length: {}\r\n", body.len()));
+    let head = head.replacen(EMPTY, &headers, 1);
     Some([head.as_bytes(), body.as_bytes()].concat())
 }
 

@@ -13,6 +13,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use percent_encoding::percent_decode_str;
+use portfolio::headers;
 use portfolio::report::BuildReport;
 use tower::ServiceExt;
 use tower_http::services::{ServeDir, ServeFile};
@@ -233,6 +234,30 @@ fn is_published(path: &str) -> bool {
     })
 }
 
+/// The security headers every response carries, whoever answers it: the router, or hyper
+/// refusing a request it could not parse ([`super::serve`]).
+pub const EVERY_RESPONSE: [(header::HeaderName, &str); 3] = [
+    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    (header::REFERRER_POLICY, headers::REFERRER_POLICY),
+    (
+        header::STRICT_TRANSPORT_SECURITY,
+        headers::STRICT_TRANSPORT_SECURITY,
+    ),
+];
+
+/// The headers of a page, as CloudFront's response headers policy gives them.
+const EVERY_PAGE: [(header::HeaderName, &str); 3] = [
+    (
+        header::CONTENT_SECURITY_POLICY,
+        headers::CONTENT_SECURITY_POLICY,
+    ),
+    (header::X_FRAME_OPTIONS, headers::FRAME_OPTIONS),
+    (
+        header::HeaderName::from_static("permissions-policy"),
+        headers::PERMISSIONS_POLICY,
+    ),
+];
+
 /// Security headers on every response; the CSP on HTML, where it means something.
 pub async fn security_headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
@@ -242,20 +267,13 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/html"));
     let headers = response.headers_mut();
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("strict-origin-when-cross-origin"),
-    );
+    for (name, value) in EVERY_RESPONSE {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
     if is_html {
-        headers.insert(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(portfolio::CONTENT_SECURITY_POLICY),
-        );
-        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        for (name, value) in EVERY_PAGE {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
     }
     response
 }

@@ -2,6 +2,7 @@
 //! added at the edge, a path streamed from a Lambda function URL, strict security headers on
 //! every response.
 
+use portfolio::headers;
 use serde::Serialize;
 
 use super::acm::Certificate;
@@ -19,13 +20,6 @@ pub const CACHING_OPTIMIZED: &str = "658327ea-f89d-4fab-a63d-7e88639e58f6";
 pub const CACHING_DISABLED: &str = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad";
 /// AWS-managed origin request policy `Managed-AllViewerExceptHostHeader` (API Gateway needs its own Host).
 pub const ALL_VIEWER_EXCEPT_HOST: &str = "b689b0a8-53d0-40ab-baf2-68738e2966ac";
-
-/// HSTS for two years, the preload list's minimum is one.
-pub const HSTS_MAX_AGE_SECONDS: u32 = 63_072_000;
-
-/// Browser features the site never uses.
-pub const PERMISSIONS_POLICY: &str =
-    "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), payment=(), usb=()";
 
 const SITE_ORIGIN: &str = "site";
 const SITE_REPLICA_ORIGIN: &str = "site-replica";
@@ -627,11 +621,11 @@ fn security_headers(scope: &Scope) -> Ref<ResponseHeadersPolicy> {
         comment: "CSP without unsafe-*, two-year HSTS with preload, no framing or sniffing",
         security_headers_config: SecurityHeaders {
             content_security_policy: Csp {
-                content_security_policy: portfolio::CONTENT_SECURITY_POLICY,
+                content_security_policy: headers::CONTENT_SECURITY_POLICY,
                 override_origin: true,
             },
             strict_transport_security: Hsts {
-                access_control_max_age_sec: HSTS_MAX_AGE_SECONDS,
+                access_control_max_age_sec: headers::HSTS_MAX_AGE_SECONDS,
                 include_subdomains: true,
                 preload: true,
                 override_origin: true,
@@ -640,18 +634,18 @@ fn security_headers(scope: &Scope) -> Ref<ResponseHeadersPolicy> {
                 override_origin: true,
             },
             frame_options: FrameOptions {
-                frame_option: "DENY",
+                frame_option: headers::FRAME_OPTIONS,
                 override_origin: true,
             },
             referrer_policy: ReferrerPolicy {
-                referrer_policy: "strict-origin-when-cross-origin",
+                referrer_policy: headers::REFERRER_POLICY,
                 override_origin: true,
             },
         },
         custom_headers_config: CustomHeaders {
             items: vec![CustomHeader {
                 header: "Permissions-Policy",
-                value: PERMISSIONS_POLICY,
+                value: headers::PERMISSIONS_POLICY,
                 override_origin: true,
             }],
         },
@@ -783,6 +777,15 @@ mod tests {
             63_072_000
         );
         assert_eq!(headers["frame_options"]["frame_option"], "DENY");
+        // What eve-server sends when it serves the site itself, from the same definitions.
+        assert_eq!(
+            headers["referrer_policy"]["referrer_policy"],
+            headers::REFERRER_POLICY
+        );
+        let custom = &json["resource"]["aws_cloudfront_response_headers_policy"]["site"]
+            ["custom_headers_config"]["items"][0];
+        assert_eq!(custom["header"], "Permissions-Policy");
+        assert_eq!(custom["value"], headers::PERMISSIONS_POLICY);
         let read = &json["data"]["aws_iam_policy_document"]["site_policy"]["statement"][1];
         assert_eq!(read["sid"], "CloudFrontRead");
         assert_eq!(
