@@ -215,6 +215,29 @@ async fn ambiguous_bodies_are_refused() {
     ];
     let reply = send(&client(), "POST", &url, &headers, r#"{"message":"hi"}"#).await;
     assert_eq!(reply.status, 200, "{}", reply.text());
+    // hyper takes `chunked` off and passes any other transfer coding through: a body declared
+    // gzip-coded was read as if it were plain, where a proxy in front would have decoded it.
+    let address = s.url.trim_start_matches("http://").to_string();
+    let response = tokio::task::spawn_blocking(move || {
+        let mut stream = std::net::TcpStream::connect(address).expect("connect");
+        let body = r#"{"message":"hi"}"#;
+        let request = format!(
+            "POST /api/chat HTTP/1.1\r\nHost: eve\r\nContent-Type: application/json\r\n\
+             Transfer-Encoding: gzip, chunked\r\nConnection: close\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).expect("write");
+        let mut response = String::new();
+        let _ = stream.read_to_string(&mut response);
+        response
+    })
+    .await
+    .expect("raw client");
+    assert!(response.starts_with("HTTP/1.1 415"), "{response}");
+    assert!(
+        response.contains(r#""code":"unsupported_transfer_coding""#),
+        "{response}"
+    );
 }
 
 #[tokio::test]

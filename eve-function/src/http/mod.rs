@@ -251,6 +251,17 @@ struct ChatBody {
     session_id: Option<String>,
 }
 
+/// Whether the codings listed in the `name` headers (comma-separated, any number of them) hold
+/// one other than `only`; an unreadable value counts as one.
+fn any_coding_but(request: &Request, name: header::HeaderName, only: &str) -> bool {
+    request
+        .headers()
+        .get_all(name)
+        .iter()
+        .flat_map(|v| v.to_str().unwrap_or("unreadable").split(','))
+        .any(|coding| !coding.trim().eq_ignore_ascii_case(only))
+}
+
 /// Reads a JSON body within [`MAX_BODY_BYTES`], mapping every failure to its status.
 async fn json_body<T: RequestBody>(request: Request) -> Result<T, ApiError> {
     let content_type = request
@@ -280,17 +291,20 @@ async fn json_body<T: RequestBody>(request: Request) -> Result<T, ApiError> {
         ));
     }
     // A compressed body would be read as if it were plain; one EVE cannot decode is refused.
-    let encoded = request
-        .headers()
-        .get_all(header::CONTENT_ENCODING)
-        .iter()
-        .flat_map(|v| v.to_str().unwrap_or("unreadable").split(','))
-        .any(|coding| !coding.trim().eq_ignore_ascii_case("identity"));
-    if encoded {
+    if any_coding_but(&request, header::CONTENT_ENCODING, "identity") {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_content_encoding",
             "send the body uncompressed (no Content-Encoding)",
+        ));
+    }
+    // hyper takes `chunked` off a body and leaves any other transfer coding on it, and so would
+    // a front door that does not decode it.
+    if any_coding_but(&request, header::TRANSFER_ENCODING, "chunked") {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_transfer_coding",
+            "send the body with no Transfer-Encoding but chunked",
         ));
     }
     let too_large = || {
