@@ -70,6 +70,10 @@ pub const READY: Route = Route {
     api_key_required: false,
 };
 
+/// How long an orchestrator's probe of [`READY`] or [`HEALTH`] waits for the answer: EVE
+/// answers readiness within it, a dependency that has not answered by then counting as down.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Every route behind API Gateway, in the order it lists them.
 pub const ROUTES: &[Route] = &[
     CHAT,

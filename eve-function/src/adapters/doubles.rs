@@ -129,6 +129,8 @@ pub struct DistantStore {
     pub history_reads: AtomicU32,
     /// The next this-many counts fail, as a store that is down does.
     pub failing_counts: AtomicU32,
+    /// How many times it was pinged.
+    pub pings: AtomicU32,
 }
 
 impl DistantStore {
@@ -138,6 +140,7 @@ impl DistantStore {
             delay,
             history_reads: AtomicU32::new(0),
             failing_counts: AtomicU32::new(0),
+            pings: AtomicU32::new(0),
         }
     }
 }
@@ -190,6 +193,7 @@ impl ConversationStore for DistantStore {
         self.store.settle_tokens(stage, reservation, used).await
     }
     async fn ping(&self) -> Result<(), PortError> {
+        self.pings.fetch_add(1, Ordering::SeqCst);
         tokio::time::sleep(self.delay).await;
         Ok(())
     }

@@ -4,7 +4,7 @@
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use eve_contract::routes::MAX_CHAT_TIME;
+use eve_contract::routes::{MAX_CHAT_TIME, PROBE_TIMEOUT};
 use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 
@@ -20,6 +20,7 @@ use super::ports::{
     PortError, Previous, RateWindow, Role, TokenReservation, Turn,
 };
 use super::prompt::{self, PROMPT_ENTRIES};
+use super::readiness::{self, Checks, Readiness};
 use super::settings::{Settings, SettingsProvider};
 
 /// Attempts per conversation write before the turn is logged as lost.
@@ -127,6 +128,7 @@ pub struct Eve {
     /// Held while a reservation is asked of the store, so an instance's requests that find no
     /// room in its lease wait for the one reservation rather than each make their own.
     reserving: tokio::sync::Mutex<()>,
+    readiness: Readiness,
 }
 
 /// What produced a reply, before it is stored and measured.
@@ -401,6 +403,7 @@ impl Eve {
             history: HistoryCache::default(),
             leases: std::sync::Mutex::default(),
             reserving: tokio::sync::Mutex::const_new(()),
+            readiness: Readiness::default(),
         }
     }
 
@@ -1238,10 +1241,20 @@ impl Eve {
         false
     }
 
-    /// Readiness: every configured dependency answers.
-    pub async fn ready(&self) -> Vec<(&'static str, Result<(), PortError>)> {
-        let (store, settings) = tokio::join!(self.deps.store.ping(), self.deps.settings.check());
-        vec![("store", store), ("settings", settings)]
+    /// Readiness: every configured dependency answers, within the orchestrator's probe
+    /// timeout (less room for the answer to travel); asked of them at most once per
+    /// [`readiness::RECHECK_AFTER`].
+    pub async fn ready(&self) -> Checks {
+        let within = PROBE_TIMEOUT * 3 / 4;
+        self.readiness
+            .checks(|| async {
+                let (store, settings) = tokio::join!(
+                    readiness::within(within, "store", self.deps.store.ping()),
+                    readiness::within(within, "settings", self.deps.settings.check())
+                );
+                vec![("store", store), ("settings", settings)]
+            })
+            .await
     }
 }
 

@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod offline;
 pub mod ports;
 pub mod prompt;
+pub mod readiness;
 pub mod settings;
 pub mod sized_lru;
 

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use eve_contract::routes;
 use eve_contract::settings::{env_name, STAGE_VAR};
 use k8s_openapi::api::apps::v1::{
     Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment,
@@ -308,8 +309,8 @@ fn container(stack: &Stack, names: &Names) -> Container {
             }),
             ..EnvFromSource::default()
         }]),
-        readiness_probe: Some(http_probe("/api/health/ready", 5, 3)),
-        liveness_probe: Some(http_probe("/api/health", 10, 3)),
+        readiness_probe: Some(http_probe(routes::READY.path, 5, 3)),
+        liveness_probe: Some(http_probe(routes::HEALTH.path, 10, 3)),
         resources: Some(ResourceRequirements {
             requests: Some(quantities(
                 &resources.cpu_request,
@@ -357,7 +358,7 @@ fn http_probe(path: &str, period_seconds: i32, failure_threshold: i32) -> Probe 
         }),
         period_seconds: Some(period_seconds),
         failure_threshold: Some(failure_threshold),
-        timeout_seconds: Some(2),
+        timeout_seconds: i32::try_from(routes::PROBE_TIMEOUT.as_secs()).ok(),
         ..Probe::default()
     }
 }

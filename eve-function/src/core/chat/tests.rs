@@ -1215,3 +1215,50 @@ async fn an_early_reply_is_kept_when_the_store_cannot_count() {
         .expect("answer");
     assert_eq!(store.history_reads.load(Ordering::SeqCst), 1);
 }
+
+/// A table that takes the request and never answers held `/api/health/ready` for as long as
+/// the SDK waited, past any probe's timeout: the orchestrator learnt nothing, and each probe
+/// left one more check waiting. Readiness now answers within the probe's time, the store down.
+#[tokio::test(start_paused = true)]
+async fn readiness_answers_within_the_probe_timeout_when_the_store_hangs() {
+    let eve = eve(settings(&[]), Arc::new(HangingStore), None);
+    let checks = tokio::time::timeout(PROBE_TIMEOUT, eve.ready())
+        .await
+        .expect("readiness answered within the probe timeout");
+    let store = checks.iter().find(|(name, _)| *name == "store");
+    assert!(store.expect("store").1.is_err(), "{checks:?}");
+    let settings = checks.iter().find(|(name, _)| *name == "settings");
+    assert!(settings.expect("settings").1.is_ok(), "{checks:?}");
+}
+
+/// Anyone can ask `/api/health/ready`, and each check read the table and the parameter store:
+/// a hundred asks a second were a hundred reads of each, enough for SSM to throttle the account
+/// and every instance to report itself unready. Callers at once now share one round of checks,
+/// and a round stands for `RECHECK_AFTER`.
+#[tokio::test(start_paused = true)]
+async fn readiness_asked_by_many_at_once_checks_the_store_once() {
+    let store = Arc::new(DistantStore::new(Duration::from_millis(50)));
+    let eve = Arc::new(eve(settings(&[]), store.clone(), None));
+    let callers: Vec<_> = (0..100)
+        .map(|_| {
+            let eve = Arc::clone(&eve);
+            tokio::spawn(async move { eve.ready().await })
+        })
+        .collect();
+    for caller in callers {
+        let checks = caller.await.expect("caller");
+        assert!(checks.iter().all(|(_, r)| r.is_ok()), "{checks:?}");
+    }
+    assert_eq!(
+        store.pings.load(Ordering::SeqCst),
+        1,
+        "one check for 100 callers"
+    );
+    tokio::time::sleep(crate::core::readiness::RECHECK_AFTER).await;
+    eve.ready().await;
+    assert_eq!(
+        store.pings.load(Ordering::SeqCst),
+        2,
+        "checked again once it no longer stands"
+    );
+}
