@@ -1,7 +1,10 @@
 //! EVE's HTTP API: every route both front doors serve and API Gateway proxies, and what the
 //! site's chat widget must know of it.
 
+use std::net::IpAddr;
 use std::time::Duration;
+
+use ipnet::IpNet;
 
 /// One route of EVE's API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +77,27 @@ pub const READY: Route = Route {
 /// answers readiness within it, a dependency that has not answered by then counting as down.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// The addresses eve-server takes a client's address from `X-Forwarded-For` for (its
+/// `--trusted-proxy`; a Kubernetes stack's `kubernetes.trusted_proxies`): an IP network such as
+/// `10.0.0.0/8` or `fc00::/7`, or one address. Host bits are refused: `10.0.0.1/8` would be a
+/// typo for one address or for the network, and either reading could trust the wrong hosts.
+pub fn proxy_range(value: &str) -> Result<IpNet, String> {
+    let trimmed = value.trim();
+    if let Ok(address) = trimmed.parse::<IpAddr>() {
+        return Ok(IpNet::from(address));
+    }
+    let network: IpNet = trimmed.parse().map_err(|_| {
+        format!("`{value}` is not an IP network (`10.0.0.0/8`, `fc00::/7`) or an IP address")
+    })?;
+    if network.trunc() != network {
+        return Err(format!(
+            "`{value}` has host bits set: the network is `{}`",
+            network.trunc()
+        ));
+    }
+    Ok(network)
+}
+
 /// Every route behind API Gateway, in the order it lists them.
 pub const ROUTES: &[Route] = &[
     CHAT,
@@ -109,6 +133,26 @@ pub mod stream_events {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_proxy_range_is_a_network_or_one_address_without_host_bits() {
+        assert_eq!(
+            proxy_range("10.0.0.0/8"),
+            Ok("10.0.0.0/8".parse().expect("net"))
+        );
+        assert_eq!(
+            proxy_range("fc00::/7"),
+            Ok("fc00::/7".parse().expect("net"))
+        );
+        assert_eq!(
+            proxy_range(" 192.0.2.7 "),
+            Ok("192.0.2.7/32".parse().expect("net"))
+        );
+        assert!(proxy_range("10.0.0.1/8").is_err_and(|e| e.contains("`10.0.0.0/8`")));
+        for refused in ["", "10.0.0.0/33", "ten", "10.0.0.0/8/8", "*"] {
+            assert!(proxy_range(refused).is_err(), "{refused}");
+        }
+    }
 
     #[test]
     fn a_trailing_parameter_captures_the_rest_for_the_router() {

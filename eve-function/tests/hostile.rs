@@ -511,3 +511,63 @@ async fn after_all_that_the_server_still_answers() {
         .is_some_and(|r| r.contains("#project-tidewatch")));
     assert!(!s.logs().contains("panicked"), "{}", s.logs());
 }
+
+/// Behind an ingress controller every visitor connects from the controller's address, and
+/// under one per-IP limit the site's chat was refused to all once a few of them had asked.
+/// From a `--trusted-proxy`, the visitor is the address the proxy appended to
+/// `X-Forwarded-For`; what a visitor wrote there itself is not believed, and from any other
+/// peer the header means nothing.
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_visitor_has_their_own_limit() {
+    let binary = Path::new(env!("CARGO_BIN_EXE_eve-server"));
+    let limit = [("EVE_IP_RATE_PER_MINUTE", "2")];
+    let behind = EveServer::spawn(
+        binary,
+        &["--offline", "--trusted-proxy", "127.0.0.0/8"],
+        &limit,
+    )
+    .expect("eve-server starts");
+    let url = format!("{}/api/chat", behind.url);
+    let ask = |forwarded: &'static str| {
+        let url = url.clone();
+        async move {
+            let headers = [
+                ("content-type", "application/json"),
+                ("x-forwarded-for", forwarded),
+            ];
+            send(&client(), "POST", &url, &headers, r#"{"message":"hi"}"#)
+                .await
+                .status
+        }
+    };
+    assert_eq!(ask("198.51.100.1").await, 200);
+    assert_eq!(ask("198.51.100.1").await, 200);
+    assert_eq!(ask("198.51.100.1").await, 429, "the first visitor's limit");
+    assert_eq!(
+        ask("198.51.100.2").await,
+        200,
+        "another visitor is not refused"
+    );
+    // A visitor that writes another address first is still the address the proxy appended.
+    assert_eq!(ask("203.0.113.50, 198.51.100.1").await, 429);
+
+    let direct = EveServer::spawn(binary, &["--offline"], &limit).expect("eve-server starts");
+    let url = format!("{}/api/chat", direct.url);
+    let mut statuses = Vec::new();
+    for visitor in ["198.51.100.1", "198.51.100.2", "198.51.100.3"] {
+        let headers = [
+            ("content-type", "application/json"),
+            ("x-forwarded-for", visitor),
+        ];
+        statuses.push(
+            send(&client(), "POST", &url, &headers, r#"{"message":"hi"}"#)
+                .await
+                .status,
+        );
+    }
+    assert_eq!(
+        statuses,
+        [200, 200, 429],
+        "no trusted proxy: the header is the client's to write"
+    );
+}

@@ -299,6 +299,10 @@ fn limits_and_addresses_are_checked_at_their_argument() {
             ["--listen", "127.0.0.1"],
             "expected an address and port such as",
         ),
+        (
+            ["--trusted-proxy", "10.0.0.1/8"],
+            "has host bits set: the network is `10.0.0.0/8`",
+        ),
     ] {
         let mut all = vec!["--offline"];
         all.extend_from_slice(&args);

@@ -236,10 +236,44 @@ fn irsa_role_annotates_the_service_account() {
     assert_eq!(account["automountServiceAccountToken"], false);
 }
 
+/// Behind the Ingress every visitor reaches eve-server from the controller's address, so the
+/// per-IP limit counted them all as one until eve-server was told to read `X-Forwarded-For`
+/// from it.
+#[test]
+fn eve_server_takes_the_visitor_address_from_the_ingress_controller() {
+    let args = |extra: &str| {
+        let dir = temp_stack(extra);
+        let stack = config::load(dir.path(), "k8s").expect("valid stack");
+        let docs = documents(&kubernetes::render(&stack).expect("render"));
+        let container = &by_kind(&docs, "Deployment")["spec"]["template"]["spec"]["containers"][0];
+        let args: Vec<String> = serde_json::from_value(container["args"].clone()).expect("args");
+        args
+    };
+    let default = args("");
+    for range in ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"] {
+        let flagged = default
+            .windows(2)
+            .any(|pair| pair[0] == "--trusted-proxy" && pair[1] == range);
+        assert!(flagged, "{range} in {default:?}");
+    }
+    let narrowed = args("[kubernetes]\ntrusted_proxies = [\"10.42.0.0/16\"]\n");
+    assert_eq!(
+        narrowed[narrowed.len() - 2..],
+        ["--trusted-proxy".to_string(), "10.42.0.0/16".to_string()]
+    );
+    assert_eq!(
+        narrowed.iter().filter(|a| *a == "--trusted-proxy").count(),
+        1,
+        "{narrowed:?}"
+    );
+    let none = args("[kubernetes]\ntrusted_proxies = []\n");
+    assert!(!none.contains(&"--trusted-proxy".to_string()), "{none:?}");
+}
+
 #[test]
 fn bad_kubernetes_section_names_file_line_and_key() {
     let dir = temp_stack(
-        "[kubernetes]\nreplicas = 0\nimage = \"eve:latest\"\ningress_class = \"Nginx\"\ntls_secret = \"../tls\"\n\n[kubernetes.resources]\ncpu_request = \"2\"\ncpu_limit = \"500m\"\nmemory_limit = \"lots\"\n",
+        "[kubernetes]\nreplicas = 0\nimage = \"eve:latest\"\ningress_class = \"Nginx\"\ntls_secret = \"../tls\"\ntrusted_proxies = [\"10.0.0.0/8\", \"10.0.0.1/8\"]\n\n[kubernetes.resources]\ncpu_request = \"2\"\ncpu_limit = \"500m\"\nmemory_limit = \"lots\"\n",
     );
     let errors = config::load(dir.path(), "k8s").expect_err("invalid [kubernetes]");
     let found: Vec<(usize, &str)> = errors.iter().map(|d| (d.line, d.key.as_str())).collect();
@@ -248,8 +282,9 @@ fn bad_kubernetes_section_names_file_line_and_key() {
         (7, "kubernetes.image"),
         (8, "kubernetes.ingress_class"),
         (9, "kubernetes.tls_secret"),
-        (12, "kubernetes.resources.cpu_request"),
-        (14, "kubernetes.resources.memory_limit"),
+        (10, "kubernetes.trusted_proxies[1]"),
+        (13, "kubernetes.resources.cpu_request"),
+        (15, "kubernetes.resources.memory_limit"),
     ] {
         assert!(
             found.contains(&expected),

@@ -80,6 +80,11 @@ struct Args {
         value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000)
     )]
     max_connections: usize,
+    /// Take a client's address from `X-Forwarded-For` when it connects through this proxy (an
+    /// ingress controller): an IP network (`10.0.0.0/8`) or one address; repeatable. Without
+    /// it, every visitor behind a proxy counts as the proxy under the per-IP limit.
+    #[arg(long = "trusted-proxy", value_name = "CIDR", value_parser = eve_contract::routes::proxy_range)]
+    trusted_proxies: Vec<ipnet::IpNet>,
     /// Probe `GET /api/health` on the `--listen` address and exit 0 on 200, else 1: the
     /// container HEALTHCHECK, since the runtime image has no curl.
     #[arg(long)]
@@ -181,6 +186,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             readiness: true,
             one_host: true,
             site,
+            trusted_proxies: args.trusted_proxies.clone(),
         },
     );
     let listener =

@@ -3,6 +3,7 @@
 
 pub mod cors;
 pub mod error;
+pub mod forwarded;
 pub mod lambda;
 pub mod serve;
 pub mod site;
@@ -68,6 +69,9 @@ pub struct RouterOptions {
     pub one_host: bool,
     /// Serve this built site at `/`.
     pub site: Option<site::Site>,
+    /// Take the client's address from `X-Forwarded-For` when the peer is one of these
+    /// (server mode behind an ingress controller; [`forwarded`]).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 pub fn router(eve: Arc<Eve>, options: RouterOptions) -> Router {
@@ -96,6 +100,15 @@ pub fn router(eve: Arc<Eve>, options: RouterOptions) -> Router {
         app.layer(middleware::from_fn(one_host))
     } else {
         app
+    };
+    let app = if options.trusted_proxies.is_empty() {
+        app
+    } else {
+        let trusted: Arc<[ipnet::IpNet]> = options.trusted_proxies.into();
+        app.layer(middleware::from_fn_with_state(
+            trusted,
+            forwarded::forwarded_client,
+        ))
     };
     // Security headers wrap CORS and the host check, so the answers those give themselves
     // carry them too.

@@ -39,6 +39,12 @@ pub struct Kubernetes {
     /// IAM role the pods assume through IRSA (DynamoDB, S3, Bedrock access like the Lambda's).
     #[serde(default)]
     pub iam_role_arn: Option<String>,
+    /// Where the ingress controller connects from: eve-server takes the visitor's address from
+    /// `X-Forwarded-For` on connections from these (`--trusted-proxy`), so that visitors are not
+    /// all counted as the controller under the per-IP limit. Default: the private ranges pod
+    /// networks are drawn from.
+    #[serde(default = "default_trusted_proxies")]
+    pub trusted_proxies: Vec<String>,
 }
 
 /// Container requests and limits, in Kubernetes quantity syntax (`250m`, `256Mi`).
@@ -68,6 +74,7 @@ impl Default for Kubernetes {
             ingress_class: default_ingress_class(),
             tls_secret: None,
             iam_role_arn: None,
+            trusted_proxies: default_trusted_proxies(),
         }
     }
 }
@@ -106,6 +113,19 @@ fn default_max_replicas() -> i32 {
 }
 fn default_target_cpu_percent() -> i32 {
     70
+}
+/// RFC 1918, the shared address space of RFC 6598 (EKS's secondary pod ranges) and IPv6
+/// unique local addresses.
+fn default_trusted_proxies() -> Vec<String> {
+    [
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "100.64.0.0/10",
+        "fc00::/7",
+    ]
+    .map(String::from)
+    .to_vec()
 }
 fn default_ingress_class() -> String {
     "nginx".into()
@@ -180,6 +200,11 @@ pub(super) fn check(stack: &Stack, check: &mut Checker<'_>) {
         check.check(is_role_arn(arn), "kubernetes.iam_role_arn", || {
             format!("`{arn}` is not an IAM role ARN (arn:aws:iam::<12-digit account>:role/<name>)")
         });
+    }
+    for (i, range) in k8s.trusted_proxies.iter().enumerate() {
+        if let Err(problem) = eve_contract::routes::proxy_range(range) {
+            check.error(&format!("kubernetes.trusted_proxies[{i}]"), problem);
+        }
     }
     let r = &k8s.resources;
     check_pair(check, "cpu", &r.cpu_request, &r.cpu_limit, Unit::Cpu);

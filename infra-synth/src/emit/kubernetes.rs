@@ -285,12 +285,23 @@ fn container(stack: &Stack, names: &Names) -> Container {
         name: CONTAINER_NAME.into(),
         image: Some(stack.kubernetes.image.clone()),
         image_pull_policy: Some("Always".into()),
-        args: Some(vec![
-            "--listen".into(),
-            format!("0.0.0.0:{CONTAINER_PORT}"),
-            "--site-dir".into(),
-            SITE_DIR.into(),
-        ]),
+        args: Some(
+            [
+                "--listen".into(),
+                format!("0.0.0.0:{CONTAINER_PORT}"),
+                "--site-dir".into(),
+                SITE_DIR.into(),
+            ]
+            .into_iter()
+            .chain(
+                stack
+                    .kubernetes
+                    .trusted_proxies
+                    .iter()
+                    .flat_map(|range| ["--trusted-proxy".into(), range.clone()]),
+            )
+            .collect(),
+        ),
         ports: Some(vec![ContainerPort {
             name: Some(PORT_NAME.into()),
             container_port: CONTAINER_PORT,
