@@ -25,6 +25,21 @@ fn server(extra_env: &[(&str, &str)]) -> EveServer {
     .expect("eve-server starts")
 }
 
+/// `request`'s bytes as sent, on a connection of their own, and all eve-server answers before
+/// it closes (the server may close before the last bytes are written).
+async fn exchange(s: &EveServer, request: Vec<u8>) -> String {
+    let address = s.url.trim_start_matches("http://").to_string();
+    tokio::task::spawn_blocking(move || {
+        let mut stream = std::net::TcpStream::connect(address).expect("connect");
+        let _ = stream.write_all(&request);
+        let mut response = String::new();
+        let _ = stream.read_to_string(&mut response);
+        response
+    })
+    .await
+    .expect("raw client")
+}
+
 async fn chat_raw(s: &EveServer, content_type: Option<&str>, body: Vec<u8>) -> support::Reply {
     let headers: Vec<(&str, &str)> = content_type
         .map(|c| ("content-type", c))
@@ -217,22 +232,13 @@ async fn ambiguous_bodies_are_refused() {
     assert_eq!(reply.status, 200, "{}", reply.text());
     // hyper takes `chunked` off and passes any other transfer coding through: a body declared
     // gzip-coded was read as if it were plain, where a proxy in front would have decoded it.
-    let address = s.url.trim_start_matches("http://").to_string();
-    let response = tokio::task::spawn_blocking(move || {
-        let mut stream = std::net::TcpStream::connect(address).expect("connect");
-        let body = r#"{"message":"hi"}"#;
-        let request = format!(
-            "POST /api/chat HTTP/1.1\r\nHost: eve\r\nContent-Type: application/json\r\n\
-             Transfer-Encoding: gzip, chunked\r\nConnection: close\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
-            body.len()
-        );
-        stream.write_all(request.as_bytes()).expect("write");
-        let mut response = String::new();
-        let _ = stream.read_to_string(&mut response);
-        response
-    })
-    .await
-    .expect("raw client");
+    let body = r#"{"message":"hi"}"#;
+    let request = format!(
+        "POST /api/chat HTTP/1.1\r\nHost: eve\r\nContent-Type: application/json\r\n\
+         Transfer-Encoding: gzip, chunked\r\nConnection: close\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
+        body.len()
+    );
+    let response = exchange(&s, request.into_bytes()).await;
     assert!(response.starts_with("HTTP/1.1 415"), "{response}");
     assert!(
         response.contains(r#""code":"unsupported_transfer_coding""#),
@@ -253,25 +259,17 @@ async fn bodies_over_16_kib_are_413_whether_declared_or_chunked() {
     );
 
     // Chunked, so no Content-Length announces the size.
-    let address = s.url.trim_start_matches("http://").to_string();
-    let response = tokio::task::spawn_blocking(move || {
-        let mut stream = std::net::TcpStream::connect(address).expect("connect");
-        let head = "POST /api/chat HTTP/1.1\r\nHost: eve\r\nContent-Type: application/json\r\n\
-                    Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
-        stream.write_all(head.as_bytes()).expect("write head");
-        let chunk = vec![b'a'; 4096];
-        for _ in 0..8 {
-            let _ = stream.write_all(format!("{:x}\r\n", chunk.len()).as_bytes());
-            let _ = stream.write_all(&chunk);
-            let _ = stream.write_all(b"\r\n");
-        }
-        let _ = stream.write_all(b"0\r\n\r\n");
-        let mut response = String::new();
-        let _ = stream.read_to_string(&mut response);
-        response
-    })
-    .await
-    .expect("raw client");
+    let mut request = b"POST /api/chat HTTP/1.1\r\nHost: eve\r\nContent-Type: application/json\r\n\
+                        Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        .to_vec();
+    let chunk = [b'a'; 4096];
+    for _ in 0..8 {
+        request.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        request.extend_from_slice(&chunk);
+        request.extend_from_slice(b"\r\n");
+    }
+    request.extend_from_slice(b"0\r\n\r\n");
+    let response = exchange(&s, request).await;
     assert!(response.starts_with("HTTP/1.1 413"), "{response}");
     assert!(
         response.contains(r#""code":"payload_too_large""#),
