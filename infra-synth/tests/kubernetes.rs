@@ -270,10 +270,29 @@ fn eve_server_takes_the_visitor_address_from_the_ingress_controller() {
     assert!(!none.contains(&"--trusted-proxy".to_string()), "{none:?}");
 }
 
+/// Any pod of the cluster could reach eve-server's port, and from a trusted range name any
+/// client in `X-Forwarded-For`; with `ingress_namespace`, only the controller's pods may.
+#[test]
+fn the_ingress_namespace_is_the_only_way_in_when_named() {
+    let from = |extra: &str| {
+        let dir = temp_stack(extra);
+        let stack = config::load(dir.path(), "k8s").expect("valid stack");
+        let docs = documents(&kubernetes::render(&stack).expect("render"));
+        by_kind(&docs, "NetworkPolicy")["spec"]["ingress"][0]["from"].clone()
+    };
+    assert_eq!(from(""), Value::Null, "any pod by default");
+    assert_eq!(
+        from("[kubernetes]\ningress_namespace = \"ingress-nginx\"\n"),
+        serde_json::json!([{ "namespaceSelector": { "matchLabels": {
+            "kubernetes.io/metadata.name": "ingress-nginx"
+        } } }])
+    );
+}
+
 #[test]
 fn bad_kubernetes_section_names_file_line_and_key() {
     let dir = temp_stack(
-        "[kubernetes]\nreplicas = 0\nimage = \"eve:latest\"\ningress_class = \"Nginx\"\ntls_secret = \"../tls\"\ntrusted_proxies = [\"10.0.0.0/8\", \"10.0.0.1/8\"]\n\n[kubernetes.resources]\ncpu_request = \"2\"\ncpu_limit = \"500m\"\nmemory_limit = \"lots\"\n",
+        "[kubernetes]\nreplicas = 0\nimage = \"eve:latest\"\ningress_class = \"Nginx\"\ntls_secret = \"../tls\"\ntrusted_proxies = [\"10.0.0.0/8\", \"10.0.0.1/8\"]\ningress_namespace = \"Ingress_NGINX\"\n\n[kubernetes.resources]\ncpu_request = \"2\"\ncpu_limit = \"500m\"\nmemory_limit = \"lots\"\n",
     );
     let errors = config::load(dir.path(), "k8s").expect_err("invalid [kubernetes]");
     let found: Vec<(usize, &str)> = errors.iter().map(|d| (d.line, d.key.as_str())).collect();
@@ -283,8 +302,9 @@ fn bad_kubernetes_section_names_file_line_and_key() {
         (8, "kubernetes.ingress_class"),
         (9, "kubernetes.tls_secret"),
         (10, "kubernetes.trusted_proxies[1]"),
-        (13, "kubernetes.resources.cpu_request"),
-        (15, "kubernetes.resources.memory_limit"),
+        (11, "kubernetes.ingress_namespace"),
+        (14, "kubernetes.resources.cpu_request"),
+        (16, "kubernetes.resources.memory_limit"),
     ] {
         assert!(
             found.contains(&expected),

@@ -45,6 +45,11 @@ pub struct Kubernetes {
     /// networks are drawn from.
     #[serde(default = "default_trusted_proxies")]
     pub trusted_proxies: Vec<String>,
+    /// The namespace the ingress controller runs in. When set, only its pods may reach
+    /// eve-server's port, so no other pod of the cluster can connect from a trusted range and
+    /// name a client in `X-Forwarded-For`; by default any pod may.
+    #[serde(default)]
+    pub ingress_namespace: Option<String>,
 }
 
 /// Container requests and limits, in Kubernetes quantity syntax (`250m`, `256Mi`).
@@ -75,6 +80,7 @@ impl Default for Kubernetes {
             tls_secret: None,
             iam_role_arn: None,
             trusted_proxies: default_trusted_proxies(),
+            ingress_namespace: None,
         }
     }
 }
@@ -172,10 +178,15 @@ pub(super) fn check(stack: &Stack, check: &mut Checker<'_>) {
             format!("`{host}` is not a lower-case DNS name")
         });
     }
-    if let Some(namespace) = &k8s.namespace {
-        check.check(is_dns_label(namespace), "kubernetes.namespace", || {
-            format!("`{namespace}` is not a DNS label (a-z, 0-9, '-', at most 63)")
-        });
+    for (key, namespace) in [
+        ("kubernetes.namespace", &k8s.namespace),
+        ("kubernetes.ingress_namespace", &k8s.ingress_namespace),
+    ] {
+        if let Some(namespace) = namespace {
+            check.check(is_dns_label(namespace), key, || {
+                format!("`{namespace}` is not a DNS label (a-z, 0-9, '-', at most 63)")
+            });
+        }
     }
     // Both name objects of the cluster's (an IngressClass, a Secret), which the API server
     // refuses unless they are DNS subdomains.

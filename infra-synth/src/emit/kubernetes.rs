@@ -27,7 +27,8 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::api::networking::v1::{
     HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule,
     IngressServiceBackend, IngressSpec, IngressTLS, NetworkPolicy, NetworkPolicyEgressRule,
-    NetworkPolicyIngressRule, NetworkPolicyPort, NetworkPolicySpec, ServiceBackendPort,
+    NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort, NetworkPolicySpec,
+    ServiceBackendPort,
 };
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -147,7 +148,7 @@ pub fn render(stack: &Stack) -> Result<String> {
     push_document(&mut out, &autoscaler(stack, &names))?;
     push_document(&mut out, &disruption_budget(&names))?;
     push_document(&mut out, &ingress(stack, &names))?;
-    push_document(&mut out, &network_policy(&names))?;
+    push_document(&mut out, &network_policy(&names, stack))?;
     Ok(out)
 }
 
@@ -474,8 +475,25 @@ fn ingress(stack: &Stack, names: &Names) -> Ingress {
     }
 }
 
-/// Inbound only to the HTTP port; outbound only DNS and HTTPS (AWS APIs: DynamoDB, S3, Bedrock).
-fn network_policy(names: &Names) -> NetworkPolicy {
+/// The pods of `[kubernetes] ingress_namespace`, by the name label Kubernetes puts on every
+/// namespace; `None` (any pod) without one.
+fn ingress_controller(stack: &Stack) -> Option<Vec<NetworkPolicyPeer>> {
+    let namespace = stack.kubernetes.ingress_namespace.as_ref()?;
+    Some(vec![NetworkPolicyPeer {
+        namespace_selector: Some(LabelSelector {
+            match_labels: Some(BTreeMap::from([(
+                "kubernetes.io/metadata.name".to_string(),
+                namespace.clone(),
+            )])),
+            ..LabelSelector::default()
+        }),
+        ..NetworkPolicyPeer::default()
+    }])
+}
+
+/// Inbound only to the HTTP port (from the ingress controller's namespace, when named);
+/// outbound only DNS and HTTPS (AWS APIs: DynamoDB, S3, Bedrock).
+fn network_policy(names: &Names, stack: &Stack) -> NetworkPolicy {
     let port = |protocol: &str, port: IntOrString| NetworkPolicyPort {
         protocol: Some(protocol.into()),
         port: Some(port),
@@ -488,7 +506,7 @@ fn network_policy(names: &Names) -> NetworkPolicy {
             policy_types: Some(vec!["Ingress".into(), "Egress".into()]),
             ingress: Some(vec![NetworkPolicyIngressRule {
                 ports: Some(vec![port("TCP", IntOrString::String(PORT_NAME.into()))]),
-                ..NetworkPolicyIngressRule::default()
+                from: ingress_controller(stack),
             }]),
             egress: Some(vec![NetworkPolicyEgressRule {
                 ports: Some(vec![
