@@ -211,12 +211,17 @@ fn every_stack_renders_deterministically_and_consistently() {
     }
 }
 
+/// The manifests of a valid stack with `extra` appended, as JSON documents.
+fn rendered(extra: &str) -> Vec<Value> {
+    let dir = temp_stack(extra);
+    let stack = config::load(dir.path(), "k8s").expect("valid stack");
+    documents(&kubernetes::render(&stack).expect("render"))
+}
+
 #[test]
 fn settings_change_rolls_the_pods() {
     let hash = |extra: &str| {
-        let dir = temp_stack(extra);
-        let stack = config::load(dir.path(), "k8s").expect("valid stack");
-        let docs = documents(&kubernetes::render(&stack).expect("render"));
+        let docs = rendered(extra);
         by_kind(&docs, "Deployment")["spec"]["template"]["metadata"]["annotations"].clone()
     };
     assert_eq!(hash(""), hash(""));
@@ -225,9 +230,7 @@ fn settings_change_rolls_the_pods() {
 
 #[test]
 fn irsa_role_annotates_the_service_account() {
-    let dir = temp_stack("[kubernetes]\niam_role_arn = \"arn:aws:iam::123456789012:role/eve\"\n");
-    let stack = config::load(dir.path(), "k8s").expect("valid stack");
-    let docs = documents(&kubernetes::render(&stack).expect("render"));
+    let docs = rendered("[kubernetes]\niam_role_arn = \"arn:aws:iam::123456789012:role/eve\"\n");
     let account = by_kind(&docs, "ServiceAccount");
     assert_eq!(
         account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"],
@@ -242,9 +245,7 @@ fn irsa_role_annotates_the_service_account() {
 #[test]
 fn eve_server_takes_the_visitor_address_from_the_ingress_controller() {
     let args = |extra: &str| {
-        let dir = temp_stack(extra);
-        let stack = config::load(dir.path(), "k8s").expect("valid stack");
-        let docs = documents(&kubernetes::render(&stack).expect("render"));
+        let docs = rendered(extra);
         let container = &by_kind(&docs, "Deployment")["spec"]["template"]["spec"]["containers"][0];
         let args: Vec<String> = serde_json::from_value(container["args"].clone()).expect("args");
         args
@@ -275,9 +276,7 @@ fn eve_server_takes_the_visitor_address_from_the_ingress_controller() {
 #[test]
 fn the_ingress_namespace_is_the_only_way_in_when_named() {
     let from = |extra: &str| {
-        let dir = temp_stack(extra);
-        let stack = config::load(dir.path(), "k8s").expect("valid stack");
-        let docs = documents(&kubernetes::render(&stack).expect("render"));
+        let docs = rendered(extra);
         by_kind(&docs, "NetworkPolicy")["spec"]["ingress"][0]["from"].clone()
     };
     assert_eq!(from(""), Value::Null, "any pod by default");
