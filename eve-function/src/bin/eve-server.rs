@@ -186,7 +186,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             readiness: true,
             one_host: true,
             site,
-            trusted_proxies: args.trusted_proxies.clone(),
+            trusted_proxies: args.trusted_proxies,
         },
     );
     let listener =

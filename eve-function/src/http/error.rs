@@ -46,9 +46,7 @@ impl ApiError {
             "something went wrong; please retry",
         )
     }
-}
 
-impl ApiError {
     /// The JSON body: `{"error": {"code", "message"}}`.
     pub fn body(&self) -> serde_json::Value {
         json!({ "error": { "code": self.code, "message": self.message } })

@@ -330,19 +330,15 @@ fn check_eve(stack: &Stack, check: &mut Checker<'_>) {
     // one holding a comma would become two, so the positions below would not be the file's.
     let mut origins_as_written = true;
     for (i, origin) in eve.allowed_origins.iter().enumerate() {
-        let key = format!("eve.allowed_origins[{i}]");
-        origins_as_written &= !origin.trim().is_empty() && !origin.contains(',');
-        if origin.trim().is_empty() {
-            check.error(
-                &key,
-                "an origin cannot be blank: remove the entry, or name an origin",
-            );
+        let problem = if origin.trim().is_empty() {
+            "an origin cannot be blank: remove the entry, or name an origin".to_string()
         } else if origin.contains(',') {
-            check.error(
-                &key,
-                format!("one origin per entry: `{origin}` holds a comma"),
-            );
-        }
+            format!("one origin per entry: `{origin}` holds a comma")
+        } else {
+            continue;
+        };
+        origins_as_written = false;
+        check.error(&format!("eve.allowed_origins[{i}]"), problem);
     }
     // Every value EVE will read is checked with EVE's own rules (eve-contract), so a stack
     // that validates is one EVE starts with.
