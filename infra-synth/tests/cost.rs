@@ -7,15 +7,16 @@ use std::path::Path;
 
 use infra_synth::config;
 use infra_synth::cost::{self, CostChange, Estimate, Options};
-use infra_synth::synth::assemble;
+use infra_synth::synth::assemble_priced;
 use serde_json::{json, Value};
 
 const STACKS: &[&str] = &["prod", "dev", "local"];
 
 fn estimate_of(stacks_dir: &Path, name: &str, visitors: Option<f64>) -> Estimate {
     let stack = config::load(stacks_dir, name).unwrap_or_else(|d| panic!("{name}: {d}"));
-    let assembly = assemble(&stack).unwrap_or_else(|d| panic!("{name}: {d}"));
-    cost::price_stack(&stack, &assembly.doc, visitors, Options::default()).expect("priced")
+    let (assembly, inputs) = assemble_priced(&stack).unwrap_or_else(|d| panic!("{name}: {d}"));
+    let inputs = inputs.unwrap_or_else(|| cost::Inputs::measure(&stack).expect("weighed"));
+    cost::price_stack(&stack, &assembly.doc, &inputs, visitors, Options::default())
 }
 
 #[test]

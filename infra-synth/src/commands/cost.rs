@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::StackArgs;
 use crate::config::cost::MOST_VISITORS_PER_MONTH;
-use crate::cost::{self, kubernetes, Estimate, PriceTable};
+use crate::cost::{self, kubernetes, Estimate};
 
 /// Price every resource of the synthesized stack from the price table shipped with
 /// infra-synth (no network), at the usage of the stack's `[traffic]` section.
@@ -62,18 +62,22 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Ok(stack) => stack,
         Err(diagnostics) => return Ok(super::report(&diagnostics)),
     };
-    let assembly = match crate::synth::assemble(&stack) {
-        Ok(assembly) => assembly,
+    let (assembly, inputs) = match crate::synth::assemble_priced(&stack) {
+        Ok(assembled) => assembled,
         Err(diagnostics) => return Ok(super::report(&diagnostics)),
+    };
+    let inputs = match inputs {
+        Some(inputs) => inputs,
+        None => cost::Inputs::measure(&stack)?,
     };
     let options = cost::Options {
         free_tier: args.free_tier,
     };
     let visitors = args.visitors.map(|v| v as f64);
-    let estimate = cost::price_stack(&stack, &assembly.doc, visitors, options)?;
+    let estimate = cost::price_stack(&stack, &assembly.doc, &inputs, visitors, options);
     let comparison = match args.compare {
         Some(Compare::Kubernetes) => Some(
-            kubernetes::compare(&PriceTable::shipped()?, &stack, &estimate)
+            kubernetes::compare(&inputs.table, &stack, &estimate)
                 .map_err(|missing| anyhow::anyhow!("cannot price the alternative: {missing}"))?,
         ),
         None => None,

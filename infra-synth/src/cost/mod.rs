@@ -118,27 +118,33 @@ pub struct Options {
     pub free_tier: bool,
 }
 
+/// What pricing any model of a stack needs: the shipped table and the stack's site, weighed.
+#[derive(Debug)]
+pub struct Inputs {
+    pub table: PriceTable,
+    pub site: SiteWeight,
+}
+
+impl Inputs {
+    pub fn measure(stack: &crate::config::Stack) -> anyhow::Result<Inputs> {
+        Ok(Inputs {
+            table: PriceTable::shipped()?,
+            site: SiteWeight::measure(stack)?,
+        })
+    }
+}
+
 /// Prices the stack's synthesized document with the shipped table: the site weighed as built,
 /// `visitors` in place of `[traffic] visitors_per_month` when given.
 pub fn price_stack(
     stack: &crate::config::Stack,
     doc: &crate::tf::Document,
+    inputs: &Inputs,
     visitors: Option<f64>,
     options: Options,
-) -> anyhow::Result<Estimate> {
-    let (table, site) = table_and_site(stack)?;
-    let usage = Usage::new(stack, site, visitors);
-    Ok(estimate(
-        &table,
-        &Model::from_document(doc),
-        &usage,
-        options,
-    ))
-}
-
-/// What pricing any model of `stack` needs: the shipped table and the site's weight.
-fn table_and_site(stack: &crate::config::Stack) -> anyhow::Result<(PriceTable, SiteWeight)> {
-    Ok((PriceTable::shipped()?, SiteWeight::measure(stack)?))
+) -> Estimate {
+    let usage = Usage::new(stack, inputs.site.clone(), visitors);
+    estimate(&inputs.table, &Model::from_document(doc), &usage, options)
 }
 
 /// What a plan changes in the monthly cost: the deployed model (`prior_state`) and the
@@ -152,7 +158,7 @@ pub struct CostChange {
 impl CostChange {
     /// Prices both sides of `terraform show -json <plan>`.
     pub fn of_plan(stack: &crate::config::Stack, plan: &serde_json::Value) -> anyhow::Result<Self> {
-        let (table, site) = table_and_site(stack)?;
+        let Inputs { table, site } = Inputs::measure(stack)?;
         let usage = Usage::new(stack, site, None);
         let side = |side| {
             let model = Model::from_plan(plan, side, &stack.region);
