@@ -106,21 +106,39 @@ impl fmt::Display for ManifestDiff {
     }
 }
 
-/// `resource` and `data` blocks keyed by address (`type.name`, `data.type.name`).
+/// `resource` and `data` blocks keyed by address (`type.name`, `data.type.name`). Anything but
+/// objects down to the block names is refused: read as no blocks, a damaged record would show
+/// the whole stack as not yet applied.
 fn blocks(main_tf_json: &str) -> Result<BTreeMap<String, Value>> {
     let doc: Value = serde_json::from_str(main_tf_json)?;
+    let doc = object(&doc, || "the document".to_string())?;
     let mut out = BTreeMap::new();
     for (section, prefix) in [("resource", ""), ("data", "data.")] {
-        let Some(types) = doc.get(section).and_then(Value::as_object) else {
+        let Some(types) = doc.get(section) else {
             continue;
         };
-        for (kind, named) in types {
-            for (name, body) in named.as_object().into_iter().flatten() {
+        for (kind, named) in object(types, || format!("`{section}`"))? {
+            for (name, body) in object(named, || format!("`{section}.{kind}`"))? {
                 out.insert(format!("{prefix}{kind}.{name}"), body.clone());
             }
         }
     }
     Ok(out)
+}
+
+/// `value` as an object, or an error naming `what` it is instead.
+fn object(value: &Value, what: impl FnOnce() -> String) -> Result<&serde_json::Map<String, Value>> {
+    value.as_object().with_context(|| {
+        let instead = match value {
+            Value::Null => "null",
+            Value::Bool(_) => "a boolean",
+            Value::Number(_) => "a number",
+            Value::String(_) => "a string",
+            Value::Array(_) => "an array",
+            Value::Object(_) => "an object",
+        };
+        format!("{} is {instead}, not an object", what())
+    })
 }
 
 fn attribute_changes(applied: &Value, desired: &Value) -> Vec<AttributeChange> {
@@ -202,6 +220,30 @@ mod tests {
         assert!(ManifestDiff::between(DESIRED, DESIRED)
             .expect("diff")
             .is_empty());
+    }
+
+    /// JSON that is not a document infra-synth wrote (a record cut short and filled, a state
+    /// object overwritten) would read as "nothing applied" and show every resource as new.
+    #[test]
+    fn json_that_is_not_a_terraform_document_is_an_error_not_an_empty_stack() {
+        for (applied, why) in [
+            ("null", "the document is null, not an object"),
+            ("[]", "the document is an array, not an object"),
+            (r#"{"resource":5}"#, "`resource` is a number, not an object"),
+            (
+                r#"{"data":{"aws_caller_identity":[]}}"#,
+                "`data.aws_caller_identity` is an array, not an object",
+            ),
+        ] {
+            let err = ManifestDiff::between(applied, DESIRED).expect_err(applied);
+            assert_eq!(
+                format!("{err:#}"),
+                format!("the applied manifest is not Terraform JSON: {why}"),
+                "{applied}"
+            );
+        }
+        let err = ManifestDiff::between(DESIRED, "{}").err();
+        assert!(err.is_none(), "a document with no blocks is one: {err:?}");
     }
 
     #[test]
