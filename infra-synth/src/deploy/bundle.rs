@@ -142,22 +142,34 @@ impl PlanBundle {
         let summary = required(entry(SUMMARY_ENTRY)?, SUMMARY_ENTRY)?;
         let tfplan = required(entry(PLAN_ENTRY)?, PLAN_ENTRY)?;
         let rehearsal = entry(REHEARSAL_ENTRY)?;
-        let json = |name: &str| format!("{}: `{name}` is corrupt", path.display());
         let bundle = PlanBundle {
-            fingerprint: serde_json::from_slice(&fingerprint)
-                .with_context(|| json(FINGERPRINT_ENTRY))?,
-            summary: String::from_utf8(summary).with_context(|| json(SUMMARY_ENTRY))?,
+            fingerprint: entry_json(path, &fingerprint, FINGERPRINT_ENTRY)?,
+            summary: String::from_utf8(summary)
+                .with_context(|| format!("{}: `{SUMMARY_ENTRY}` is not UTF-8", path.display()))?,
             tfplan,
             rehearsal: rehearsal
-                .map(|bytes| serde_json::from_slice(&bytes))
-                .transpose()
-                .with_context(|| json(REHEARSAL_ENTRY))?,
+                .map(|bytes| entry_json(path, &bytes, REHEARSAL_ENTRY))
+                .transpose()?,
         };
         if bundle.tfplan.is_empty() {
             bail!("{}: the saved Terraform plan is empty", not_a_bundle());
         }
         Ok(bundle)
     }
+}
+
+/// A JSON entry of the bundle at `path`. Where it goes wrong is said in our words: serde's own
+/// text names the Rust type it wanted.
+fn entry_json<T: serde::de::DeserializeOwned>(path: &Path, bytes: &[u8], name: &str) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|error| {
+        anyhow::anyhow!(
+            "{}: `{name}` is corrupt at line {}, column {}: it is not what `infra-synth plan` \
+             writes",
+            path.display(),
+            error.line(),
+            error.column()
+        )
+    })
 }
 
 #[cfg(test)]
@@ -230,6 +242,35 @@ mod tests {
             .expect("the read returns at once");
         let error = read.expect_err("refused");
         assert!(error.contains("not a regular file"), "{error}");
+    }
+
+    /// What is wrong is said at its line and column in our words: serde's own text names the
+    /// Rust type it wanted (`expected struct Fingerprint`).
+    #[test]
+    fn a_corrupt_entry_is_named_with_where_it_goes_wrong() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("plan.cfxplan");
+        let mut writer = ZipWriter::new(std::fs::File::create(&path).expect("create"));
+        for (name, body) in [
+            (FINGERPRINT_ENTRY, "null"),
+            (SUMMARY_ENTRY, "+ aws_s3_bucket.site"),
+            (PLAN_ENTRY, "PK plan"),
+        ] {
+            writer
+                .start_file(name, SimpleFileOptions::default())
+                .expect("entry");
+            std::io::Write::write_all(&mut writer, body.as_bytes()).expect("write");
+        }
+        writer.finish().expect("finish");
+        let error = format!("{:#}", PlanBundle::read(&path).expect_err("refused"));
+        assert_eq!(
+            error,
+            format!(
+                "{}: `fingerprint.json` is corrupt at line 1, column 4: it is not what \
+                 `infra-synth plan` writes",
+                path.display()
+            )
+        );
     }
 
     #[test]
