@@ -52,11 +52,15 @@ pub enum ReportError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path} is not a build report")]
+    /// Where it goes wrong, in our words: serde's own text names the Rust type it wanted.
+    #[error(
+        "{path} is not a build report (line {line}, column {column}): it is not what \
+         `infra-synth site` writes"
+    )]
     Invalid {
         path: String,
-        #[source]
-        source: serde_json::Error,
+        line: usize,
+        column: usize,
     },
 }
 
@@ -77,9 +81,10 @@ impl BuildReport {
         };
         serde_json::from_slice(&bytes)
             .map(Some)
-            .map_err(|source| ReportError::Invalid {
+            .map_err(|error| ReportError::Invalid {
                 path: shown(),
-                source,
+                line: error.line(),
+                column: error.column(),
             })
     }
 }
@@ -117,13 +122,26 @@ mod tests {
     fn a_folder_without_a_report_has_none_and_a_broken_one_is_named() {
         let dir = tempfile::tempdir().expect("tempdir");
         assert!(matches!(BuildReport::read(dir.path()), Ok(None)));
-        std::fs::write(dir.path().join(REPORT_FILE), "{\"files\": 3}").expect("write");
-        let error = BuildReport::read(dir.path()).expect_err("not a report");
-        assert!(
-            error
-                .to_string()
-                .ends_with("_build.json is not a build report"),
-            "{error}"
-        );
+        let path = dir.path().join(REPORT_FILE);
+        for (text, line, column) in [("{\"files\": 3}", 1, 11), ("\n null", 2, 5)] {
+            std::fs::write(&path, text).expect("write");
+            let error = BuildReport::read(dir.path()).expect_err("not a report");
+            // The whole chain, as the front doors print it: our words, not serde's (which
+            // named the Rust type it wanted).
+            let mut chain = error.to_string();
+            let mut source = std::error::Error::source(&error);
+            while let Some(cause) = source {
+                chain.push_str(&format!(": {cause}"));
+                source = cause.source();
+            }
+            assert_eq!(
+                chain,
+                format!(
+                    "{} is not a build report (line {line}, column {column}): it is not what \
+                     `infra-synth site` writes",
+                    path.display()
+                )
+            );
+        }
     }
 }
