@@ -320,6 +320,13 @@ async fn certificate_ids_outside_the_allowlist_are_refused() {
             (400, "invalid_id"),
             "{id}"
         );
+        // Every rule the check holds, so `-cka` is not told it broke none.
+        assert_eq!(
+            reply.json()["error"]["message"],
+            "certificate ids are 1-64 lowercase letters, digits or dashes, not starting or \
+             ending with a dash",
+            "{id}"
+        );
     }
     let unknown = get(&format!("{}/api/certificates/no-such-cert", s.url)).await;
     assert_eq!(

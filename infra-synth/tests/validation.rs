@@ -115,6 +115,19 @@ fn an_env_that_cannot_name_resources_is_reported_once_at_env() {
     assert_eq!((errors.0[0].key.as_str(), errors.0[0].line), ("env", 1));
 }
 
+/// `-test` breaks no rule the message used to state (letters, digits, dashes): the message
+/// says every rule the check holds.
+#[test]
+fn an_env_ending_in_a_dash_is_told_so() {
+    let error = error_for_text(&base().replace("\"test\"", "\"test-\""));
+    assert_eq!(error.key, "env");
+    assert_eq!(
+        error.message,
+        "`test-` must be 1-24 lowercase letters, digits or dashes, not starting or ending with \
+         a dash (it prefixes resource names)"
+    );
+}
+
 #[test]
 fn a_stack_id_too_long_for_a_derived_name_is_reported_at_env() {
     // `<app>-<env>` of the longest app and env: every bucket name fits in S3's 63, but the

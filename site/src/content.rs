@@ -95,7 +95,7 @@ pub struct Project {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Certificate {
-    /// Allowlisted id for `GET /api/certificates/{id}`: lowercase letters, digits and dashes.
+    /// Allowlisted id for `GET /api/certificates/{id}`: a slug ([`is_slug`]).
     pub id: String,
     pub title: String,
     pub issuer: String,
@@ -155,10 +155,7 @@ impl Content {
         for (i, cert) in self.certificates.iter().enumerate() {
             let key = format!("certificates[{i}].id");
             check.check(is_slug(&cert.id), &key, || {
-                format!(
-                    "`{}` must be 1-64 lowercase letters, digits or dashes",
-                    cert.id
-                )
+                format!("`{}` must be 1-{MAX_SLUG_LEN} {SLUG_CHARACTERS}", cert.id)
             });
             check.check(seen.insert(cert.id.as_str()), &key, || {
                 format!("duplicate certificate id `{}`", cert.id)
@@ -174,7 +171,7 @@ impl Content {
             let key = format!("projects[{i}].id");
             check.check(is_slug(&project.id), &key, || {
                 format!(
-                    "`{}` must be 1-64 lowercase letters, digits or dashes",
+                    "`{}` must be 1-{MAX_SLUG_LEN} {SLUG_CHARACTERS}",
                     project.id
                 )
             });
@@ -245,9 +242,16 @@ impl Content {
     }
 }
 
+/// The longest id [`is_slug`] accepts.
+pub const MAX_SLUG_LEN: usize = 64;
+
+/// What [`is_slug`] holds besides the length, in the words every message about an id uses.
+pub const SLUG_CHARACTERS: &str =
+    "lowercase letters, digits or dashes, not starting or ending with a dash";
+
 /// Lowercase letters, digits and dashes; what ids in URLs and anchors may be.
 pub fn is_slug(s: &str) -> bool {
-    (1..=64).contains(&s.len())
+    (1..=MAX_SLUG_LEN).contains(&s.len())
         && s.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')

@@ -39,6 +39,20 @@ fn errors_name_line_and_key() {
 }
 
 #[test]
+fn an_id_starting_with_a_dash_is_told_so() {
+    let bad = shipped_text().replace("id = \"cka\"", "id = \"-cka\"");
+    let err = Content::parse("portfolio.toml", &bad).expect_err("invalid");
+    let text = err.to_string();
+    assert!(
+        text.contains(
+            "`certificates[3].id`: `-cka` must be 1-64 lowercase letters, digits or dashes, not \
+             starting or ending with a dash"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
 fn links_and_dates_are_checked() {
     let bad = shipped_text()
         .replace("https://github.com/example\"", "javascript:alert(1)\"")

@@ -24,7 +24,11 @@ pub struct CertificateLink {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CertificateError {
-    #[error("certificate ids are lowercase letters, digits and dashes")]
+    #[error(
+        "certificate ids are 1-{} {}",
+        portfolio::content::MAX_SLUG_LEN,
+        portfolio::content::SLUG_CHARACTERS
+    )]
     InvalidId,
     #[error("no certificate with that id")]
     NotFound,

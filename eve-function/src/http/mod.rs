@@ -34,6 +34,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tower_http::catch_panic::CatchPanicLayer;
 use tracing::Instrument;
 
+use crate::core::certificates::CertificateError;
 use crate::core::chat::{ChatAnswer, ChatError, ChatRequest, Eve, StreamEvent};
 use error::ApiError;
 use eve_contract::routes::{self, stream_events, Route, MAX_CHAT_TIME};
@@ -494,12 +495,9 @@ async fn certificate_link(
     State(eve): State<Arc<Eve>>,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    // A path that does not decode (`%FF`) is no id either.
     let Ok(Path(id)) = id else {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_id",
-            "malformed certificate id",
-        ));
+        return Err(CertificateError::InvalidId.into());
     };
     let link = eve.certificate_link(&id).await?;
     Ok(Json(json!(link)))

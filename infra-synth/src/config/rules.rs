@@ -174,7 +174,10 @@ fn check_names(stack: &Stack, check: &mut Checker<'_>) {
         let valid = portfolio::content::is_slug(value) && value.len() <= 24;
         slugs_valid &= valid;
         check.check(valid, key, || {
-            format!("`{value}` must be 1-24 lowercase letters, digits or dashes (it prefixes resource names)")
+            format!(
+                "`{value}` must be 1-24 {} (it prefixes resource names)",
+                portfolio::content::SLUG_CHARACTERS
+            )
         });
     }
     check.check(is_dns_name(&stack.domain), "domain", || {
