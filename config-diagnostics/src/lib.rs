@@ -133,6 +133,21 @@ pub fn parse_args<T: clap::Parser>() -> T {
     })
 }
 
+/// A command-line value parser for a whole number from `low` to `high`, refusing anything else
+/// in our words: clap's own passes on the standard library's `invalid digit found in string`.
+pub fn whole_number<T>(low: T, high: T) -> impl Fn(&str) -> Result<T, String> + Clone
+where
+    T: std::str::FromStr + PartialOrd + fmt::Display + Copy,
+{
+    move |value| {
+        value
+            .parse::<T>()
+            .ok()
+            .filter(|number| (low..=high).contains(number))
+            .ok_or_else(|| format!("expected a whole number from {low} to {high}"))
+    }
+}
+
 /// Every problem found in one run, in file order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Diagnostics(pub Vec<Diagnostic>);

@@ -274,7 +274,15 @@ fn unparsable_requests_get_json_errors() {
 fn limits_and_addresses_are_checked_at_their_argument() {
     let binary = Path::new(env!("CARGO_BIN_EXE_eve-server"));
     for (args, expected) in [
-        (["--max-connections", "0"], "0 is not in 1..=1000000"),
+        (
+            ["--max-connections", "0"],
+            "expected a whole number from 1 to 1000000",
+        ),
+        // Not the standard library's `invalid digit found in string`.
+        (
+            ["--max-connections", "1.5"],
+            "expected a whole number from 1 to 1000000",
+        ),
         (
             ["--header-read-timeout", "0"],
             "expected seconds above 0 and at most 3600",

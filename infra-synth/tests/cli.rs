@@ -232,6 +232,50 @@ fn a_stack_name_is_a_name_not_a_path() {
     }
 }
 
+/// A number a command cannot use is refused at its flag, in our words: minutes past what a
+/// duration holds panicked the drill (`attempt to multiply with overflow`), and for a number
+/// that is not whole clap passed on the standard library's `invalid digit found in string`.
+#[test]
+fn numeric_flags_take_whole_numbers_in_their_range() {
+    // The real stacks, so that a flag let through reaches the command.
+    let stacks = common::repo_stacks();
+    for (args, expected) in [
+        (
+            &[
+                "dr",
+                "drill",
+                "--stack",
+                "prod",
+                "--restore-timeout",
+                "999999999999999999",
+            ][..],
+            "for '--restore-timeout <MINUTES>': expected a whole number from 1 to 10080",
+        ),
+        (
+            &["dr", "drill", "--stack", "prod", "--replication-wait", "0"][..],
+            "for '--replication-wait <MINUTES>': expected a whole number from 1 to 1440",
+        ),
+        (
+            &["dr", "drill", "--stack", "prod", "--sample", "x"][..],
+            "for '--sample <N>': expected a whole number from 1 to 65535",
+        ),
+        (
+            &["cost", "--stack", "prod", "--visitors", "1.5"][..],
+            "for '--visitors <N>': expected a whole number from 0 to 1000000000",
+        ),
+    ] {
+        let output = run(args, &stacks);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            failure(&output)
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+}
+
 #[test]
 fn graph_prints_mermaid_with_references() {
     let output = run(&["graph", "--stack", "prod"], &common::fixtures());

@@ -77,7 +77,7 @@ struct Args {
         long,
         value_name = "N",
         default_value_t = serve::MAX_CONNECTIONS,
-        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000)
+        value_parser = config_diagnostics::whole_number(1_usize, 1_000_000)
     )]
     max_connections: usize,
     /// Take a client's address from `X-Forwarded-For` when it connects through this proxy (an

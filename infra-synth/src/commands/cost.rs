@@ -30,7 +30,7 @@ pub struct Args {
     #[arg(
         long,
         value_name = "N",
-        value_parser = clap::value_parser!(u64).range(..=u64::from(MOST_VISITORS_PER_MONTH))
+        value_parser = config_diagnostics::whole_number(0_u64, u64::from(MOST_VISITORS_PER_MONTH))
     )]
     pub visitors: Option<u64>,
     /// Take the AWS Free Tier's monthly allowances off (always-free and first-year ones).

@@ -43,13 +43,29 @@ pub struct DrillArgs {
     #[command(flatten)]
     pub target: TargetArgs,
     /// Sessions compared between the table and its restore.
-    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 20,
+        value_parser = config_diagnostics::whole_number(1_u16, u16::MAX)
+    )]
     pub sample: u16,
-    /// Minutes a restore may take before the drill gives up.
-    #[arg(long, value_name = "MINUTES", default_value_t = 120)]
+    /// Minutes a restore may take before the drill gives up (a week at most).
+    #[arg(
+        long,
+        value_name = "MINUTES",
+        default_value_t = 120,
+        value_parser = config_diagnostics::whole_number(1_u64, 7 * 24 * 60)
+    )]
     pub restore_timeout: u64,
-    /// Minutes to wait for the probe object in the replica (replication time control: 15).
-    #[arg(long, value_name = "MINUTES", default_value_t = 15)]
+    /// Minutes to wait for the probe object in the replica (replication time control: 15; a
+    /// day at most).
+    #[arg(
+        long,
+        value_name = "MINUTES",
+        default_value_t = 15,
+        value_parser = config_diagnostics::whole_number(1_u64, 24 * 60)
+    )]
     pub replication_wait: u64,
     #[arg(long, value_enum, default_value_t = super::validate::Format::Text)]
     pub format: super::validate::Format,
