@@ -31,19 +31,14 @@ pub struct BuildOptions {
 }
 
 impl BuildOptions {
-    /// Validates `base_url` (http or https origin, optional path, no query) and drops a trailing `/`.
+    /// Validates `base_url` (an http or https origin: host and optional port, no path, since
+    /// the pages link to their assets and to each other from the root) and drops a trailing `/`.
     pub fn new(base_url: &str) -> Result<Self, BuildError> {
         let trimmed = base_url.trim_end_matches('/');
-        let host = trimmed
+        let authority = trimmed
             .strip_prefix("https://")
             .or_else(|| trimmed.strip_prefix("http://"));
-        let valid = host.is_some_and(|h| {
-            !h.is_empty()
-                && !h.starts_with('/')
-                && h.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-._~:/[]%".contains(c))
-        });
-        if !valid {
+        if !authority.is_some_and(is_host_and_port) {
             return Err(BuildError::BaseUrl(base_url.to_string()));
         }
         Ok(Self {
@@ -66,6 +61,22 @@ impl BuildOptions {
     pub fn base_url(&self) -> &str {
         &self.base_url
     }
+}
+
+/// `host` or `host:port`; an IPv6 host in brackets. Port 0 passes: `dev --listen 127.0.0.1:0`
+/// renders before the port is picked.
+fn is_host_and_port(authority: &str) -> bool {
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((host, port)) if !port.contains(']') => (host, Some(port)),
+        _ => (authority, None),
+    };
+    !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._~:[]%".contains(c))
+        && port.is_none_or(|port| {
+            port.bytes().all(|b| b.is_ascii_digit()) && port.parse::<u16>().is_ok()
+        })
 }
 
 /// Each error names what failed; its cause is its `source()`, which every caller prints after

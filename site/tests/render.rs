@@ -309,6 +309,13 @@ fn rejects_bad_base_urls_and_missing_media() {
         "https://a b",
         "javascript:alert(1)",
         "https://x\"y",
+        // The pages link to `/assets/…` and `/resume.html` from the root, so a site built for
+        // a path would load none of them there.
+        "https://alex.example.com/portfolio",
+        "https://alex.example.com:99999",
+        "https://alex.example.com:",
+        "https://:8080",
+        "https://alex.example.com:+80",
     ] {
         assert!(
             matches!(BuildOptions::new(bad), Err(BuildError::BaseUrl(_))),
@@ -316,6 +323,13 @@ fn rejects_bad_base_urls_and_missing_media() {
         );
     }
     assert_eq!(local().base_url(), "http://127.0.0.1:8080");
+    for good in [
+        "https://alex.example.com",
+        "http://[::1]:8080/",
+        "http://localhost:1",
+    ] {
+        assert!(BuildOptions::new(good).is_ok(), "`{good}` is an origin");
+    }
 
     let mut content = shipped();
     content.profile.photo = Some("images/missing.webp".into());
