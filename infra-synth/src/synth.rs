@@ -21,9 +21,8 @@ pub fn assemble(config: &Stack) -> Result<Assembly, Diagnostics> {
 /// without a ceiling), for `cost` to price it again at other usage.
 pub fn assemble_priced(config: &Stack) -> Result<(Assembly, Option<cost::Inputs>), Diagnostics> {
     std::thread::scope(|scope| {
-        // Weighing the site renders every page, which takes longer than building the tree
-        // (handlebars compiles the templates in time that grows with their square): the two
-        // run side by side.
+        // Weighing the site renders every page, which takes twice as long as building the
+        // tree (handlebars compiling the templates is most of it): the two run side by side.
         let weighing = config
             .cost
             .monthly_ceiling_usd
