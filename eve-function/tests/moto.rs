@@ -9,7 +9,9 @@ use std::path::Path;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_ssm::types::ParameterType;
 use eve_function::adapters::dynamodb::DynamoStore;
-use eve_function::core::ports::{ConversationStore, Role, TokenReservation, Turn};
+use eve_function::core::ports::{
+    ConversationStore, Previous, RateWindow, Role, TokenReservation, Turn,
+};
 use serde_json::json;
 use support::bedrock_stub::{StubBedrock, StubConfig};
 use support::lossy_relay::LossyRelay;
@@ -559,6 +561,137 @@ async fn a_session_limit_holds_across_two_instances() {
         statuses.push(reply.status);
     }
     assert_eq!(statuses, [200, 200, 200, 429]);
+}
+
+/// A store remembers the count item it last wrote and writes the next count over it, on the
+/// condition that no other request was counted since. Two instances counting one session at
+/// once still hold its limit exactly: each counts once (so both remember the item), then 24
+/// requests race through the two for the 6 places left.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_count_written_over_from_two_instances_at_once_holds_the_limit() {
+    let test = "a_count_written_over_from_two_instances_at_once_holds_the_limit";
+    let Some((moto, first)) = store_on_moto(test, "eve-counts").await else {
+        return;
+    };
+    let client = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
+    let second = DynamoStore::new(client.clone(), "eve-counts");
+    let window = session_window("racing", 8);
+    for (store, request) in [(&first, "before-1"), (&second, "before-2")] {
+        let count = store.count_request(&window, request).await;
+        assert!(count.expect("the store answers").counted);
+    }
+    let counts = futures_util::future::join_all((0..24).map(|i| {
+        let (store, window) = (if i % 2 == 0 { &first } else { &second }, &window);
+        async move {
+            let count = store.count_request(window, &format!("race-{i}")).await;
+            count.expect("the store answers").counted
+        }
+    }))
+    .await;
+    assert_eq!(counts.iter().filter(|counted| **counted).count(), 6);
+    let (hits, requests) = count_item(&client, "eve-counts", &window).await;
+    assert_eq!((hits, requests.len()), (8, 8), "{requests:?}");
+    // The next minute starts from one, written over what either remembers.
+    let next = RateWindow {
+        window: window.window + 1,
+        ..window.clone()
+    };
+    for (store, request) in [(&first, "next-1"), (&second, "next-2")] {
+        let count = store.count_request(&next, request).await;
+        assert!(count.expect("the store answers").counted);
+    }
+    let (hits, requests) = count_item(&client, "eve-counts", &next).await;
+    assert_eq!(
+        (hits, requests),
+        (2, vec!["next-1".into(), "next-2".into()])
+    );
+}
+
+/// The SDK retries a count whose answer was lost. Written over the remembered item, the retry
+/// fails its condition, and the item it returns shows the request counted: it is counted once
+/// and let through, not counted twice or refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_count_written_over_whose_answer_was_lost_is_counted_once() {
+    let Some(moto) = Moto::start("a_count_written_over_whose_answer_was_lost_is_counted_once")
+    else {
+        return;
+    };
+    moto.create_conversations_table("eve-lossy-counts").await;
+    let relay = LossyRelay::start(
+        &moto.endpoint,
+        &["DynamoDB_20120810.PutItem", "rate#session#lossy"],
+    )
+    .await;
+    let sdk = moto.sdk_config().await;
+    let through_relay = aws_sdk_dynamodb::config::Builder::from(&sdk)
+        .endpoint_url(&relay.endpoint)
+        .build();
+    let client = aws_sdk_dynamodb::Client::from_conf(through_relay);
+    let store = DynamoStore::new(client.clone(), "eve-lossy-counts");
+    let window = session_window("lossy", 3);
+    let count = |request: &'static str| {
+        let (store, window) = (&store, &window);
+        async move {
+            let count = store.count_request(window, request).await;
+            let count = count.expect("the store answers");
+            (count.counted, count.previous)
+        }
+    };
+    assert_eq!(count("first").await, (true, Previous::Nothing));
+    assert_eq!(count("second").await, (true, Previous::Unknown));
+    assert_eq!(
+        relay.lost(),
+        1,
+        "the answer to the put over the item was lost"
+    );
+    assert_eq!(
+        count("third").await,
+        (true, Previous::Request("second".into()))
+    );
+    assert_eq!(
+        count("fourth").await,
+        (false, Previous::Request("third".into()))
+    );
+    let (hits, requests) = count_item(&client, "eve-lossy-counts", &window).await;
+    assert_eq!((hits, requests.len()), (3, 3), "{requests:?}");
+}
+
+/// A session's per-minute window, as EVE counts one, at a fixed minute.
+fn session_window(session: &str, limit: u32) -> RateWindow {
+    RateWindow {
+        key: format!("session#{session}"),
+        window: 29_000_000,
+        limit,
+        expires_at: 4_000_000_000,
+    }
+}
+
+/// The count item's hits and requests (sorted) in `window`, as the table holds them.
+async fn count_item(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    window: &RateWindow,
+) -> (u64, Vec<String>) {
+    let item = client
+        .get_item()
+        .table_name(table)
+        .key("pk", AttributeValue::S(format!("rate#{}", window.key)))
+        .key("sk", AttributeValue::S("count".into()))
+        .send()
+        .await
+        .expect("moto answers")
+        .item
+        .expect("the count item");
+    let hits = match item.get(&format!("hits_{}", window.window)) {
+        Some(AttributeValue::N(hits)) => hits.parse().expect("a count"),
+        other => panic!("no hits in the window: {other:?}"),
+    };
+    let mut requests = match item.get(&format!("requests_{}", window.window)) {
+        Some(AttributeValue::Ss(requests)) => requests.clone(),
+        other => panic!("no requests in the window: {other:?}"),
+    };
+    requests.sort();
+    (hits, requests)
 }
 
 /// A moto server with an empty conversations table `table`, and EVE's store over it; None
