@@ -86,28 +86,40 @@ fn spawn(stub: Option<&StubBedrock>) -> EveServer {
     EveServer::spawn(&server_binary(), args, &env).expect("eve-server starts")
 }
 
+/// What answered a chat, and in which session.
+struct Answered {
+    source: String,
+    session_id: String,
+}
+
+/// One chat message in `session`; None starts a new one, as the widget's first message does
+/// (it sends the session EVE names from then on).
 async fn chat(
     client: &HttpClient,
     url: &str,
     message: &str,
-    session: &str,
-) -> Result<String, String> {
-    let body = json!({ "message": message, "session_id": session }).to_string();
+    session: Option<&str>,
+) -> Result<Answered, String> {
+    let body = match session {
+        Some(session) => json!({ "message": message, "session_id": session }),
+        None => json!({ "message": message }),
+    };
     let reply = send(
         client,
         "POST",
         &format!("{url}/api/chat"),
         &[("content-type", "application/json")],
-        Bytes::from(body),
+        Bytes::from(body.to_string()),
     )
     .await;
     if reply.status != 200 {
         return Err(format!("HTTP {}: {}", reply.status, reply.text()));
     }
-    Ok(reply.json()["source"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string())
+    let field = |name: &str| reply.json()[name].as_str().unwrap_or_default().to_string();
+    Ok(Answered {
+        source: field("source"),
+        session_id: field("session_id"),
+    })
 }
 
 /// (p50, p90, p99, max) in milliseconds.
@@ -137,16 +149,16 @@ async fn cold_start(runs: usize) {
         let started = Instant::now();
         let server = spawn(Some(&stub));
         to_listen.push(started.elapsed());
-        let source = chat(
+        let answered = chat(
             &client(),
             &server.url,
             "What is Tidewatch?",
-            &format!("cold-start-{run}"),
+            Some(&format!("cold-start-{run}")),
         )
         .await
         .expect("first chat");
         to_answer.push(started.elapsed());
-        assert_eq!(source, "model");
+        assert_eq!(answered.source, "model");
     }
     report("cold start: spawn → listening", to_listen);
     report("cold start: spawn → first /api/chat (model)", to_answer);
@@ -167,7 +179,7 @@ async fn warm(requests: usize) {
         for i in 0..requests {
             let session = format!("warm-{}-{}", label.len(), i % SESSIONS);
             let started = Instant::now();
-            chat(&client, &server.url, message, &session)
+            chat(&client, &server.url, message, Some(&session))
                 .await
                 .expect("warm chat");
             samples.push(started.elapsed());
@@ -184,7 +196,7 @@ async fn warm(requests: usize) {
             &client,
             &offline.url,
             "Which projects use DynamoDB?",
-            &format!("offline-{}", i % SESSIONS),
+            Some(&format!("offline-{}", i % SESSIONS)),
         )
         .await
         .expect("offline chat");
@@ -218,14 +230,14 @@ async fn against_moto(cold_runs: usize, requests: usize) {
     };
     let start = || start_without(&[]);
     let client = client();
-    let ask = |url: String, message: &'static str, session: String| {
+    let ask = |url: String, message: &'static str, session: Option<String>| {
         let client = client.clone();
         async move {
             let started = Instant::now();
-            let source = chat(&client, &url, message, &session)
+            let answered = chat(&client, &url, message, session.as_deref())
                 .await
                 .expect("chat on moto");
-            (started.elapsed(), source)
+            (started.elapsed(), answered)
         }
     };
 
@@ -238,13 +250,14 @@ async fn against_moto(cold_runs: usize, requests: usize) {
         let as_lambda = cert_dir_set && run % 2 == 1;
         let started = Instant::now();
         let mut server = start_without(if as_lambda { &[CERT_DIR_VAR] } else { &[] });
-        let (_, source) = ask(
+        // A visitor's session new to the process: its turns are read from the table.
+        let (_, answered) = ask(
             server.url.clone(),
             "What is Tidewatch?",
-            format!("moto-cold-{run}"),
+            Some(format!("moto-cold-{run}")),
         )
         .await;
-        assert_eq!(source, "model");
+        assert_eq!(answered.source, "model");
         if as_lambda {
             to_answer_as_lambda.push(started.elapsed());
         } else {
@@ -275,21 +288,25 @@ async fn against_moto(cold_runs: usize, requests: usize) {
         aws_sdk_dynamodb::Client::new(&moto.sdk_config().await),
         table,
     );
+    // Visitors' sessions as the widget keeps them: the first message names none and takes the
+    // one EVE names, so no history is read for it.
     let (mut samples, mut alone) = (Vec::with_capacity(requests), Vec::with_capacity(requests));
+    let mut sessions: Vec<Option<String>> = vec![None; SESSIONS];
     for i in 0..requests {
-        let session = format!("moto-model-{}", i % SESSIONS);
-        let (took, source) = ask(
+        let session = &mut sessions[i % SESSIONS];
+        let (took, answered) = ask(
             server.url.clone(),
             "What does Alex do with Terraform?",
             session.clone(),
         )
         .await;
-        assert_eq!(source, "model");
+        assert_eq!(answered.source, "model");
         samples.push(took);
         // Interleaved, so both see the same table: moto's Query reads every item in it. A
         // session of its own: the bench counting in EVE's would look like a second instance.
-        let own_session = format!("{session}-alone");
-        alone.push(store_calls_alone(&store, &own_session, i, i < SESSIONS).await);
+        let own_session = format!("{}-alone", answered.session_id);
+        alone.push(store_calls_alone(&store, &own_session, i).await);
+        *session = Some(answered.session_id);
     }
     report(
         "moto: warm model answer (count, exchange; a lease per 8)",
@@ -297,22 +314,46 @@ async fn against_moto(cold_runs: usize, requests: usize) {
     );
     report("moto: the same store calls alone, from the bench", alone);
     let mut samples = Vec::with_capacity(requests);
+    let mut sessions: Vec<Option<String>> = vec![None; SESSIONS];
     for i in 0..requests {
-        let session = format!("moto-curated-{}", i % SESSIONS);
-        let (took, source) = ask(server.url.clone(), "How can I contact Alex?", session).await;
-        assert_eq!(source, "curated");
+        let session = &mut sessions[i % SESSIONS];
+        let (took, answered) = ask(
+            server.url.clone(),
+            "How can I contact Alex?",
+            session.clone(),
+        )
+        .await;
+        assert_eq!(answered.source, "curated");
         samples.push(took);
+        *session = Some(answered.session_id);
     }
     report("moto: warm curated answer", samples);
-    let mut turns = Vec::with_capacity(CONVERSATION_TURNS);
-    for _ in 0..CONVERSATION_TURNS {
-        let (took, _) = ask(
+    // A session this instance has not seen (it moved here from another, or the server
+    // restarted): its turns are read and its count made by update.
+    let mut samples = Vec::with_capacity(SESSIONS);
+    for i in 0..SESSIONS {
+        let session = format!("moto-moved-{i}");
+        let (took, answered) = ask(
             server.url.clone(),
             "What does Alex do with Terraform?",
-            "moto-one-long-conversation".into(),
+            Some(session),
+        )
+        .await;
+        assert_eq!(answered.source, "model");
+        samples.push(took);
+    }
+    report("moto: model answer in a session new here", samples);
+    let mut turns = Vec::with_capacity(CONVERSATION_TURNS);
+    let mut session = None;
+    for _ in 0..CONVERSATION_TURNS {
+        let (took, answered) = ask(
+            server.url.clone(),
+            "What does Alex do with Terraform?",
+            session.take(),
         )
         .await;
         turns.push(took);
+        session = Some(answered.session_id);
     }
     let last = turns.split_off(CONVERSATION_TURNS - 10);
     turns.truncate(10);
@@ -327,16 +368,10 @@ async fn against_moto(cold_runs: usize, requests: usize) {
 }
 
 /// The store calls of one model answer made straight from the bench, grouped as eve-server
-/// groups them: the count, with the history on a session's first answer (EVE's cache holds it
-/// after that) and, on the first answer of each lease, the lease's reservation; then the
-/// exchange, with the lease's settlement on its last answer. What moto alone takes, beside
-/// EVE's whole answer.
-async fn store_calls_alone(
-    store: &DynamoStore,
-    session: &str,
-    i: usize,
-    read_history: bool,
-) -> Duration {
+/// groups them: the count (no history is read: the session is new, then EVE's cache holds it)
+/// with, on the first answer of each lease, the lease's reservation; then the exchange, with
+/// the lease's settlement on its last answer. What moto alone takes, beside EVE's whole answer.
+async fn store_calls_alone(store: &DynamoStore, session: &str, i: usize) -> Duration {
     let at_ms = u64::try_from(i).unwrap_or(0) + 1_000_000;
     let request_id = format!("bench-{i}");
     // A window a minute, as EVE counts a session's requests.
@@ -364,24 +399,15 @@ async fn store_calls_alone(
         )
     };
     let started = Instant::now();
-    let (counted, reserved, history) = tokio::join!(
-        store.count_request(&window, &request_id),
-        async {
-            if answer_of_lease > 0 {
-                return Ok(None);
-            }
-            let state = store
-                .reserve_tokens("bench", &reservation, u64::MAX)
-                .await?;
-            Ok(Some(state))
-        },
-        async {
-            if !read_history {
-                return Ok(Vec::new());
-            }
-            store.recent(session, 12).await
-        },
-    );
+    let (counted, reserved) = tokio::join!(store.count_request(&window, &request_id), async {
+        if answer_of_lease > 0 {
+            return Ok(None);
+        }
+        let state = store
+            .reserve_tokens("bench", &reservation, u64::MAX)
+            .await?;
+        Ok(Some(state))
+    });
     let (question, reply) = (turn(Role::User, at_ms), turn(Role::Assistant, at_ms + 1));
     let (stored, settled) = tokio::join!(store.append_exchange(&question, &reply), async {
         if answer_of_lease + 1 < LEASE_ANSWERS {
@@ -392,7 +418,7 @@ async fn store_calls_alone(
             .await
     });
     let took = started.elapsed();
-    for result in [counted.map(drop), reserved.map(drop), history.map(drop)] {
+    for result in [counted.map(drop), reserved.map(drop)] {
         result.expect("moto answers");
     }
     stored.and(settled).expect("moto stores");
@@ -432,9 +458,10 @@ async fn load(label: &str, clients: usize, per_client: usize, arrivals: Duration
                         &client,
                         &url,
                         "What does Alex do with Terraform?",
-                        &format!("load-{c:04}"),
+                        Some(&format!("load-{c:04}")),
                     )
-                    .await;
+                    .await
+                    .map(|answered| answered.source);
                     let ok = matches!(outcome.as_deref(), Ok("model"));
                     if !ok && r == 0 {
                         eprintln!("client {c}: {outcome:?}");
