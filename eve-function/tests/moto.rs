@@ -656,6 +656,25 @@ async fn a_count_written_over_whose_answer_was_lost_is_counted_once() {
     assert_eq!((hits, requests.len()), (3, 3), "{requests:?}");
 }
 
+/// A window with more requests than a put over its item should carry is counted by update
+/// from then on, and counted whole either way.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_busy_window_is_counted_whole() {
+    let Some((moto, store)) = store_on_moto("a_busy_window_is_counted_whole", "eve-busy").await
+    else {
+        return;
+    };
+    let window = session_window("busy", 80);
+    for i in 0..81 {
+        let count = store.count_request(&window, &format!("busy-{i:02}")).await;
+        let counted = count.expect("the store answers").counted;
+        assert_eq!(counted, i < 80, "request {i}");
+    }
+    let client = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
+    let (hits, requests) = count_item(&client, "eve-busy", &window).await;
+    assert_eq!((hits, requests.len()), (80, 80));
+}
+
 /// A session's per-minute window, as EVE counts one, at a fixed minute.
 fn session_window(session: &str, limit: u32) -> RateWindow {
     RateWindow {

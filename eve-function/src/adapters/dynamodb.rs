@@ -30,6 +30,7 @@
 //! trip. DynamoDB charges the put and the update alike; moto, which the benchmarks and tests run
 //! on, takes about twice a put's time to parse the update's expression.
 
+use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -56,6 +57,9 @@ const RATE_SORT_KEY: &str = "count";
 const COUNTER_TTL_SECS: u64 = 8 * 86_400;
 /// Memory the remembered rate-limit counts may take: a few thousand sessions' worth.
 const KNOWN_COUNTS_BYTES: usize = 512 << 10;
+/// A put over a count item sends every request the window counted; past this many (a limit
+/// set high), the count is made by update, which sends one.
+const PUT_REQUESTS_AT_MOST: usize = 64;
 
 pub struct DynamoStore {
     client: Client,
@@ -545,9 +549,14 @@ impl ConversationStore for DynamoStore {
         request_id: &str,
     ) -> Result<Count, PortError> {
         let known = locked(&self.known_counts).get(&window.key).cloned();
-        // An earlier window than the one remembered (another instance's clock) is counted
-        // by the update, which leaves the later window's count where the put would drop it.
-        if let Some(known) = known.filter(|known| known.window <= window.window) {
+        // Not written over a later window than the request's (another instance's clock: the
+        // put would drop that window's count), nor with more requests than a put should carry.
+        let known = known.filter(|known| match known.window.cmp(&window.window) {
+            Ordering::Less => true,
+            Ordering::Equal => known.requests.len() < PUT_REQUESTS_AT_MOST,
+            Ordering::Greater => false,
+        });
+        if let Some(known) = known {
             if let Some(count) = self.count_over(&known, window, request_id).await? {
                 return Ok(count);
             }
