@@ -232,6 +232,31 @@ fn a_stack_name_is_a_name_not_a_path() {
     }
 }
 
+/// A stack file given where its name goes is answered with the flags that read it.
+#[test]
+fn a_stack_file_given_as_the_name_is_told_the_flags_that_read_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (value, told) in [
+        (
+            "stacks/prod.toml",
+            "pass `--stack prod --stacks-dir stacks`",
+        ),
+        (
+            "../other/dev.toml",
+            "pass `--stack dev --stacks-dir ../other`",
+        ),
+        (
+            "prod.toml",
+            "`--stack prod` reads prod.toml from the folder `--stacks-dir` names",
+        ),
+    ] {
+        let output = run(&["validate", "--stack", value], dir.path());
+        assert_eq!(output.status.code(), Some(2), "{value}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(told), "{value}: {stderr}");
+    }
+}
+
 /// A number a command cannot use is refused at its flag, in our words: minutes past what a
 /// duration holds panicked the drill (`attempt to multiply with overflow`), and for a number
 /// that is not whole clap passed on the standard library's `invalid digit found in string`.

@@ -1,6 +1,6 @@
 //! One module per CLI command. Each owns its clap `Args` and a `run` that returns the exit code.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -119,17 +119,39 @@ pub struct StackArgs {
 }
 
 /// A stack's name names its file and its output folder (`out/<name>/`), so it is a name, not
-/// a path: `--stack ../x` would read and write outside both.
-fn stack_name(name: &str) -> Result<String, String> {
-    let valid = (1..=64).contains(&name.len())
+/// a path: `--stack ../x` would read and write outside both. A stack file given in its place
+/// is answered with the flags that read it.
+fn stack_name(value: &str) -> Result<String, String> {
+    if is_stack_name(value) {
+        return Ok(value.to_string());
+    }
+    let rule = "a stack name is 1-64 letters, digits, '-' or '_' (e.g. dev, prod)";
+    let file = Path::new(value);
+    let stem = file
+        .file_stem()
+        .and_then(|stem| stem.to_str())
+        .filter(|stem| is_stack_name(stem));
+    let (Some(stem), Some("toml")) = (stem, file.extension().and_then(|e| e.to_str())) else {
+        return Err(rule.into());
+    };
+    let flags = match file.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+        Some(dir) => format!(
+            "for that file, pass `--stack {stem} --stacks-dir {}`",
+            dir.display()
+        ),
+        None => format!(
+            "`--stack {stem}` reads {stem}.toml from the folder `--stacks-dir` names \
+             ({DEFAULT_STACKS_DIR} unless given)"
+        ),
+    };
+    Err(format!("{rule}: {flags}"))
+}
+
+fn is_stack_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
         && name
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if valid {
-        Ok(name.to_string())
-    } else {
-        Err("a stack name is 1-64 letters, digits, '-' or '_' (e.g. dev, prod)".into())
-    }
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 impl StackArgs {
