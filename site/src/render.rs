@@ -63,17 +63,23 @@ impl BuildOptions {
     }
 }
 
-/// `host` or `host:port`; an IPv6 host in brackets. Port 0 passes: `dev --listen 127.0.0.1:0`
-/// renders before the port is picked.
+/// `host` or `host:port`; an IPv6 host is an address in brackets (the one place a colon goes in
+/// a host). Port 0 passes: `dev --listen 127.0.0.1:0` renders before the port is picked.
 fn is_host_and_port(authority: &str) -> bool {
     let (host, port) = match authority.rsplit_once(':') {
         Some((host, port)) if !port.contains(']') => (host, Some(port)),
         _ => (authority, None),
     };
-    !host.is_empty()
-        && host
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-._~:[]%".contains(c))
+    let host_is_valid = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(ipv6) => ipv6.parse::<std::net::Ipv6Addr>().is_ok(),
+        None => {
+            !host.is_empty()
+                && host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-._~%".contains(c))
+        }
+    };
+    host_is_valid
         && port.is_none_or(|port| {
             port.bytes().all(|b| b.is_ascii_digit()) && port.parse::<u16>().is_ok()
         })

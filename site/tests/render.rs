@@ -316,6 +316,10 @@ fn rejects_bad_base_urls_and_missing_media() {
         "https://alex.example.com:",
         "https://:8080",
         "https://alex.example.com:+80",
+        // A colon belongs in a host only inside an IPv6 literal's brackets.
+        "http://alex:example.com:80",
+        "http://[alex.example.com]:80",
+        "http://alex]:80",
     ] {
         assert!(
             matches!(BuildOptions::new(bad), Err(BuildError::BaseUrl(_))),
@@ -326,6 +330,7 @@ fn rejects_bad_base_urls_and_missing_media() {
     for good in [
         "https://alex.example.com",
         "http://[::1]:8080/",
+        "http://[::1]",
         "http://localhost:1",
     ] {
         assert!(BuildOptions::new(good).is_ok(), "`{good}` is an origin");
