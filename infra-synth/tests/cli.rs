@@ -246,6 +246,10 @@ fn a_stack_file_given_as_the_name_is_told_the_flags_that_read_it() {
             "pass `--stack dev --stacks-dir ../other`",
         ),
         (
+            "my stacks/it's/dev.toml",
+            r"pass `--stack dev --stacks-dir 'my stacks/it'\''s'`",
+        ),
+        (
             "prod.toml",
             "`--stack prod` reads prod.toml from the folder `--stacks-dir` names",
         ),
