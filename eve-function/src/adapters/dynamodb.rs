@@ -121,6 +121,34 @@ impl KnownCount {
         }
     }
 
+    /// The request counted last, as the port names it.
+    fn previous(&self) -> Previous {
+        if self.latest.is_empty() {
+            Previous::Nothing
+        } else {
+            Previous::Request(self.latest.clone())
+        }
+    }
+
+    /// What this item, found in the way of a conditional count, says of `request`: counted
+    /// already (a retry of a write that was applied, so what came before it is no longer on
+    /// the item), or refused by a full window; None when neither.
+    fn settles(&self, window: &RateWindow, request: &str) -> Option<Count> {
+        if self.requests.iter().any(|counted| counted == request) {
+            Some(Count {
+                counted: true,
+                previous: Previous::Unknown,
+            })
+        } else if self.window == window.window && self.hits >= u64::from(window.limit) {
+            Some(Count {
+                counted: false,
+                previous: self.previous(),
+            })
+        } else {
+            None
+        }
+    }
+
     fn bytes(&self) -> usize {
         std::mem::size_of::<Self>()
             + self.latest.len()
@@ -149,14 +177,6 @@ fn refused_item<R>(error: &SdkError<UpdateItemError, R>) -> Option<Item> {
             Some(refused.item().cloned().unwrap_or_default())
         }
         _ => None,
-    }
-}
-
-/// Whether the string set `set` of `item` holds `member`.
-fn has_member(item: &Item, set: &str, member: &str) -> bool {
-    match item.get(set) {
-        Some(AttributeValue::Ss(members)) => members.iter().any(|m| m == member),
-        _ => false,
     }
 }
 
@@ -359,36 +379,25 @@ impl DynamoStore {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        let latest = |item: &Item| match item.get("latest") {
-            Some(AttributeValue::S(request)) => Previous::Request(request.clone()),
-            _ => Previous::Nothing,
-        };
         let (count, item) = match counted {
             Ok(output) => {
-                let before = output.attributes.unwrap_or_default();
+                let before =
+                    KnownCount::from_item(&output.attributes.unwrap_or_default(), window.window);
                 let count = Count {
                     counted: true,
-                    previous: latest(&before),
+                    previous: before.previous(),
                 };
-                let after = KnownCount::from_item(&before, window.window);
-                (count, after.with(window.window, request_id))
+                (count, before.with(window.window, request_id))
             }
             Err(e) => match refused_item(&e) {
-                // Counted already: a retry of a write that was applied, so what came before
-                // it is no longer on the item.
-                Some(item) if has_member(&item, &requests_of(window.window), request_id) => {
-                    let count = Count {
-                        counted: true,
-                        previous: Previous::Unknown,
-                    };
-                    (count, KnownCount::from_item(&item, window.window))
-                }
                 Some(item) => {
-                    let count = Count {
+                    let seen = KnownCount::from_item(&item, window.window);
+                    // The condition fails only on a full window or a request counted already.
+                    let count = seen.settles(window, request_id).unwrap_or(Count {
                         counted: false,
-                        previous: latest(&item),
-                    };
-                    (count, KnownCount::from_item(&item, window.window))
+                        previous: seen.previous(),
+                    });
+                    (count, seen)
                 }
                 None => return Err(failed(e)),
             },
@@ -406,12 +415,8 @@ impl DynamoStore {
         window: &RateWindow,
         request_id: &str,
     ) -> Result<Option<Count>, PortError> {
-        let previous = || Previous::Request(known.latest.clone());
-        if known.window == window.window && known.hits >= u64::from(window.limit) {
-            return Ok(Some(Count {
-                counted: false,
-                previous: previous(),
-            }));
+        if let Some(count) = known.settles(window, request_id) {
+            return Ok(Some(count));
         }
         let next = known.with(window.window, request_id);
         let written = self
@@ -437,7 +442,7 @@ impl DynamoStore {
                 self.remember_count(window, next);
                 return Ok(Some(Count {
                     counted: true,
-                    previous: previous(),
+                    previous: known.previous(),
                 }));
             }
             Err(e) => match e.as_service_error() {
@@ -448,20 +453,7 @@ impl DynamoStore {
             },
         };
         let seen = KnownCount::from_item(&refused, window.window);
-        let count = if seen.requests.iter().any(|r| r == request_id) {
-            // Counted already: a retry of this write whose first answer was lost.
-            Some(Count {
-                counted: true,
-                previous: Previous::Unknown,
-            })
-        } else if seen.hits >= u64::from(window.limit) {
-            Some(Count {
-                counted: false,
-                previous: Previous::Request(seen.latest.clone()),
-            })
-        } else {
-            None
-        };
+        let count = seen.settles(window, request_id);
         self.remember_count(window, seen);
         Ok(count)
     }
