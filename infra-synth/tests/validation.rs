@@ -128,6 +128,53 @@ fn an_env_ending_in_a_dash_is_told_so() {
     );
 }
 
+/// A stack file copied from another without a new `env` would plan, apply and destroy over the
+/// other's Terraform state and resource names: it is refused at its `env`, naming the other.
+#[test]
+fn a_stack_whose_names_another_stack_file_has_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let write = |name: &str, text: String| {
+        std::fs::write(dir.path().join(format!("{name}.toml")), text).expect("write")
+    };
+    write("prod", base().replace("\"test\"", "\"prod\""));
+    write("staging", base().replace("\"test\"", "\"prod\""));
+    // A file that is not a stack, or not TOML, is no stack to collide with.
+    write("notes", "not = [toml".to_string());
+    let errors = config::load(dir.path(), "staging").expect_err("same names as prod");
+    assert_eq!(errors.len(), 1, "{errors}");
+    let error = &errors.0[0];
+    assert!(error.file.ends_with("staging.toml"), "{error}");
+    assert_eq!((error.key.as_str(), error.line), ("env", 1), "{error}");
+    let other = dir.path().join("prod.toml").display().to_string();
+    assert!(
+        error.message.contains("`cloudforgex-prod`") && error.message.contains(&other),
+        "{error}"
+    );
+    // The same names through a different split of `<app>-<env>`.
+    write(
+        "staging",
+        base().replace("env = \"test\"", "app = \"cloudforgex-prod\"\nenv = \"x\""),
+    );
+    write(
+        "other",
+        base().replace("env = \"test\"", "app = \"cloudforgex\"\nenv = \"prod-x\""),
+    );
+    let errors = config::load(dir.path(), "staging").expect_err("same names as other");
+    assert!(errors.iter().any(|e| e.key == "env"), "{errors}");
+    // An `env` of its own, or a link to the same file under a second name, is fine.
+    write("staging", base().replace("\"test\"", "\"staging\""));
+    config::load(dir.path(), "staging").expect("an env of its own");
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink(
+            dir.path().join("staging.toml"),
+            dir.path().join("stage.toml"),
+        )
+        .expect("link");
+        config::load(dir.path(), "stage").expect("the same file under a second name");
+    }
+}
+
 #[test]
 fn a_stack_id_too_long_for_a_derived_name_is_reported_at_env() {
     // `<app>-<env>` of the longest app and env: every bucket name fits in S3's 63, but the

@@ -37,6 +37,20 @@ pub fn load(stacks_dir: &Path, name: &str) -> Result<Stack, Diagnostics> {
     stack.name = name.to_string();
     stack.content_path = resolve_content_path(&path, &stack.content);
     let mut diagnostics = Diagnostics::default();
+    let same_names = stacks_with_same_names(stacks_dir, &path, &stack);
+    if !same_names.is_empty() {
+        let others: Vec<String> = same_names.iter().map(|p| p.display().to_string()).collect();
+        diagnostics.push(source.diagnostic(
+            "env",
+            format!(
+                "`{}` (`<app>-<env>`) also names the resources of {}: the stacks would plan, \
+                 apply and destroy the same resources in one Terraform state; give this stack \
+                 an `env` of its own",
+                stack.prefix(),
+                others.join(", ")
+            ),
+        ));
+    }
     // Told before reading, so that the stack file's key that named it is the one reported.
     if let Err(unreadable) =
         config_diagnostics::check_readable(&stack.content_path, config_diagnostics::MAX_FILE_BYTES)
@@ -72,6 +86,31 @@ pub fn load(stacks_dir: &Path, name: &str) -> Result<Stack, Diagnostics> {
     } else {
         Err(diagnostics)
     }
+}
+
+/// The other stack files in `stacks_dir` whose resources `stack`'s would share names with (a
+/// file copied without a new `env`), and so one Terraform state and every global bucket name.
+/// A file that is not a stack, or the same file linked under another name, is none.
+fn stacks_with_same_names(stacks_dir: &Path, path: &Path, stack: &Stack) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(stacks_dir) else {
+        return Vec::new();
+    };
+    let this = std::fs::canonicalize(path).ok();
+    let prefix = stack.prefix();
+    let names_of = |file: &Path| -> Option<String> {
+        config_diagnostics::check_readable(file, config_diagnostics::MAX_FILE_BYTES).ok()?;
+        let text = std::fs::read_to_string(file).ok()?;
+        Some(toml::from_str::<StackNames>(&text).ok()?.prefix())
+    };
+    let mut same: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|file| file.extension().is_some_and(|ext| ext == "toml"))
+        .filter(|file| std::fs::canonicalize(file).ok() != this)
+        .filter(|file| names_of(file).is_some_and(|other| other == prefix))
+        .collect();
+    same.sort();
+    same
 }
 
 /// Why `<stacks_dir>/<name>.toml` is not there: the stacks that are, or a folder that is not.

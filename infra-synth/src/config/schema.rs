@@ -470,7 +470,7 @@ impl Stack {
 
     /// `<app>-<env>`: the prefix of every resource name.
     pub fn prefix(&self) -> String {
-        format!("{}-{}", self.app, self.env)
+        name_prefix(&self.app, &self.env)
     }
 
     fn bucket_name(&self, role: &str) -> String {
@@ -649,6 +649,26 @@ fn one() -> f64 {
 fn five() -> f64 {
     5.0
 }
+/// `<app>-<env>`, the prefix of a stack's resource names; `<app>/<env>` keys its state.
+fn name_prefix(app: &str, env: &str) -> String {
+    format!("{app}-{env}")
+}
+
+/// The keys that name a stack's resources, read from any stack file without checking the rest:
+/// enough to tell that two files would deploy the same resources.
+#[derive(Debug, Deserialize)]
+pub(super) struct StackNames {
+    #[serde(default = "default_app")]
+    app: String,
+    env: String,
+}
+
+impl StackNames {
+    pub(super) fn prefix(&self) -> String {
+        name_prefix(&self.app, &self.env)
+    }
+}
+
 fn default_app() -> String {
     "cloudforgex".into()
 }
