@@ -142,6 +142,20 @@ fn missing_stack_is_a_clear_error() {
         )),
         "{stderr}"
     );
+    // The stack file itself given as the folder: said to be a file, with the folder to pass.
+    let file = dir.path().join("staging.toml");
+    let output = run(&["validate", "--stack", "staging"], &file);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "no stack `staging`: {} is a file, not a folder of stack files (pass its folder: \
+             --stacks-dir {})",
+            file.display(),
+            dir.path().display()
+        )),
+        "{stderr}"
+    );
 }
 
 /// A stack file that is a link to nowhere was called missing while the list of stacks named it.

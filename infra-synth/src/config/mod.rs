@@ -137,6 +137,16 @@ fn missing_stack(stacks_dir: &Path, path: &Path, name: &str) -> Diagnostics {
                 )
             }
         }
+        Err(_) if stacks_dir.is_file() => format!(
+            "no stack `{name}`: {} is a file, not a folder of stack files (pass its folder: \
+             --stacks-dir {})",
+            stacks_dir.display(),
+            stacks_dir
+                .parent()
+                .filter(|parent| !parent.as_os_str().is_empty())
+                .unwrap_or(Path::new("."))
+                .display()
+        ),
         Err(_) => format!(
             "no stack `{name}`: there is no folder {} (run from the repository root, or pass \
              --stacks-dir)",
