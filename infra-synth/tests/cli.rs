@@ -130,31 +130,34 @@ fn missing_stack_is_a_clear_error() {
         );
         assert!(!stderr.contains("error: error:"), "{command}: {stderr}");
     }
+    // `validate --stack <name>` from `stacks_dir` fails, saying `said`.
+    let refused_saying = |name: &str, stacks_dir: &Path, said: String| {
+        let output = run(&["validate", "--stack", name], stacks_dir);
+        assert_eq!(output.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(&said), "`{said}` not in: {stderr}");
+    };
     let nowhere = dir.path().join("no-such-folder");
-    let output = run(&["validate", "--stack", "dev"], &nowhere);
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains(&format!(
+    refused_saying(
+        "dev",
+        &nowhere,
+        format!(
             "no stack `dev`: there is no folder {} (run from the repository root, or pass \
              --stacks-dir)",
             nowhere.display()
-        )),
-        "{stderr}"
+        ),
     );
     // The stack file itself given as the folder: said to be a file, with the folder to pass.
     let file = dir.path().join("staging.toml");
-    let output = run(&["validate", "--stack", "staging"], &file);
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains(&format!(
+    refused_saying(
+        "staging",
+        &file,
+        format!(
             "no stack `staging`: {} is a file, not a folder of stack files (pass its folder: \
              --stacks-dir {})",
             file.display(),
             dir.path().display()
-        )),
-        "{stderr}"
+        ),
     );
 }
 
