@@ -93,8 +93,12 @@ fn dev_serves_watches_and_stops_on_sigterm() {
     let pid = dev.id();
     let dev = ChildGuard(dev);
 
-    // The site and the API, from one origin.
-    assert!(page(&url).contains("<html"), "the site is served");
+    // The site and the API, from one origin; the pages' canonical links name that origin, the
+    // port picked, not the 0 asked for.
+    let home = page(&url);
+    assert!(home.contains("<html"), "the site is served");
+    let canonical = format!("rel=\"canonical\" href=\"{url}/\"");
+    assert!(home.contains(&canonical), "no `{canonical}` in:\n{home}");
     let first = chat(&url, "What projects has Alex built?");
     assert!(
         first["reply"].as_str().is_some_and(|r| !r.is_empty()),
@@ -108,6 +112,11 @@ fn dev_serves_watches_and_stops_on_sigterm() {
     eventually("the page showing the new project", || {
         page(&url).contains("Quokka Ledger")
     });
+    let sitemap = page(&format!("{url}/sitemap.xml"));
+    assert!(
+        sitemap.contains(&format!("<loc>{url}/")),
+        "re-rendered for another origin:\n{sitemap}"
+    );
     eventually("EVE knowing the new project", || {
         chat(&url, "Tell me about quokkaledger")["reply"]
             .as_str()

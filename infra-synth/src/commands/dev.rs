@@ -55,7 +55,10 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     // Stamped before the first render: an edit made while dev starts is picked up, not lost.
     let mut seen = args.watch.then(|| watched_stamps(&args));
-    step("rendering the site", || render_site(&args))?;
+    // Rendered for the address asked for, so a content file that does not load stops dev before
+    // eve-server is built; again below if eve-server serves elsewhere (port 0 picks one).
+    let asked = format!("http://{}", args.listen);
+    step("rendering the site", || render_site(&args, &asked))?;
     let binary = match &args.eve_server {
         Some(binary) => binary.clone(),
         None => step("building eve-server", build_eve_server)?,
@@ -79,18 +82,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot start {}", binary.display()))?;
     let stdout = server.stdout.take().context("eve-server stdout")?;
     let mut lines = BufReader::new(stdout).lines();
-    match lines.next() {
-        Some(Ok(line)) if line.starts_with(LISTENING) => {
-            let url = &line[LISTENING.len()..];
-            let watching = if args.watch {
-                "; watching content and templates"
-            } else {
-                ""
-            };
-            outln!(
-                "CloudForgeX dev: {url}  (site + offline EVE, in-memory store{watching}; Ctrl-C stops)"
-            )?;
-        }
+    let origin = match lines.next() {
+        Some(Ok(line)) if line.starts_with(LISTENING) => line[LISTENING.len()..].to_string(),
         // eve-server's own error (a port in use, a content file that does not load) is on the
         // shared stderr already; this says what became of it.
         None => {
@@ -105,7 +98,22 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             let _ = server.kill();
             return Err(error).context("cannot read eve-server's output");
         }
+    };
+    // The pages' canonical links, sitemap and Open Graph name the origin they are served from.
+    if origin != asked {
+        if let Err(error) = render_site(&args, &origin) {
+            let _ = server.kill();
+            return Err(error);
+        }
     }
+    let watching = if args.watch {
+        "; watching content and templates"
+    } else {
+        ""
+    };
+    outln!(
+        "CloudForgeX dev: {origin}  (site + offline EVE, in-memory store{watching}; Ctrl-C stops)"
+    )?;
     std::thread::spawn(move || {
         // Drained whatever becomes of the lines: a server whose stdout fills stops answering.
         for line in lines.map_while(Result::ok) {
@@ -123,7 +131,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             let now = watched_stamps(&args);
             if now != *seen {
                 *seen = now;
-                match render_site(&args) {
+                match render_site(&args, &origin) {
                     Ok(files) => outln!("re-rendered the site ({files} files)")?,
                     Err(error) => errln!("error: the site was not re-rendered: {error:#}"),
                 }
@@ -136,12 +144,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Renders the site from the content file (and, when watching, the template files); returns the
-/// number of files written.
-fn render_site(args: &Args) -> anyhow::Result<usize> {
+/// Renders the site for `origin` from the content file (and, when watching, the template
+/// files); returns the number of files written.
+fn render_site(args: &Args, origin: &str) -> anyhow::Result<usize> {
     let content = Content::load(&args.content).map_err(anyhow::Error::from)?;
     let media_dir = args.content.parent().map(PathBuf::from).unwrap_or_default();
-    let mut opts = BuildOptions::new(&format!("http://{}", args.listen))?.with_media_dir(media_dir);
+    let mut opts = BuildOptions::new(origin)?.with_media_dir(media_dir);
     if args.watch {
         opts = opts.with_templates_dir(&args.templates);
     }
