@@ -8,6 +8,8 @@ use std::path::Path;
 use config_diagnostics::{Checker, Diagnostics, TomlSource};
 use serde::{Deserialize, Serialize};
 
+use crate::text::shows_something;
+
 /// Where the content file lives, relative to the repository root.
 pub const DEFAULT_CONTENT_PATH: &str = "site/content/portfolio.toml";
 
@@ -142,9 +144,11 @@ impl Content {
     }
 
     fn validate(&self, check: &mut Checker<'_>) {
-        check.check(!self.profile.name.trim().is_empty(), "profile.name", || {
-            "must not be empty".into()
-        });
+        for (key, text) in self.shown_texts() {
+            check.check(shows_something(text), &key, || {
+                "must not be empty (the pages show it)".into()
+            });
+        }
         check.check(is_email(&self.profile.email), "profile.email", || {
             format!(
                 "`{}` is not an email address (expected name@domain.tld)",
@@ -234,6 +238,66 @@ impl Content {
                 || "question and answer must both be non-empty".into(),
             );
         }
+    }
+
+    /// Every text the pages show as it stands (a heading, a paragraph, a list item, alt text),
+    /// with its key: an empty one leaves an empty element. Link labels and suggestions are
+    /// checked with their own words.
+    fn shown_texts(&self) -> Vec<(String, &str)> {
+        let profile = &self.profile;
+        let mut texts: Vec<(String, &str)> = [
+            ("profile.name", &profile.name),
+            ("profile.title", &profile.title),
+            ("profile.tagline", &profile.tagline),
+            ("profile.location", &profile.location),
+        ]
+        .into_iter()
+        .map(|(key, text)| (key.to_string(), text.as_str()))
+        .collect();
+        texts.extend(
+            profile
+                .photo_alt
+                .as_deref()
+                .map(|alt| ("profile.photo_alt".into(), alt)),
+        );
+        fn items(key: String, list: &[String]) -> Vec<(String, &str)> {
+            (list.iter().enumerate())
+                .map(|(i, text)| (format!("{key}[{i}]"), text.as_str()))
+                .collect()
+        }
+        texts.extend(items("about.paragraphs".into(), &self.about.paragraphs));
+        for (i, group) in self.skills.iter().enumerate() {
+            texts.push((format!("skills[{i}].category"), &group.category));
+            texts.extend(items(format!("skills[{i}].items"), &group.items));
+        }
+        for (i, job) in self.experience.iter().enumerate() {
+            for (field, text) in [
+                ("company", &job.company),
+                ("role", &job.role),
+                ("location", &job.location),
+                ("summary", &job.summary),
+            ] {
+                texts.push((format!("experience[{i}].{field}"), text));
+            }
+            texts.extend(items(
+                format!("experience[{i}].highlights"),
+                &job.highlights,
+            ));
+        }
+        for (i, project) in self.projects.iter().enumerate() {
+            texts.push((format!("projects[{i}].name"), &project.name));
+            texts.push((format!("projects[{i}].summary"), &project.summary));
+            texts.extend(items(format!("projects[{i}].stack"), &project.stack));
+            texts.extend(items(
+                format!("projects[{i}].highlights"),
+                &project.highlights,
+            ));
+        }
+        for (i, cert) in self.certificates.iter().enumerate() {
+            texts.push((format!("certificates[{i}].title"), &cert.title));
+            texts.push((format!("certificates[{i}].issuer"), &cert.issuer));
+        }
+        texts
     }
 
     /// The certificate with this allowlisted id, if any.

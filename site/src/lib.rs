@@ -1,13 +1,14 @@
 //! The portfolio: one content file that is the single source for the rendered site and for
 //! EVE's knowledge. `content` is the typed model, `headers` the one set of security headers;
 //! `render` (feature `render`) builds the site, and `report` is what a build wrote, as whoever
-//! serves it reads it.
+//! serves it reads it; `text` says what shows as text.
 
 pub mod content;
 pub mod headers;
 #[cfg(feature = "render")]
 pub mod render;
 pub mod report;
+pub mod text;
 
 pub use content::{Content, DEFAULT_CONTENT_PATH};
 pub use headers::CONTENT_SECURITY_POLICY;

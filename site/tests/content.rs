@@ -75,3 +75,40 @@ fn links_and_dates_are_checked() {
         "every error has a line:\n{text}"
     );
 }
+
+/// A text the pages show that is empty, blank or made only of characters that show nothing
+/// (a zero-width space) would give an empty heading, paragraph or list item: each is refused
+/// at its key and line.
+#[test]
+fn every_text_the_pages_show_must_show_something() {
+    let bad = shipped_text()
+        .replace("title = \"Cloud & Platform Engineer\"", "title = \"  \"")
+        .replace("category = \"Languages\"", "category = \"\\u200B\"")
+        .replace("\"Python\", \"Go\", ", "\"Python\", \"\", ")
+        .replace("role = \"DevOps Engineer\"", "role = \"\"")
+        .replace(
+            "summary = \"Backend developer on a B2B invoicing product.\"",
+            "summary = \"\\t\"",
+        )
+        .replace("name = \"CloudForgeX\"", "name = \"\"");
+    let err = Content::parse("portfolio.toml", &bad).expect_err("invalid");
+    let text = err.to_string();
+    for key in [
+        "`profile.title`",
+        "`skills[2].category`",
+        "`skills[2].items[3]`",
+        "`experience[1].role`",
+        "`experience[2].summary`",
+        "`projects[0].name`",
+    ] {
+        assert!(
+            text.contains(&format!("{key}: must not be empty (the pages show it)")),
+            "missing {key} in:\n{text}"
+        );
+    }
+    assert_eq!(err.len(), 6, "{text}");
+    assert!(
+        err.iter().all(|d| d.line > 0),
+        "every error has a line:\n{text}"
+    );
+}

@@ -8,6 +8,8 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Mutex;
 
+use portfolio::text::{shows_nothing, shows_something};
+
 use super::locked;
 
 /// Longest accepted visitor message, in characters: the contract's, which the site's input holds.
@@ -24,37 +26,6 @@ pub enum GuardError {
     InvalidSessionId,
 }
 
-/// Characters that show nothing on their own: whitespace, control characters (a NUL, an
-/// escape), Unicode's default-ignorable code points (zero-width spaces and joiners, direction
-/// marks, fillers, variation selectors, tags; `Default_Ignorable_Code_Point` in the Unicode
-/// Character Database's `DerivedCoreProperties.txt`), and the blank Braille pattern, a common
-/// stand-in for an empty message.
-fn shows_nothing(c: char) -> bool {
-    c.is_whitespace()
-        || c.is_control()
-        || matches!(
-            c,
-            '\u{00AD}'
-                | '\u{034F}'
-                | '\u{061C}'
-                | '\u{115F}'..='\u{1160}'
-                | '\u{17B4}'..='\u{17B5}'
-                | '\u{180B}'..='\u{180F}'
-                | '\u{200B}'..='\u{200F}'
-                | '\u{202A}'..='\u{202E}'
-                | '\u{2060}'..='\u{206F}'
-                | '\u{2800}'
-                | '\u{3164}'
-                | '\u{FE00}'..='\u{FE0F}'
-                | '\u{FEFF}'
-                | '\u{FFA0}'
-                | '\u{FFF0}'..='\u{FFF8}'
-                | '\u{1BCA0}'..='\u{1BCA3}'
-                | '\u{1D173}'..='\u{1D17A}'
-                | '\u{E0000}'..='\u{E0FFF}'
-        )
-}
-
 /// Variation selectors and tags finish the emoji before them (❤️, a subdivision flag), so a
 /// message keeps them at its end.
 fn finishes_emoji(c: char) -> bool {
@@ -67,7 +38,7 @@ fn finishes_emoji(c: char) -> bool {
 /// shows is left.
 pub fn check_message(message: &str) -> Result<Cow<'_, str>, GuardError> {
     let trimmed = message.trim_matches(|c| shows_nothing(c) && !finishes_emoji(c));
-    if trimmed.chars().all(shows_nothing) {
+    if !shows_something(trimmed) {
         Err(GuardError::EmptyMessage)
     } else if trimmed.chars().count() > MAX_MESSAGE_CHARS {
         Err(GuardError::MessageTooLong)
