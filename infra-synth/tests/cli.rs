@@ -159,6 +159,16 @@ fn missing_stack_is_a_clear_error() {
             dir.path().display()
         ),
     );
+    // A folder a shell would split is quoted in the flag told.
+    let spaced = dir.path().join("my stacks");
+    std::fs::create_dir(&spaced).expect("mkdir");
+    let file = spaced.join("staging.toml");
+    std::fs::write(&file, "").expect("write");
+    refused_saying(
+        "staging",
+        &file,
+        format!("(pass its folder: --stacks-dir '{}')", spaced.display()),
+    );
 }
 
 /// A stack file that is a link to nowhere was called missing while the list of stacks named it.

@@ -172,6 +172,9 @@ fn a_stack_whose_names_another_stack_file_has_is_refused() {
         )
         .expect("link");
         config::load(dir.path(), "stage").expect("the same file under a second name");
+        std::fs::hard_link(dir.path().join("staging.toml"), dir.path().join("st.toml"))
+            .expect("hard link");
+        config::load(dir.path(), "st").expect("the same file under a third name");
     }
 }
 

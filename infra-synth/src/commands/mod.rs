@@ -137,7 +137,7 @@ fn stack_name(value: &str) -> Result<String, String> {
     let flags = match file.parent().filter(|dir| !dir.as_os_str().is_empty()) {
         Some(dir) => format!(
             "for that file, pass `--stack {stem} --stacks-dir {}`",
-            shell_word(&dir.display().to_string())
+            config::shell_word(&dir.display().to_string())
         ),
         None => format!(
             "`--stack {stem}` reads {stem}.toml from the folder `--stacks-dir` names \
@@ -145,19 +145,6 @@ fn stack_name(value: &str) -> Result<String, String> {
         ),
     };
     Err(format!("{rule}: {flags}"))
-}
-
-/// `text` as one word a POSIX shell reads back as it is: quoted when it holds anything but
-/// letters, digits and `-._/:`.
-fn shell_word(text: &str) -> String {
-    if text
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || "-._/:".contains(c))
-    {
-        text.to_string()
-    } else {
-        format!("'{}'", text.replace('\'', r"'\''"))
-    }
 }
 
 fn is_stack_name(name: &str) -> bool {

@@ -95,7 +95,12 @@ fn stacks_with_same_names(stacks_dir: &Path, path: &Path, stack: &Stack) -> Vec<
     let Ok(entries) = std::fs::read_dir(stacks_dir) else {
         return Vec::new();
     };
-    let this = std::fs::canonicalize(path).ok();
+    // The file itself, however named (a symbolic or a hard link): its device and inode.
+    let identity = |file: &Path| {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(file).ok().map(|m| (m.dev(), m.ino()))
+    };
+    let this = identity(path);
     let prefix = stack.prefix();
     let names_of = |file: &Path| -> Option<String> {
         config_diagnostics::check_readable(file, config_diagnostics::MAX_FILE_BYTES).ok()?;
@@ -106,11 +111,24 @@ fn stacks_with_same_names(stacks_dir: &Path, path: &Path, stack: &Stack) -> Vec<
         .filter_map(Result::ok)
         .map(|entry| entry.path())
         .filter(|file| file.extension().is_some_and(|ext| ext == "toml"))
-        .filter(|file| std::fs::canonicalize(file).ok() != this)
+        .filter(|file| this.is_none() || identity(file) != this)
         .filter(|file| names_of(file).is_some_and(|other| other == prefix))
         .collect();
     same.sort();
     same
+}
+
+/// `text` as one word a POSIX shell reads back as it is, for the flags a message tells: quoted
+/// when it holds anything but letters, digits and `-._/:`.
+pub fn shell_word(text: &str) -> String {
+    if text
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-._/:".contains(c))
+    {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
 }
 
 /// Why `<stacks_dir>/<name>.toml` is not there: the stacks that are, or a folder that is not.
@@ -141,11 +159,14 @@ fn missing_stack(stacks_dir: &Path, path: &Path, name: &str) -> Diagnostics {
             "no stack `{name}`: {} is a file, not a folder of stack files (pass its folder: \
              --stacks-dir {})",
             stacks_dir.display(),
-            stacks_dir
-                .parent()
-                .filter(|parent| !parent.as_os_str().is_empty())
-                .unwrap_or(Path::new("."))
-                .display()
+            shell_word(
+                &stacks_dir
+                    .parent()
+                    .filter(|parent| !parent.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."))
+                    .display()
+                    .to_string()
+            )
         ),
         Err(_) => format!(
             "no stack `{name}`: there is no folder {} (run from the repository root, or pass \
