@@ -31,7 +31,8 @@ pub fn shows_nothing(c: char) -> bool {
         )
 }
 
-/// Whether `text` shows anything: not empty, blank, or made only of what [`shows_nothing`].
+/// Whether `text` shows anything: false for an empty text and for one made only of characters
+/// that [`shows_nothing`] (spaces, a zero-width space).
 pub fn shows_something(text: &str) -> bool {
     !text.chars().all(shows_nothing)
 }
