@@ -226,14 +226,14 @@ impl Content {
                 format!("`{}` must be an https://, http:// or mailto: URL", link.url)
             });
             check.check(
-                !link.label.trim().is_empty(),
+                shows_something(&link.label),
                 &format!("{key}.label"),
                 || "must not be empty (it is the link text)".into(),
             );
         }
         for (i, s) in self.suggestions.iter().enumerate() {
             check.check(
-                !s.question.trim().is_empty() && !s.answer.trim().is_empty(),
+                shows_something(&s.question) && shows_something(&s.answer),
                 &format!("suggestions[{i}]"),
                 || "question and answer must both be non-empty".into(),
             );

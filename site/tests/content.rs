@@ -112,3 +112,22 @@ fn every_text_the_pages_show_must_show_something() {
         "every error has a line:\n{text}"
     );
 }
+
+/// A link label or a suggestion made only of characters that show nothing is as empty as a
+/// blank one: the link would have no text, the suggestion no question.
+#[test]
+fn link_labels_and_suggestions_must_show_something_too() {
+    let bad = shipped_text()
+        .replace("label = \"Source code\"", "label = \"\\u200B\"")
+        .replace(
+            "question = \"What does Alex work on?\"",
+            "question = \"\\u2060\"",
+        );
+    let err = Content::parse("portfolio.toml", &bad).expect_err("invalid");
+    let text = err.to_string();
+    assert!(
+        text.contains("`projects[0].links[0].label`: must not be empty"),
+        "{text}"
+    );
+    assert!(text.contains("`suggestions[0]`"), "{text}");
+}
