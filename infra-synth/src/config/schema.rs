@@ -649,6 +649,7 @@ fn one() -> f64 {
 fn five() -> f64 {
     5.0
 }
+
 /// `<app>-<env>`, the prefix of a stack's resource names; `<app>/<env>` keys its state.
 fn name_prefix(app: &str, env: &str) -> String {
     format!("{app}-{env}")
