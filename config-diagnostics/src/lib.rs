@@ -148,6 +148,17 @@ where
     }
 }
 
+/// `value` as a message should quote it: as Rust prints it within the scale settings use, and
+/// in exponent form beyond (`1e300`, `-1e-300`), where Rust would print hundreds of digits.
+pub fn short_number(value: f64) -> String {
+    let magnitude = value.abs();
+    if magnitude >= 1e15 || (magnitude != 0.0 && magnitude < 1e-5) {
+        format!("{value:e}")
+    } else {
+        format!("{value}")
+    }
+}
+
 /// Every problem found in one run, in file order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Diagnostics(pub Vec<Diagnostic>);

@@ -398,6 +398,61 @@ fn alarm_thresholds_are_sane() {
     );
 }
 
+/// A number far from the usual scale is quoted the way it is written (`1e300`), not as the
+/// 301 digits of its expansion, nor the 300 zeros of `1e-300`.
+#[test]
+fn numbers_far_out_of_range_are_shown_short_in_errors() {
+    for (extra, key, shown) in [
+        (
+            "[alarms]\nlambda_error_rate_percent = 1e300\n",
+            "alarms.lambda_error_rate_percent",
+            "1e300 is not a usable rate",
+        ),
+        (
+            "[alarms]\nlambda_duration_ms = -1e-300\n",
+            "alarms.lambda_duration_ms",
+            "-1e-300 ms is not allowed",
+        ),
+        (
+            "[traffic]\ncache_hit_percent = 1e300\n",
+            "traffic.cache_hit_percent",
+            "got 1e300",
+        ),
+        (
+            "[traffic]\nvisitors_per_month = 2.5e200\n",
+            "traffic.visitors_per_month",
+            "got 2.5e200",
+        ),
+        (
+            "[cost]\nmonthly_ceiling_usd = 1e300\n",
+            "cost.monthly_ceiling_usd",
+            "got 1e300",
+        ),
+        (
+            "[eve]\ntemperature = 1e300\n",
+            "eve.temperature",
+            "`1e300` is not allowed",
+        ),
+        (
+            "[eve]\ntemperature = -1e-300\n",
+            "eve.temperature",
+            "`-1e-300` is not allowed",
+        ),
+    ] {
+        let error = error_for(extra);
+        assert_eq!(error.key, key, "{error}");
+        assert!(error.message.contains(shown), "`{shown}` not in: {error}");
+        assert!(error.message.len() < 160, "too long: {error}");
+    }
+    // Numbers of the usual scale read as before.
+    assert_error(
+        "[alarms]\nlambda_error_rate_percent = 100.25\n",
+        "alarms.lambda_error_rate_percent",
+        6,
+        "100.25 is not a usable rate",
+    );
+}
+
 #[test]
 fn eve_settings_within_the_bounds_eve_enforces() {
     assert_error(

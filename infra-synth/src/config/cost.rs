@@ -1,7 +1,7 @@
 //! The `[traffic]` section (the usage `infra-synth cost` prices) and `[cost]` (the monthly
 //! ceiling `validate` enforces), with their checks.
 
-use config_diagnostics::Checker;
+use config_diagnostics::{short_number, Checker};
 use serde::Deserialize;
 
 use super::Stack;
@@ -174,7 +174,11 @@ pub fn check(stack: &Stack, check: &mut Checker<'_>) {
     ];
     for (key, value, most) in counts {
         check.check((0.0..=most).contains(&value), key, || {
-            format!("must be a number from 0 to {most}, got {value}")
+            format!(
+                "must be a number from 0 to {}, got {}",
+                short_number(most),
+                short_number(value)
+            )
         });
     }
     for (key, value) in [
@@ -182,14 +186,19 @@ pub fn check(stack: &Stack, check: &mut Checker<'_>) {
         ("traffic.cache_hit_percent", t.cache_hit_percent),
     ] {
         check.check((0.0..=100.0).contains(&value), key, || {
-            format!("is a percentage, 0 to 100; got {value}")
+            format!("is a percentage, 0 to 100; got {}", short_number(value))
         });
     }
     if let Some(ceiling) = stack.cost.monthly_ceiling_usd {
         check.check(
             ceiling > 0.0 && ceiling <= MOST_CEILING_USD,
             "cost.monthly_ceiling_usd",
-            || format!("must be an amount in USD above 0 and at most {MOST_CEILING_USD}, got {ceiling}"),
+            || {
+                format!(
+                    "must be an amount in USD above 0 and at most {MOST_CEILING_USD}, got {}",
+                    short_number(ceiling)
+                )
+            },
         );
     }
 }

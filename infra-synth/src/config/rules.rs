@@ -1,6 +1,6 @@
 //! Semantic checks of a stack. Each error names the key and what is allowed; all are collected.
 
-use config_diagnostics::Checker;
+use config_diagnostics::{short_number, Checker};
 
 use eve_contract::aws::check_bucket_name;
 use eve_contract::settings::{is_secure_url, Setting};
@@ -430,7 +430,7 @@ fn check_api_and_alarms(stack: &Stack, check: &mut Checker<'_>) {
         || {
             format!(
                 "{} ms is not allowed: above 0 and below the function timeout ({timeout_ms} ms)",
-                alarms.lambda_duration_ms
+                short_number(alarms.lambda_duration_ms)
             )
         },
     );
@@ -451,7 +451,10 @@ fn check_api_and_alarms(stack: &Stack, check: &mut Checker<'_>) {
         ),
     ] {
         check.check(percent > 0.0 && percent < 100.0, key, || {
-            format!("{percent} is not a usable rate: a percentage above 0 and below 100")
+            format!(
+                "{} is not a usable rate: a percentage above 0 and below 100",
+                short_number(percent)
+            )
         });
     }
     check.check(

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use config_diagnostics::short_number;
 use eve_contract::settings as contract;
 use serde::Deserialize;
 
@@ -597,7 +598,7 @@ impl Stack {
         vec![
             plain(contract::MODEL_ID.name, eve.model_id.clone()),
             plain(contract::MAX_TOKENS.name, eve.max_tokens.to_string()),
-            plain(contract::TEMPERATURE.name, eve.temperature.to_string()),
+            plain(contract::TEMPERATURE.name, short_number(eve.temperature)),
             plain(contract::HISTORY_TURNS.name, eve.history_turns.to_string()),
             plain(contract::TABLE_NAME.name, self.table_name()),
             plain(
