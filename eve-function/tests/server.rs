@@ -220,6 +220,63 @@ async fn the_site_is_served_with_its_csp_and_404_page() {
     )
     .await;
     assert_eq!((part.status, part.text().as_str()), (206, "console"));
+    // As RFC 9110 (14.2) has it: a unit other than bytes is ignored (MUST), and so are several
+    // ranges (MAY), which the file server cannot send as one multipart body: the whole file
+    // comes back. They got 416, with the file server's own text for several ranges. A unit
+    // is read without regard to case.
+    let upper = send(
+        &client,
+        "GET",
+        &format!("{}/app.js", s.url),
+        &[("range", "Bytes=0-6")],
+        "",
+    )
+    .await;
+    assert_eq!((upper.status, upper.text().as_str()), (206, "console"));
+    for range in ["bytes=0-0,5-6", "items=0-1", "none"] {
+        let whole = send(
+            &client,
+            "GET",
+            &format!("{}/app.js", s.url),
+            &[("range", range)],
+            "",
+        )
+        .await;
+        assert_eq!(
+            (whole.status, whole.text().as_str()),
+            (200, "console.log(1)"),
+            "{range}"
+        );
+    }
+    // A bytes range that is not one (RFC 9110: SHOULD be 416) is refused in our words.
+    for range in ["bytes=abc", "bytes=6-2", "bytes="] {
+        let refused = send(
+            &client,
+            "GET",
+            &format!("{}/app.js", s.url),
+            &[("range", range)],
+            "",
+        )
+        .await;
+        assert_eq!(
+            (refused.status, refused.error_code().as_str()),
+            (416, "range_not_satisfiable"),
+            "{range}"
+        );
+    }
+    // Only GET and HEAD are served, wherever the path leads: a POST to a path that has no file
+    // got 404 `bad_request` with `Allow` beside it.
+    for path in ["/index.html", "/nope", "/API/CHAT", "/assets"] {
+        for method in ["POST", "PUT", "DELETE", "PATCH"] {
+            let refused = send(&client, method, &format!("{}{path}", s.url), &[], "x").await;
+            assert_eq!(
+                (refused.status, refused.error_code().as_str()),
+                (405, "method_not_allowed"),
+                "{method} {path}"
+            );
+            assert_eq!(refused.header("allow"), Some("GET,HEAD"), "{method} {path}");
+        }
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 

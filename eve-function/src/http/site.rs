@@ -9,7 +9,7 @@ use std::sync::{Arc, RwLock};
 use anyhow::Context;
 
 use axum::extract::Request;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use percent_encoding::percent_decode_str;
@@ -129,12 +129,24 @@ impl Site {
             // It sets the 404 status itself.
             files: ServeDir::new(dir)
                 .append_index_html_on_directories(false)
+                // It cannot send several ranges as one multipart body; the whole file then.
+                .ignore_multi_range_requests(true)
                 .not_found_service(page),
             report,
         })
     }
 
     pub async fn serve(self, mut request: Request) -> Response {
+        // Whether or not a file is there, as CloudFront's behaviour for the site allows these
+        // two alone (and a file server asked to send any other finds no file to refuse it for).
+        if !matches!(*request.method(), Method::GET | Method::HEAD) {
+            let mut refused = ApiError::method_not_allowed().into_response();
+            refused
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static(FILE_METHODS));
+            return refused;
+        }
+        only_byte_ranges(&mut request);
         if request.uri().path() == "/" {
             let home = match request.uri().query() {
                 Some(query) => format!("{HOME_PAGE}?{query}"),
@@ -193,9 +205,32 @@ fn with_published_headers(mut response: Response, published: Option<&Published>)
 /// What `/` serves.
 const HOME_PAGE: &str = "/index.html";
 
-/// The file server answers a wrong method (405) and a range past the end (416) with no body,
-/// and a file it cannot read with a bare 500; they get the API's error shape, with the file
-/// server's headers (`Allow`, `Content-Range`) kept. The 404 page is left as it is.
+/// The methods the site answers, as the file server lists them in `Allow`.
+const FILE_METHODS: &str = "GET,HEAD";
+
+/// A `Range` in a unit other than bytes is ignored, as RFC 9110 (14.2) requires, and the whole
+/// file sent; `bytes` is read without regard to case, which the file server does not do.
+fn only_byte_ranges(request: &mut Request) {
+    let Some(range) = request.headers().get(header::RANGE) else {
+        return;
+    };
+    let ranges = range
+        .to_str()
+        .ok()
+        .and_then(|range| range.split_once('='))
+        .filter(|(unit, _)| unit.eq_ignore_ascii_case("bytes"))
+        .map(|(_, ranges)| format!("bytes={ranges}"))
+        .and_then(|ranges| HeaderValue::try_from(ranges).ok());
+    match ranges {
+        Some(ranges) => request.headers_mut().insert(header::RANGE, ranges),
+        None => request.headers_mut().remove(header::RANGE),
+    };
+}
+
+/// The file server answers a wrong method (405) and a byte range it cannot send (416) with no
+/// body, a missing 404 page with a bare 404, and a file it cannot read with a bare 500; they
+/// get the API's error shape, with the file server's headers (`Allow`, `Content-Range`) kept.
+/// The 404 page is left as it is.
 fn with_error_body(response: Response) -> Response {
     let status = response.status();
     let empty = axum::body::HttpBody::size_hint(response.body()).exact() == Some(0);
@@ -207,8 +242,9 @@ fn with_error_body(response: Response) -> Response {
         StatusCode::RANGE_NOT_SATISFIABLE => ApiError::new(
             status,
             "range_not_satisfiable",
-            "the requested range lies outside the file (its size is in Content-Range)",
+            "the Range header names no part of this file (its size is in Content-Range)",
         ),
+        StatusCode::NOT_FOUND => ApiError::not_found(),
         _ if status.is_server_error() => ApiError::internal(),
         _ => ApiError::new(status, "bad_request", "the request cannot be served"),
     };
