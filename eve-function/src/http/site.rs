@@ -137,8 +137,8 @@ impl Site {
     }
 
     pub async fn serve(self, mut request: Request) -> Response {
-        // Whether or not a file is there, as CloudFront's behaviour for the site allows these
-        // two alone (and a file server asked to send any other finds no file to refuse it for).
+        // Whether or not a file is there, as CloudFront's behaviour for the site allows no
+        // other method. (Left to the file server, the 404 service turned its 405 into a 404.)
         if !matches!(*request.method(), Method::GET | Method::HEAD) {
             let mut refused = ApiError::method_not_allowed().into_response();
             refused
@@ -227,10 +227,10 @@ fn only_byte_ranges(request: &mut Request) {
     };
 }
 
-/// The file server answers a wrong method (405) and a byte range it cannot send (416) with no
-/// body, a missing 404 page with a bare 404, and a file it cannot read with a bare 500; they
-/// get the API's error shape, with the file server's headers (`Allow`, `Content-Range`) kept.
-/// The 404 page is left as it is.
+/// The file server answers a byte range it cannot send (416) with no body, a missing 404 page
+/// with a bare 404, and a file it cannot read with a bare 500; they get the API's error shape,
+/// with the file server's `Content-Range` kept. The 404 page is left as it is. (It is never
+/// asked to refuse a method: [`Site::serve`] does that first.)
 fn with_error_body(response: Response) -> Response {
     let status = response.status();
     let empty = axum::body::HttpBody::size_hint(response.body()).exact() == Some(0);
@@ -238,7 +238,6 @@ fn with_error_body(response: Response) -> Response {
         return response;
     }
     let error = match status {
-        StatusCode::METHOD_NOT_ALLOWED => ApiError::method_not_allowed(),
         StatusCode::RANGE_NOT_SATISFIABLE => ApiError::new(
             status,
             "range_not_satisfiable",
