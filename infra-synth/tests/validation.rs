@@ -290,6 +290,25 @@ fn log_expiry_days_within_s3s_range() {
     );
 }
 
+/// API Gateway keeps a burst as a 32-bit integer: past it, `validate` and `terraform validate`
+/// passed what the provider would wrap into a negative burst at apply.
+#[test]
+fn api_burst_fits_api_gateways_integer() {
+    assert_error(
+        "[api]\nthrottle_burst_limit = 0\n",
+        "api.throttle_burst_limit",
+        6,
+        "0 is not allowed: API Gateway takes a burst of 1 to 2147483647 requests",
+    );
+    assert_error(
+        "[api]\nthrottle_burst_limit = 2147483648\n",
+        "api.throttle_burst_limit",
+        6,
+        "2147483648 is not allowed",
+    );
+    load("[api]\nthrottle_burst_limit = 2147483647\n").expect("the largest burst is valid");
+}
+
 #[test]
 fn origins_are_https_except_localhost() {
     assert_error(

@@ -408,10 +408,17 @@ fn check_api_and_alarms(stack: &Stack, check: &mut Checker<'_>) {
         "api.throttle_rate_limit",
         || "must be a positive number of requests per second".into(),
     );
+    // API Gateway keeps a burst in a 32-bit integer; the provider wraps a larger one.
     check.check(
-        api.throttle_burst_limit >= 1,
+        (1..=i32::MAX.unsigned_abs()).contains(&api.throttle_burst_limit),
         "api.throttle_burst_limit",
-        || "must be at least 1".into(),
+        || {
+            format!(
+                "{} is not allowed: API Gateway takes a burst of 1 to {} requests",
+                api.throttle_burst_limit,
+                i32::MAX
+            )
+        },
     );
     check.check(api.daily_quota >= 1, "api.daily_quota", || {
         "must be at least 1".into()
