@@ -212,7 +212,9 @@ fn s3_client(sdk: &SdkConfig) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(config)
 }
 
-/// JSON logs on stderr (stdout carries the EMF metrics and the server's first line).
+/// JSON logs on stderr (stdout carries the EMF metrics and the server's first line). A log
+/// line that cannot be written is dropped: tracing-subscriber would report it with
+/// `eprintln!`, which panics when stderr's reader has gone (a log shipper that died).
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -222,5 +224,6 @@ pub fn init_logging() {
         .with_current_span(true)
         .with_span_list(false)
         .with_writer(std::io::stderr)
+        .log_internal_errors(false)
         .try_init();
 }

@@ -425,6 +425,35 @@ fn bad_settings_stop_startup_with_a_named_error() {
     assert!(!stderr.contains("1 error"), "{stderr}");
 }
 
+/// A log stream that breaks (its reader gone: a log shipper that died, `2>&1 | head`) costs the
+/// logs, not the server. tracing-subscriber reported the failed write with `eprintln!`, which
+/// panicked on the same broken pipe: the server died at its first log line, before it listened.
+/// A start-up error with nowhere to be told exits 1 as it does with a reader, not a panic's 101.
+#[tokio::test]
+async fn a_broken_log_stream_costs_the_logs_not_the_server() {
+    let mut s =
+        EveServer::spawn_with_stderr_closed(binary(), &["--offline"], &[("RUST_LOG", "info")])
+            .expect("serves with nowhere to log");
+    for message in ["How can I contact Alex?", "Which projects use DynamoDB?"] {
+        let reply = post_json(
+            &format!("{}/api/chat", s.url),
+            &json!({ "message": message }),
+        )
+        .await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+    }
+    assert!(s.is_running(), "stopped after logging its answers");
+
+    let status = std::process::Command::new(binary())
+        .args(["--offline", "--listen", "127.0.0.1:0"])
+        .env("EVE_MAX_TOKENS", "lots")
+        .stdout(std::process::Stdio::null())
+        .stderr(support::broken_pipe())
+        .status()
+        .expect("runs");
+    assert_eq!(status.code(), Some(1), "{status}");
+}
+
 /// A taken port was told in the OS's words with its number: `Address already in use (os error 98)`.
 #[test]
 fn a_taken_port_is_told_in_our_words() {

@@ -145,7 +145,10 @@ async fn main() -> ExitCode {
     match run(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {}", config_diagnostics::error_text(error.as_ref()));
+            tell(format_args!(
+                "error: {}",
+                config_diagnostics::error_text(error.as_ref())
+            ));
             ExitCode::FAILURE
         }
     }
@@ -227,6 +230,12 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     })
 }
 
+/// Writes a line to stderr. `eprintln!` panics when the reader has gone; then nobody is left
+/// to tell, and the exit code still says what happened.
+fn tell(line: std::fmt::Arguments<'_>) {
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
 /// One `GET /api/health` over HTTP/1.1 with a two-second budget; an unspecified listen address
 /// (`0.0.0.0`) is probed on loopback.
 fn healthcheck(listen: SocketAddr) -> ExitCode {
@@ -240,11 +249,14 @@ fn healthcheck(listen: SocketAddr) -> ExitCode {
     match health_status_line(target) {
         Ok(line) if line.split_whitespace().nth(1) == Some("200") => ExitCode::SUCCESS,
         Ok(line) => {
-            eprintln!("unhealthy: {target} answered `{}`", Printable(&line));
+            tell(format_args!(
+                "unhealthy: {target} answered `{}`",
+                Printable(&line)
+            ));
             ExitCode::FAILURE
         }
         Err(error) => {
-            eprintln!("unhealthy: {target}: {error}");
+            tell(format_args!("unhealthy: {target}: {error}"));
             ExitCode::FAILURE
         }
     }

@@ -47,6 +47,26 @@ impl EveServer {
         env: &[(&str, &str)],
         unset: &[&str],
     ) -> Result<Self, String> {
+        Self::launch(binary, args, env, unset, true)
+    }
+
+    /// [`EveServer::spawn`] with its log stream (stderr) broken from the start: a pipe whose
+    /// reader is gone, as when a log shipper has died. [`EveServer::logs`] stays empty.
+    pub fn spawn_with_stderr_closed(
+        binary: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<Self, String> {
+        Self::launch(binary, args, env, &[], false)
+    }
+
+    fn launch(
+        binary: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        unset: &[&str],
+        read_logs: bool,
+    ) -> Result<Self, String> {
         let mut command = Command::new(binary);
         command.args(["--listen", "127.0.0.1:0"]).args(args);
         for (key, _) in
@@ -62,19 +82,24 @@ impl EveServer {
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .stderr(if read_logs {
+                Stdio::piped()
+            } else {
+                broken_pipe()
+            });
         let mut child = command
             .spawn()
             .map_err(|e| format!("spawn {}: {e}", binary.display()))?;
         let stdout = child.stdout.take().ok_or("no stdout")?;
-        let stderr = child.stderr.take().ok_or("no stderr")?;
         let logs = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let sink = logs.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                sink.lock().expect("log lock").push(line);
-            }
-        });
+        if let Some(stderr) = child.stderr.take() {
+            let sink = logs.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    sink.lock().expect("log lock").push(line);
+                }
+            });
+        }
         // Later lines are EMF metrics, drained.
         let line = match local_moto::first_line(stdout, Duration::from_secs(20)) {
             Ok(line) => line,
@@ -120,6 +145,19 @@ impl EveServer {
     pub fn logs(&self) -> String {
         self.stderr.lock().expect("log lock").join("\n")
     }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+/// The writing end of a pipe whose reader is already closed: every write to it fails with
+/// EPIPE, from the first.
+pub fn broken_pipe() -> Stdio {
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    writer.into()
 }
 
 impl Drop for EveServer {
