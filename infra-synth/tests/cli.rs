@@ -54,6 +54,24 @@ fn synth_writes_main_tf_json_and_manifest_under_the_stack_name() {
     .expect("manifest JSON");
     assert_eq!(manifest["stack"], "prod");
     assert!(stdout.contains("prod/main.tf.json"));
+    // Counted as Terraform counts them (a plan's `N to add`): data sources apart. The line
+    // called all 203 blocks resources, 19 of them data sources.
+    let document: serde_json::Value = serde_json::from_str(&main).expect("main.tf.json is JSON");
+    let blocks = |kind: &str| -> usize {
+        document[kind].as_object().map_or(0, |types| {
+            types
+                .values()
+                .filter_map(|v| v.as_object())
+                .map(|named| named.len())
+                .sum()
+        })
+    };
+    let counts = format!(
+        "({} resources, {} data sources, sha256 ",
+        blocks("resource"),
+        blocks("data")
+    );
+    assert!(stdout.contains(&counts), "`{counts}` not in: {stdout}");
 
     // `plan`, `apply`, `package` and the rest name the directory `--out-dir`; `synth` knew only
     // `--out`, so `synth --out-dir DIR` failed as an unknown argument.

@@ -57,10 +57,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         assembly,
     )?;
     let dir = synthesis.write(&args.out)?;
+    let data_sources = synthesis.manifest.data_source_count();
     outln!(
-        "wrote {} ({} resources, sha256 {})",
+        "wrote {} ({} resources, {data_sources} data sources, sha256 {})",
         dir.join("main.tf.json").display(),
-        synthesis.manifest.resource_count,
+        synthesis.manifest.resource_count - data_sources,
         synthesis.manifest.sha256
     )?;
     Ok(ExitCode::SUCCESS)

@@ -28,11 +28,22 @@ pub struct Manifest {
     pub generator: String,
     /// SHA-256 of `main.tf.json`.
     pub sha256: String,
+    /// Every block in `resources`: resources and data sources.
     pub resource_count: usize,
     pub resources: Vec<ManifestEntry>,
     pub outputs: Vec<String>,
     /// Attributes set from one stack file key each (what `drift` names).
     pub sources: Vec<AttributeSource>,
+}
+
+impl Manifest {
+    /// How many of its blocks are data sources (`data.` addresses), which a plan does not count.
+    pub fn data_source_count(&self) -> usize {
+        self.resources
+            .iter()
+            .filter(|entry| entry.address.starts_with("data."))
+            .count()
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
