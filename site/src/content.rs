@@ -233,9 +233,14 @@ impl Content {
         }
         for (i, s) in self.suggestions.iter().enumerate() {
             check.check(
-                shows_something(&s.question) && shows_something(&s.answer),
-                &format!("suggestions[{i}]"),
-                || "question and answer must both be non-empty".into(),
+                shows_something(&s.question),
+                &format!("suggestions[{i}].question"),
+                || "must not be empty (the chat offers it as a question)".into(),
+            );
+            check.check(
+                shows_something(&s.answer),
+                &format!("suggestions[{i}].answer"),
+                || "must not be empty (EVE gives it as the answer)".into(),
             );
         }
     }

@@ -123,11 +123,45 @@ fn link_labels_and_suggestions_must_show_something_too() {
             "question = \"What does Alex work on?\"",
             "question = \"\\u2060\"",
         );
+    let bad = replace_line_after(
+        &bad,
+        "question = \"How can I contact Alex?\"",
+        "answer = \" \"",
+    );
     let err = Content::parse("portfolio.toml", &bad).expect_err("invalid");
     let text = err.to_string();
     assert!(
         text.contains("`projects[0].links[0].label`: must not be empty"),
         "{text}"
     );
-    assert!(text.contains("`suggestions[0]`"), "{text}");
+    // Each at its own key and line, not both at the suggestion's table.
+    let line_of = |start: &str| {
+        bad.lines()
+            .position(|l| l.starts_with(start))
+            .map(|i| i + 1)
+    };
+    for (key, line) in [
+        ("suggestions[0].question", line_of("question = \"\\u2060\"")),
+        ("suggestions[3].answer", line_of("answer = \" \"")),
+    ] {
+        let error = err.iter().find(|d| d.key == key);
+        assert_eq!(error.map(|d| Some(d.line)), Some(line), "{key} in:\n{text}");
+        assert!(
+            text.contains(&format!("`{key}`: must not be empty")),
+            "{text}"
+        );
+    }
+    assert_eq!(err.len(), 3, "{text}");
+}
+
+/// `text` with the line after the one equal to `line` replaced by `with`.
+fn replace_line_after(text: &str, line: &str, with: &str) -> String {
+    let mut lines: Vec<&str> = text.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| *l == line)
+        .expect("the line is there")
+        + 1;
+    lines[at] = with;
+    lines.join("\n")
 }
