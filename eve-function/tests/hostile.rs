@@ -230,6 +230,22 @@ async fn ambiguous_bodies_are_refused() {
     ];
     let reply = send(&client(), "POST", &url, &headers, r#"{"message":"hi"}"#).await;
     assert_eq!(reply.status, 200, "{}", reply.text());
+    // Content-Type is one value (RFC 9110, 5.3): EVE read the first of two, a proxy or WAF in
+    // front may read the last.
+    for path in ["/api/chat", "/api/chat/stream"] {
+        let headers = [
+            ("content-type", "application/json"),
+            ("content-type", "text/plain"),
+        ];
+        let url = format!("{}{path}", s.url);
+        let reply = send(&client(), "POST", &url, &headers, r#"{"message":"hi"}"#).await;
+        assert_eq!(
+            (reply.status, reply.error_code().as_str()),
+            (400, "bad_request"),
+            "{path}: {}",
+            reply.text()
+        );
+    }
     // hyper takes `chunked` off and passes any other transfer coding through: a body declared
     // gzip-coded was read as if it were plain, where a proxy in front would have decoded it.
     let body = r#"{"message":"hi"}"#;

@@ -278,6 +278,21 @@ fn any_coding_but(request: &Request, name: header::HeaderName, only: &str) -> bo
 
 /// Reads a JSON body within [`MAX_BODY_BYTES`], mapping every failure to its status.
 async fn json_body<T: RequestBody>(request: Request) -> Result<T, ApiError> {
+    // Content-Type is one value (RFC 9110, 5.3): of two, a proxy or a WAF in front may read the
+    // other one than EVE.
+    if request
+        .headers()
+        .get_all(header::CONTENT_TYPE)
+        .iter()
+        .count()
+        > 1
+    {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "name the body's type in one Content-Type header",
+        ));
+    }
     let content_type = request
         .headers()
         .get(header::CONTENT_TYPE)
