@@ -168,6 +168,11 @@ fn check_ignore_changes(stack: &Stack, check: &mut Checker<'_>) {
     }
 }
 
+/// The largest value of AWS's 32-bit integer fields: S3 keeps a lifecycle rule's days in one,
+/// API Gateway a burst. Past it the provider refuses the days at plan and wraps the burst
+/// into a negative one at apply.
+const AWS_INTEGER_MAX: u32 = i32::MAX.unsigned_abs();
+
 fn check_names(stack: &Stack, check: &mut Checker<'_>) {
     let mut slugs_valid = true;
     for (key, value) in [("app", &stack.app), ("env", &stack.env)] {
@@ -238,15 +243,13 @@ fn check_names(stack: &Stack, check: &mut Checker<'_>) {
             }
         }
     }
-    // S3 keeps a lifecycle rule's days in a 32-bit integer.
     check.check(
-        (1..=i32::MAX.unsigned_abs()).contains(&stack.buckets.log_expiry_days),
+        (1..=AWS_INTEGER_MAX).contains(&stack.buckets.log_expiry_days),
         "buckets.log_expiry_days",
         || {
             format!(
-                "{} is not allowed: S3 expires objects after 1 to {} days",
+                "{} is not allowed: S3 expires objects after 1 to {AWS_INTEGER_MAX} days",
                 stack.buckets.log_expiry_days,
-                i32::MAX
             )
         },
     );
@@ -408,15 +411,13 @@ fn check_api_and_alarms(stack: &Stack, check: &mut Checker<'_>) {
         "api.throttle_rate_limit",
         || "must be a positive number of requests per second".into(),
     );
-    // API Gateway keeps a burst in a 32-bit integer; the provider wraps a larger one.
     check.check(
-        (1..=i32::MAX.unsigned_abs()).contains(&api.throttle_burst_limit),
+        (1..=AWS_INTEGER_MAX).contains(&api.throttle_burst_limit),
         "api.throttle_burst_limit",
         || {
             format!(
-                "{} is not allowed: API Gateway takes a burst of 1 to {} requests",
+                "{} is not allowed: API Gateway takes a burst of 1 to {AWS_INTEGER_MAX} requests",
                 api.throttle_burst_limit,
-                i32::MAX
             )
         },
     );
