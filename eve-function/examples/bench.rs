@@ -307,7 +307,7 @@ async fn against_moto(cold_runs: usize, requests: usize) {
         // Interleaved, so both see the same table: moto's Query reads every item in it. A
         // session of its own: the bench counting in EVE's would look like a second instance.
         let own_session = format!("{}-alone", answered.session_id);
-        alone.push(store_calls_alone(&store, &own_session, i).await);
+        alone.push(store_calls_alone(&store, &own_session, i, Answer::Model).await);
         *session = Some(answered.session_id);
     }
     report(
@@ -315,7 +315,7 @@ async fn against_moto(cold_runs: usize, requests: usize) {
         samples,
     );
     report("moto: the same store calls alone, from the bench", alone);
-    let mut samples = Vec::with_capacity(requests);
+    let (mut samples, mut alone) = (Vec::with_capacity(requests), Vec::with_capacity(requests));
     let mut sessions: Vec<Option<String>> = vec![None; SESSIONS];
     for i in 0..requests {
         let session = &mut sessions[i % SESSIONS];
@@ -327,9 +327,12 @@ async fn against_moto(cold_runs: usize, requests: usize) {
         .await;
         assert_eq!(answered.source, "curated");
         samples.push(took);
+        let own_session = format!("{}-alone", answered.session_id);
+        alone.push(store_calls_alone(&store, &own_session, i, Answer::Curated).await);
         *session = Some(answered.session_id);
     }
-    report("moto: warm curated answer", samples);
+    report("moto: warm curated answer (count beside exchange)", samples);
+    report("moto: the same store calls alone, from the bench", alone);
     // A session this instance has not seen (it moved here from another, or the server
     // restarted): its turns are read and its count made by update.
     let mut samples = Vec::with_capacity(SESSIONS);
@@ -369,11 +372,24 @@ async fn against_moto(cold_runs: usize, requests: usize) {
     );
 }
 
-/// The store calls of one model answer made straight from the bench, grouped as eve-server
-/// groups them: the count (no history is read: the session is new, then EVE's cache holds it)
-/// with, on the first answer of each lease, the lease's reservation; then the exchange, with
-/// the lease's settlement on its last answer. What moto alone takes, beside EVE's whole answer.
-async fn store_calls_alone(store: &DynamoStore, session: &str, i: usize) -> Duration {
+/// Which answer's store calls [`store_calls_alone`] makes.
+#[derive(Clone, Copy, PartialEq)]
+enum Answer {
+    Model,
+    Curated,
+}
+
+/// The store calls of one answer made straight from the bench, grouped as eve-server groups
+/// them. A model answer: the count (no history is read: the session is new, then EVE's cache
+/// holds it) with, on the first answer of each lease, the lease's reservation; then the
+/// exchange, with the lease's settlement on its last answer. A curated answer: the count and
+/// the exchange together. What moto alone takes, beside EVE's whole answer.
+async fn store_calls_alone(
+    store: &DynamoStore,
+    session: &str,
+    i: usize,
+    answer: Answer,
+) -> Duration {
     let at_ms = u64::try_from(i).unwrap_or(0) + 1_000_000;
     let request_id = format!("bench-{i}");
     // A window a minute, as EVE counts a session's requests.
@@ -400,7 +416,18 @@ async fn store_calls_alone(store: &DynamoStore, session: &str, i: usize) -> Dura
             "What does Alex do with Terraform?",
         )
     };
+    let (question, reply) = (turn(Role::User, at_ms), turn(Role::Assistant, at_ms + 1));
     let started = Instant::now();
+    if answer == Answer::Curated {
+        let (counted, stored) = tokio::join!(
+            store.count_request(&window, &request_id),
+            store.append_exchange(&question, &reply)
+        );
+        let took = started.elapsed();
+        counted.expect("moto answers");
+        stored.expect("moto stores");
+        return took;
+    }
     let (counted, reserved) = tokio::join!(store.count_request(&window, &request_id), async {
         if answer_of_lease > 0 {
             return Ok(None);
@@ -410,7 +437,6 @@ async fn store_calls_alone(store: &DynamoStore, session: &str, i: usize) -> Dura
             .await?;
         Ok(Some(state))
     });
-    let (question, reply) = (turn(Role::User, at_ms), turn(Role::Assistant, at_ms + 1));
     let (stored, settled) = tokio::join!(store.append_exchange(&question, &reply), async {
         if answer_of_lease + 1 < LEASE_ANSWERS {
             return Ok(());
