@@ -209,6 +209,13 @@ impl fmt::Display for Diagnostics {
 
 impl std::error::Error for Diagnostics {}
 
+/// The key serde's "missing field `name`" names.
+fn missing_key(serde_message: &str) -> Option<&str> {
+    serde_message
+        .strip_prefix("missing field `")?
+        .strip_suffix('`')
+}
+
 /// A TOML file held with the byte span of every key path, so any problem can be located.
 #[derive(Debug, Clone)]
 pub struct TomlSource {
@@ -329,25 +336,43 @@ impl TomlSource {
         let label = label.into();
         let text = text.into();
         let (table, errors) = DeTable::parse_recoverable(&text);
+        let mut walk = Walk::default();
+        walk.table(table.get_ref(), "");
         if !errors.is_empty() {
+            let headers = TableHeaders::of(&text, &walk.values);
             let diags = errors
                 .iter()
                 .map(|e| {
-                    let (line, column) =
-                        e.span().map(|s| line_col(&text, s.start)).unwrap_or((0, 0));
+                    let span = e.span();
+                    let (line, column) = span
+                        .as_ref()
+                        .map(|s| line_col(&text, s.start))
+                        .unwrap_or((0, 0));
+                    let message = first_line(e.message());
+                    let (key, message) = match span {
+                        Some(span) if message == "duplicate key" => {
+                            let key = headers.key_at(&text, &walk.values, &span);
+                            let message = match headers.first_set(&key, &walk.values) {
+                                Some(first) => {
+                                    format!("set twice: first at line {}", line_col(&text, first).0)
+                                }
+                                None => "set twice".to_string(),
+                            };
+                            (key, message)
+                        }
+                        _ => (String::new(), format!("invalid TOML: {message}")),
+                    };
                     Diagnostic {
                         file: label.clone(),
                         line,
                         column,
-                        key: String::new(),
-                        message: format!("invalid TOML: {}", first_line(e.message())),
+                        key,
+                        message,
                     }
                 })
                 .collect();
             return Err(Diagnostics(diags).sorted());
         }
-        let mut walk = Walk::default();
-        walk.table(table.get_ref(), "");
         if !walk.refused.is_empty() {
             let diags = walk
                 .refused
@@ -389,6 +414,9 @@ impl TomlSource {
             .map_err(|e| {
                 let span = e.span();
                 let message = first_line(e.message());
+                if let (Some(name), Some(s)) = (missing_key(message), span.as_ref()) {
+                    return Diagnostics(vec![self.missing(s, name)]);
+                }
                 let mut key = span
                     .as_ref()
                     .and_then(|s| {
@@ -421,6 +449,28 @@ impl TomlSource {
                     message: plain::message(message, written.as_deref()),
                 }])
             })
+    }
+
+    /// Key `name`, missing from the table serde read at `span` (its header, or the value of an
+    /// inline table; nothing for the file's top level), named with its whole path at that line.
+    fn missing(&self, span: &Range<usize>, name: &str) -> Diagnostic {
+        let table = self
+            .values
+            .iter()
+            .filter(|(_, value)| value.span == *span)
+            .map(|(path, _)| path)
+            .max_by_key(|path| path.len());
+        let (line, column) = match table {
+            Some(_) => line_col(&self.text, span.start),
+            None => (1, 1),
+        };
+        Diagnostic {
+            file: self.label.clone(),
+            line,
+            column,
+            key: table.map_or_else(|| name.to_string(), |table| format!("{table}.{name}")),
+            message: "required, and not set here".into(),
+        }
     }
 
     /// For "unknown field `name`" at `span` (where the key is written), the path of that key.
@@ -517,6 +567,106 @@ impl<'a> Checker<'a> {
             Err(Diagnostics(self.found).sorted())
         }
     }
+}
+
+/// The table headers (`[name]`, `[[name]]`) a file writes, duplicates included, each with the
+/// path of the table it opens: what a key is under, where the parsed document cannot say (it
+/// keeps a key's first setting, not its second).
+struct TableHeaders(Vec<(usize, String)>);
+
+impl TableHeaders {
+    /// Every line that starts with `[` outside a value written over several lines.
+    fn of(text: &str, values: &BTreeMap<String, Written>) -> Self {
+        let mut within_values: Vec<Range<usize>> = values
+            .values()
+            .filter(|value| value.kind != plain::Kind::Table)
+            .map(|value| value.span.clone())
+            .filter(|span| text.get(span.clone()).is_some_and(|v| v.contains('\n')))
+            .collect();
+        within_values.sort_by_key(|span| span.start);
+        let inside_a_value = |at: usize| {
+            let before = within_values.partition_point(|span| span.start < at);
+            within_values[..before].iter().any(|span| at < span.end)
+        };
+        let mut headers = Vec::new();
+        let mut counted: BTreeMap<String, usize> = BTreeMap::new();
+        let mut at = 0;
+        for line in text.split_inclusive('\n') {
+            let start = at;
+            at += line.len();
+            let written = line.trim_start();
+            if !written.starts_with('[') || inside_a_value(start) {
+                continue;
+            }
+            let (name, array) = match written.strip_prefix("[[") {
+                Some(rest) => (rest.split("]]").next().unwrap_or_default(), true),
+                None => (written[1..].split(']').next().unwrap_or_default(), false),
+            };
+            let mut path = key_path(name);
+            if array {
+                let index = counted.entry(path.clone()).or_insert(0);
+                path = format!("{path}[{index}]");
+                *index += 1;
+            }
+            headers.push((start + line.len() - written.len(), path));
+        }
+        Self(headers)
+    }
+
+    /// Where `key` was first set: its first header, for a table (the document keeps the span
+    /// of the last), else where its value is written.
+    fn first_set(&self, key: &str, values: &BTreeMap<String, Written>) -> Option<usize> {
+        self.0
+            .iter()
+            .find(|(_, path)| path == key)
+            .map(|(at, _)| *at)
+            .or_else(|| values.get(key).map(|value| value.span.start))
+    }
+
+    /// The path of the key written at `span`: a table header's own, or the key under the
+    /// inline table or header it is written in.
+    fn key_at(
+        &self,
+        text: &str,
+        values: &BTreeMap<String, Written>,
+        span: &Range<usize>,
+    ) -> String {
+        let line_start = text[..span.start].rfind('\n').map_or(0, |nl| nl + 1);
+        let header_here = self.0.iter().find(|(at, _)| {
+            (line_start..=span.start).contains(at) && text[line_start..*at].trim().is_empty()
+        });
+        if let Some((_, path)) = header_here {
+            return path.clone();
+        }
+        let inline_table = values
+            .iter()
+            .filter(|(_, value)| {
+                value.kind == plain::Kind::Table
+                    && text[value.span.start..].starts_with('{')
+                    && value.span.start < span.start
+                    && span.end <= value.span.end
+            })
+            .max_by_key(|(_, value)| value.span.start)
+            .map(|(path, _)| path.clone());
+        let table = inline_table.or_else(|| {
+            let before = self.0.partition_point(|(at, _)| *at < span.start);
+            before.checked_sub(1).map(|last| self.0[last].1.clone())
+        });
+        let key = key_path(&text[span.clone()]);
+        match table {
+            Some(table) if !table.is_empty() => format!("{table}.{key}"),
+            _ => key,
+        }
+    }
+}
+
+/// A key as written (`a . "b"`) as a path (`a.b`).
+fn key_path(written: &str) -> String {
+    written
+        .split('.')
+        .map(|part| part.trim().trim_matches(['"', '\'']))
+        .collect::<Vec<_>>()
+        .join(".")
 }
 
 /// One pass over the parsed document: where every key path's value is and its kind, and the
@@ -834,6 +984,23 @@ mod tests {
         }
     }
 
+    /// serde says "missing field `memory_mb`" at the table that lacks it: the key is named
+    /// with its whole path, at the table's line, in the file's words.
+    #[test]
+    fn a_missing_key_is_named_with_its_path() {
+        for (text, line, key) in [
+            ("[lambda]\nmemory_mb = 512\n", 1, "name"),
+            ("name = \"x\"\n", 1, "lambda"),
+            ("name = \"x\"\n\n[lambda]\n", 3, "lambda.memory_mb"),
+        ] {
+            let src = TomlSource::parse("demo.toml", text).expect("parses");
+            let err = src.deserialize::<Demo>().expect_err(text);
+            let d = &err.0[0];
+            assert_eq!((d.line, d.key.as_str()), (line, key), "{d}");
+            assert_eq!(d.message, "required, and not set here", "{d}");
+        }
+    }
+
     #[test]
     fn a_wrong_type_is_told_in_the_files_words() {
         let src = TomlSource::parse("demo.toml", GOOD.replace("512", "512.5")).expect("parses");
@@ -855,6 +1022,40 @@ mod tests {
         let d = &err.0[0];
         assert_eq!((d.line, d.key.as_str()), (4, "lambda.memroy"), "{d}");
         assert!(d.message.starts_with("unknown key `memroy`"), "{d}");
+    }
+
+    /// toml says only "duplicate key": the key is named with its whole path (a table's keys
+    /// included, of a table set twice too), and the line that first set it.
+    #[test]
+    fn a_key_set_twice_is_named_with_the_line_that_first_set_it() {
+        let table_twice = "name = \"x\"\n\n[lambda]\nmemory_mb = 1\n\n[lambda]\nmemory_mb = 2\n";
+        for (text, expected) in [
+            ("name = \"x\"\nname = \"y\"\n", vec![(2, "name", 1)]),
+            (
+                "name = \"x\"\n\n[lambda]\nmemory_mb = 1\nmemory_mb = 2\n",
+                vec![(5, "lambda.memory_mb", 4)],
+            ),
+            (
+                table_twice,
+                vec![(6, "lambda", 3), (7, "lambda.memory_mb", 4)],
+            ),
+            (
+                "[[p]]\nn = [\n[1],\n]\n[[p]]\nn = 2\nn = 3\n",
+                vec![(7, "p[1].n", 6)],
+            ),
+        ] {
+            let err = TomlSource::parse("demo.toml", text).expect_err(text);
+            let found: Vec<_> = err
+                .0
+                .iter()
+                .map(|d| (d.line, d.key.as_str(), d.message.clone()))
+                .collect();
+            let wanted: Vec<_> = expected
+                .into_iter()
+                .map(|(line, key, first)| (line, key, format!("set twice: first at line {first}")))
+                .collect();
+            assert_eq!(found, wanted, "{err}");
+        }
     }
 
     #[test]

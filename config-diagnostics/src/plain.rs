@@ -65,8 +65,9 @@ pub fn cut_quotes(message: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// `serde_message` reworded: a wrong type or value says what the key takes and what it was
-/// given (`written`, from the file; serde's own words when unknown). Other messages (a missing
-/// key, an unknown one, a value outside a list) already speak the file's words.
+/// given (`written`, from the file; serde's own words when unknown). Other messages (an unknown
+/// key, a value outside a list) already speak the file's words; a missing key is told by
+/// `TomlSource::deserialize`, which knows the table it is missing from.
 pub fn message(serde_message: &str, written: Option<&str>) -> String {
     let mistake = serde_message
         .strip_prefix("invalid type: ")

@@ -293,6 +293,19 @@ fn log_expiry_days_within_s3s_range() {
 /// API Gateway keeps a burst as a 32-bit integer: past it, `validate` and `terraform validate`
 /// passed what the provider would wrap into a negative burst at apply.
 #[test]
+fn a_key_missing_or_set_twice_is_named_in_the_files_words() {
+    let missing = error_for_text(&base().replace("region = \"eu-west-1\"\n", ""));
+    assert_eq!((missing.key.as_str(), missing.line), ("region", 1), "{missing}");
+    assert_eq!(missing.message, "required, and not set here", "{missing}");
+    assert_error(
+        "[api]\ndaily_quota = 10\ndaily_quota = 20\n",
+        "api.daily_quota",
+        7,
+        "set twice: first at line 6",
+    );
+}
+
+#[test]
 fn api_burst_fits_api_gateways_integer() {
     assert_error(
         "[api]\nthrottle_burst_limit = 0\n",
