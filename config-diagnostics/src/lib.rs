@@ -224,6 +224,7 @@ pub struct TomlSource {
     /// Dotted key path → where its value is written, and what kind of value it is. Array
     /// elements are `key[i]`.
     values: BTreeMap<String, Written>,
+    lines: Lines,
 }
 
 /// A value as the file writes it.
@@ -335,26 +336,30 @@ impl TomlSource {
     pub fn parse(label: impl Into<String>, text: impl Into<String>) -> Result<Self, Diagnostics> {
         let label = label.into();
         let text = text.into();
+        let lines = Lines::of(&text);
         let (table, errors) = DeTable::parse_recoverable(&text);
         let mut walk = Walk::default();
         walk.table(table.get_ref(), "");
         if !errors.is_empty() {
-            let headers = TableHeaders::of(&text, &walk.values);
+            let keys = KeysAsWritten::of(&text, &walk.values);
             let diags = errors
                 .iter()
                 .map(|e| {
                     let span = e.span();
                     let (line, column) = span
                         .as_ref()
-                        .map(|s| line_col(&text, s.start))
+                        .map(|s| lines.line_col(&text, s.start))
                         .unwrap_or((0, 0));
                     let message = first_line(e.message());
                     let (key, message) = match span {
                         Some(span) if message == "duplicate key" => {
-                            let key = headers.key_at(&text, &walk.values, &span);
-                            let message = match headers.first_set(&key, &walk.values) {
+                            let key = keys.key_at(&text, &span);
+                            let message = match keys.first_set(&key, span.start, &walk.values) {
                                 Some(first) => {
-                                    format!("set twice: first at line {}", line_col(&text, first).0)
+                                    format!(
+                                        "set twice: first at line {}",
+                                        lines.line_col(&text, first).0
+                                    )
                                 }
                                 None => "set twice".to_string(),
                             };
@@ -378,7 +383,7 @@ impl TomlSource {
                 .refused
                 .into_iter()
                 .map(|(key, span, message)| {
-                    let (line, column) = line_col(&text, span.start);
+                    let (line, column) = lines.line_col(&text, span.start);
                     Diagnostic {
                         file: label.clone(),
                         line,
@@ -394,6 +399,7 @@ impl TomlSource {
             label,
             text,
             values: walk.values,
+            lines,
         })
     }
 
@@ -435,7 +441,7 @@ impl TomlSource {
                     }
                 }
                 let (line, column) = span
-                    .map(|s| line_col(&self.text, s.start))
+                    .map(|s| self.lines.line_col(&self.text, s.start))
                     .unwrap_or((0, 0));
                 let written = self
                     .values
@@ -461,7 +467,7 @@ impl TomlSource {
             .map(|(path, _)| path)
             .max_by_key(|path| path.len());
         let (line, column) = match table {
-            Some(_) => line_col(&self.text, span.start),
+            Some(_) => self.lines.line_col(&self.text, span.start),
             None => (1, 1),
         };
         Diagnostic {
@@ -498,7 +504,7 @@ impl TomlSource {
     pub fn diagnostic(&self, key: &str, message: impl Into<String>) -> Diagnostic {
         let (line, column) = self
             .locate(key)
-            .map(|s| line_col(&self.text, s.start))
+            .map(|s| self.lines.line_col(&self.text, s.start))
             .unwrap_or((0, 0));
         Diagnostic {
             file: self.label.clone(),
@@ -569,94 +575,161 @@ impl<'a> Checker<'a> {
     }
 }
 
-/// The table headers (`[name]`, `[[name]]`) a file writes, duplicates included, each with the
-/// path of the table it opens: what a key is under, where the parsed document cannot say (it
-/// keeps a key's first setting, not its second).
-struct TableHeaders(Vec<(usize, String)>);
+/// The keys a file writes, line by line, duplicates included: where the parsed document cannot
+/// say which table a key set twice is under, or where it was set first (it keeps one setting).
+struct KeysAsWritten {
+    /// In the order written.
+    headers: Vec<Header>,
+    /// Inline tables (`{ … }`, one line each) by the line they are on, with their paths.
+    inline_tables: BTreeMap<usize, Vec<(Range<usize>, String)>>,
+    /// Each key path (a table's from its header, a value's from its `key =` line) → where the
+    /// file first sets it.
+    first_set: BTreeMap<String, usize>,
+}
 
-impl TableHeaders {
-    /// Every line that starts with `[` outside a value written over several lines.
+/// A table header, `[name]` or `[[name]]`.
+struct Header {
+    /// Where its `[` is.
+    at: usize,
+    /// The key it names (`projects`).
+    name: String,
+    /// The table it opens (`projects[1]` for the second `[[projects]]`).
+    path: String,
+}
+
+impl KeysAsWritten {
+    /// Every line outside a value written over several lines that opens a table or sets a key.
     fn of(text: &str, values: &BTreeMap<String, Written>) -> Self {
-        let mut within_values: Vec<Range<usize>> = values
+        let mut multiline: Vec<Range<usize>> = values
             .values()
             .filter(|value| value.kind != plain::Kind::Table)
             .map(|value| value.span.clone())
             .filter(|span| text.get(span.clone()).is_some_and(|v| v.contains('\n')))
             .collect();
-        within_values.sort_by_key(|span| span.start);
+        multiline.sort_by_key(|span| span.start);
+        // Merged (an array holds arrays), so that one search answers for any line.
+        let mut within_values: Vec<Range<usize>> = Vec::with_capacity(multiline.len());
+        for span in multiline {
+            match within_values.last_mut() {
+                Some(last) if span.start < last.end => last.end = last.end.max(span.end),
+                _ => within_values.push(span),
+            }
+        }
         let inside_a_value = |at: usize| {
             let before = within_values.partition_point(|span| span.start < at);
-            within_values[..before].iter().any(|span| at < span.end)
+            before
+                .checked_sub(1)
+                .is_some_and(|last| at < within_values[last].end)
         };
-        let mut headers = Vec::new();
+        let mut keys = Self {
+            headers: Vec::new(),
+            inline_tables: BTreeMap::new(),
+            first_set: BTreeMap::new(),
+        };
+        for (path, value) in values {
+            if value.kind == plain::Kind::Table && text[value.span.start..].starts_with('{') {
+                keys.inline_tables
+                    .entry(line_start(text, value.span.start))
+                    .or_default()
+                    .push((value.span.clone(), path.clone()));
+            }
+        }
         let mut counted: BTreeMap<String, usize> = BTreeMap::new();
+        let mut table = String::new();
         let mut at = 0;
         for line in text.split_inclusive('\n') {
             let start = at;
             at += line.len();
             let written = line.trim_start();
-            if !written.starts_with('[') || inside_a_value(start) {
+            let begins = start + line.len() - written.len();
+            if written.is_empty() || written.starts_with('#') || inside_a_value(start) {
                 continue;
             }
-            let (name, array) = match written.strip_prefix("[[") {
-                Some(rest) => (rest.split("]]").next().unwrap_or_default(), true),
-                None => (written[1..].split(']').next().unwrap_or_default(), false),
-            };
-            let mut path = key_path(name);
-            if array {
-                let index = counted.entry(path.clone()).or_insert(0);
-                path = format!("{path}[{index}]");
-                *index += 1;
+            if let Some(opened) = written.strip_prefix('[') {
+                let (name, array) = match opened.strip_prefix('[') {
+                    Some(rest) => (rest.split("]]").next().unwrap_or_default(), true),
+                    None => (opened.split(']').next().unwrap_or_default(), false),
+                };
+                let name = key_path(name);
+                table = if array {
+                    let index = counted.entry(name.clone()).or_insert(0);
+                    *index += 1;
+                    format!("{name}[{}]", *index - 1)
+                } else {
+                    name.clone()
+                };
+                keys.first_set.entry(table.clone()).or_insert(begins);
+                keys.headers.push(Header {
+                    at: begins,
+                    name,
+                    path: table.clone(),
+                });
+            } else if let Some((key, _)) = written.split_once('=') {
+                keys.first_set
+                    .entry(under(&table, &key_path(key)))
+                    .or_insert(begins);
             }
-            headers.push((start + line.len() - written.len(), path));
         }
-        Self(headers)
+        keys
     }
 
-    /// Where `key` was first set: its first header, for a table (the document keeps the span
-    /// of the last), else where its value is written.
-    fn first_set(&self, key: &str, values: &BTreeMap<String, Written>) -> Option<usize> {
-        self.0
-            .iter()
-            .find(|(_, path)| path == key)
-            .map(|(at, _)| *at)
-            .or_else(|| values.get(key).map(|value| value.span.start))
+    /// Where `key`, set again at `again`, was set first.
+    fn first_set(
+        &self,
+        key: &str,
+        again: usize,
+        values: &BTreeMap<String, Written>,
+    ) -> Option<usize> {
+        let as_written = self.first_set.get(key).copied();
+        let in_document = values.get(key).map(|value| value.span.start);
+        as_written
+            .into_iter()
+            .chain(in_document)
+            .filter(|&at| at < again)
+            .min()
     }
 
     /// The path of the key written at `span`: a table header's own, or the key under the
     /// inline table or header it is written in.
-    fn key_at(
-        &self,
-        text: &str,
-        values: &BTreeMap<String, Written>,
-        span: &Range<usize>,
-    ) -> String {
-        let line_start = text[..span.start].rfind('\n').map_or(0, |nl| nl + 1);
-        let header_here = self.0.iter().find(|(at, _)| {
-            (line_start..=span.start).contains(at) && text[line_start..*at].trim().is_empty()
-        });
-        if let Some((_, path)) = header_here {
-            return path.clone();
+    fn key_at(&self, text: &str, span: &Range<usize>) -> String {
+        let line_start = line_start(text, span.start);
+        let header_here = self
+            .headers
+            .get(self.headers.partition_point(|h| h.at < line_start))
+            .filter(|h| h.at <= span.start && text[line_start..h.at].trim().is_empty());
+        // A header is refused for the key it names, set before as something else.
+        if let Some(header) = header_here {
+            return header.name.clone();
         }
-        let inline_table = values
-            .iter()
-            .filter(|(_, value)| {
-                value.kind == plain::Kind::Table
-                    && text[value.span.start..].starts_with('{')
-                    && value.span.start < span.start
-                    && span.end <= value.span.end
-            })
-            .max_by_key(|(_, value)| value.span.start)
-            .map(|(path, _)| path.clone());
+        let inline_table = self
+            .inline_tables
+            .get(&line_start)
+            .into_iter()
+            .flatten()
+            .filter(|(table, _)| table.start < span.start && span.end <= table.end)
+            .max_by_key(|(table, _)| table.start)
+            .map(|(_, path)| path.clone());
         let table = inline_table.or_else(|| {
-            let before = self.0.partition_point(|(at, _)| *at < span.start);
-            before.checked_sub(1).map(|last| self.0[last].1.clone())
+            let before = self.headers.partition_point(|h| h.at < span.start);
+            before
+                .checked_sub(1)
+                .map(|last| self.headers[last].path.clone())
         });
-        let key = key_path(&text[span.clone()]);
-        match table {
-            Some(table) if !table.is_empty() => format!("{table}.{key}"),
-            _ => key,
-        }
+        under(&table.unwrap_or_default(), &key_path(&text[span.clone()]))
+    }
+}
+
+/// Where the line holding `at` begins.
+fn line_start(text: &str, at: usize) -> usize {
+    text[..at].rfind('\n').map_or(0, |nl| nl + 1)
+}
+
+/// `key` under `table` (the file's top level when empty).
+fn under(table: &str, key: &str) -> String {
+    if table.is_empty() {
+        key.to_string()
+    } else {
+        format!("{table}.{key}")
     }
 }
 
@@ -759,7 +832,7 @@ fn not_utf8(label: String, error: &std::string::FromUtf8Error) -> Diagnostic {
     let valid = error.utf8_error().valid_up_to();
     // The prefix is valid UTF-8 by definition of `valid_up_to`.
     let before = std::str::from_utf8(&bytes[..valid]).unwrap_or_default();
-    let (line, column) = line_col(before, valid);
+    let (line, column) = Lines::of(before).line_col(before, valid);
     Diagnostic {
         file: label,
         line,
@@ -772,14 +845,31 @@ fn not_utf8(label: String, error: &std::string::FromUtf8Error) -> Diagnostic {
     }
 }
 
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rfind('\n').map_or(before.chars().count(), |nl| {
-        before[nl + 1..].chars().count()
-    }) + 1;
-    (line, column)
+/// Where each line of a text begins: a problem is placed by a search, not by counting the
+/// lines before it, so a file with thousands of problems is not read thousands of times.
+#[derive(Debug, Clone)]
+struct Lines {
+    starts: Vec<usize>,
+}
+
+impl Lines {
+    fn of(text: &str) -> Self {
+        let breaks = text.match_indices('\n').map(|(at, _)| at + 1);
+        Self {
+            starts: std::iter::once(0).chain(breaks).collect(),
+        }
+    }
+
+    /// The 1-based line and column (in characters) of byte `offset` of `text`.
+    fn line_col(&self, text: &str, offset: usize) -> (usize, usize) {
+        let offset = offset.min(text.len());
+        let line = self.starts.partition_point(|&start| start <= offset);
+        let start = self.starts[line.saturating_sub(1)];
+        let column = text
+            .get(start..offset)
+            .map_or(0, |before| before.chars().count());
+        (line, column + 1)
+    }
 }
 
 fn first_line(message: &str) -> &str {
@@ -1042,6 +1132,23 @@ mod tests {
             (
                 "[[p]]\nn = [\n[1],\n]\n[[p]]\nn = 2\nn = 3\n",
                 vec![(7, "p[1].n", 6)],
+            ),
+            ("name = \"x\"\n[name]\n", vec![(2, "name", 1)]),
+            (
+                "# a comment\nname = \"\"\"\nname = 1\n\"\"\"\n\"name\" = \"y\"\n",
+                vec![(5, "name", 2)],
+            ),
+            (
+                "name = \"x\"\nlambda = { memory_mb = 1, memory_mb = 2 }\n",
+                vec![(2, "lambda.memory_mb", 2)],
+            ),
+            (
+                "[lambda]\nmemory_mb = 1\n[[lambda]]\n",
+                vec![(3, "lambda", 1)],
+            ),
+            (
+                "[lambda]\nmemory_mb = 1\n[lambda.memory_mb]\n",
+                vec![(3, "lambda.memory_mb", 2)],
             ),
         ] {
             let err = TomlSource::parse("demo.toml", text).expect_err(text);

@@ -295,7 +295,11 @@ fn log_expiry_days_within_s3s_range() {
 #[test]
 fn a_key_missing_or_set_twice_is_named_in_the_files_words() {
     let missing = error_for_text(&base().replace("region = \"eu-west-1\"\n", ""));
-    assert_eq!((missing.key.as_str(), missing.line), ("region", 1), "{missing}");
+    assert_eq!(
+        (missing.key.as_str(), missing.line),
+        ("region", 1),
+        "{missing}"
+    );
     assert_eq!(missing.message, "required, and not set here", "{missing}");
     assert_error(
         "[api]\ndaily_quota = 10\ndaily_quota = 20\n",
