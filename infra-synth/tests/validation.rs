@@ -51,7 +51,12 @@ fn error_for_text(text: &str) -> Diagnostic {
 }
 
 fn assert_error(extra: &str, key: &str, line: usize, text: &str) {
-    let error = error_for(extra);
+    assert_error_in(&format!("{}{extra}", base()), key, line, text);
+}
+
+/// The single error of the stack file `stack` is at `key` and `line`, and says `text`.
+fn assert_error_in(stack: &str, key: &str, line: usize, text: &str) {
+    let error = error_for_text(stack);
     assert_eq!((error.key.as_str(), error.line), (key, line), "{error}");
     assert!(error.message.contains(text), "`{text}` not in: {error}");
 }
@@ -294,13 +299,12 @@ fn log_expiry_days_within_s3s_range() {
 /// passed what the provider would wrap into a negative burst at apply.
 #[test]
 fn a_key_missing_or_set_twice_is_named_in_the_files_words() {
-    let missing = error_for_text(&base().replace("region = \"eu-west-1\"\n", ""));
-    assert_eq!(
-        (missing.key.as_str(), missing.line),
-        ("region", 1),
-        "{missing}"
+    assert_error_in(
+        &base().replace("region = \"eu-west-1\"\n", ""),
+        "region",
+        1,
+        "required, and not set here",
     );
-    assert_eq!(missing.message, "required, and not set here", "{missing}");
     assert_error(
         "[api]\ndaily_quota = 10\ndaily_quota = 20\n",
         "api.daily_quota",
