@@ -627,7 +627,10 @@ impl KeysAsWritten {
             first_set: BTreeMap::new(),
         };
         for (path, value) in values {
-            if value.kind == plain::Kind::Table && text[value.span.start..].starts_with('{') {
+            let inline = text
+                .get(value.span.start..)
+                .is_some_and(|rest| rest.starts_with('{'));
+            if value.kind == plain::Kind::Table && inline {
                 keys.inline_tables
                     .entry(line_start(text, value.span.start))
                     .or_default()
@@ -696,7 +699,12 @@ impl KeysAsWritten {
         let header_here = self
             .headers
             .get(self.headers.partition_point(|h| h.at < line_start))
-            .filter(|h| h.at <= span.start && text[line_start..h.at].trim().is_empty());
+            .filter(|h| {
+                h.at <= span.start
+                    && text
+                        .get(line_start..h.at)
+                        .is_some_and(|gap| gap.trim().is_empty())
+            });
         // A header is refused for the key it names, set before as something else.
         if let Some(header) = header_here {
             return header.name.clone();
@@ -715,13 +723,18 @@ impl KeysAsWritten {
                 .checked_sub(1)
                 .map(|last| self.headers[last].path.clone())
         });
-        under(&table.unwrap_or_default(), &key_path(&text[span.clone()]))
+        let written = text.get(span.clone()).unwrap_or_default();
+        under(&table.unwrap_or_default(), &key_path(written))
     }
 }
 
-/// Where the line holding `at` begins.
+/// Where the line holding byte `at` begins.
 fn line_start(text: &str, at: usize) -> usize {
-    text[..at].rfind('\n').map_or(0, |nl| nl + 1)
+    let before = text.as_bytes().get(..at).unwrap_or_default();
+    before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |nl| nl + 1)
 }
 
 /// `key` under `table` (the file's top level when empty).
