@@ -637,6 +637,9 @@ impl KeysAsWritten {
                     .push((value.span.clone(), path.clone()));
             }
         }
+        // The element each array of tables is on, by its name as written (`[[a]]` → `a[1]`
+        // after its second header), and how many elements each array has, by its path.
+        let mut elements: BTreeMap<String, String> = BTreeMap::new();
         let mut counted: BTreeMap<String, usize> = BTreeMap::new();
         let mut table = String::new();
         let mut at = 0;
@@ -653,11 +656,17 @@ impl KeysAsWritten {
                     Some(rest) => (rest.split("]]").next().unwrap_or_default(), true),
                     None => (opened.split(']').next().unwrap_or_default(), false),
                 };
-                let name = key_path(name);
+                let as_written = key_path(name);
+                let name = on_elements(&as_written, &elements);
                 table = if array {
                     let index = counted.entry(name.clone()).or_insert(0);
                     *index += 1;
-                    format!("{name}[{}]", *index - 1)
+                    let element = format!("{name}[{}]", *index - 1);
+                    // A new element starts its own arrays of tables.
+                    let nested = format!("{as_written}.");
+                    elements.retain(|array, _| !array.starts_with(&nested));
+                    elements.insert(as_written, element.clone());
+                    element
                 } else {
                     name.clone()
                 };
@@ -726,6 +735,21 @@ impl KeysAsWritten {
         let written = text.get(span.clone()).unwrap_or_default();
         under(&table.unwrap_or_default(), &key_path(written))
     }
+}
+
+/// Header name `a.b.c` (as written) as the path it opens: each array of tables it is under
+/// (`[[a]]`) on its current element (`a[1].b.c`).
+fn on_elements(as_written: &str, elements: &BTreeMap<String, String>) -> String {
+    let mut prefix = String::new();
+    let mut path = String::new();
+    for segment in as_written.split('.') {
+        prefix = under(&prefix, segment);
+        path = match elements.get(&prefix) {
+            Some(element) if prefix != as_written => element.clone(),
+            _ => under(&path, segment),
+        };
+    }
+    path
 }
 
 /// Where the line holding byte `at` begins.
@@ -1147,6 +1171,10 @@ mod tests {
                 vec![(7, "p[1].n", 6)],
             ),
             ("name = \"x\"\n[name]\n", vec![(2, "name", 1)]),
+            (
+                "[[a]]\n[[a.b]]\nn = 1\n[[a]]\n[[a.b]]\nn = 2\nn = 3\n",
+                vec![(7, "a[1].b[0].n", 6)],
+            ),
             (
                 "# a comment\nname = \"\"\"\nname = 1\n\"\"\"\n\"name\" = \"y\"\n",
                 vec![(5, "name", 2)],
