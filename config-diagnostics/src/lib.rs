@@ -341,7 +341,7 @@ impl TomlSource {
         let mut walk = Walk::default();
         walk.table(table.get_ref(), "");
         if !errors.is_empty() {
-            let keys = KeysAsWritten::of(&text, &walk.values);
+            let keys = KeysAsWritten::of(&text, &lines, &walk.values);
             let diags = errors
                 .iter()
                 .map(|e| {
@@ -353,7 +353,7 @@ impl TomlSource {
                     let message = first_line(e.message());
                     let (key, message) = match span {
                         Some(span) if message == "duplicate key" => {
-                            let key = keys.key_at(&text, &span);
+                            let key = keys.key_at(&text, &lines, &span);
                             let message = match keys.first_set(&key, span.start, &walk.values) {
                                 Some(first) => {
                                     format!(
@@ -599,7 +599,7 @@ struct Header {
 
 impl KeysAsWritten {
     /// Every line outside a value written over several lines that opens a table or sets a key.
-    fn of(text: &str, values: &BTreeMap<String, Written>) -> Self {
+    fn of(text: &str, lines: &Lines, values: &BTreeMap<String, Written>) -> Self {
         let mut multiline: Vec<Range<usize>> = values
             .values()
             .filter(|value| value.kind != plain::Kind::Table)
@@ -632,7 +632,7 @@ impl KeysAsWritten {
                 .is_some_and(|rest| rest.starts_with('{'));
             if value.kind == plain::Kind::Table && inline {
                 keys.inline_tables
-                    .entry(line_start(text, value.span.start))
+                    .entry(lines.start_of_line_at(value.span.start))
                     .or_default()
                     .push((value.span.clone(), path.clone()));
             }
@@ -703,8 +703,8 @@ impl KeysAsWritten {
 
     /// The path of the key written at `span`: a table header's own, or the key under the
     /// inline table or header it is written in.
-    fn key_at(&self, text: &str, span: &Range<usize>) -> String {
-        let line_start = line_start(text, span.start);
+    fn key_at(&self, text: &str, lines: &Lines, span: &Range<usize>) -> String {
+        let line_start = lines.start_of_line_at(span.start);
         let header_here = self
             .headers
             .get(self.headers.partition_point(|h| h.at < line_start))
@@ -750,15 +750,6 @@ fn on_elements(as_written: &str, elements: &BTreeMap<String, String>) -> String 
         };
     }
     path
-}
-
-/// Where the line holding byte `at` begins.
-fn line_start(text: &str, at: usize) -> usize {
-    let before = text.as_bytes().get(..at).unwrap_or_default();
-    before
-        .iter()
-        .rposition(|&b| b == b'\n')
-        .map_or(0, |nl| nl + 1)
 }
 
 /// `key` under `table` (the file's top level when empty).
@@ -897,11 +888,20 @@ impl Lines {
         }
     }
 
+    /// The 1-based line holding byte `offset`.
+    fn line_at(&self, offset: usize) -> usize {
+        self.starts.partition_point(|&start| start <= offset)
+    }
+
+    /// Where the line holding byte `offset` begins.
+    fn start_of_line_at(&self, offset: usize) -> usize {
+        self.starts[self.line_at(offset).saturating_sub(1)]
+    }
+
     /// The 1-based line and column (in characters) of byte `offset` of `text`.
     fn line_col(&self, text: &str, offset: usize) -> (usize, usize) {
         let offset = offset.min(text.len());
-        let line = self.starts.partition_point(|&start| start <= offset);
-        let start = self.starts[line.saturating_sub(1)];
+        let (line, start) = (self.line_at(offset), self.start_of_line_at(offset));
         let column = text
             .get(start..offset)
             .map_or(0, |before| before.chars().count());
