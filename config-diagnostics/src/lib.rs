@@ -474,7 +474,7 @@ impl TomlSource {
             file: self.label.clone(),
             line,
             column,
-            key: table.map_or_else(|| name.to_string(), |table| format!("{table}.{name}")),
+            key: under(table.map_or("", String::as_str), name),
             message: "required, and not set here".into(),
         }
     }
@@ -782,12 +782,7 @@ struct Walk {
 impl Walk {
     fn table(&mut self, table: &DeTable<'_>, prefix: &str) {
         for (key, value) in table.iter() {
-            let path = if prefix.is_empty() {
-                key.get_ref().to_string()
-            } else {
-                format!("{prefix}.{}", key.get_ref())
-            };
-            self.value(value, path);
+            self.value(value, under(prefix, key.get_ref()));
         }
     }
 
