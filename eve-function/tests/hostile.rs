@@ -417,6 +417,35 @@ async fn cors_allows_exactly_the_configured_origins() {
         (403, "origin_not_allowed")
     );
     assert_eq!(refused.header("access-control-allow-origin"), None);
+    // Origin is one value: given twice, in either order, it is allowed nowhere (a proxy in front
+    // may read the other one).
+    let evil = ("origin", "https://evil.example");
+    for origins in [[("origin", ORIGIN), evil], [evil, ("origin", ORIGIN)]] {
+        let get = send(
+            &c,
+            "GET",
+            &format!("{}/api/health", s.url),
+            &origins,
+            Vec::new(),
+        )
+        .await;
+        assert_eq!(get.status, 200);
+        assert_eq!(
+            get.header("access-control-allow-origin"),
+            None,
+            "{origins:?}"
+        );
+        let mut headers = origins.to_vec();
+        headers.push(("access-control-request-method", "POST"));
+        let url = format!("{}/api/chat", s.url);
+        let twice = send(&c, "OPTIONS", &url, &headers, Vec::new()).await;
+        assert_eq!(
+            (twice.status, twice.error_code().as_str()),
+            (403, "origin_not_allowed"),
+            "{origins:?}"
+        );
+        assert_eq!(twice.header("access-control-allow-origin"), None);
+    }
     // Preflight answers are responses like any other: the security headers are on both.
     for reply in [&ok, &refused] {
         assert_eq!(

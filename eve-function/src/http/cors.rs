@@ -25,13 +25,21 @@ pub async fn preflight(allow: &'static str) -> Response {
 }
 
 pub async fn cors(State(eve): State<Arc<Eve>>, request: Request, next: Next) -> Response {
-    let origin = request.headers().get(header::ORIGIN).cloned();
+    let sent = request.headers().contains_key(header::ORIGIN);
+    let mut origins = request.headers().get_all(header::ORIGIN).iter();
+    // Origin is one value (RFC 6454, 7.2): of two, a proxy in front may read the other one, and
+    // behind the function URL they arrive joined into one that no origin matches. So two are
+    // allowed nowhere, on both front doors.
+    let origin = match (origins.next(), origins.next()) {
+        (Some(only), None) => Some(only.clone()),
+        _ => None,
+    };
     let allowed = match origin.as_ref().and_then(|o| o.to_str().ok()) {
         Some(o) => eve.settings().allowed_origins.iter().any(|a| a == o),
         None => false,
     };
     let is_preflight = request.method() == Method::OPTIONS;
-    let mut response = if is_preflight && origin.is_some() && !allowed {
+    let mut response = if is_preflight && sent && !allowed {
         ApiError::new(
             StatusCode::FORBIDDEN,
             "origin_not_allowed",
