@@ -365,7 +365,13 @@ impl TomlSource {
                             };
                             (key, message)
                         }
-                        _ => (String::new(), format!("invalid TOML: {message}")),
+                        // Named by the key its line sets, when the line sets one.
+                        _ => {
+                            let key = span
+                                .and_then(|span| keys.on_line_of(&lines, span.start))
+                                .unwrap_or_default();
+                            (key.to_string(), format!("invalid TOML: {message}"))
+                        }
                     };
                     Diagnostic {
                         file: label.clone(),
@@ -585,6 +591,9 @@ struct KeysAsWritten {
     /// Each key path (a table's from its header, a value's from its `key =` line) → where the
     /// file first sets it.
     first_set: BTreeMap<String, usize>,
+    /// The key path each such line sets, by where the line begins: what a syntax error there
+    /// is reported at.
+    on_line: BTreeMap<usize, String>,
 }
 
 /// A table header, `[name]` or `[[name]]`.
@@ -625,6 +634,7 @@ impl KeysAsWritten {
             headers: Vec::new(),
             inline_tables: BTreeMap::new(),
             first_set: BTreeMap::new(),
+            on_line: BTreeMap::new(),
         };
         for (path, value) in values {
             let inline = text
@@ -671,18 +681,29 @@ impl KeysAsWritten {
                     name.clone()
                 };
                 keys.first_set.entry(table.clone()).or_insert(begins);
+                keys.on_line.insert(start, table.clone());
                 keys.headers.push(Header {
                     at: begins,
                     name,
                     path: table.clone(),
                 });
-            } else if let Some((key, _)) = written.split_once('=') {
-                keys.first_set
-                    .entry(under(&table, &key_path(key)))
-                    .or_insert(begins);
+            } else if let Some(key) = written
+                .split_once('=')
+                .and_then(|(key, _)| key_as_written(key))
+            {
+                let path = under(&table, &key);
+                keys.first_set.entry(path.clone()).or_insert(begins);
+                keys.on_line.insert(start, path);
             }
         }
         keys
+    }
+
+    /// The key set on the line holding `at`, if that line sets one.
+    fn on_line_of(&self, lines: &Lines, at: usize) -> Option<&str> {
+        self.on_line
+            .get(&lines.start_of_line_at(at))
+            .map(String::as_str)
     }
 
     /// Where `key`, set again at `again`, was set first.
@@ -759,6 +780,15 @@ fn under(table: &str, key: &str) -> String {
     } else {
         format!("{table}.{key}")
     }
+}
+
+/// The text before a line's first `=` as a key path, when it reads as one: not empty, and not
+/// cut inside a quoted key that holds an `=`.
+fn key_as_written(before_equals: &str) -> Option<String> {
+    let closed = |quote: char| before_equals.matches(quote).count().is_multiple_of(2);
+    let quotes_closed = closed('"') && closed('\'');
+    let path = key_path(before_equals);
+    (quotes_closed && !path.split('.').any(str::is_empty)).then_some(path)
 }
 
 /// A key as written (`a . "b"`) as a path (`a.b`).
@@ -1206,6 +1236,39 @@ mod tests {
         let err = TomlSource::parse("bad.toml", "a = \nb = = 2\n").expect_err("syntax");
         assert!(!err.is_empty());
         assert!(err.0.iter().all(|d| d.line > 0), "{err}");
+    }
+
+    /// A syntax error names the key its line sets, under its table or array element, so the
+    /// reader sees which setting to mend; a line that sets no key (or one that cannot be read
+    /// as a key) gives none.
+    #[test]
+    fn a_syntax_error_names_the_key_its_line_sets() {
+        let cases = [
+            ("name = \"demo\n", 1, "name"),
+            (
+                "name = \"demo\"\n[lambda]\nmemory_mb = 1 2\n",
+                3,
+                "lambda.memory_mb",
+            ),
+            ("[lambda\nmemory_mb = 1\n", 1, "lambda"),
+            ("[[p]]\nname = \"a\"\n[[p]]\nname = 'b\n", 4, "p[1].name"),
+            ("[a]\nb . \"c\" = [1, 2\n", 2, "a.b.c"),
+            ("x = 1\n\"a=b\" = 1 2\n", 2, ""),
+            ("x = 1\n= 1\n", 2, ""),
+            ("x = 1\nx \"y\"\n", 2, ""),
+        ];
+        for (text, line, key) in cases {
+            let err = TomlSource::parse("bad.toml", text).expect_err(text);
+            let syntax = err
+                .iter()
+                .find(|d| d.message.starts_with("invalid TOML"))
+                .unwrap_or_else(|| panic!("{text:?}: {err}"));
+            assert_eq!(
+                (syntax.line, syntax.key.as_str()),
+                (line, key),
+                "{text:?}: {err}"
+            );
+        }
     }
 
     #[test]
