@@ -105,6 +105,30 @@ async fn malformed_bodies_are_400_with_a_code() {
         assert_eq!(reply.status, 400, "{name}: {}", reply.text());
         assert_eq!(reply.error_code(), code, "{name}");
     }
+    // What is wrong with a body that is not JSON, and where, in our words.
+    let bom = [b"\xef\xbb\xbf".as_slice(), br#"{"message":"hi"}"#].concat();
+    for (body, says) in [
+        (b"".to_vec(), "the body is empty; send a JSON object"),
+        (
+            b"{\"message\":".to_vec(),
+            "the body ends before its JSON does (line 1, column 11)",
+        ),
+        (
+            b"{\"message\": \"hi\",\n}".to_vec(),
+            "the body is not valid JSON at line 2, column 1",
+        ),
+        (
+            bom,
+            "the body starts with a byte order mark; send the JSON without one",
+        ),
+    ] {
+        let reply = chat_raw(&s, json, body).await;
+        assert_eq!(
+            (reply.status, reply.error_code().as_str()),
+            (400, "invalid_json")
+        );
+        assert_eq!(reply.json()["error"]["message"], says);
+    }
     let long = json!({ "message": "a".repeat(2001) })
         .to_string()
         .into_bytes();

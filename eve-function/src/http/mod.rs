@@ -276,6 +276,24 @@ fn any_coding_but(request: &Request, name: header::HeaderName, only: &str) -> bo
         .any(|coding| !coding.trim().eq_ignore_ascii_case(only))
 }
 
+/// Why `bytes` are not JSON, and where, in our words: a client's developer can find the
+/// mistake without a JSON linter.
+fn not_json(bytes: &[u8], error: &serde_json::Error) -> String {
+    // JSON sent over a network carries no byte order mark (RFC 8259, 8.1).
+    if bytes.starts_with("\u{feff}".as_bytes()) {
+        return "the body starts with a byte order mark; send the JSON without one".into();
+    }
+    if bytes.trim_ascii().is_empty() {
+        return "the body is empty; send a JSON object".into();
+    }
+    let (line, column) = (error.line(), error.column());
+    if error.is_eof() {
+        format!("the body ends before its JSON does (line {line}, column {column})")
+    } else {
+        format!("the body is not valid JSON at line {line}, column {column}")
+    }
+}
+
 /// Reads a JSON body within [`MAX_BODY_BYTES`], mapping every failure to its status.
 async fn json_body<T: RequestBody>(request: Request) -> Result<T, ApiError> {
     // Content-Type is one value (RFC 9110, 5.3): of two, a proxy or a WAF in front may read the
@@ -389,10 +407,10 @@ async fn json_body<T: RequestBody>(request: Request) -> Result<T, ApiError> {
                     "the body nests arrays and objects more than 128 deep",
                 ))
             }
-            Err(_) => Err(ApiError::new(
+            Err(error) => Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "invalid_json",
-                "the body is not valid JSON",
+                not_json(&bytes, &error),
             )),
             Ok(_) => Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
