@@ -95,6 +95,73 @@ async fn the_first_delta_leaves_before_the_model_has_finished() {
     );
 }
 
+/// Each delta leaves when the model sends it, even to a client that acknowledges late, as Linux
+/// does outside its quick-ack mode and Windows does always. With Nagle's algorithm on, eve-server
+/// held every small write until the one before it was acknowledged (up to 40 ms here), and the
+/// deltas arrived in batches.
+#[tokio::test(flavor = "multi_thread")]
+async fn deltas_are_not_held_back_for_a_client_that_acknowledges_late() {
+    const WORDS: usize = 30;
+    let stub = StubBedrock::start(StubConfig {
+        reply: (1..=WORDS).map(|i| format!("w{i} ")).collect(),
+        delta_gap: Duration::from_millis(10),
+        ..StubConfig::default()
+    });
+    let eve = eve_with(&stub, &[]).await;
+    let address = eve.url.trim_start_matches("http://").to_string();
+    let deltas_per_read = tokio::task::spawn_blocking(move || read_stream_acking_late(&address))
+        .await
+        .expect("reader thread");
+    assert_eq!(
+        deltas_per_read.iter().sum::<usize>(),
+        WORDS,
+        "{deltas_per_read:?}"
+    );
+    // Unbatched, nearly every delta comes in a read of its own; batched behind late ACKs, a read
+    // brought three or four (the model sends one every 10 ms).
+    let alone = deltas_per_read.iter().filter(|&&n| n == 1).count();
+    assert!(
+        alone * 3 >= WORDS * 2,
+        "deltas per read: {deltas_per_read:?}: writes were held back"
+    );
+}
+
+/// POSTs `QUESTION` to `/api/chat/stream` at `address` from a socket that leaves quick-ack mode
+/// before every read (so it delays its ACKs), and counts the deltas each read brings.
+fn read_stream_acking_late(address: &str) -> Vec<usize> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("read timeout");
+    let body = json!({ "message": QUESTION }).to_string();
+    write!(
+        stream,
+        "POST /api/chat/stream HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("send request");
+    let (mut seen, mut deltas_per_read) = (String::new(), Vec::new());
+    let mut buffer = [0u8; 65536];
+    while !seen.contains("event: done") {
+        socket2::SockRef::from(&stream)
+            .set_tcp_quickack(false)
+            .expect("TCP_QUICKACK");
+        let read = stream.read(&mut buffer).expect("read");
+        if read == 0 {
+            break;
+        }
+        let piece = String::from_utf8_lossy(&buffer[..read]);
+        match piece.matches("\"delta\"").count() {
+            0 => {}
+            deltas => deltas_per_read.push(deltas),
+        }
+        seen.push_str(&piece);
+    }
+    deltas_per_read
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stream_broken_part_way_is_replaced_not_continued() {
     let config = StubConfig {

@@ -102,6 +102,12 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        // A streamed reply is many small writes, each to go out when written: with Nagle's
+        // algorithm, each waited for the one before it to be acknowledged, which a client
+        // delaying its ACKs holds up to 40 ms (200 ms on Windows).
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(%error, "TCP_NODELAY not set");
+        }
         let body_read_timeout = limits.body_read_timeout;
         let service = app.clone().map_request(move |request: Request<Incoming>| {
             let mut request =
