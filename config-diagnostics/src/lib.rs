@@ -342,8 +342,14 @@ impl TomlSource {
         walk.table(table.get_ref(), "");
         if !errors.is_empty() {
             let keys = KeysAsWritten::of(&text, &lines, &walk.values);
+            let unclosed = Unclosed::find(&text, &errors, &walk.values);
             let diags = errors
                 .iter()
+                .filter(|e| {
+                    // What toml found inside a value never closed is that value's one problem.
+                    e.span()
+                        .is_none_or(|span| !unclosed.iter().any(|u| u.swallowed(span.start)))
+                })
                 .map(|e| {
                     let span = e.span();
                     let (line, column) = span
@@ -381,6 +387,20 @@ impl TomlSource {
                         message,
                     }
                 })
+                .chain(unclosed.iter().map(|u| {
+                    let (line, column) = lines.line_col(&text, u.span.start);
+                    Diagnostic {
+                        file: label.clone(),
+                        line,
+                        column,
+                        message: format!(
+                            "invalid TOML: this {} is never closed, so the rest of the file was \
+                             read into it: add `{}` where it ends",
+                            u.kind.what, u.kind.closer
+                        ),
+                        key: u.path.clone(),
+                    }
+                }))
                 .collect();
             return Err(Diagnostics(diags).sorted());
         }
@@ -594,6 +614,107 @@ struct KeysAsWritten {
     /// The key path each such line sets, by where the line begins: what a syntax error there
     /// is reported at.
     on_line: BTreeMap<usize, String>,
+}
+
+/// A value that opens and is never closed (an array, an inline table, a multi-line string):
+/// toml reads the rest of the file into it and reports every line after it, while what needs
+/// mending is where it opens.
+struct Unclosed {
+    path: String,
+    span: Range<usize>,
+    kind: &'static OpenValue,
+}
+
+/// A kind of value that toml reads until its closing mark, across lines.
+struct OpenValue {
+    /// The start of toml's message when it reaches the end of the file still inside one.
+    unclosed: &'static str,
+    opener: &'static str,
+    closer: &'static str,
+    what: &'static str,
+}
+
+const OPEN_VALUES: [OpenValue; 4] = [
+    OpenValue {
+        unclosed: "unclosed array",
+        opener: "[",
+        closer: "]",
+        what: "array",
+    },
+    OpenValue {
+        unclosed: "unclosed inline table",
+        opener: "{",
+        closer: "}",
+        what: "inline table",
+    },
+    OpenValue {
+        unclosed: "invalid multi-line basic string",
+        opener: "\"\"\"",
+        closer: "\"\"\"",
+        what: "multi-line string",
+    },
+    OpenValue {
+        unclosed: "invalid multi-line literal string",
+        opener: "'''",
+        closer: "'''",
+        what: "multi-line string",
+    },
+];
+
+impl Unclosed {
+    /// The values toml was still inside at the end of `text`: for each such error, the
+    /// innermost value of its kind that ends there. A value holding another is left out: the
+    /// inner one took its closing mark.
+    fn find(
+        text: &str,
+        errors: &[toml::de::Error],
+        values: &BTreeMap<String, Written>,
+    ) -> Vec<Self> {
+        let end = text.trim_end().len();
+        let mut found: Vec<Self> = Vec::new();
+        for error in errors {
+            let Some(at) = error.span().map(|span| span.start).filter(|&at| at >= end) else {
+                continue;
+            };
+            let message = error.message();
+            let Some(kind) = OPEN_VALUES
+                .iter()
+                .find(|kind| message.starts_with(kind.unclosed))
+            else {
+                continue;
+            };
+            let innermost = values
+                .iter()
+                .filter(|(_, value)| value.span.end == at && value.span.start < at)
+                .filter(|(_, value)| text[value.span.start..].starts_with(kind.opener))
+                .max_by_key(|(_, value)| value.span.start);
+            if let Some((path, value)) = innermost {
+                found.push(Self {
+                    path: path.clone(),
+                    span: value.span.clone(),
+                    kind,
+                });
+            }
+        }
+        let holds_another = |outer: &Self| {
+            found.iter().any(|inner| {
+                inner.span.start > outer.span.start && inner.span.end <= outer.span.end
+            })
+        };
+        let innermost: Vec<bool> = found.iter().map(|u| !holds_another(u)).collect();
+        let mut kept: Vec<Self> = found
+            .into_iter()
+            .zip(innermost)
+            .filter_map(|(u, keep)| keep.then_some(u))
+            .collect();
+        kept.dedup_by(|a, b| a.span == b.span);
+        kept
+    }
+
+    /// Whether a problem toml found at `at` lies inside this value.
+    fn swallowed(&self, at: usize) -> bool {
+        self.span.start <= at && at <= self.span.end
+    }
 }
 
 /// A table header, `[name]` or `[[name]]`.
@@ -1268,6 +1389,54 @@ mod tests {
                 (line, key),
                 "{text:?}: {err}"
             );
+        }
+    }
+
+    /// An array, inline table or multi-line string left open swallowed the rest of the file:
+    /// every later line was reported (63 errors for one missing `]` in a stack file), none of
+    /// them at the line that needed mending.
+    #[test]
+    fn a_value_never_closed_is_one_error_where_it_opens() {
+        let cases = [
+            (
+                "name = \"demo\"\n[lambda]\nmemory_mb = [1, 2\narch = \"arm64\"\n[api]\nrate = 1\n",
+                vec![(3, 13, "lambda.memory_mb", "`]`")],
+            ),
+            (
+                "name = \"demo\"\n[lambda]\nmemory_mb = {a = 1\narch = \"arm64\"\n",
+                vec![(3, 13, "lambda.memory_mb", "`}`")],
+            ),
+            // The array is closed; the table inside it is not, and took its `]`.
+            (
+                "a = [\n  { b = 1 },\n  { b = 2 ,\n]\nc = 1\n",
+                vec![(3, 3, "a[1]", "`}`")],
+            ),
+            ("x = [1, [2\ny = 3\n", vec![(1, 9, "x[1]", "`]`")]),
+            (
+                "name = \"\"\"abc\nx = 1\n",
+                vec![(1, 8, "name", "`\"\"\"`")],
+            ),
+            ("name = '''abc\nx = 1\n", vec![(1, 8, "name", "`'''`")]),
+            // A problem before it is still told.
+            (
+                "x = 1 2\ny = [1\nz = 2\n",
+                vec![(1, 5, "x", "must be quoted"), (2, 5, "y", "`]`")],
+            ),
+        ];
+        for (text, expected) in cases {
+            let err = TomlSource::parse("bad.toml", text).expect_err(text);
+            let found: Vec<(usize, usize, &str)> = err
+                .iter()
+                .map(|d| (d.line, d.column, d.key.as_str()))
+                .collect();
+            let wanted: Vec<(usize, usize, &str)> = expected
+                .iter()
+                .map(|&(line, column, key, _)| (line, column, key))
+                .collect();
+            assert_eq!(found, wanted, "{text:?}: {err}");
+            for (diagnostic, (_, _, _, says)) in err.iter().zip(&expected) {
+                assert!(diagnostic.message.contains(says), "{text:?}: {err}");
+            }
         }
     }
 
