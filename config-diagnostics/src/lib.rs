@@ -783,10 +783,12 @@ impl KeysAsWritten {
                 continue;
             }
             if let Some(opened) = written.strip_prefix('[') {
-                let (name, array) = match opened.strip_prefix('[') {
-                    Some(rest) => (rest.split("]]").next().unwrap_or_default(), true),
-                    None => (opened.split(']').next().unwrap_or_default(), false),
+                // Up to the first `]`, so a header left open (`[[p]`) still names its table.
+                let (inside, array) = match opened.strip_prefix('[') {
+                    Some(rest) => (rest, true),
+                    None => (opened, false),
                 };
+                let name = inside.split(']').next().unwrap_or_default();
                 let as_written = key_path(name);
                 let name = on_elements(&as_written, &elements);
                 table = if array {
@@ -1372,6 +1374,7 @@ mod tests {
                 "lambda.memory_mb",
             ),
             ("[lambda\nmemory_mb = 1\n", 1, "lambda"),
+            ("[[p]\nname = 1\n", 1, "p[0]"),
             ("[[p]]\nname = \"a\"\n[[p]]\nname = 'b\n", 4, "p[1].name"),
             ("[a]\nb . \"c\" = [1, 2\n", 2, "a.b.c"),
             ("x = 1\n\"a=b\" = 1 2\n", 2, ""),
