@@ -663,8 +663,7 @@ const OPEN_VALUES: [OpenValue; 4] = [
 
 impl Unclosed {
     /// The values toml was still inside at the end of `text`: for each such error, the
-    /// innermost value of its kind that ends there. A value holding another is left out: the
-    /// inner one took its closing mark.
+    /// innermost value of its kind that ends there.
     fn find(
         text: &str,
         errors: &[toml::de::Error],
@@ -686,7 +685,10 @@ impl Unclosed {
             let innermost = values
                 .iter()
                 .filter(|(_, value)| value.span.end == at && value.span.start < at)
-                .filter(|(_, value)| text[value.span.start..].starts_with(kind.opener))
+                .filter(|(_, value)| {
+                    text.get(value.span.start..)
+                        .is_some_and(|rest| rest.starts_with(kind.opener))
+                })
                 .max_by_key(|(_, value)| value.span.start);
             if let Some((path, value)) = innermost {
                 found.push(Self {
@@ -696,19 +698,16 @@ impl Unclosed {
                 });
             }
         }
-        let holds_another = |outer: &Self| {
-            found.iter().any(|inner| {
-                inner.span.start > outer.span.start && inner.span.end <= outer.span.end
-            })
-        };
-        let innermost: Vec<bool> = found.iter().map(|u| !holds_another(u)).collect();
-        let mut kept: Vec<Self> = found
-            .into_iter()
-            .zip(innermost)
-            .filter_map(|(u, keep)| keep.then_some(u))
-            .collect();
-        kept.dedup_by(|a, b| a.span == b.span);
-        kept
+        // A value holding another is left out: the inner one took its closing mark.
+        let spans: Vec<Range<usize>> = found.iter().map(|u| u.span.clone()).collect();
+        found.retain(|outer| {
+            !spans
+                .iter()
+                .any(|inner| inner.start > outer.span.start && inner.end <= outer.span.end)
+        });
+        found.sort_by_key(|u| u.span.start);
+        found.dedup_by(|a, b| a.span == b.span);
+        found
     }
 
     /// Whether a problem toml found at `at` lies inside this value.
