@@ -544,6 +544,35 @@ async fn only_a_trace_header_shaped_like_x_ray_is_logged_and_echoed() {
     assert!(!logs.contains("onto"), "the quoted value is not logged");
 }
 
+/// A streamed chat answers on a task of its own; its log lines lost the request's span, and
+/// with it the trace id the other chats' lines carry.
+#[tokio::test]
+async fn a_streamed_chat_logs_with_its_trace_id() {
+    let s = server(&[("RUST_LOG", "info")]);
+    let xray = "Root=1-5759e988-bd862e3fe1be46a994272794;Sampled=1";
+    let reply = send(
+        &client(),
+        "POST",
+        &format!("{}/api/chat/stream", s.url),
+        &[
+            ("content-type", "application/json"),
+            ("x-amzn-trace-id", xray),
+        ],
+        br#"{"message":"What is Tidewatch?"}"#.to_vec(),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let replied = |logs: &str| {
+        logs.lines()
+            .any(|line| line.contains("chat reply") && line.contains(xray))
+    };
+    let logged = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !replied(&s.logs()) && std::time::Instant::now() < logged {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(replied(&s.logs()), "{}", s.logs());
+}
+
 #[tokio::test]
 async fn after_all_that_the_server_still_answers() {
     let s = server(&[]);

@@ -478,6 +478,92 @@ async fn a_server_leases_budget_for_several_answers_and_returns_what_they_did_no
     assert_eq!(tokens_counted(&moto, "leased").await, 5 * per_answer);
 }
 
+/// A visitor who closes the page while the model is answering: the model has run, so its
+/// answer is stored and its tokens counted. eve-server dropped the chat with the connection
+/// (hyper drops a request's handler when its client goes), mid-call: the exchange was lost,
+/// and the lease was returned as if the model had not run.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_chat_whose_visitor_leaves_is_still_stored_and_counted() {
+    let Some(moto) = Moto::start("a_chat_whose_visitor_leaves_is_still_stored_and_counted") else {
+        return;
+    };
+    seed(&moto, "/cloudforgex/left/", &[]).await;
+    let stub = StubBedrock::start(StubConfig {
+        delay: std::time::Duration::from_millis(800),
+        ..StubConfig::default()
+    });
+    let env = aws_env(
+        &moto,
+        Some(&stub),
+        &[
+            ("EVE_TABLE_NAME", TABLE),
+            ("EVE_STAGE", "left"),
+            ("EVE_MODEL_ID", "stub.echo-v1"),
+            ("EVE_MAX_TOKENS", "77"),
+            ("EVE_DAILY_TOKEN_BUDGET", "1000000"),
+        ],
+    );
+    let mut eve = spawn(&env);
+    let session = "left-session-01";
+    let body = json!({ "message": "What is Ledger Lake?", "session_id": session }).to_string();
+    let address = eve.url.trim_start_matches("http://").to_string();
+    tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let mut stream = std::net::TcpStream::connect(address).expect("connect");
+        write!(
+            stream,
+            "POST /api/chat HTTP/1.1\r\nHost: eve\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .expect("send the chat");
+        // Gone while the model is still answering.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    })
+    .await
+    .expect("the visitor's thread");
+    let reply = StubConfig::default().reply;
+    let started = std::time::Instant::now();
+    loop {
+        let stored = texts_stored(&moto, session).await;
+        if stored.iter().any(|text| text == &reply) {
+            assert!(
+                stored.iter().any(|text| text == "What is Ledger Lake?"),
+                "{stored:?}"
+            );
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "the answer was not stored: {stored:?}\n{}",
+            eve.logs()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(stub.call_count(), 1);
+    assert_eq!(eve.terminate(), Some(0), "{}", eve.logs());
+    assert_eq!(tokens_counted(&moto, "left").await, 321 + 42);
+}
+
+/// Every text attribute of the items stored under `session`.
+async fn texts_stored(moto: &Moto, session: &str) -> Vec<String> {
+    let dynamodb = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
+    let items = dynamodb
+        .query()
+        .table_name(TABLE)
+        .key_condition_expression("pk = :pk")
+        .expression_attribute_values(":pk", AttributeValue::S(session.into()))
+        .send()
+        .await
+        .expect("query the session");
+    items
+        .items()
+        .iter()
+        .flat_map(|item| item.values())
+        .filter_map(|value| value.as_s().ok().cloned())
+        .collect()
+}
+
 /// Waits until the day's counter of `stage` holds `tokens`: a server returns its lease a second
 /// after the last request drew on it.
 async fn until_counted(moto: &Moto, stage: &str, tokens: u64) {

@@ -201,6 +201,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     stdout.flush()?;
     drop(stdout);
     serve::serve(listener, app, limits, shutdown).await;
+    // Chats whose clients went away may still be answering.
+    eve.finish_chats().await;
     returning.abort();
     // The requests have ended: what is left of the budget lease goes back.
     eve.return_unused_budget(Duration::ZERO).await;

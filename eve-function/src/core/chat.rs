@@ -7,6 +7,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use eve_contract::routes::{MAX_CHAT_TIME, PROBE_TIMEOUT};
 use serde::Serialize;
 use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
 use super::budget::{self, Grant, Holding, Leases, Settlement};
 use super::guards::{self, GuardError, RateLimiter};
@@ -129,6 +132,8 @@ pub struct Eve {
     /// room in its lease wait for the one reservation rather than each make their own.
     reserving: tokio::sync::Mutex<()>,
     readiness: Readiness,
+    /// Chats answering on tasks of their own ([`Eve::spawn_chat`]).
+    chats: TaskTracker,
 }
 
 /// What produced a reply, before it is stored and measured.
@@ -404,6 +409,7 @@ impl Eve {
             leases: std::sync::Mutex::default(),
             reserving: tokio::sync::Mutex::const_new(()),
             readiness: Readiness::default(),
+            chats: TaskTracker::new(),
         }
     }
 
@@ -429,6 +435,28 @@ impl Eve {
     }
 
     /// Answers one message. With `events`, reply text is streamed into it as it is produced.
+    /// [`Eve::chat`] on a task of its own, which finishes (the exchange stored, its tokens
+    /// counted) even when whoever asked stops waiting: a front door may drop a request whose
+    /// client has gone, and by then the model may have run. [`Eve::finish_chats`] waits for
+    /// them.
+    pub fn spawn_chat(
+        self: &Arc<Self>,
+        request: ChatRequest,
+        events: Option<mpsc::Sender<StreamEvent>>,
+    ) -> JoinHandle<Result<ChatAnswer, ChatError>> {
+        let eve = Arc::clone(self);
+        // In the request's span, so its lines still carry the request's trace id.
+        let chat = async move { eve.chat(request, events).await };
+        self.chats.spawn(chat.instrument(tracing::Span::current()))
+    }
+
+    /// Waits for the chats [`Eve::spawn_chat`] started, each bounded by its deadline: a server
+    /// that stops returns its budget lease only after they have drawn on it.
+    pub async fn finish_chats(&self) {
+        self.chats.close();
+        self.chats.wait().await;
+    }
+
     pub async fn chat(
         &self,
         request: ChatRequest,

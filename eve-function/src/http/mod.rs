@@ -466,7 +466,11 @@ fn deadline(request: &Request) -> Instant {
 
 async fn chat(State(eve): State<Arc<Eve>>, request: Request) -> Result<Json<ChatAnswer>, ApiError> {
     let request = chat_request(request).await?;
-    Ok(Json(eve.chat(request, None).await?))
+    // The chat runs to completion (and is stored) even if the client goes away meanwhile.
+    match eve.spawn_chat(request, None).await {
+        Ok(answer) => Ok(Json(answer?)),
+        Err(_) => Err(ApiError::internal()),
+    }
 }
 
 /// Server-Sent Events, as [`stream_events`] names them: `data: {"delta": ...}` events, then
@@ -476,7 +480,7 @@ async fn chat_stream(State(eve): State<Arc<Eve>>, request: Request) -> Result<Re
     let request = chat_request(request).await?;
     let (events, mut received) = mpsc::channel::<StreamEvent>(64);
     // The chat runs to completion (and is stored) even if the client goes away mid-stream.
-    let task = tokio::spawn(async move { eve.chat(request, Some(events)).await });
+    let task = eve.spawn_chat(request, Some(events));
     let Some(first) = received.recv().await else {
         // No text was produced: the chat was refused before answering, or ended empty.
         let outcome = task.await;
