@@ -1,6 +1,7 @@
 //! The chat service: guards, curated answers, the model with its offline fallback, memory and
 //! the daily token budget. Both front doors call [`Eve::chat`].
 
+use std::future::Future;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -25,6 +26,7 @@ use super::ports::{
 use super::prompt::{self, PROMPT_ENTRIES};
 use super::readiness::{self, Checks, Readiness};
 use super::settings::{Settings, SettingsProvider};
+use super::to_the_end::ToTheEnd;
 
 /// Attempts per conversation write before the turn is logged as lost.
 const WRITE_ATTEMPTS: u32 = 3;
@@ -132,7 +134,7 @@ pub struct Eve {
     /// room in its lease wait for the one reservation rather than each make their own.
     reserving: tokio::sync::Mutex<()>,
     readiness: Readiness,
-    /// Chats answering on tasks of their own ([`Eve::spawn_chat`]).
+    /// Chats answering on tasks of their own: streamed, or left by their clients.
     chats: TaskTracker,
 }
 
@@ -435,23 +437,40 @@ impl Eve {
     }
 
     /// Answers one message. With `events`, reply text is streamed into it as it is produced.
-    /// [`Eve::chat`] on a task of its own, which finishes (the exchange stored, its tokens
-    /// counted) even when whoever asked stops waiting: a front door may drop a request whose
-    /// client has gone, and by then the model may have run. [`Eve::finish_chats`] waits for
-    /// them.
+    /// [`Eve::chat`], finished even when whoever awaits it stops waiting: a front door may
+    /// drop a request whose client has gone, and by then the model may have run. It runs in
+    /// place; dropped before its end, it goes on on a task of its own, which
+    /// [`Eve::finish_chats`] waits for.
+    pub fn chat_to_the_end(
+        self: &Arc<Self>,
+        request: ChatRequest,
+    ) -> impl Future<Output = Result<ChatAnswer, ChatError>> + Send + 'static {
+        ToTheEnd::new(self.chat_in_span(request, None), self.chats.clone())
+    }
+
+    /// [`Eve::chat`] on a task of its own, for a streamed reply: its handler returns before
+    /// the chat ends, and the chat finishes whether or not the stream is still read.
     pub fn spawn_chat(
         self: &Arc<Self>,
         request: ChatRequest,
-        events: Option<mpsc::Sender<StreamEvent>>,
+        events: mpsc::Sender<StreamEvent>,
     ) -> JoinHandle<Result<ChatAnswer, ChatError>> {
-        let eve = Arc::clone(self);
-        // In the request's span, so its lines still carry the request's trace id.
-        let chat = async move { eve.chat(request, events).await };
-        self.chats.spawn(chat.instrument(tracing::Span::current()))
+        self.chats.spawn(self.chat_in_span(request, Some(events)))
     }
 
-    /// Waits for the chats [`Eve::spawn_chat`] started, each bounded by its deadline: a server
-    /// that stops returns its budget lease only after they have drawn on it.
+    /// A chat that owns what it needs, in the request's span, so that on a task of its own
+    /// its lines still carry the request's trace id.
+    fn chat_in_span(
+        self: &Arc<Self>,
+        request: ChatRequest,
+        events: Option<mpsc::Sender<StreamEvent>>,
+    ) -> impl Future<Output = Result<ChatAnswer, ChatError>> + Send + 'static {
+        let eve = Arc::clone(self);
+        async move { eve.chat(request, events).await }.instrument(tracing::Span::current())
+    }
+
+    /// Waits for the chats on tasks of their own, each bounded by its deadline: a server that
+    /// stops returns its budget lease only after they have drawn on it.
     pub async fn finish_chats(&self) {
         self.chats.close();
         self.chats.wait().await;

@@ -13,6 +13,7 @@ pub mod prompt;
 pub mod readiness;
 pub mod settings;
 pub mod sized_lru;
+pub mod to_the_end;
 
 /// The guarded value, also after a panic elsewhere poisoned the lock: every value kept behind
 /// one stays whole between statements.

@@ -467,10 +467,7 @@ fn deadline(request: &Request) -> Instant {
 async fn chat(State(eve): State<Arc<Eve>>, request: Request) -> Result<Json<ChatAnswer>, ApiError> {
     let request = chat_request(request).await?;
     // The chat runs to completion (and is stored) even if the client goes away meanwhile.
-    match eve.spawn_chat(request, None).await {
-        Ok(answer) => Ok(Json(answer?)),
-        Err(_) => Err(ApiError::internal()),
-    }
+    Ok(Json(eve.chat_to_the_end(request).await?))
 }
 
 /// Server-Sent Events, as [`stream_events`] names them: `data: {"delta": ...}` events, then
@@ -480,7 +477,7 @@ async fn chat_stream(State(eve): State<Arc<Eve>>, request: Request) -> Result<Re
     let request = chat_request(request).await?;
     let (events, mut received) = mpsc::channel::<StreamEvent>(64);
     // The chat runs to completion (and is stored) even if the client goes away mid-stream.
-    let task = eve.spawn_chat(request, Some(events));
+    let task = eve.spawn_chat(request, events);
     let Some(first) = received.recv().await else {
         // No text was produced: the chat was refused before answering, or ended empty.
         let outcome = task.await;
