@@ -436,7 +436,6 @@ impl Eve {
         self.deps.settings.current()
     }
 
-    /// Answers one message. With `events`, reply text is streamed into it as it is produced.
     /// [`Eve::chat`], finished even when whoever awaits it stops waiting: a front door may
     /// drop a request whose client has gone, and by then the model may have run. It runs in
     /// place; dropped before its end, it goes on on a task of its own, which
@@ -476,6 +475,7 @@ impl Eve {
         self.chats.wait().await;
     }
 
+    /// Answers one message. With `events`, reply text is streamed into it as it is produced.
     pub async fn chat(
         &self,
         request: ChatRequest,

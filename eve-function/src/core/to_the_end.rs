@@ -65,7 +65,8 @@ mod tests {
     use std::sync::Arc;
     use std::time::Duration;
 
-    #[tokio::test]
+    // A paused clock: the caller's 10 ms always run out before the work's 50 ms.
+    #[tokio::test(start_paused = true)]
     async fn work_dropped_before_its_end_finishes_on_its_own_task() {
         let finished = Arc::new(AtomicBool::new(false));
         let tracker = TaskTracker::new();
