@@ -3,7 +3,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{ready, Context, Poll};
+use std::task::{Context, Poll};
 
 use tokio_util::task::TaskTracker;
 
@@ -36,12 +36,15 @@ where
     type Output = F::Output;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let Some(work) = self.work.as_mut() else {
+        // Out of `self` while it runs: work that panics is not there for `drop` to move on.
+        let Some(mut work) = self.work.take() else {
             return Poll::Pending;
         };
-        let output = ready!(work.as_mut().poll(cx));
-        self.work = None;
-        Poll::Ready(output)
+        let polled = work.as_mut().poll(cx);
+        if polled.is_pending() {
+            self.work = Some(work);
+        }
+        polled
     }
 }
 
@@ -61,7 +64,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use std::sync::Arc;
     use std::time::Duration;
 
@@ -86,6 +89,28 @@ mod tests {
         tracker.close();
         tracker.wait().await;
         assert!(finished.load(Ordering::SeqCst));
+    }
+
+    /// Work that panicked is not resumed on a task of its own (an `async` block resumed after
+    /// a panic panics again): the panic is its caller's, as it would be without the wrapper.
+    #[tokio::test]
+    async fn work_that_panicked_is_not_polled_again() {
+        /// Counts its polls, and panics in each.
+        struct Breaks(Arc<AtomicUsize>);
+        impl Future for Breaks {
+            type Output = ();
+            fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+                self.0.fetch_add(1, Ordering::SeqCst);
+                panic!("the work broke");
+            }
+        }
+        let polls = Arc::new(AtomicUsize::new(0));
+        let tracker = TaskTracker::new();
+        let caller = tokio::spawn(ToTheEnd::new(Breaks(Arc::clone(&polls)), tracker.clone()));
+        assert!(caller.await.is_err(), "the panic reaches the caller");
+        tracker.close();
+        tracker.wait().await;
+        assert_eq!(polls.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test]
