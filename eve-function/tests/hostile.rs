@@ -519,26 +519,12 @@ async fn only_a_trace_header_shaped_like_x_ray_is_logged_and_echoed() {
     let quoted = "Root=1-x\" onto=\"the log";
     // The X-Ray header last: once its lines are in the log, the others' are too.
     for (trace, kept) in [(long.as_str(), false), (quoted, false), (xray, true)] {
-        let reply = send(
-            &c,
-            "POST",
-            &format!("{}/api/chat", s.url),
-            &[
-                ("content-type", "application/json"),
-                ("x-amzn-trace-id", trace),
-            ],
-            br#"{"message":"What is Tidewatch?"}"#.to_vec(),
-        )
-        .await;
+        let reply = chat_traced(&s, &c, "/api/chat", trace).await;
         assert_eq!(reply.status, 200, "{}", reply.text());
         let shown: String = trace.chars().take(40).collect();
         assert_eq!(reply.header("x-amzn-trace-id").is_some(), kept, "{shown}");
     }
-    let logged = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while !s.logs().contains(xray) && std::time::Instant::now() < logged {
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    let logs = s.logs();
+    let logs = until_logged(&s, |logs| logs.contains(xray)).await;
     assert!(logs.contains(xray), "the X-Ray trace id is logged");
     assert!(!logs.contains(&long[..100]), "the long value is not logged");
     assert!(!logs.contains("onto"), "the quoted value is not logged");
@@ -550,27 +536,43 @@ async fn only_a_trace_header_shaped_like_x_ray_is_logged_and_echoed() {
 async fn a_streamed_chat_logs_with_its_trace_id() {
     let s = server(&[("RUST_LOG", "info")]);
     let xray = "Root=1-5759e988-bd862e3fe1be46a994272794;Sampled=1";
-    let reply = send(
-        &client(),
-        "POST",
-        &format!("{}/api/chat/stream", s.url),
-        &[
-            ("content-type", "application/json"),
-            ("x-amzn-trace-id", xray),
-        ],
-        br#"{"message":"What is Tidewatch?"}"#.to_vec(),
-    )
-    .await;
+    let reply = chat_traced(&s, &client(), "/api/chat/stream", xray).await;
     assert_eq!(reply.status, 200, "{}", reply.text());
     let replied = |logs: &str| {
         logs.lines()
             .any(|line| line.contains("chat reply") && line.contains(xray))
     };
-    let logged = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while !replied(&s.logs()) && std::time::Instant::now() < logged {
+    let logs = until_logged(&s, replied).await;
+    assert!(replied(&logs), "{logs}");
+}
+
+/// A chat POSTed to `path` with `trace` as its X-Ray trace header.
+async fn chat_traced(
+    s: &EveServer,
+    c: &support::HttpClient,
+    path: &str,
+    trace: &str,
+) -> support::Reply {
+    send(
+        c,
+        "POST",
+        &format!("{}{path}", s.url),
+        &[
+            ("content-type", "application/json"),
+            ("x-amzn-trace-id", trace),
+        ],
+        br#"{"message":"What is Tidewatch?"}"#.to_vec(),
+    )
+    .await
+}
+
+/// The server's log once it satisfies `logged`, or after 5 s.
+async fn until_logged(s: &EveServer, logged: impl Fn(&str) -> bool) -> String {
+    let waited = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !logged(&s.logs()) && std::time::Instant::now() < waited {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    assert!(replied(&s.logs()), "{}", s.logs());
+    s.logs()
 }
 
 #[tokio::test]

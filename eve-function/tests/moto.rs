@@ -156,17 +156,7 @@ async fn conversations_settings_budget_and_certificates_live_in_aws() {
         "the first exchange went back to the model"
     );
 
-    let sdk = moto.sdk_config().await;
-    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
-    let items = dynamodb
-        .query()
-        .table_name(TABLE)
-        .key_condition_expression("pk = :pk")
-        .expression_attribute_values(":pk", AttributeValue::S(session.into()))
-        .send()
-        .await
-        .expect("query turns");
-    let items = items.items();
+    let items = session_items(&moto, TABLE, session).await;
     assert_eq!(
         items.len(),
         3,
@@ -216,21 +206,7 @@ async fn conversations_settings_budget_and_certificates_live_in_aws() {
         "30-day TTL: {ttl}"
     );
 
-    let day = time::OffsetDateTime::now_utc().date().to_string();
-    let counter = dynamodb
-        .get_item()
-        .table_name(TABLE)
-        .key("pk", AttributeValue::S("budget#test".into()))
-        .key("sk", AttributeValue::S(day))
-        .send()
-        .await
-        .expect("counter");
-    let tokens = counter
-        .item()
-        .and_then(|i| i.get("tokens"))
-        .and_then(|v| v.as_n().ok())
-        .cloned();
-    assert_eq!(tokens.as_deref(), Some("726"));
+    assert_eq!(tokens_counted(&moto, "test").await, 726);
 
     let cors = send(
         &client(),
@@ -538,21 +514,31 @@ async fn a_chat_whose_visitor_leaves_is_still_stored_and_counted() {
 
 /// Every text attribute of the items stored under `session`.
 async fn texts_stored(moto: &Moto, session: &str) -> Vec<String> {
-    let dynamodb = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
-    let items = dynamodb
-        .query()
-        .table_name(TABLE)
-        .key_condition_expression("pk = :pk")
-        .expression_attribute_values(":pk", AttributeValue::S(session.into()))
-        .send()
+    session_items(moto, TABLE, session)
         .await
-        .expect("query the session");
-    items
-        .items()
         .iter()
         .flat_map(|item| item.values())
         .filter_map(|value| value.as_s().ok().cloned())
         .collect()
+}
+
+/// The items stored under `session` in `table`, in key order.
+async fn session_items(
+    moto: &Moto,
+    table: &str,
+    session: &str,
+) -> Vec<std::collections::HashMap<String, AttributeValue>> {
+    let dynamodb = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
+    dynamodb
+        .query()
+        .table_name(table)
+        .key_condition_expression("pk = :pk")
+        .expression_attribute_values(":pk", AttributeValue::S(session.into()))
+        .send()
+        .await
+        .expect("query the session")
+        .items()
+        .to_vec()
 }
 
 /// Waits until the day's counter of `stage` holds `tokens`: a server returns its lease a second
@@ -1042,16 +1028,8 @@ async fn a_withdrawn_exchange_keeps_its_question_and_leaves_the_history() {
         .map(|t| t.text)
         .collect();
     assert_eq!(texts, ["Go?", "An answer."]);
-    let dynamodb = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
-    let items = dynamodb
-        .query()
-        .table_name(table)
-        .key_condition_expression("pk = :pk")
-        .expression_attribute_values(":pk", AttributeValue::S(session.into()))
-        .send()
-        .await
-        .expect("the items");
-    let withdrawn = items.items().last().expect("two items");
+    let items = session_items(&moto, table, session).await;
+    let withdrawn = items.last().expect("two items");
     assert_eq!(
         withdrawn.get(eve_contract::store::QUESTION_ATTRIBUTE),
         Some(&AttributeValue::S("Rust?".into()))
