@@ -1,5 +1,6 @@
 //! The chat service: guards, curated answers, the model with its offline fallback, memory and
-//! the daily token budget. Both front doors call [`Eve::chat`].
+//! the daily token budget. Both front doors call [`Eve::chat`], through
+//! [`Eve::chat_to_the_end`] or, for a streamed reply, [`Eve::spawn_chat`].
 
 use std::future::Future;
 use std::sync::{Arc, RwLock};
